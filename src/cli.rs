@@ -1,0 +1,246 @@
+//! The command line: clap definitions and the glue from arguments to the library.
+//!
+//! `main.rs` parses a [`Cli`] and calls [`run`]; everything here turns raw arguments
+//! into validated configuration, calls the library, prints, and maps the result to a
+//! documented exit code ([`EXIT_OK`], [`EXIT_DIFFERS`], [`EXIT_ERROR`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{validate_routes, FileConfig, Route};
+use crate::format::Recording;
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::redact::RedactConfig;
+use crate::sink::{Outcome, Output};
+use crate::tls::TlsOptions;
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// The structure of the traffic differs from the snapshot.
+pub const EXIT_DIFFERS: i32 = 1;
+/// wsreplay could not do its job: bad input, unreachable target, incomplete recording.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Record, replay and structurally diff WebSocket traffic between services.
+#[derive(Debug, Parser)]
+#[command(name = "wsreplay", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Put a recording proxy in front of one or more WebSocket services and record
+    /// every hop into one file, until Ctrl-C or SIGTERM.
+    Record(RecordArgs),
+    /// Print what a recording holds: per route and connection, message counts by
+    /// type, close codes and how each connection ended.
+    Show(ShowArgs),
+    /// Run the built-in demo: start a small multi-service system, record a session
+    /// through the proxy and show it. Needs nothing else running.
+    Demo(DemoArgs),
+}
+
+/// Arguments of `wsreplay record`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  wsreplay record --out recordings/checkout.jsonl \\\n    --route frontend=127.0.0.1:18100=ws://127.0.0.1:18000 \\\n    --route nlp=127.0.0.1:18101=ws://127.0.0.1:18001\n\nPoint the client at ws://127.0.0.1:18100 and the backend's agent URL at ws://127.0.0.1:18101.")]
+pub struct RecordArgs {
+    /// The recording to write (JSON Lines). Overrides `out` in the config file.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// A hop to record, as NAME=LISTEN=UPSTREAM: the proxy listens on LISTEN
+    /// (HOST:PORT) and forwards to UPSTREAM (ws:// or wss:// URL). Repeat for
+    /// every hop. Replaces the routes of the config file.
+    #[arg(short, long = "route", value_name = "NAME=LISTEN=UPSTREAM")]
+    pub routes: Vec<Route>,
+    /// Read routes, output and redaction from this TOML file [default: ./wsreplay.toml
+    /// when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra PEM CA certificate(s) to trust for wss:// upstreams.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify wss:// upstream certificates (self-signed staging only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
+    /// and Set-Cookie always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Also redact this query parameter (token, access_token, api_key and password
+    /// always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_query: Vec<String>,
+    /// Also redact string values of this JSON key, at any depth, in text messages.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub redact_json_key: Vec<String>,
+    /// Keep at most this many bytes of each message body; longer bodies are
+    /// recorded truncated, with their full size. Forwarding is never affected.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+    /// Allow listening on non-loopback addresses (exposes the recorder to the network).
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Arguments of `wsreplay show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The recording to describe.
+    pub file: PathBuf,
+    /// Print every message in order, one line each, across all hops.
+    #[arg(long)]
+    pub timeline: bool,
+}
+
+/// Arguments of `wsreplay demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo's recording.
+    #[arg(long, value_name = "FILE", default_value = "recordings/demo.jsonl")]
+    pub out: PathBuf,
+    /// Chats the demo frontend sends.
+    #[arg(long, default_value_t = 3)]
+    pub chats: usize,
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Record(args) => record(args).await,
+            Command::Show(args) => show(args),
+            Command::Demo(args) => crate::demo::run_cli(args.out, args.chats).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "wsreplay=info",
+        1 => "wsreplay=debug",
+        _ => "wsreplay=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<i32> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let config_path = args.config.clone().unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
+    let routes = if args.routes.is_empty() {
+        file.routes(&config_path)?
+    } else {
+        args.routes
+    };
+    validate_routes(&routes, args.allow_remote)?;
+    let out = args.out.or(file.out).ok_or_else(|| {
+        anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
+    })?;
+    let mut redact = file.redact;
+    redact.merge(RedactConfig {
+        headers: args.redact_header,
+        query: args.redact_query,
+        json_keys: args.redact_json_key,
+    });
+    for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
+        tracing::warn!("route {} listens on {}, reachable from other machines", r.name, r.listen);
+    }
+    let mut config = ProxyConfig::new(routes, Output::File(out.clone()));
+    config.redact = redact;
+    config.tls = TlsOptions {
+        ca_cert: args.ca_cert,
+        insecure: args.insecure,
+    };
+    config.max_message_bytes = args.max_message_size;
+    let proxy = Proxy::start(config).await?;
+    for (name, addr) in proxy.addrs() {
+        eprintln!("wsreplay: route {name}: ws://{addr} → {}", upstream_of(&proxy, name));
+    }
+    eprintln!("wsreplay: recording to {}; press Ctrl-C to stop", out.display());
+    wait_for_stop_signal().await?;
+    let outcome = proxy.stop().await;
+    Ok(report_outcome(&out, &outcome))
+}
+
+fn upstream_of(proxy: &Proxy, route: &str) -> String {
+    proxy.upstream(route).map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// Prints one line per route and says whether the recording is complete.
+pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
+    for (route, s) in &outcome.routes {
+        let c2s = s.messages.get(&crate::format::Dir::ClientToServer).copied().unwrap_or(0);
+        let s2c = s.messages.get(&crate::format::Dir::ServerToClient).copied().unwrap_or(0);
+        println!(
+            "{route}: {} connection(s), {c2s} c2s + {s2c} s2c message(s), {} abnormal end(s)",
+            s.connections, s.abnormal_ends
+        );
+    }
+    if outcome.complete() {
+        println!("wrote {} ({} records)", out.display(), outcome.records);
+        EXIT_OK
+    } else {
+        eprintln!(
+            "error: the recording {} is INCOMPLETE: {} record(s) could not be written ({}). Traffic was forwarded regardless.",
+            out.display(),
+            outcome.lost,
+            outcome.error.as_deref().unwrap_or("unknown error")
+        );
+        EXIT_ERROR
+    }
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn show(args: ShowArgs) -> anyhow::Result<i32> {
+    let recording = Recording::read(&args.file)?;
+    if args.timeline {
+        print!("{}", crate::show::render_timeline(&recording));
+        for w in &recording.warnings {
+            eprintln!("warning: {}:{w}", args.file.display());
+        }
+    } else {
+        print!("{}", crate::show::render(&recording));
+    }
+    Ok(EXIT_OK)
+}

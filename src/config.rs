@@ -1,0 +1,278 @@
+//! Validated configuration: routes and the `wsreplay.toml` file.
+//!
+//! Command-line arguments (see `cli`) and the TOML file are both turned into these
+//! types; the engine never sees raw strings or clap types.
+//!
+//! ```toml
+//! # wsreplay.toml
+//! out = "recordings/checkout.jsonl"
+//!
+//! [[route]]
+//! name = "frontend"
+//! listen = "127.0.0.1:18100"
+//! upstream = "ws://127.0.0.1:18000"
+//!
+//! [redact]
+//! headers = ["x-api-key"]
+//! query = ["sig"]
+//! json_keys = ["session_token"]
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::redact::RedactConfig;
+
+/// Why a configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("route {spec:?}: {reason}. Expected NAME=LISTEN=UPSTREAM, e.g. frontend=127.0.0.1:18100=ws://127.0.0.1:18000")]
+    Route { spec: String, reason: String },
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("route name {0:?} is used twice; every route needs its own name")]
+    DuplicateRoute(String),
+    #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml)")]
+    NoRoutes,
+    #[error("route {route}: {addr} is not a loopback address, so other machines could reach the recorder and the traffic it records. Pass --allow-remote if that is intended")]
+    NotLoopback { route: String, addr: SocketAddr },
+}
+
+/// Where a route forwards to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    /// The URL as given (`ws://host:port/prefix`).
+    pub url: String,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix put in front of every client's request target ("" for none).
+    pub path: String,
+}
+
+impl Upstream {
+    /// `host:port` as the `Host` header should name it.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl FromStr for Upstream {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let url = url::Url::parse(s).map_err(|e| format!("upstream {s:?} is not a URL: {e}"))?;
+        let tls = match url.scheme() {
+            "ws" => false,
+            "wss" => true,
+            other => {
+                return Err(format!(
+                    "upstream {s:?} has scheme {other:?}; use ws:// or wss://"
+                ))
+            }
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("upstream {s:?} has no host"))?
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let path = url.path().trim_end_matches('/').to_string();
+        Ok(Upstream {
+            url: s.to_string(),
+            tls,
+            host,
+            port,
+            path,
+        })
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// One hop to record: listen here, forward there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+}
+
+/// Parses `HOST:PORT`, or a bare `PORT` meaning 127.0.0.1.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("listen address {s:?} is not HOST:PORT (e.g. 127.0.0.1:18100)"))
+}
+
+impl Route {
+    pub fn new(name: &str, listen: &str, upstream: &str) -> Result<Route, String> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "route name {name:?} must be letters, digits, '-', '_' or '.'"
+            ));
+        }
+        Ok(Route {
+            name: name.to_string(),
+            listen: parse_listen(listen)?,
+            upstream: upstream.parse()?,
+        })
+    }
+}
+
+impl FromStr for Route {
+    type Err = ConfigError;
+
+    fn from_str(spec: &str) -> Result<Route, ConfigError> {
+        let err = |reason: String| ConfigError::Route {
+            spec: spec.to_string(),
+            reason,
+        };
+        let mut parts = spec.splitn(3, '=');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(listen), Some(upstream)) => {
+                Route::new(name, listen, upstream).map_err(err)
+            }
+            _ => Err(err("it needs three parts separated by '='".into())),
+        }
+    }
+}
+
+/// Checks a set of routes: at least one, unique names, loopback unless allowed.
+pub fn validate_routes(routes: &[Route], allow_remote: bool) -> Result<(), ConfigError> {
+    if routes.is_empty() {
+        return Err(ConfigError::NoRoutes);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in routes {
+        if !seen.insert(r.name.as_str()) {
+            return Err(ConfigError::DuplicateRoute(r.name.clone()));
+        }
+        if !allow_remote && !r.listen.ip().is_loopback() {
+            return Err(ConfigError::NotLoopback {
+                route: r.name.clone(),
+                addr: r.listen,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The contents of `wsreplay.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub out: Option<PathBuf>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<FileRoute>,
+    #[serde(default)]
+    pub redact: RedactConfig,
+}
+
+/// A `[[route]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoute {
+    pub name: String,
+    pub listen: String,
+    pub upstream: String,
+}
+
+impl FileConfig {
+    /// Reads a config file.
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads `path` if given, else `wsreplay.toml` in the current directory if present.
+    pub fn load(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        match path {
+            Some(p) => Self::read(p),
+            None if Path::new("wsreplay.toml").is_file() => Self::read(Path::new("wsreplay.toml")),
+            None => Ok(FileConfig::default()),
+        }
+    }
+
+    /// The file's routes, validated.
+    pub fn routes(&self, path: &Path) -> Result<Vec<Route>, ConfigError> {
+        self.routes
+            .iter()
+            .map(|r| {
+                Route::new(&r.name, &r.listen, &r.upstream).map_err(|reason| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: format!("route {:?}: {reason}", r.name),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_specs() {
+        let r: Route = "nlp=127.0.0.1:18101=wss://agents.example:8443/nlp/?v=1".parse().unwrap();
+        assert_eq!(r.name, "nlp");
+        assert_eq!(r.listen.port(), 18101);
+        assert!(r.upstream.tls);
+        assert_eq!(r.upstream.path, "/nlp");
+        assert_eq!(r.upstream.authority(), "agents.example:8443");
+        let bare: Route = "f=18100=ws://127.0.0.1:18000".parse().unwrap();
+        assert_eq!(bare.listen.to_string(), "127.0.0.1:18100");
+        assert_eq!(bare.upstream.path, "");
+        let err = "frontend=127.0.0.1:18100".parse::<Route>().unwrap_err().to_string();
+        assert!(err.contains("NAME=LISTEN=UPSTREAM"), "{err}");
+        let err = "f=1=http://x".parse::<Route>().unwrap_err().to_string();
+        assert!(err.contains("ws:// or wss://"), "{err}");
+    }
+
+    #[test]
+    fn remote_binding_needs_consent() {
+        let r: Vec<Route> = vec!["a=0.0.0.0:1=ws://x".parse().unwrap()];
+        assert!(matches!(validate_routes(&r, false), Err(ConfigError::NotLoopback { .. })));
+        assert!(validate_routes(&r, true).is_ok());
+    }
+
+    #[test]
+    fn toml_file() {
+        let cfg: FileConfig = toml::from_str(
+            "out = 'r.jsonl'\n[[route]]\nname='f'\nlisten='127.0.0.1:1'\nupstream='ws://h:2'\n[redact]\nheaders=['x-k']\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].upstream.port, 2);
+        assert_eq!(cfg.redact.headers, vec!["x-k"]);
+    }
+}

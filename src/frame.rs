@@ -1,0 +1,346 @@
+//! A lenient, passive WebSocket frame parser (RFC 6455 section 5).
+//!
+//! The proxy forwards bytes untouched and feeds a copy of each direction to a
+//! [`FrameParser`], which turns the byte stream back into messages for the recording.
+//! It never rejects anything: invalid UTF-8, reserved bits, reserved opcodes, unmasked
+//! client frames, oversized control frames and broken fragmentation are all described,
+//! not refused, because the recorder must see what the peers saw.
+//!
+//! Input may arrive in chunks of any size; the parser keeps only the frame header in
+//! progress and the payload of the message being assembled (capped at
+//! `max_body` bytes; longer bodies are recorded truncated with their full size).
+
+use crate::format::Opcode;
+
+/// Something the parser finished assembling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A complete data message, or a frame that belongs to no message.
+    Message(ParsedMessage),
+    /// A control frame (close, ping, pong or a reserved control opcode).
+    Control(ParsedControl),
+}
+
+/// A data message reassembled from its frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedMessage {
+    pub op: Opcode,
+    /// The unmasked payload, at most `max_body` bytes of it.
+    pub payload: Vec<u8>,
+    /// Total payload size on the wire.
+    pub size: u64,
+    pub frames: u32,
+    /// RSV bits (0..=7) of the first frame.
+    pub rsv: u8,
+    /// Set when the message was cut short by a new data frame (a protocol violation).
+    pub interrupted: bool,
+}
+
+impl ParsedMessage {
+    pub fn truncated(&self) -> bool {
+        (self.payload.len() as u64) < self.size
+    }
+}
+
+/// A control frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedControl {
+    pub op: Opcode,
+    pub payload: Vec<u8>,
+    pub rsv: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameHeader {
+    fin: bool,
+    rsv: u8,
+    op: Opcode,
+    mask: Option<[u8; 4]>,
+    len: u64,
+}
+
+enum State {
+    /// Collecting header bytes into `head`.
+    Header,
+    /// Reading `remaining` payload bytes of `frame`.
+    Payload { frame: FrameHeader, remaining: u64 },
+}
+
+/// Incremental parser for one direction of one connection.
+pub struct FrameParser {
+    state: State,
+    head: [u8; 14],
+    head_len: usize,
+    /// Data message being assembled, if any.
+    message: Option<ParsedMessage>,
+    /// Payload of the control frame being read.
+    control: Vec<u8>,
+    /// Bytes of the current frame's payload already read (for unmasking).
+    offset: u64,
+    max_body: usize,
+}
+
+impl FrameParser {
+    pub fn new(max_body: usize) -> Self {
+        FrameParser {
+            state: State::Header,
+            head: [0; 14],
+            head_len: 0,
+            message: None,
+            control: Vec::new(),
+            offset: 0,
+            max_body,
+        }
+    }
+
+    /// Whether the parser is between frames with no message in progress.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Header) && self.head_len == 0 && self.message.is_none()
+    }
+
+    /// Feeds the next bytes of the stream, calling `emit` for every finished event.
+    pub fn feed(&mut self, mut data: &[u8], emit: &mut impl FnMut(Event)) {
+        while !data.is_empty() {
+            match self.state {
+                State::Header => {
+                    let need = header_len(&self.head[..self.head_len]);
+                    let take = (need - self.head_len).min(data.len());
+                    self.head[self.head_len..self.head_len + take].copy_from_slice(&data[..take]);
+                    self.head_len += take;
+                    data = &data[take..];
+                    if self.head_len == header_len(&self.head[..self.head_len]) {
+                        let frame = decode_header(&self.head[..self.head_len]);
+                        self.head_len = 0;
+                        self.begin_frame(frame, emit);
+                    }
+                }
+                State::Payload { frame, remaining } => {
+                    let take = remaining.min(data.len() as u64) as usize;
+                    self.payload(frame, &data[..take]);
+                    data = &data[take..];
+                    let remaining = remaining - take as u64;
+                    self.state = State::Payload { frame, remaining };
+                    if remaining == 0 {
+                        self.end_frame(frame, emit);
+                    }
+                }
+            }
+        }
+    }
+
+    fn begin_frame(&mut self, frame: FrameHeader, emit: &mut impl FnMut(Event)) {
+        self.offset = 0;
+        if frame.op.is_control() {
+            self.control.clear();
+        } else if frame.op == Opcode::CONTINUATION && self.message.is_some() {
+            if let Some(m) = &mut self.message {
+                m.frames += 1;
+            }
+        } else {
+            // A new data frame (or an orphan continuation): any message in progress
+            // was cut short.
+            if let Some(mut cut) = self.message.take() {
+                cut.interrupted = true;
+                emit(Event::Message(cut));
+            }
+            self.message = Some(ParsedMessage {
+                op: frame.op,
+                payload: Vec::new(),
+                size: 0,
+                frames: 1,
+                rsv: frame.rsv,
+                interrupted: false,
+            });
+        }
+        self.state = State::Payload {
+            frame,
+            remaining: frame.len,
+        };
+        if frame.len == 0 {
+            self.end_frame(frame, emit);
+        }
+    }
+
+    fn payload(&mut self, frame: FrameHeader, bytes: &[u8]) {
+        let (buf, cap) = if frame.op.is_control() {
+            (&mut self.control, usize::MAX)
+        } else {
+            let Some(m) = self.message.as_mut() else {
+                return;
+            };
+            m.size += bytes.len() as u64;
+            (&mut m.payload, self.max_body)
+        };
+        let keep = cap.saturating_sub(buf.len()).min(bytes.len());
+        let start = buf.len();
+        buf.extend_from_slice(&bytes[..keep]);
+        if let Some(mask) = frame.mask {
+            let base = self.offset;
+            for (i, b) in buf[start..].iter_mut().enumerate() {
+                *b ^= mask[((base + i as u64) % 4) as usize];
+            }
+        }
+        self.offset += bytes.len() as u64;
+    }
+
+    fn end_frame(&mut self, frame: FrameHeader, emit: &mut impl FnMut(Event)) {
+        self.state = State::Header;
+        if frame.op.is_control() {
+            emit(Event::Control(ParsedControl {
+                op: frame.op,
+                payload: std::mem::take(&mut self.control),
+                rsv: frame.rsv,
+            }));
+            return;
+        }
+        if frame.fin {
+            if let Some(m) = self.message.take() {
+                emit(Event::Message(m));
+            }
+        }
+    }
+}
+
+/// Header length implied by the bytes seen so far (at least 2).
+fn header_len(head: &[u8]) -> usize {
+    if head.len() < 2 {
+        return 2;
+    }
+    let masked = if head[1] & 0x80 != 0 { 4 } else { 0 };
+    let ext = match head[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + masked
+}
+
+fn decode_header(head: &[u8]) -> FrameHeader {
+    let len7 = head[1] & 0x7f;
+    let (len, rest) = match len7 {
+        126 => (u16::from_be_bytes([head[2], head[3]]) as u64, &head[4..]),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[2..10]);
+            (u64::from_be_bytes(b), &head[10..])
+        }
+        n => (n as u64, &head[2..]),
+    };
+    let mask = (head[1] & 0x80 != 0).then(|| [rest[0], rest[1], rest[2], rest[3]]);
+    FrameHeader {
+        fin: head[0] & 0x80 != 0,
+        rsv: (head[0] >> 4) & 0x7,
+        op: Opcode(head[0] & 0x0f),
+        mask,
+        len,
+    }
+}
+
+/// Encodes one frame (used by tests, benchmarks and the fuzzers to build raw input).
+pub fn encode_frame(fin: bool, rsv: u8, op: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push((u8::from(fin) << 7) | ((rsv & 7) << 4) | (op.0 & 0xf));
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n <= u16::MAX as usize => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(m) => {
+            out.extend_from_slice(&m);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(bytes: &[u8], chunk: usize) -> Vec<Event> {
+        let mut p = FrameParser::new(1 << 20);
+        let mut out = Vec::new();
+        for c in bytes.chunks(chunk.max(1)) {
+            p.feed(c, &mut |e| out.push(e));
+        }
+        out
+    }
+
+    #[test]
+    fn fragmented_text_with_ping_between_fragments_in_any_chunking() {
+        let mask = Some([1, 2, 3, 4]);
+        let mut wire = encode_frame(false, 0, Opcode::TEXT, mask, b"hel");
+        wire.extend(encode_frame(true, 0, Opcode::PING, mask, b"p"));
+        wire.extend(encode_frame(true, 0, Opcode::CONTINUATION, mask, b"lo"));
+        for chunk in [1, 2, 3, 7, 1000] {
+            let events = parse_all(&wire, chunk);
+            assert_eq!(events.len(), 2, "chunk {chunk}");
+            assert_eq!(
+                events[0],
+                Event::Control(ParsedControl {
+                    op: Opcode::PING,
+                    payload: b"p".to_vec(),
+                    rsv: 0
+                })
+            );
+            let Event::Message(m) = &events[1] else {
+                panic!("expected a message")
+            };
+            assert_eq!((m.payload.as_slice(), m.frames, m.op), (&b"hello"[..], 2, Opcode::TEXT));
+        }
+    }
+
+    #[test]
+    fn long_lengths_rsv_and_reserved_opcodes() {
+        let big = vec![7u8; 70_000];
+        let mut wire = encode_frame(true, 0b101, Opcode::BINARY, None, &big);
+        wire.extend(encode_frame(true, 0, Opcode(0x3), None, b"x"));
+        wire.extend(encode_frame(true, 0, Opcode(0xb), None, b"y"));
+        let events = parse_all(&wire, 4096);
+        let Event::Message(m) = &events[0] else {
+            panic!()
+        };
+        assert_eq!((m.payload.len(), m.rsv), (70_000, 0b101));
+        let Event::Message(r) = &events[1] else {
+            panic!()
+        };
+        assert_eq!(r.op, Opcode(3));
+        assert!(matches!(&events[2], Event::Control(c) if c.op == Opcode(0xb)));
+    }
+
+    #[test]
+    fn bodies_over_the_cap_are_truncated_but_sized() {
+        let mut p = FrameParser::new(10);
+        let mut out = Vec::new();
+        p.feed(
+            &encode_frame(true, 0, Opcode::BINARY, Some([9, 9, 9, 9]), &[1; 100]),
+            &mut |e| out.push(e),
+        );
+        let Event::Message(m) = &out[0] else { panic!() };
+        assert_eq!((&m.payload[..], m.size, m.truncated()), (&[1u8; 10][..], 100, true));
+    }
+
+    #[test]
+    fn a_new_message_interrupts_an_unfinished_one() {
+        let mut wire = encode_frame(false, 0, Opcode::TEXT, None, b"a");
+        wire.extend(encode_frame(true, 0, Opcode::TEXT, None, b"b"));
+        let events = parse_all(&wire, 100);
+        let msgs: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => (m.payload.clone(), m.interrupted),
+                Event::Control(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(msgs, vec![(b"a".to_vec(), true), (b"b".to_vec(), false)]);
+    }
+}

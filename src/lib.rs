@@ -1,0 +1,37 @@
+//! wsreplay: record, replay and structurally diff WebSocket traffic between services.
+//!
+//! The binary is a thin layer over this library; Rust tests use the same API.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`format`] | the recording file format (JSON Lines), its reader and writer |
+//! | [`proxy`] | the recording proxy: listeners, upgrade forwarding, one tunnel per connection |
+//! | [`tunnel`] | the byte pump that forwards a connection unchanged |
+//! | [`tap`] | turning a copy of the forwarded bytes into records |
+//! | [`frame`] | the passive WebSocket frame parser |
+//! | [`deflate`] | permessage-deflate inflation for the recording |
+//! | [`handshake`] | reading and rewriting the HTTP upgrade |
+//! | [`sink`] | the single writer thread that owns a recording file |
+//! | [`redact`] | keeping secrets out of recordings |
+//! | [`tls`] | rustls for `wss://` upstreams |
+//! | [`config`] | validated routes and `wsreplay.toml` |
+//! | [`kind`] | naming a message by its discriminator (`type`, ...) |
+//! | [`show`] | `wsreplay show`: summaries and timelines |
+//! | [`demo`] | a small multi-service system used by the demo and the tests |
+//! | [`cli`] | command-line definitions and exit codes |
+
+pub mod cli;
+pub mod config;
+pub mod deflate;
+pub mod demo;
+pub mod format;
+pub mod frame;
+pub mod handshake;
+pub mod kind;
+pub mod proxy;
+pub mod redact;
+pub mod show;
+pub mod sink;
+pub mod tap;
+pub mod tls;
+pub mod tunnel;

@@ -1,0 +1,297 @@
+//! Keeping secrets out of recordings.
+//!
+//! Before anything reaches disk, the values of secret headers, secret query parameters
+//! and secret JSON keys (at any depth) are replaced by a stable pseudonym: a keyed
+//! BLAKE3 hash of the value, with a key drawn at random for each recording and never
+//! written anywhere. The same secret therefore becomes the same placeholder on every
+//! hop of one recording (correlation survives), but cannot be recovered or matched
+//! across recordings.
+//!
+//! Only recordings are redacted; the proxy forwards the real values to the upstream.
+
+use std::collections::HashSet;
+
+/// Headers redacted by default.
+pub const DEFAULT_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+/// Query parameters redacted by default.
+pub const DEFAULT_QUERY: &[&str] = &["token", "access_token", "api_key", "password"];
+/// JSON keys whose string values are redacted by default.
+pub const DEFAULT_JSON_KEYS: &[&str] = &[
+    "password",
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "client_secret",
+];
+
+/// What to redact, on top of the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactConfig {
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub query: Vec<String>,
+    #[serde(default)]
+    pub json_keys: Vec<String>,
+}
+
+impl RedactConfig {
+    pub fn merge(&mut self, other: RedactConfig) {
+        self.headers.extend(other.headers);
+        self.query.extend(other.query);
+        self.json_keys.extend(other.json_keys);
+    }
+}
+
+/// Applies a [`RedactConfig`] with one pseudonym key.
+#[derive(Clone)]
+pub struct Redactor {
+    headers: HashSet<String>,
+    query: HashSet<String>,
+    json_keys: HashSet<String>,
+    key: [u8; 32],
+}
+
+fn lower_set(defaults: &[&str], extra: &[String]) -> HashSet<String> {
+    defaults
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra.iter().cloned())
+        .map(|s| s.to_ascii_lowercase())
+        .collect()
+}
+
+impl Redactor {
+    /// A redactor with a fresh random key.
+    pub fn new(config: &RedactConfig) -> Self {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source is unavailable");
+        Self::with_key(config, key)
+    }
+
+    /// A redactor with a given key (deterministic placeholders, for tests).
+    pub fn with_key(config: &RedactConfig, key: [u8; 32]) -> Self {
+        Redactor {
+            headers: lower_set(DEFAULT_HEADERS, &config.headers),
+            query: lower_set(DEFAULT_QUERY, &config.query),
+            json_keys: lower_set(DEFAULT_JSON_KEYS, &config.json_keys),
+            key,
+        }
+    }
+
+    /// The placeholder that stands for `secret` throughout this recording.
+    pub fn pseudonym(&self, secret: &str) -> String {
+        let hash = blake3::keyed_hash(&self.key, secret.as_bytes());
+        format!("<redacted:{}>", &hash.to_hex()[..12])
+    }
+
+    /// Redacts header values in place.
+    pub fn headers(&self, headers: &mut [(String, String)]) {
+        for (name, value) in headers.iter_mut() {
+            let lower = name.to_ascii_lowercase();
+            if !self.headers.contains(&lower) {
+                continue;
+            }
+            *value = match lower.as_str() {
+                "cookie" => self.cookie_pairs(value, "; "),
+                "set-cookie" => self.set_cookie(value),
+                _ => self.credentials(value),
+            };
+        }
+    }
+
+    /// `Bearer abc` → `Bearer <redacted:…>`: the scheme stays readable and the token
+    /// gets the same placeholder it gets in a query string or a JSON body.
+    fn credentials(&self, value: &str) -> String {
+        match value.split_once(' ') {
+            Some((scheme, token)) if !scheme.is_empty() && !token.trim().is_empty() => {
+                format!("{scheme} {}", self.pseudonym(token.trim()))
+            }
+            _ => self.pseudonym(value),
+        }
+    }
+
+    fn cookie_pairs(&self, value: &str, sep: &str) -> String {
+        value
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((name, v)) => format!("{name}={}", self.pseudonym(v)),
+                None => self.pseudonym(pair),
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
+    /// Only the cookie's value is secret; its attributes (`Path`, `HttpOnly`) stay.
+    fn set_cookie(&self, value: &str) -> String {
+        match value.split_once(';') {
+            Some((pair, attrs)) => format!("{};{attrs}", self.cookie_pairs(pair, "; ")),
+            None => self.cookie_pairs(value, "; "),
+        }
+    }
+
+    /// Redacts secret query parameters of a request target (`/ws?token=…`).
+    pub fn target(&self, target: &str) -> String {
+        let Some((path, query)) = target.split_once('?') else {
+            return target.to_string();
+        };
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) if self.is_secret_param(name) => {
+                    let decoded = percent_decode(value);
+                    format!("{name}={}", self.pseudonym(&decoded))
+                }
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("{path}?{query}")
+    }
+
+    fn is_secret_param(&self, name: &str) -> bool {
+        self.query.contains(&percent_decode(name).to_ascii_lowercase())
+    }
+
+    /// Redacts secret JSON keys in a text message. Returns `None` when nothing changed.
+    ///
+    /// The text is edited in place (only the secret string literals are replaced), so
+    /// formatting, key order and number spelling stay exactly as sent.
+    pub fn json_text(&self, text: &str) -> Option<String> {
+        if !self.json_keys.iter().any(|k| contains_ignore_case(text, k)) {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let mut secrets = Vec::new();
+        self.collect_secrets(&value, &mut secrets);
+        if secrets.is_empty() {
+            return None;
+        }
+        let mut out = text.to_string();
+        for secret in &secrets {
+            let literal = serde_json::Value::String(secret.clone()).to_string();
+            let placeholder = serde_json::Value::String(self.pseudonym(secret)).to_string();
+            out = out.replace(&literal, &placeholder);
+        }
+        if !self.fully_redacted(&out) {
+            // The sender escaped a secret differently than serde_json would: fall back
+            // to re-serialising the whole document, which is always safe.
+            let mut value = value;
+            self.replace_secrets(&mut value);
+            out = value.to_string();
+        }
+        Some(out)
+    }
+
+    /// Whether every secret-keyed string in `text` is a placeholder.
+    fn fully_redacted(&self, text: &str) -> bool {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return false;
+        };
+        let mut left = Vec::new();
+        self.collect_secrets(&value, &mut left);
+        left.iter().all(|s| s.starts_with("<redacted:"))
+    }
+
+    fn collect_secrets(&self, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        serde_json::Value::String(s) if self.is_secret_key(k) => {
+                            out.push(s.clone())
+                        }
+                        other => self.collect_secrets(other, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|v| self.collect_secrets(v, out))
+            }
+            _ => {}
+        }
+    }
+
+    fn replace_secrets(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    match v {
+                        serde_json::Value::String(s) if self.is_secret_key(k) => {
+                            *s = self.pseudonym(s)
+                        }
+                        other => self.replace_secrets(other),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.replace_secrets(v)),
+            _ => {}
+        }
+    }
+
+    fn is_secret_key(&self, key: &str) -> bool {
+        self.json_keys.contains(&key.to_ascii_lowercase())
+    }
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::with_key(
+            &RedactConfig {
+                json_keys: vec!["session".into()],
+                ..RedactConfig::default()
+            },
+            [7; 32],
+        )
+    }
+
+    #[test]
+    fn the_same_secret_gets_the_same_placeholder_everywhere() {
+        let r = redactor();
+        let mut headers = vec![
+            ("Authorization".to_string(), "Bearer s3cr3t".to_string()),
+            ("Cookie".to_string(), "sid=abc; theme=dark".to_string()),
+            ("User-Agent".to_string(), "test".to_string()),
+        ];
+        r.headers(&mut headers);
+        let target = r.target("/ws?user_id=x&token=s3cr3t");
+        let body = r
+            .json_text(r#"{"type":"auth","payload":{"password":"s3cr3t","n":1.50}}"#)
+            .unwrap();
+        let p = r.pseudonym("s3cr3t");
+        assert_eq!(headers[0].1, format!("Bearer {p}"));
+        assert_eq!(headers[1].1, format!("sid={}; theme={}", r.pseudonym("abc"), r.pseudonym("dark")));
+        assert_eq!(headers[2].1, "test");
+        assert_eq!(target, format!("/ws?user_id=x&token={p}"));
+        assert_eq!(body, format!(r#"{{"type":"auth","payload":{{"password":"{p}","n":1.50}}}}"#));
+        assert!(!format!("{headers:?}{target}{body}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn differently_escaped_secrets_are_still_removed() {
+        let r = redactor();
+        let out = r.json_text(r#"{"session":"a\u0062c"}"#).unwrap();
+        assert!(!out.contains("abc") && !out.contains("u0062"), "{out}");
+        assert_eq!(r.json_text(r#"{"type":"chat"}"#), None);
+    }
+}

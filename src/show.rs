@@ -1,0 +1,247 @@
+//! `wsreplay show`: what a recording holds, per route and connection.
+//!
+//! [`summarize`] computes the figures (usable from tests); [`render`] and
+//! [`render_timeline`] turn a recording into the text the command prints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::format::{Body, Dir, EndHow, Record, Recording, Side};
+use crate::kind;
+
+/// One connection as `show` sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnSummary {
+    pub conn: u64,
+    pub route: String,
+    pub client: String,
+    pub upstream: String,
+    pub path: String,
+    pub status: u16,
+    pub start_us: u64,
+    pub last_us: u64,
+    /// Per direction: message label → count.
+    pub messages: BTreeMap<Dir, BTreeMap<String, u64>>,
+    /// Per direction: pings, pongs.
+    pub pings: BTreeMap<Dir, (u64, u64)>,
+    pub closes: Vec<(Dir, Option<u16>, String)>,
+    pub end: Option<(EndHow, Side, Option<String>)>,
+}
+
+impl ConnSummary {
+    /// Messages in a direction.
+    pub fn count(&self, dir: Dir) -> u64 {
+        self.messages.get(&dir).map_or(0, |m| m.values().sum())
+    }
+
+    /// Messages in a direction with a given label.
+    pub fn count_of(&self, dir: Dir, label: &str) -> u64 {
+        self.messages
+            .get(&dir)
+            .and_then(|m| m.get(label))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// All connections, grouped by route in order of first appearance.
+pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
+    let mut conns: Vec<ConnSummary> = Vec::new();
+    let mut index: BTreeMap<u64, usize> = BTreeMap::new();
+    for record in &recording.records {
+        if let Record::Open(o) = record {
+            index.insert(o.conn, conns.len());
+            conns.push(ConnSummary {
+                conn: o.conn,
+                route: o.route.clone(),
+                client: o.client.clone(),
+                upstream: o.upstream.clone(),
+                path: o.path().to_string(),
+                status: o.status,
+                start_us: o.t_us,
+                last_us: o.t_us,
+                ..ConnSummary::default()
+            });
+            continue;
+        }
+        let Some(c) = record.conn().and_then(|id| index.get(&id)).map(|&i| &mut conns[i]) else {
+            continue;
+        };
+        c.last_us = record.t_us();
+        match record {
+            Record::Message(m) => {
+                *c.messages
+                    .entry(m.dir)
+                    .or_default()
+                    .entry(kind::label(m.op, &m.body))
+                    .or_default() += 1;
+            }
+            Record::Ping(p) => c.pings.entry(p.dir).or_default().0 += 1,
+            Record::Pong(p) => c.pings.entry(p.dir).or_default().1 += 1,
+            Record::Close(cl) => c.closes.push((cl.dir, cl.code, cl.reason.clone())),
+            Record::End(e) => c.end = Some((e.how, e.by, e.error.clone())),
+            _ => {}
+        }
+    }
+    let mut routes: Vec<String> = Vec::new();
+    for c in &conns {
+        if !routes.contains(&c.route) {
+            routes.push(c.route.clone());
+        }
+    }
+    conns.sort_by_key(|c| (routes.iter().position(|r| *r == c.route), c.conn));
+    conns
+}
+
+/// The text `wsreplay show FILE` prints.
+pub fn render(recording: &Recording) -> String {
+    let conns = summarize(recording);
+    let total: u64 = conns.iter().map(|c| c.count(Dir::ClientToServer) + c.count(Dir::ServerToClient)).sum();
+    let routes = conns.iter().map(|c| &c.route).collect::<std::collections::BTreeSet<_>>().len();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} {} ({}), {} connection(s) on {} route(s), {} message(s)",
+        recording.path.display(),
+        recording.header.format,
+        recording.header.version,
+        recording.header.tool,
+        conns.len(),
+        routes,
+        total
+    );
+    for w in &recording.warnings {
+        let _ = writeln!(out, "warning: {}:{}", recording.path.display(), w);
+    }
+    let mut current_route = None;
+    for c in &conns {
+        if current_route != Some(&c.route) {
+            let _ = writeln!(out, "\nroute {} → {}", c.route, c.upstream);
+            current_route = Some(&c.route);
+        }
+        render_conn(&mut out, c);
+    }
+    out
+}
+
+fn render_conn(out: &mut String, c: &ConnSummary) {
+    let secs = (c.last_us.saturating_sub(c.start_us)) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "  conn {}  {}  from {}  status {}  {:.3} s",
+        c.conn, c.path, c.client, c.status, secs
+    );
+    for dir in Dir::BOTH {
+        let n = c.count(dir);
+        let mut line = format!("    {dir} {n:>4} message(s)");
+        if let Some(kinds) = c.messages.get(&dir) {
+            let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let _ = write!(line, ": {}", list.join(", "));
+        }
+        if let Some((pings, pongs)) = c.pings.get(&dir) {
+            let _ = write!(line, "; pings ×{pings}, pongs ×{pongs}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let closes: Vec<String> = c
+        .closes
+        .iter()
+        .map(|(dir, code, reason)| {
+            let code = code.map_or("no code (1005)".to_string(), |c| c.to_string());
+            if reason.is_empty() {
+                format!("{dir} {code}")
+            } else {
+                format!("{dir} {code} {reason:?}")
+            }
+        })
+        .collect();
+    let end = match &c.end {
+        Some((how, by, error)) => {
+            let mut s = format!("{} by {}", how_name(*how), side_name(*by));
+            if let Some(e) = error {
+                let _ = write!(s, ": {e}");
+            }
+            if how.is_abnormal() {
+                s = format!("ABNORMAL {s}");
+            }
+            s
+        }
+        None => "still open when the recording stopped".into(),
+    };
+    let close = if closes.is_empty() { "none".to_string() } else { closes.join(", ") };
+    let _ = writeln!(out, "    close: {close}; ended: {end}");
+}
+
+fn how_name(how: EndHow) -> &'static str {
+    match how {
+        EndHow::Closed => "closed",
+        EndHow::Eof => "eof without close handshake",
+        EndHow::Reset => "reset",
+        EndHow::Unreachable => "upstream unreachable",
+        EndHow::Rejected => "upgrade rejected",
+        EndHow::Stopped => "recorder stopped",
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Upstream => "upstream",
+        Side::Recorder => "recorder",
+    }
+}
+
+/// Longest body excerpt shown per timeline line.
+const EXCERPT: usize = 100;
+
+/// The text `wsreplay show --timeline` prints: every record, one line each.
+pub fn render_timeline(recording: &Recording) -> String {
+    let routes: BTreeMap<u64, &str> = recording.opens().map(|o| (o.conn, o.route.as_str())).collect();
+    let mut out = String::new();
+    for record in &recording.records {
+        let who = record
+            .conn()
+            .map(|c| format!("{}#{c}", routes.get(&c).copied().unwrap_or("?")))
+            .unwrap_or_default();
+        let what = match record {
+            Record::Open(o) => format!("open   {} from {} → {} status {}", o.path(), o.client, o.upstream, o.status),
+            Record::Message(m) => format!(
+                "{}    {} {}",
+                m.dir,
+                kind::label(m.op, &m.body),
+                excerpt(&m.body)
+            ),
+            Record::Ping(p) => format!("{}    ping {}", p.dir, excerpt(&p.body)),
+            Record::Pong(p) => format!("{}    pong {}", p.dir, excerpt(&p.body)),
+            Record::Control(c) => format!("{}    control {}", c.dir, excerpt(&c.body)),
+            Record::Close(c) => format!(
+                "{}    close {} {}",
+                c.dir,
+                c.code.map_or("(no code)".to_string(), |c| c.to_string()),
+                c.reason
+            ),
+            Record::End(e) => format!(
+                "end    {} by {}{}",
+                how_name(e.how),
+                side_name(e.by),
+                e.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            Record::Finish(f) => format!("finish complete={} lost={}", f.complete, f.lost),
+        };
+        let _ = writeln!(out, "{:>12.6}  {who:<14} {what}", record.t_us() as f64 / 1e6);
+    }
+    out
+}
+
+fn excerpt(body: &Body) -> String {
+    match body {
+        Body::Text(t) => {
+            let mut s: String = t.chars().take(EXCERPT).collect();
+            if s.len() < t.len() {
+                s.push('…');
+            }
+            s
+        }
+        Body::Bytes(b) => format!("<{} bytes>", b.len()),
+    }
+}

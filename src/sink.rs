@@ -1,0 +1,361 @@
+//! The recording sink: the single writer that owns a recording file.
+//!
+//! Connection tasks [`SinkHandle::push`] records into a shared queue; the time stamp is
+//! taken under the queue's lock, so the file is in one global time order across all
+//! routes and connections. A dedicated writer thread (not a tokio task: file I/O would
+//! block the runtime) takes the whole queue at once, redacts secrets, serialises the
+//! batch through a `BufWriter` and flushes it, so every record reaches the operating
+//! system within one batch of being forwarded. The writer also wakes at least every
+//! 100 ms. On [`Sink::finish`] it writes the `finish` record and fsyncs.
+//!
+//! Backpressure: when more than [`QUEUE_LIMIT`] bytes wait for the disk,
+//! [`SinkHandle::poll_ready`] returns `Pending` and the proxy stops reading from that
+//! socket until the writer catches up; nothing is dropped for being slow.
+//!
+//! Failure (disk full, file removed): the writer logs one error, counts every record it
+//! cannot write as lost, and keeps draining, so the system under test keeps working.
+//! The `finish` record (if it can still be written) and the returned [`Outcome`] say
+//! the recording is incomplete; `wsreplay record` then exits non-zero.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::format::{Dir, Finish, Header, Record, Writer};
+use crate::redact::Redactor;
+
+/// Bytes of records allowed to wait for the writer before connections pause.
+pub const QUEUE_LIMIT: usize = 64 << 20;
+/// Longest time a written record may sit in the writer's buffer.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where the recording goes.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// A new file (created with mode 0600, parent directories made).
+    File(PathBuf),
+    /// Parse and serialise everything, write nothing (for measuring).
+    Discard,
+}
+
+/// Counts per route, kept by the writer from what it wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteStats {
+    pub connections: u64,
+    pub messages: BTreeMap<Dir, u64>,
+    pub abnormal_ends: u64,
+}
+
+/// What the writer reports when the recording is finished.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub routes: BTreeMap<String, RouteStats>,
+    pub records: u64,
+    /// Records that could not be written.
+    pub lost: u64,
+    /// The first write error, if any.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn complete(&self) -> bool {
+        self.lost == 0 && self.error.is_none()
+    }
+}
+
+struct State {
+    queue: Vec<Record>,
+    queued_bytes: usize,
+    closed: bool,
+    waiters: Vec<Waker>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake_writer: Condvar,
+    clock: Instant,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A cheap, clonable handle for submitting records.
+#[derive(Clone)]
+pub struct SinkHandle {
+    shared: Arc<Shared>,
+}
+
+impl SinkHandle {
+    /// Ready when the queue has room; otherwise registers the task to be woken.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.lock();
+        if state.queued_bytes < QUEUE_LIMIT || state.closed {
+            Poll::Ready(())
+        } else {
+            state.waiters.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// Queues records, stamping each with the current recording time.
+    pub fn push(&self, records: impl IntoIterator<Item = Record>) {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return;
+        }
+        let was_empty = state.queue.is_empty();
+        let t = self.now_us();
+        for mut record in records {
+            record.set_t_us(t);
+            state.queued_bytes += approx_size(&record);
+            state.queue.push(record);
+        }
+        drop(state);
+        if was_empty {
+            self.shared.wake_writer.notify_one();
+        }
+    }
+
+    /// Microseconds since the recording started.
+    pub fn now_us(&self) -> u64 {
+        self.shared.clock.elapsed().as_micros() as u64
+    }
+}
+
+fn approx_size(record: &Record) -> usize {
+    match record {
+        Record::Message(m) => m.body.len() * 4 / 3 + 160,
+        _ => 256,
+    }
+}
+
+/// Owns the writer thread of one recording.
+pub struct Sink {
+    handle: SinkHandle,
+    thread: JoinHandle<Outcome>,
+}
+
+impl Sink {
+    /// Creates the output and starts the writer thread.
+    pub fn start(output: &Output, redactor: Redactor) -> io::Result<Sink> {
+        let file = match output {
+            Output::File(path) => Some(create_private(path)?),
+            Output::Discard => None,
+        };
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                queued_bytes: 0,
+                closed: false,
+                waiters: Vec::new(),
+            }),
+            wake_writer: Condvar::new(),
+            clock: Instant::now(),
+        });
+        let out: Box<dyn Write + Send> = match &file {
+            Some(f) => Box::new(f.try_clone()?),
+            None => Box::new(io::sink()),
+        };
+        let writer = Writer::new(
+            BufWriter::with_capacity(1 << 16, out),
+            &Header::current(started_unix_ms),
+        )?;
+        let worker = WriterThread {
+            shared: shared.clone(),
+            writer,
+            file,
+            redactor,
+            outcome: Outcome::default(),
+            routes_by_conn: HashMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("wsreplay-writer".into())
+            .spawn(move || worker.run())?;
+        Ok(Sink {
+            handle: SinkHandle { shared },
+            thread,
+        })
+    }
+
+    pub fn handle(&self) -> SinkHandle {
+        self.handle.clone()
+    }
+
+    /// Writes what is queued, the `finish` record, fsyncs, and reports.
+    pub fn finish(self) -> Outcome {
+        {
+            let mut state = self.handle.shared.lock();
+            state.closed = true;
+        }
+        self.handle.shared.wake_writer.notify_one();
+        self.thread.join().unwrap_or_else(|_| Outcome {
+            error: Some("the recording writer thread panicked".into()),
+            ..Outcome::default()
+        })
+    }
+}
+
+/// Creates a file only its owner can read: recordings hold real traffic.
+fn create_private(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+struct WriterThread {
+    shared: Arc<Shared>,
+    writer: Writer<BufWriter<Box<dyn Write + Send>>>,
+    file: Option<File>,
+    redactor: Redactor,
+    outcome: Outcome,
+    routes_by_conn: HashMap<u64, String>,
+}
+
+impl WriterThread {
+    fn run(mut self) -> Outcome {
+        let mut batch = Vec::new();
+        loop {
+            let closed = {
+                let mut state = self.shared.lock();
+                while state.queue.is_empty() && !state.closed {
+                    state = self
+                        .shared
+                        .wake_writer
+                        .wait_timeout(state, FLUSH_INTERVAL)
+                        .map(|(s, _)| s)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+                std::mem::swap(&mut batch, &mut state.queue);
+                state.queued_bytes = 0;
+                for w in state.waiters.drain(..) {
+                    w.wake();
+                }
+                state.closed
+            };
+            for record in batch.drain(..) {
+                self.write(record);
+            }
+            self.flush();
+            if closed && self.shared.lock().queue.is_empty() {
+                break;
+            }
+        }
+        let finish = Record::Finish(Finish {
+            t_us: self.shared.clock.elapsed().as_micros() as u64,
+            complete: self.outcome.lost == 0 && self.outcome.error.is_none(),
+            lost: self.outcome.lost,
+        });
+        self.write(finish);
+        self.flush();
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_all() {
+                self.fail(&e);
+            }
+        }
+        self.outcome
+    }
+
+    fn write(&mut self, mut record: Record) {
+        self.redact(&mut record);
+        self.count(&record);
+        if self.outcome.error.is_some() {
+            self.outcome.lost += 1;
+            return;
+        }
+        match self.writer.write(&record) {
+            Ok(()) => self.outcome.records += 1,
+            Err(e) => {
+                self.outcome.lost += 1;
+                self.fail(&e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.outcome.error.is_none() {
+            if let Err(e) = self.writer.flush() {
+                self.fail(&e);
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        if self.outcome.error.is_none() {
+            tracing::error!(
+                "cannot write the recording: {e}. Traffic keeps flowing but is no longer recorded; the recording will be marked incomplete"
+            );
+            self.outcome.error = Some(e.to_string());
+        }
+    }
+
+    fn redact(&self, record: &mut Record) {
+        match record {
+            Record::Open(open) => {
+                self.redactor.headers(&mut open.headers);
+                self.redactor.headers(&mut open.response_headers);
+                open.request = redact_request_line(&self.redactor, &open.request);
+            }
+            Record::Message(m) => {
+                if let Some(text) = m.body.as_text().and_then(|t| self.redactor.json_text(t)) {
+                    m.body = crate::format::Body::Text(text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn count(&mut self, record: &Record) {
+        match record {
+            Record::Open(o) => {
+                self.routes_by_conn.insert(o.conn, o.route.clone());
+                self.outcome.routes.entry(o.route.clone()).or_default().connections += 1;
+            }
+            Record::Message(m) => {
+                if let Some(stats) = self.stats_of(m.conn) {
+                    *stats.messages.entry(m.dir).or_default() += 1;
+                }
+            }
+            Record::End(e) if e.how.is_abnormal() => {
+                if let Some(stats) = self.stats_of(e.conn) {
+                    stats.abnormal_ends += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn stats_of(&mut self, conn: u64) -> Option<&mut RouteStats> {
+        let route = self.routes_by_conn.get(&conn)?;
+        self.outcome.routes.get_mut(route)
+    }
+}
+
+fn redact_request_line(redactor: &Redactor, line: &str) -> String {
+    let mut parts: Vec<&str> = line.splitn(3, ' ').collect();
+    if parts.len() < 2 {
+        return line.to_string();
+    }
+    let target = redactor.target(parts[1]);
+    parts[1] = &target;
+    parts.join(" ")
+}
