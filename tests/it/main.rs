@@ -1,0 +1,8 @@
+//! Integration tests: one binary, shared helpers in `support`.
+
+mod cli;
+mod faults;
+mod secrets;
+mod signals;
+mod support;
+mod transparency;

@@ -1,0 +1,162 @@
+//! Shared helpers: in-process proxies and raw WebSocket peers on port 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use wsreplay::config::Route;
+use wsreplay::format::{Record, Recording};
+use wsreplay::proxy::{Proxy, ProxyConfig};
+use wsreplay::sink::Output;
+
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A proxy with one route named `r` in front of `upstream`, recording into a temp dir.
+pub struct Recorder {
+    pub proxy: Proxy,
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Recorder {
+    pub async fn start(upstream: &str) -> Recorder {
+        Self::start_with(upstream, |_| {}).await
+    }
+
+    pub async fn start_with(upstream: &str, tweak: impl FnOnce(&mut ProxyConfig)) -> Recorder {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.jsonl");
+        let route: Route = format!("r=127.0.0.1:0={upstream}").parse().unwrap();
+        let mut config = ProxyConfig::new(vec![route], Output::File(path.clone()));
+        tweak(&mut config);
+        let proxy = Proxy::start(config).await.unwrap();
+        Recorder {
+            proxy,
+            path,
+            _dir: dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.proxy.addr("r").unwrap()
+    }
+
+    /// Stops the proxy and reads back what it wrote.
+    pub async fn finish(self) -> (Recording, String) {
+        let outcome = self.proxy.stop().await;
+        assert!(outcome.complete(), "{outcome:?}");
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        (Recording::read(&self.path).unwrap(), text)
+    }
+}
+
+/// Reads up to and including the blank line that ends an HTTP head.
+pub async fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// A raw WebSocket server: completes one upgrade by hand, then hands over the socket.
+pub struct RawUpstream {
+    pub url: String,
+    listener: TcpListener,
+}
+
+impl RawUpstream {
+    pub async fn bind() -> RawUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        RawUpstream { url, listener }
+    }
+
+    /// Accepts one connection, answers the upgrade with `extra` response headers,
+    /// and returns the socket and the request head it received.
+    pub async fn accept(&self, extra: &str) -> (TcpStream, String) {
+        self.accept_with(extra, &[]).await
+    }
+
+    /// Like `accept`, and sends `early` in the same write as the 101 response.
+    pub async fn accept_with(&self, extra: &str, early: &[u8]) -> (TcpStream, String) {
+        let (mut s, _) = self.listener.accept().await.unwrap();
+        let head = read_head(&mut s).await;
+        let key = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap_or(KEY)
+            .to_string();
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra}\r\n",
+            derive_accept_key(key.as_bytes())
+        );
+        let mut out = resp.into_bytes();
+        out.extend_from_slice(early);
+        s.write_all(&out).await.unwrap();
+        (s, head)
+    }
+}
+
+/// Opens a raw client connection through `addr` and completes the upgrade.
+pub async fn raw_client(addr: SocketAddr, target: &str, extra: &str) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let head = read_head(&mut s).await;
+    (s, head)
+}
+
+/// Reads exactly `n` bytes, failing the test after 10 s.
+pub async fn read_exact(s: &mut (impl tokio::io::AsyncRead + Unpin), n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+        .await
+        .expect("timed out waiting for forwarded bytes")
+        .unwrap();
+    buf
+}
+
+/// The records of a recording other than `open`, `end` and `finish`.
+pub fn traffic(rec: &Recording) -> Vec<&Record> {
+    rec.records
+        .iter()
+        .filter(|r| !matches!(r, Record::Open(_) | Record::End(_) | Record::Finish(_)))
+        .collect()
+}
+
+/// Path of the built `wsreplay` binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wsreplay")
+}
+
+/// A tokio-tungstenite echo server; returns its URL.
+pub async fn echo_server() -> String {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
