@@ -48,7 +48,9 @@ pub enum Command {
 
 /// Arguments of `wsreplay record`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  wsreplay record --out recordings/checkout.jsonl \\\n    --route frontend=127.0.0.1:18100=ws://127.0.0.1:18000 \\\n    --route nlp=127.0.0.1:18101=ws://127.0.0.1:18001\n\nPoint the client at ws://127.0.0.1:18100 and the backend's agent URL at ws://127.0.0.1:18101.")]
+#[command(
+    after_help = "Example:\n  wsreplay record --out recordings/checkout.jsonl \\\n    --route frontend=127.0.0.1:18100=ws://127.0.0.1:18000 \\\n    --route nlp=127.0.0.1:18101=ws://127.0.0.1:18001\n\nPoint the client at ws://127.0.0.1:18100 and the backend's agent URL at ws://127.0.0.1:18101."
+)]
 pub struct RecordArgs {
     /// The recording to write (JSON Lines). Overrides `out` in the config file.
     #[arg(short, long, value_name = "FILE")]
@@ -113,7 +115,10 @@ pub struct DemoArgs {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -153,7 +158,10 @@ fn init_logging(verbose: u8) {
 
 async fn record(args: RecordArgs) -> anyhow::Result<i32> {
     let file = FileConfig::load(args.config.as_deref())?;
-    let config_path = args.config.clone().unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
     let routes = if args.routes.is_empty() {
         file.routes(&config_path)?
     } else {
@@ -170,7 +178,11 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         json_keys: args.redact_json_key,
     });
     for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
-        tracing::warn!("route {} listens on {}, reachable from other machines", r.name, r.listen);
+        tracing::warn!(
+            "route {} listens on {}, reachable from other machines",
+            r.name,
+            r.listen
+        );
     }
     let mut config = ProxyConfig::new(routes, Output::File(out.clone()));
     config.redact = redact;
@@ -181,23 +193,40 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
     config.max_message_bytes = args.max_message_size;
     let proxy = Proxy::start(config).await?;
     for (name, addr) in proxy.addrs() {
-        eprintln!("wsreplay: route {name}: ws://{addr} → {}", upstream_of(&proxy, name));
+        eprintln!(
+            "wsreplay: route {name}: ws://{addr} → {}",
+            upstream_of(&proxy, name)
+        );
     }
-    eprintln!("wsreplay: recording to {}; press Ctrl-C to stop", out.display());
+    eprintln!(
+        "wsreplay: recording to {}; press Ctrl-C to stop",
+        out.display()
+    );
     wait_for_stop_signal().await?;
     let outcome = proxy.stop().await;
     Ok(report_outcome(&out, &outcome))
 }
 
 fn upstream_of(proxy: &Proxy, route: &str) -> String {
-    proxy.upstream(route).map(|u| u.to_string()).unwrap_or_default()
+    proxy
+        .upstream(route)
+        .map(|u| u.to_string())
+        .unwrap_or_default()
 }
 
 /// Prints one line per route and says whether the recording is complete.
 pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
     for (route, s) in &outcome.routes {
-        let c2s = s.messages.get(&crate::format::Dir::ClientToServer).copied().unwrap_or(0);
-        let s2c = s.messages.get(&crate::format::Dir::ServerToClient).copied().unwrap_or(0);
+        let c2s = s
+            .messages
+            .get(&crate::format::Dir::ClientToServer)
+            .copied()
+            .unwrap_or(0);
+        let s2c = s
+            .messages
+            .get(&crate::format::Dir::ServerToClient)
+            .copied()
+            .unwrap_or(0);
         println!(
             "{route}: {} connection(s), {c2s} c2s + {s2c} s2c message(s), {} abnormal end(s)",
             s.connections, s.abnormal_ends

@@ -90,7 +90,9 @@ impl FromStr for Upstream {
             .ok_or_else(|| format!("upstream {s:?} has no host"))?
             .trim_matches(|c| c == '[' || c == ']')
             .to_string();
-        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let path = url.path().trim_end_matches('/').to_string();
         Ok(Upstream {
             url: s.to_string(),
@@ -244,7 +246,9 @@ mod tests {
 
     #[test]
     fn route_specs() {
-        let r: Route = "nlp=127.0.0.1:18101=wss://agents.example:8443/nlp/?v=1".parse().unwrap();
+        let r: Route = "nlp=127.0.0.1:18101=wss://agents.example:8443/nlp/?v=1"
+            .parse()
+            .unwrap();
         assert_eq!(r.name, "nlp");
         assert_eq!(r.listen.port(), 18101);
         assert!(r.upstream.tls);
@@ -253,7 +257,10 @@ mod tests {
         let bare: Route = "f=18100=ws://127.0.0.1:18000".parse().unwrap();
         assert_eq!(bare.listen.to_string(), "127.0.0.1:18100");
         assert_eq!(bare.upstream.path, "");
-        let err = "frontend=127.0.0.1:18100".parse::<Route>().unwrap_err().to_string();
+        let err = "frontend=127.0.0.1:18100"
+            .parse::<Route>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("NAME=LISTEN=UPSTREAM"), "{err}");
         let err = "f=1=http://x".parse::<Route>().unwrap_err().to_string();
         assert!(err.contains("ws:// or wss://"), "{err}");
@@ -262,7 +269,10 @@ mod tests {
     #[test]
     fn remote_binding_needs_consent() {
         let r: Vec<Route> = vec!["a=0.0.0.0:1=ws://x".parse().unwrap()];
-        assert!(matches!(validate_routes(&r, false), Err(ConfigError::NotLoopback { .. })));
+        assert!(matches!(
+            validate_routes(&r, false),
+            Err(ConfigError::NotLoopback { .. })
+        ));
         assert!(validate_routes(&r, true).is_ok());
     }
 

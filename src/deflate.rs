@@ -162,9 +162,15 @@ mod tests {
         let mut c = Compress::new(Compression::default(), false);
         let mut inf = Inflater::new(&Negotiated::default(), Dir::ServerToClient);
         for _ in 0..3 {
-            let wire = compress(&mut c, br#"{"type":"progress_update","payload":{"progress":0.5}}"#);
+            let wire = compress(
+                &mut c,
+                br#"{"type":"progress_update","payload":{"progress":0.5}}"#,
+            );
             let (out, size) = inf.inflate(&wire, 1 << 20).unwrap();
-            assert_eq!(out, br#"{"type":"progress_update","payload":{"progress":0.5}}"#);
+            assert_eq!(
+                out,
+                br#"{"type":"progress_update","payload":{"progress":0.5}}"#
+            );
             assert_eq!(size as usize, out.len());
         }
     }

@@ -237,9 +237,10 @@ impl Serialize for Body {
         let mut map = s.serialize_map(Some(1))?;
         match self {
             Body::Text(t) => map.serialize_entry("text", t)?,
-            Body::Bytes(b) => {
-                map.serialize_entry("base64", &base64::engine::general_purpose::STANDARD.encode(b))?
-            }
+            Body::Bytes(b) => map.serialize_entry(
+                "base64",
+                &base64::engine::general_purpose::STANDARD.encode(b),
+            )?,
         }
         map.end()
     }

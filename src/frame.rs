@@ -237,7 +237,13 @@ fn decode_header(head: &[u8]) -> FrameHeader {
 }
 
 /// Encodes one frame (used by tests, benchmarks and the fuzzers to build raw input).
-pub fn encode_frame(fin: bool, rsv: u8, op: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+pub fn encode_frame(
+    fin: bool,
+    rsv: u8,
+    op: Opcode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push((u8::from(fin) << 7) | ((rsv & 7) << 4) | (op.0 & 0xf));
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
@@ -295,7 +301,10 @@ mod tests {
             let Event::Message(m) = &events[1] else {
                 panic!("expected a message")
             };
-            assert_eq!((m.payload.as_slice(), m.frames, m.op), (&b"hello"[..], 2, Opcode::TEXT));
+            assert_eq!(
+                (m.payload.as_slice(), m.frames, m.op),
+                (&b"hello"[..], 2, Opcode::TEXT)
+            );
         }
     }
 
@@ -326,7 +335,10 @@ mod tests {
             &mut |e| out.push(e),
         );
         let Event::Message(m) = &out[0] else { panic!() };
-        assert_eq!((&m.payload[..], m.size, m.truncated()), (&[1u8; 10][..], 100, true));
+        assert_eq!(
+            (&m.payload[..], m.size, m.truncated()),
+            (&[1u8; 10][..], 100, true)
+        );
     }
 
     #[test]

@@ -35,8 +35,10 @@ impl RequestHead {
 
     /// Whether this asks for a WebSocket upgrade.
     pub fn is_websocket_upgrade(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+        self.header("upgrade").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
     }
 
     /// The request bytes to send upstream: same method, headers and order; the target
@@ -161,7 +163,12 @@ fn parse_error(e: httparse::Error) -> HeadError {
 fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -264,15 +271,21 @@ mod tests {
     #[tokio::test]
     async fn head_reading_is_bounded() {
         let mut big = b"GET / HTTP/1.1\r\n".to_vec();
-        big.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 3000).flatten());
+        big.extend(
+            std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", 3000).flatten(),
+        );
         let mut buf = Vec::new();
         let err = read_request(&mut &big[..], &mut buf, Duration::from_secs(1))
             .await
             .unwrap_err();
         assert!(matches!(err, HeadError::TooLarge), "{err}");
-        let err = read_request(&mut &b"NOT HTTP\r\n\r\n"[..], &mut Vec::new(), Duration::from_secs(1))
-            .await
-            .unwrap_err();
+        let err = read_request(
+            &mut &b"NOT HTTP\r\n\r\n"[..],
+            &mut Vec::new(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.client_status().map(|s| s.0), Some(400));
     }
 }

@@ -47,7 +47,10 @@ mod tests {
         assert_eq!(t(r#"{"event":"join"}"#), "join");
         assert_eq!(t(r#"{"type":1}"#), "(json object)");
         assert_eq!(t("hello"), "(text)");
-        assert_eq!(label(Opcode::TEXT, &Body::Bytes(vec![0xff])), "(invalid UTF-8 text)");
+        assert_eq!(
+            label(Opcode::TEXT, &Body::Bytes(vec![0xff])),
+            "(invalid UTF-8 text)"
+        );
         assert_eq!(label(Opcode(3), &Body::Bytes(vec![])), "(opcode 0x3)");
     }
 }

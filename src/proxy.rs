@@ -62,7 +62,9 @@ impl ProxyConfig {
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("route {route}: cannot listen on {addr}: {source}. Is another process using that port?")]
+    #[error(
+        "route {route}: cannot listen on {addr}: {source}. Is another process using that port?"
+    )]
     Bind {
         route: String,
         addr: SocketAddr,
@@ -104,11 +106,14 @@ impl Proxy {
     pub async fn start(config: ProxyConfig) -> Result<Proxy, ProxyError> {
         let mut listeners = Vec::new();
         for route in &config.routes {
-            let listener = TcpListener::bind(route.listen).await.map_err(|source| ProxyError::Bind {
-                route: route.name.clone(),
-                addr: route.listen,
-                source,
-            })?;
+            let listener =
+                TcpListener::bind(route.listen)
+                    .await
+                    .map_err(|source| ProxyError::Bind {
+                        route: route.name.clone(),
+                        addr: route.listen,
+                        source,
+                    })?;
             listeners.push(listener);
         }
         let tls = if config.routes.iter().any(|r| r.upstream.tls) {
@@ -116,15 +121,16 @@ impl Proxy {
         } else {
             None
         };
-        let sink = Sink::start(&config.output, Redactor::new(&config.redact)).map_err(|source| {
-            ProxyError::Output {
-                path: match &config.output {
-                    Output::File(p) => p.clone(),
-                    Output::Discard => PathBuf::from("(discarded)"),
-                },
-                source,
-            }
-        })?;
+        let sink =
+            Sink::start(&config.output, Redactor::new(&config.redact)).map_err(|source| {
+                ProxyError::Output {
+                    path: match &config.output {
+                        Output::File(p) => p.clone(),
+                        Output::Discard => PathBuf::from("(discarded)"),
+                    },
+                    source,
+                }
+            })?;
         let (shutdown, _) = watch::channel(false);
         let ids = Arc::new(AtomicU64::new(1));
         let mut addrs = Vec::new();
@@ -145,7 +151,11 @@ impl Proxy {
                 handshake_timeout: config.handshake_timeout,
                 connect_timeout: config.connect_timeout,
             });
-            accept_loops.push(tokio::spawn(accept_loop(listener, ctx, shutdown.subscribe())));
+            accept_loops.push(tokio::spawn(accept_loop(
+                listener,
+                ctx,
+                shutdown.subscribe(),
+            )));
         }
         Ok(Proxy {
             routes: config.routes,
@@ -168,7 +178,10 @@ impl Proxy {
 
     /// The upstream a route forwards to.
     pub fn upstream(&self, route: &str) -> Option<&crate::config::Upstream> {
-        self.routes.iter().find(|r| r.name == route).map(|r| &r.upstream)
+        self.routes
+            .iter()
+            .find(|r| r.name == route)
+            .map(|r| &r.upstream)
     }
 
     /// Stops accepting, ends open connections, finishes the recording.
@@ -184,7 +197,11 @@ impl Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<RouteCtx>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<RouteCtx>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -232,7 +249,9 @@ async fn serve(
             request.target
         );
         tracing::warn!(route = %route.name, %peer, "not a WebSocket upgrade: {}", request.request_line());
-        let _ = client.write_all(&handshake::error_response(400, "Bad Request", &body)).await;
+        let _ = client
+            .write_all(&handshake::error_response(400, "Bad Request", &body))
+            .await;
         return;
     }
     let early_c2s = head.split_off(head_len);
@@ -256,7 +275,10 @@ async fn serve(
         match handshake::read_response(&mut upstream, &mut resp, ctx.handshake_timeout).await {
             Ok(r) => r,
             Err(e) => {
-                let e = format!("upstream {} did not answer the upgrade: {e}", route.upstream);
+                let e = format!(
+                    "upstream {} did not answer the upgrade: {e}",
+                    route.upstream
+                );
                 return upstream_unreachable(&ctx, &mut client, open, e).await;
             }
         };
@@ -264,7 +286,13 @@ async fn serve(
     open.response_headers = response.headers.clone();
     ctx.sink.push([Record::Open(open)]);
     if let Err(e) = client.write_all(&resp).await {
-        return push_end(&ctx.sink, id, EndHow::Reset, Side::Client, Some(e.to_string()));
+        return push_end(
+            &ctx.sink,
+            id,
+            EndHow::Reset,
+            Side::Client,
+            Some(e.to_string()),
+        );
     }
     if response.status != 101 {
         tracing::info!(route = %route.name, conn = id, "upstream refused the upgrade with {}", response.status);
@@ -272,18 +300,39 @@ async fn serve(
             _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
             _ = shutdown.changed() => {}
         }
-        let error = Some(format!("upstream answered {} instead of 101", response.status));
+        let error = Some(format!(
+            "upstream answered {} instead of 101",
+            response.status
+        ));
         return push_end(&ctx.sink, id, EndHow::Rejected, Side::Upstream, error);
     }
     let deflate = response
         .header("sec-websocket-extensions")
         .and_then(Negotiated::from_header);
-    let mut c2s = Tap::new(id, Dir::ClientToServer, deflate.as_ref(), ctx.max_message_bytes);
-    let mut s2c = Tap::new(id, Dir::ServerToClient, deflate.as_ref(), ctx.max_message_bytes);
+    let mut c2s = Tap::new(
+        id,
+        Dir::ClientToServer,
+        deflate.as_ref(),
+        ctx.max_message_bytes,
+    );
+    let mut s2c = Tap::new(
+        id,
+        Dir::ServerToClient,
+        deflate.as_ref(),
+        ctx.max_message_bytes,
+    );
     c2s.feed(&early_c2s, &ctx.sink);
     s2c.feed(&resp[resp_len..], &ctx.sink);
     tracing::debug!(route = %route.name, conn = id, %peer, "tunnel open");
-    let end = crate::tunnel::run(&mut client, &mut upstream, &mut c2s, &mut s2c, &ctx.sink, &mut shutdown).await;
+    let end = crate::tunnel::run(
+        &mut client,
+        &mut upstream,
+        &mut c2s,
+        &mut s2c,
+        &ctx.sink,
+        &mut shutdown,
+    )
+    .await;
     if end.how.is_abnormal() {
         tracing::info!(route = %route.name, conn = id, "connection ended: {:?} by {:?} {}", end.how, end.by, end.error.as_deref().unwrap_or(""));
     }
@@ -301,13 +350,22 @@ fn push_end(sink: &SinkHandle, conn: u64, how: EndHow, by: Side, error: Option<S
 }
 
 /// Connects to the route's upstream and sends it the client's upgrade request.
-async fn open_upstream(ctx: &RouteCtx, request: &RequestHead, early: &[u8]) -> Result<UpstreamStream, String> {
+async fn open_upstream(
+    ctx: &RouteCtx,
+    request: &RequestHead,
+    early: &[u8],
+) -> Result<UpstreamStream, String> {
     let up = &ctx.route.upstream;
     let connect = TcpStream::connect((up.host.as_str(), up.port));
     let tcp = match tokio::time::timeout(ctx.connect_timeout, connect).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return Err(format!("cannot connect to upstream {up}: {e}")),
-        Err(_) => return Err(format!("cannot connect to upstream {up}: no answer within {:?}", ctx.connect_timeout)),
+        Err(_) => {
+            return Err(format!(
+                "cannot connect to upstream {up}: no answer within {:?}",
+                ctx.connect_timeout
+            ))
+        }
     };
     let _ = tcp.set_nodelay(true);
     let mut stream = match &ctx.tls {
@@ -328,7 +386,12 @@ async fn open_upstream(ctx: &RouteCtx, request: &RequestHead, early: &[u8]) -> R
     Ok(stream)
 }
 
-async fn upstream_unreachable(ctx: &RouteCtx, client: &mut TcpStream, mut open: Open, error: String) {
+async fn upstream_unreachable(
+    ctx: &RouteCtx,
+    client: &mut TcpStream,
+    mut open: Open,
+    error: String,
+) {
     tracing::warn!(route = %ctx.route.name, conn = open.conn, "{error}; answering the client with 502");
     let body = format!("wsreplay: route {:?}: {error}", ctx.route.name);
     let _ = client
@@ -338,14 +401,22 @@ async fn upstream_unreachable(ctx: &RouteCtx, client: &mut TcpStream, mut open: 
     open.status = 502;
     let conn = open.conn;
     ctx.sink.push([Record::Open(open)]);
-    push_end(&ctx.sink, conn, EndHow::Unreachable, Side::Upstream, Some(error));
+    push_end(
+        &ctx.sink,
+        conn,
+        EndHow::Unreachable,
+        Side::Upstream,
+        Some(error),
+    );
 }
 
 async fn refuse_handshake(client: &mut TcpStream, peer: SocketAddr, route: &Route, e: &HeadError) {
     tracing::warn!(route = %route.name, %peer, "bad handshake: {e}");
     if let Some((status, reason)) = e.client_status() {
         let body = format!("wsreplay: {e}");
-        let _ = client.write_all(&handshake::error_response(status, reason, &body)).await;
+        let _ = client
+            .write_all(&handshake::error_response(status, reason, &body))
+            .await;
         let _ = client.shutdown().await;
     }
 }

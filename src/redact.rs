@@ -12,7 +12,12 @@
 use std::collections::HashSet;
 
 /// Headers redacted by default.
-pub const DEFAULT_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+pub const DEFAULT_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 /// Query parameters redacted by default.
 pub const DEFAULT_QUERY: &[&str] = &["token", "access_token", "api_key", "password"];
 /// JSON keys whose string values are redacted by default.
@@ -153,7 +158,8 @@ impl Redactor {
     }
 
     fn is_secret_param(&self, name: &str) -> bool {
-        self.query.contains(&percent_decode(name).to_ascii_lowercase())
+        self.query
+            .contains(&percent_decode(name).to_ascii_lowercase())
     }
 
     /// Redacts secret JSON keys in a text message. Returns `None` when nothing changed.
@@ -227,7 +233,9 @@ impl Redactor {
                     }
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.replace_secrets(v)),
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| self.replace_secrets(v))
+            }
             _ => {}
         }
     }
@@ -280,10 +288,16 @@ mod tests {
             .unwrap();
         let p = r.pseudonym("s3cr3t");
         assert_eq!(headers[0].1, format!("Bearer {p}"));
-        assert_eq!(headers[1].1, format!("sid={}; theme={}", r.pseudonym("abc"), r.pseudonym("dark")));
+        assert_eq!(
+            headers[1].1,
+            format!("sid={}; theme={}", r.pseudonym("abc"), r.pseudonym("dark"))
+        );
         assert_eq!(headers[2].1, "test");
         assert_eq!(target, format!("/ws?user_id=x&token={p}"));
-        assert_eq!(body, format!(r#"{{"type":"auth","payload":{{"password":"{p}","n":1.50}}}}"#));
+        assert_eq!(
+            body,
+            format!(r#"{{"type":"auth","payload":{{"password":"{p}","n":1.50}}}}"#)
+        );
         assert!(!format!("{headers:?}{target}{body}").contains("s3cr3t"));
     }
 

@@ -64,7 +64,11 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
             });
             continue;
         }
-        let Some(c) = record.conn().and_then(|id| index.get(&id)).map(|&i| &mut conns[i]) else {
+        let Some(c) = record
+            .conn()
+            .and_then(|id| index.get(&id))
+            .map(|&i| &mut conns[i])
+        else {
             continue;
         };
         c.last_us = record.t_us();
@@ -96,8 +100,15 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
 /// The text `wsreplay show FILE` prints.
 pub fn render(recording: &Recording) -> String {
     let conns = summarize(recording);
-    let total: u64 = conns.iter().map(|c| c.count(Dir::ClientToServer) + c.count(Dir::ServerToClient)).sum();
-    let routes = conns.iter().map(|c| &c.route).collect::<std::collections::BTreeSet<_>>().len();
+    let total: u64 = conns
+        .iter()
+        .map(|c| c.count(Dir::ClientToServer) + c.count(Dir::ServerToClient))
+        .sum();
+    let routes = conns
+        .iter()
+        .map(|c| &c.route)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -168,7 +179,11 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
         }
         None => "still open when the recording stopped".into(),
     };
-    let close = if closes.is_empty() { "none".to_string() } else { closes.join(", ") };
+    let close = if closes.is_empty() {
+        "none".to_string()
+    } else {
+        closes.join(", ")
+    };
     let _ = writeln!(out, "    close: {close}; ended: {end}");
 }
 
@@ -196,7 +211,10 @@ const EXCERPT: usize = 100;
 
 /// The text `wsreplay show --timeline` prints: every record, one line each.
 pub fn render_timeline(recording: &Recording) -> String {
-    let routes: BTreeMap<u64, &str> = recording.opens().map(|o| (o.conn, o.route.as_str())).collect();
+    let routes: BTreeMap<u64, &str> = recording
+        .opens()
+        .map(|o| (o.conn, o.route.as_str()))
+        .collect();
     let mut out = String::new();
     for record in &recording.records {
         let who = record
@@ -204,7 +222,13 @@ pub fn render_timeline(recording: &Recording) -> String {
             .map(|c| format!("{}#{c}", routes.get(&c).copied().unwrap_or("?")))
             .unwrap_or_default();
         let what = match record {
-            Record::Open(o) => format!("open   {} from {} → {} status {}", o.path(), o.client, o.upstream, o.status),
+            Record::Open(o) => format!(
+                "open   {} from {} → {} status {}",
+                o.path(),
+                o.client,
+                o.upstream,
+                o.status
+            ),
             Record::Message(m) => format!(
                 "{}    {} {}",
                 m.dir,
@@ -224,11 +248,18 @@ pub fn render_timeline(recording: &Recording) -> String {
                 "end    {} by {}{}",
                 how_name(e.how),
                 side_name(e.by),
-                e.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                e.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             ),
             Record::Finish(f) => format!("finish complete={} lost={}", f.complete, f.lost),
         };
-        let _ = writeln!(out, "{:>12.6}  {who:<14} {what}", record.t_us() as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "{:>12.6}  {who:<14} {what}",
+            record.t_us() as f64 / 1e6
+        );
     }
     out
 }

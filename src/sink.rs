@@ -328,7 +328,11 @@ impl WriterThread {
         match record {
             Record::Open(o) => {
                 self.routes_by_conn.insert(o.conn, o.route.clone());
-                self.outcome.routes.entry(o.route.clone()).or_default().connections += 1;
+                self.outcome
+                    .routes
+                    .entry(o.route.clone())
+                    .or_default()
+                    .connections += 1;
             }
             Record::Message(m) => {
                 if let Some(stats) = self.stats_of(m.conn) {

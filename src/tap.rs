@@ -92,7 +92,11 @@ impl Describer {
         };
         let truncated = (payload.len() as u64) < size;
         let body = Body::from_bytes(payload);
-        if m.op == Opcode::TEXT && matches!(body, Body::Bytes(_)) && !truncated && inflate_error.is_none() {
+        if m.op == Opcode::TEXT
+            && matches!(body, Body::Bytes(_))
+            && !truncated
+            && inflate_error.is_none()
+        {
             notes.push("text message is not valid UTF-8");
         }
         let mut note = notes.join("; ");

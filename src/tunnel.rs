@@ -77,8 +77,9 @@ impl Half {
         loop {
             if self.end > 0 {
                 while self.start < self.end {
-                    let n = ready!(Pin::new(&mut *dst).poll_write(cx, &self.buf[self.start..self.end]))
-                        .map_err(HalfError::Write)?;
+                    let n =
+                        ready!(Pin::new(&mut *dst).poll_write(cx, &self.buf[self.start..self.end]))
+                            .map_err(HalfError::Write)?;
                     if n == 0 {
                         return Poll::Ready(Err(HalfError::Write(io::ErrorKind::WriteZero.into())));
                     }
@@ -218,7 +219,9 @@ where
                 up.done = true;
                 newly_ended = Some(Side::Client);
             }
-            Poll::Ready(Err(HalfError::Read(e))) => return Poll::Ready(Step::Failed(Side::Client, e)),
+            Poll::Ready(Err(HalfError::Read(e))) => {
+                return Poll::Ready(Step::Failed(Side::Client, e))
+            }
             Poll::Ready(Err(HalfError::Write(e))) => {
                 return Poll::Ready(Step::Failed(Side::Upstream, e))
             }
@@ -234,7 +237,9 @@ where
             Poll::Ready(Err(HalfError::Read(e))) => {
                 return Poll::Ready(Step::Failed(Side::Upstream, e))
             }
-            Poll::Ready(Err(HalfError::Write(e))) => return Poll::Ready(Step::Failed(Side::Client, e)),
+            Poll::Ready(Err(HalfError::Write(e))) => {
+                return Poll::Ready(Step::Failed(Side::Client, e))
+            }
             Poll::Pending => {}
         }
     }

@@ -6,7 +6,12 @@ use crate::support::bin;
 
 const HEADER: &str = r#"{"format":"wsreplay-recording","version":"1.0","tool":"wsreplay 0.1.0","started_unix_ms":0}"#;
 
-fn write(dir: &tempfile::TempDir, name: &str, lines: &[&str], terminated: bool) -> std::path::PathBuf {
+fn write(
+    dir: &tempfile::TempDir,
+    name: &str,
+    lines: &[&str],
+    terminated: bool,
+) -> std::path::PathBuf {
     let path = dir.path().join(name);
     let mut text = lines.join("\n");
     if terminated {
@@ -17,7 +22,12 @@ fn write(dir: &tempfile::TempDir, name: &str, lines: &[&str], terminated: bool) 
 }
 
 fn show(path: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).arg("show").arg(path).args(extra).output().unwrap();
+    let out = Command::new(bin())
+        .arg("show")
+        .arg(path)
+        .args(extra)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -35,7 +45,12 @@ const FINISH: &str = r#"{"kind":"finish","t_us":60,"complete":true,"lost":0}"#;
 #[test]
 fn show_summarises_and_prints_a_timeline() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "ok.jsonl", &[HEADER, OPEN, CHAT, STARTED, CLOSE, END, FINISH], true);
+    let path = write(
+        &dir,
+        "ok.jsonl",
+        &[HEADER, OPEN, CHAT, STARTED, CLOSE, END, FINISH],
+        true,
+    );
     let (code, out, _) = show(&path, &[]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(out.replace(&dir.path().display().to_string(), "DIR"), @r"
@@ -64,16 +79,37 @@ fn malformed_lines_exit_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&[HEADER, OPEN, "{not json", FINISH], ":3: "),
-        (&[HEADER, OPEN, r#"{"kind":"message","t_us":1,"conn":1,"dir":"up","op":"text","text":"x","frames":1}"#], ":3: unknown variant `up`"),
-        (&[HEADER, r#"{"kind":"message","t_us":1,"conn":9,"dir":"c2s","op":"text","text":"x","frames":1}"#], ":2: record for connection 9"),
+        (
+            &[
+                HEADER,
+                OPEN,
+                r#"{"kind":"message","t_us":1,"conn":1,"dir":"up","op":"text","text":"x","frames":1}"#,
+            ],
+            ":3: unknown variant `up`",
+        ),
+        (
+            &[
+                HEADER,
+                r#"{"kind":"message","t_us":1,"conn":9,"dir":"c2s","op":"text","text":"x","frames":1}"#,
+            ],
+            ":2: record for connection 9",
+        ),
         (&[r#"{"hello":"world"}"#], ":1: not a wsreplay recording"),
-        (&[r#"{"format":"wsreplay-recording","version":"2.0","tool":"wsreplay 9.0.0","started_unix_ms":0}"#], "Upgrade wsreplay"),
+        (
+            &[
+                r#"{"format":"wsreplay-recording","version":"2.0","tool":"wsreplay 9.0.0","started_unix_ms":0}"#,
+            ],
+            "Upgrade wsreplay",
+        ),
     ];
     for (i, (lines, expected)) in cases.iter().enumerate() {
         let path = write(&dir, &format!("bad{i}.jsonl"), lines, true);
         let (code, _, err) = show(&path, &[]);
         assert_eq!(code, 2, "case {i}: {err}");
-        assert!(err.contains(&format!("bad{i}.jsonl")) && err.contains(expected), "case {i}: {err}");
+        assert!(
+            err.contains(&format!("bad{i}.jsonl")) && err.contains(expected),
+            "case {i}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
@@ -81,10 +117,23 @@ fn malformed_lines_exit_2_naming_file_and_line() {
 #[test]
 fn a_torn_last_line_is_a_warning_and_the_rest_is_used() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "torn.jsonl", &[HEADER, OPEN, CHAT, r#"{"kind":"message","t_us":30,"conn":1,"di"#], false);
+    let path = write(
+        &dir,
+        "torn.jsonl",
+        &[
+            HEADER,
+            OPEN,
+            CHAT,
+            r#"{"kind":"message","t_us":30,"conn":1,"di"#,
+        ],
+        false,
+    );
     let (code, out, _) = show(&path, &[]);
     assert_eq!(code, 0);
-    assert!(out.contains("warning: ") && out.contains("torn.jsonl:line 4: torn last line ignored"), "{out}");
+    assert!(
+        out.contains("warning: ") && out.contains("torn.jsonl:line 4: torn last line ignored"),
+        "{out}"
+    );
     assert!(out.contains("chat ×1"), "{out}");
 }
 

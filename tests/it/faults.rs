@@ -28,11 +28,19 @@ async fn upstream_down_gives_the_client_a_502_and_the_recording_says_so() {
     let (_, head) = raw_client(rec.addr(), "/ws", "").await;
     assert!(head.starts_with("HTTP/1.1 502 Bad Gateway"), "{head}");
     let (recording, _) = rec.finish().await;
-    let Record::Open(open) = &recording.records[0] else { panic!() };
+    let Record::Open(open) = &recording.records[0] else {
+        panic!()
+    };
     assert_eq!(open.status, 502);
     let end = end_of(&recording);
     assert_eq!((end.how, end.by), (EndHow::Unreachable, Side::Upstream));
-    assert!(end.error.as_deref().unwrap().contains(&format!("127.0.0.1:{port}")), "{end:?}");
+    assert!(
+        end.error
+            .as_deref()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{end:?}"
+    );
 }
 
 async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
@@ -68,7 +76,11 @@ async fn upstream_vanishing_closes_the_client_and_is_recorded_as_eof() {
 async fn upstream_reset_closes_the_client_and_is_recorded_as_reset() {
     let (rec, _) = upstream_dies(true).await;
     let end = end_of(&rec);
-    assert_eq!((end.how, end.by), (EndHow::Reset, Side::Upstream), "{end:?}");
+    assert_eq!(
+        (end.how, end.by),
+        (EndHow::Reset, Side::Upstream),
+        "{end:?}"
+    );
     assert!(end.error.is_some());
 }
 
@@ -77,7 +89,9 @@ async fn a_plain_http_request_gets_a_400_that_says_what_this_is() {
     let up = RawUpstream::bind().await;
     let rec = Recorder::start(&up.url).await;
     let mut s = TcpStream::connect(rec.addr()).await.unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).await.unwrap();
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
@@ -105,7 +119,9 @@ async fn an_upstream_refusal_reaches_the_client_unchanged() {
     server.await.unwrap();
     assert_eq!(resp, refusal);
     let (recording, _) = rec.finish().await;
-    let Record::Open(open) = &recording.records[0] else { panic!() };
+    let Record::Open(open) = &recording.records[0] else {
+        panic!()
+    };
     assert_eq!(open.status, 403);
     assert_eq!(end_of(&recording).how, EndHow::Rejected);
 }

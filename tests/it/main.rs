@@ -5,4 +5,5 @@ mod faults;
 mod secrets;
 mod signals;
 mod support;
+mod tls;
 mod transparency;

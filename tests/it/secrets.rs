@@ -27,18 +27,33 @@ async fn authorization_header_token_query_and_json_keys_are_redacted() {
     let body = r#"{"type":"login","password":"hdr-s3cret-42","nested":{"session_key":"json-s3cret-44"},"n":1.50}"#;
     ws.send(Message::text(body)).await.unwrap();
     let echoed = ws.next().await.unwrap().unwrap();
-    assert_eq!(echoed.into_text().unwrap().as_str(), body, "the upstream must get the real values");
+    assert_eq!(
+        echoed.into_text().unwrap().as_str(),
+        body,
+        "the upstream must get the real values"
+    );
     ws.close(None).await.unwrap();
     while ws.next().await.is_some() {}
     let (recording, text) = rec.finish().await;
-    for secret in ["qry-s3cret-41", "hdr-s3cret-42", "cookie-s3cret-43", "json-s3cret-44"] {
+    for secret in [
+        "qry-s3cret-41",
+        "hdr-s3cret-42",
+        "cookie-s3cret-43",
+        "json-s3cret-44",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked into the recording");
     }
-    let Record::Open(open) = &recording.records[0] else { panic!() };
+    let Record::Open(open) = &recording.records[0] else {
+        panic!()
+    };
     let auth = open.header("authorization").unwrap();
     assert!(auth.starts_with("Bearer <redacted:"), "{auth}");
     let placeholder = auth.strip_prefix("Bearer ").unwrap();
-    assert!(open.request.contains("user_id=alice&token=<redacted:"), "{}", open.request);
+    assert!(
+        open.request.contains("user_id=alice&token=<redacted:"),
+        "{}",
+        open.request
+    );
     // Same secret, same placeholder: the header token and the JSON password match.
     let messages: Vec<_> = recording
         .records

@@ -20,7 +20,11 @@ struct RecorderProcess {
 async fn spawn_recorder(upstream: &str) -> RecorderProcess {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rec.jsonl");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(bin())
         .args(["record", "--out"])
@@ -32,7 +36,10 @@ async fn spawn_recorder(upstream: &str) -> RecorderProcess {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(&addr).await.is_err() {
-        assert!(Instant::now() < deadline, "the recorder did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "the recorder did not start listening"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     RecorderProcess {
@@ -44,7 +51,10 @@ async fn spawn_recorder(upstream: &str) -> RecorderProcess {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -62,18 +72,29 @@ fn texts(rec: &Recording, dir: Dir) -> Vec<String> {
 async fn sigterm_finishes_a_complete_valid_file() {
     let upstream = echo_server().await;
     let p = spawn_recorder(&upstream).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr))
+        .await
+        .unwrap();
     for i in 0..50 {
-        ws.send(Message::text(format!(r#"{{"type":"n","i":{i}}}"#))).await.unwrap();
+        ws.send(Message::text(format!(r#"{{"type":"n","i":{i}}}"#)))
+            .await
+            .unwrap();
         ws.next().await.unwrap().unwrap();
     }
     ws.close(None).await.unwrap();
     while ws.next().await.is_some() {}
     signal(&p.child, "-TERM");
     let out = p.child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("r: 1 connection(s), 50 c2s + 50 s2c message(s), 0 abnormal end(s)"), "{stdout}");
+    assert!(
+        stdout.contains("r: 1 connection(s), 50 c2s + 50 s2c message(s), 0 abnormal end(s)"),
+        "{stdout}"
+    );
     let rec = Recording::read(&p.path).unwrap();
     assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
     assert!(matches!(rec.records.last(), Some(Record::Finish(f)) if f.complete));
@@ -83,7 +104,11 @@ async fn sigterm_finishes_a_complete_valid_file() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&p.path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "recordings must be private to their owner");
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "recordings must be private to their owner"
+        );
     }
 }
 
@@ -91,7 +116,9 @@ async fn sigterm_finishes_a_complete_valid_file() {
 async fn sigkill_keeps_every_frame_forwarded_before_the_flush_interval() {
     let upstream = echo_server().await;
     let mut p = spawn_recorder(&upstream).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr)).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr))
+        .await
+        .unwrap();
     let mut echoed_at = Vec::new();
     let started = Instant::now();
     let mut i = 0;
@@ -108,17 +135,25 @@ async fn sigkill_keeps_every_frame_forwarded_before_the_flush_interval() {
     p.child.wait().unwrap();
     let rec = Recording::read(&p.path).expect("a killed recording must still load");
     assert!(
-        rec.warnings.iter().any(|w| w.message.contains("not stopped cleanly")),
+        rec.warnings
+            .iter()
+            .any(|w| w.message.contains("not stopped cleanly")),
         "{:?}",
         rec.warnings
     );
-    let (c2s, s2c) = (texts(&rec, Dir::ClientToServer), texts(&rec, Dir::ServerToClient));
+    let (c2s, s2c) = (
+        texts(&rec, Dir::ClientToServer),
+        texts(&rec, Dir::ServerToClient),
+    );
     let old: Vec<_> = echoed_at
         .iter()
         .filter(|(_, t)| killed_at.duration_since(*t) > Duration::from_millis(100))
         .collect();
     assert!(old.len() > 20, "the test should have produced traffic");
     for (text, _) in old {
-        assert!(c2s.contains(text) && s2c.contains(text), "{text} was forwarded >100 ms before the kill but is not on disk");
+        assert!(
+            c2s.contains(text) && s2c.contains(text),
+            "{text} was forwarded >100 ms before the kill but is not on disk"
+        );
     }
 }
