@@ -142,8 +142,9 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 fn init_logging(verbose: u8) {
+    // The demo system's own services log at info; keep them quiet unless asked.
     let default = match verbose {
-        0 => "wsreplay=info",
+        0 => "wsreplay=info,wsreplay::demo=warn",
         1 => "wsreplay=debug",
         _ => "wsreplay=trace",
     };

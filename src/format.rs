@@ -26,7 +26,7 @@
 //! | `ping`, `pong` | `conn`, `dir`, `text` or `base64` |
 //! | `control` | a reserved control opcode (`0xb`..`0xf`): `conn`, `dir`, `op`, `text` or `base64` |
 //! | `close` | `conn`, `dir`, `code` (absent when the frame had none, i.e. 1005), `reason`, `base64` (the raw payload, only when it was malformed) |
-//! | `end` | `conn`, `how` (see [`EndHow`]), `by` (`client`, `upstream` or `recorder`), `error` |
+//! | `end` | `conn`, `how` (see [`EndHow`]), `by` (`client`, `upstream` or `recorder`: for `closed` the side that sent the first close frame, otherwise the side that ended first or failed), `error` |
 //! | `finish` | last line of a cleanly stopped recording: `complete` (false when records were lost, e.g. disk full), `lost` (number of records that could not be written) |
 //!
 //! A recording whose last line is not `finish` was not stopped cleanly (the recorder

@@ -24,7 +24,7 @@ struct Describer {
     dir: Dir,
     inflater: Option<Inflater>,
     max_body: usize,
-    close_seen: bool,
+    close_at: Option<std::time::Instant>,
     out: Vec<Record>,
 }
 
@@ -37,7 +37,7 @@ impl Tap {
                 dir,
                 inflater: deflate.map(|n| Inflater::new(n, dir)),
                 max_body,
-                close_seen: false,
+                close_at: None,
                 out: Vec::new(),
             },
         }
@@ -54,7 +54,12 @@ impl Tap {
 
     /// Whether this direction has sent a close frame.
     pub fn close_seen(&self) -> bool {
-        self.describer.close_seen
+        self.describer.close_at.is_some()
+    }
+
+    /// When this direction sent its first close frame.
+    pub fn close_at(&self) -> Option<std::time::Instant> {
+        self.describer.close_at
     }
 }
 
@@ -133,7 +138,7 @@ impl Describer {
             Opcode::PING => Record::Ping(control(None, c.payload)),
             Opcode::PONG => Record::Pong(control(None, c.payload)),
             Opcode::CLOSE => {
-                self.close_seen = true;
+                self.close_at.get_or_insert_with(std::time::Instant::now);
                 Record::Close(close_record(self.conn, self.dir, &c.payload))
             }
             other => Record::Control(control(Some(other), c.payload)),

@@ -154,7 +154,11 @@ where
         match step {
             Step::Failed(by, e) => return end(EndHow::Reset, by, Some(e.to_string())),
             Step::BothEnded(last) => {
-                let by = first_end.or(last).unwrap_or(Side::Client);
+                let by = match (c2s.close_at(), s2c.close_at()) {
+                    (Some(c), Some(s)) if c <= s => Side::Client,
+                    (Some(_), Some(_)) => Side::Upstream,
+                    _ => first_end.or(last).unwrap_or(Side::Client),
+                };
                 return end(closed_or_eof(c2s, s2c), by, None);
             }
             Step::Ended(side) => {

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, shared helpers in `support`.
 
 mod cli;
+mod demo;
 mod faults;
 mod secrets;
 mod signals;
