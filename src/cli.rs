@@ -12,6 +12,7 @@ use crate::config::{validate_routes, FileConfig, Route};
 use crate::format::Recording;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::redact::RedactConfig;
+use crate::replay::{Replay, ReplayConfig};
 use crate::sink::{Outcome, Output};
 use crate::tls::TlsOptions;
 
@@ -38,6 +39,10 @@ pub enum Command {
     /// Put a recording proxy in front of one or more WebSocket services and record
     /// every hop into one file, until Ctrl-C or SIGTERM.
     Record(RecordArgs),
+    /// Replay a recording against a new build: play its recorded clients against the
+    /// --target routes and stand in for the --mock routes' servers, capturing what
+    /// happened as a new recording.
+    Replay(ReplayArgs),
     /// Print what a recording holds: per route and connection, message counts by
     /// type, close codes and how each connection ended.
     Show(ShowArgs),
@@ -91,6 +96,50 @@ pub struct RecordArgs {
     pub allow_remote: bool,
 }
 
+/// Arguments of `wsreplay replay`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (the build under test is a backend; its agents are mocked):\n  wsreplay replay recordings/checkout.jsonl \\\n    --target frontend=ws://127.0.0.1:18000 \\\n    --mock nlp=127.0.0.1:28001 --mock data=127.0.0.1:28002 --mock viz=127.0.0.1:28003 \\\n    --spawn 'NLP_AGENT_URL=ws://127.0.0.1:28001 ... ./start-backend.sh'\n\nExit status: 0 replayed with no problems, 1 problems were reported, 2 could not replay."
+)]
+pub struct ReplayArgs {
+    /// The recording to replay.
+    pub recording: PathBuf,
+    /// Replay the recorded clients of ROUTE against the build at URL (ws:// or wss://).
+    /// The recorded path and query are appended to URL. Repeatable.
+    #[arg(short, long = "target", value_name = "ROUTE=URL")]
+    pub targets: Vec<String>,
+    /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT), and
+    /// answer the build's requests with the recorded responses. Repeatable.
+    #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
+    pub mocks: Vec<String>,
+    /// Shell command that starts the build under test; run after the mocks listen and
+    /// stopped (SIGTERM, then SIGKILL) at the end. It gets WSREPLAY_MOCK_<ROUTE>=ws://…
+    /// in its environment.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    /// Seconds the --spawn build may take until the first target accepts connections.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub spawn_timeout: f64,
+    /// Where to write the capture of the replay [default: runs/<recording name>.jsonl].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replay with the recorded gaps divided by this factor (1.0 = as recorded) instead
+    /// of causal pacing. Mock response delays are always divided by it (default 1).
+    #[arg(long, value_name = "FACTOR")]
+    pub speed: Option<f64>,
+    /// Seconds a client waits for a server message a step depends on before it reports
+    /// the wait and goes on.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub step_timeout: f64,
+    /// Read correlation overrides ([[correlate]] route/request/response) from this TOML
+    /// file [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow mocks to listen on non-loopback addresses.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
 /// Arguments of `wsreplay show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -128,6 +177,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Record(args) => record(args).await,
+            Command::Replay(args) => replay(args).await,
             Command::Show(args) => show(args),
             Command::Demo(args) => crate::demo::run_cli(args.out, args.chats).await,
         }
@@ -260,6 +310,77 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
+    let recording = Recording::read(&args.recording)?;
+    for w in &recording.warnings {
+        eprintln!("warning: {}:{w}", args.recording.display());
+    }
+    let file = FileConfig::load(args.config.as_deref())?;
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args.recording.file_stem().unwrap_or_default();
+        PathBuf::from("runs").join(stem).with_extension("jsonl")
+    });
+    let mut config = ReplayConfig::new(Output::File(out.clone()));
+    config.id_pairs = file.correlate;
+    config.step_timeout = seconds("--step-timeout", args.step_timeout)?;
+    if let Some(speed) = args.speed {
+        anyhow::ensure!(
+            speed > 0.0 && speed.is_finite(),
+            "--speed must be a positive number, e.g. 1.0"
+        );
+        config.speed = Some(speed);
+    }
+    for spec in &args.targets {
+        let (route, url) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!(
+                "--target {spec:?}: expected ROUTE=URL, e.g. frontend=ws://127.0.0.1:18000"
+            )
+        })?;
+        let upstream = url
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--target {spec:?}: {e}"))?;
+        config.targets.push((route.to_string(), upstream));
+    }
+    for spec in &args.mocks {
+        let (route, listen) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--mock {spec:?}: expected ROUTE=LISTEN, e.g. nlp=127.0.0.1:28001")
+        })?;
+        let addr = crate::config::parse_listen(listen)
+            .map_err(|e| anyhow::anyhow!("--mock {spec:?}: {e}"))?;
+        anyhow::ensure!(
+            args.allow_remote || addr.ip().is_loopback(),
+            "--mock {spec:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock"
+        );
+        config.mock(route, addr);
+    }
+    anyhow::ensure!(
+        !config.targets.is_empty() || !config.mocks.is_empty(),
+        "nothing to replay: give --target ROUTE=URL for recorded clients and/or --mock ROUTE=LISTEN for recorded servers"
+    );
+    if let Some(cmd) = args.spawn {
+        config.spawn = Some((cmd, seconds("--spawn-timeout", args.spawn_timeout)?));
+    }
+    let replay = Replay::start(&recording, config).await?;
+    for (route, addr) in replay.mock_addrs() {
+        eprintln!("wsreplay: mock {route} listening on ws://{addr}");
+    }
+    let report = replay.run().await?;
+    print!("{}", report.render());
+    let code = report_outcome(&out, &report.capture);
+    Ok(if code != EXIT_OK {
+        code
+    } else if report.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_DIFFERS
+    })
+}
+
+fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<i32> {

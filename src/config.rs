@@ -193,6 +193,9 @@ pub struct FileConfig {
     pub routes: Vec<FileRoute>,
     #[serde(default)]
     pub redact: RedactConfig,
+    /// Correlation id overrides for mocks (`[[correlate]]`).
+    #[serde(default)]
+    pub correlate: Vec<crate::replay::correlate::IdPair>,
 }
 
 /// A `[[route]]` entry.

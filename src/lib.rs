@@ -12,6 +12,7 @@
 //! | [`deflate`] | permessage-deflate inflation for the recording |
 //! | [`handshake`] | reading and rewriting the HTTP upgrade |
 //! | [`sink`] | the single writer thread that owns a recording file |
+//! | [`replay`] | replaying recorded clients against a build, mocking its recorded peers |
 //! | [`redact`] | keeping secrets out of recordings |
 //! | [`tls`] | rustls for `wss://` upstreams |
 //! | [`config`] | validated routes and `wsreplay.toml` |
@@ -30,6 +31,7 @@ pub mod handshake;
 pub mod kind;
 pub mod proxy;
 pub mod redact;
+pub mod replay;
 pub mod show;
 pub mod sink;
 pub mod tap;

@@ -1,0 +1,115 @@
+//! Writing what a replay did in the recording format.
+//!
+//! Replayed clients and mocks are real WebSocket peers built on tokio-tungstenite
+//! messages; [`Capture`] turns what they send and receive into the same records the
+//! recording proxy writes, through the same [`crate::sink`], so every command works on a
+//! replay's output as on a recording.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::format::{Body, Close, Control, Dir, End, EndHow, Message, Opcode, Open, Record, Side};
+use crate::sink::SinkHandle;
+
+/// Shared by every replayed connection and mock of one replay.
+#[derive(Clone)]
+pub struct Capture {
+    sink: SinkHandle,
+    ids: Arc<AtomicU64>,
+}
+
+/// The capture of one connection.
+pub struct ConnCapture {
+    sink: SinkHandle,
+    pub conn: u64,
+}
+
+impl Capture {
+    pub fn new(sink: SinkHandle) -> Self {
+        Capture {
+            sink,
+            ids: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Records a connection opening and returns its capture.
+    pub fn open(&self, mut open: Open) -> ConnCapture {
+        let conn = self.ids.fetch_add(1, Ordering::Relaxed);
+        open.conn = conn;
+        self.sink.push([Record::Open(open)]);
+        ConnCapture {
+            sink: self.sink.clone(),
+            conn,
+        }
+    }
+}
+
+impl ConnCapture {
+    /// Records a WebSocket message (data, ping, pong or close) going `dir`.
+    pub fn message(&self, dir: Dir, msg: &WsMessage) {
+        let conn = self.conn;
+        let control = |bytes: &[u8]| Control {
+            t_us: 0,
+            conn,
+            dir,
+            op: None,
+            body: Body::from_bytes(bytes.to_vec()),
+        };
+        let record = match msg {
+            WsMessage::Text(t) => data(conn, dir, Opcode::TEXT, Body::Text(t.to_string())),
+            WsMessage::Binary(b) => data(conn, dir, Opcode::BINARY, Body::Bytes(b.to_vec())),
+            WsMessage::Ping(p) => Record::Ping(control(p)),
+            WsMessage::Pong(p) => Record::Pong(control(p)),
+            WsMessage::Close(frame) => Record::Close(Close {
+                t_us: 0,
+                conn,
+                dir,
+                code: frame.as_ref().map(|f| u16::from(f.code)),
+                reason: frame
+                    .as_ref()
+                    .map(|f| f.reason.to_string())
+                    .unwrap_or_default(),
+                base64: None,
+            }),
+            WsMessage::Frame(_) => return,
+        };
+        self.sink.push([record]);
+    }
+
+    /// Records how the connection ended.
+    pub fn end(&self, how: EndHow, by: Side, error: Option<String>) {
+        self.sink.push([Record::End(End {
+            t_us: 0,
+            conn: self.conn,
+            how,
+            by,
+            error,
+        })]);
+    }
+}
+
+fn data(conn: u64, dir: Dir, op: Opcode, body: Body) -> Record {
+    Record::Message(Message {
+        t_us: 0,
+        conn,
+        dir,
+        op,
+        body,
+        frames: 1,
+        compressed: false,
+        rsv: 0,
+        truncated: false,
+        size: None,
+        note: None,
+    })
+}
+
+/// The tungstenite message for a recorded body.
+pub fn to_ws(op: Opcode, body: &Body) -> WsMessage {
+    match (op, body) {
+        (Opcode::TEXT, Body::Text(t)) => WsMessage::text(t.clone()),
+        (_, body) => WsMessage::binary(body.as_bytes().to_vec()),
+    }
+}

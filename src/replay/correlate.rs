@@ -1,0 +1,321 @@
+//! Matching live requests to recorded ones, and carrying ids from one to the other.
+//!
+//! A mock peer answers a live request with the responses recorded for the most similar
+//! recorded request. Similarity works on flattened JSON ([`Flat`]: leaf path → value):
+//! same discriminator first, then shared paths and equal values.
+//!
+//! Correlation ids: when a recorded request carried a value (`message_id`) that the
+//! responses answering it echoed (`response_to`), the replayed responses must carry the
+//! live request's value instead. [`Substitution`] maps each recorded request value
+//! that reappears in its responses to the live request's value at the same path, and
+//! rewrites every string in the responses accordingly. Explicit pairs from
+//! `wsreplay.toml` ([`IdPair`]) set a response path from a request path directly.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// A JSON value flattened to its leaves: `payload.tool_name` → `"x"`. Array elements
+/// get `[]` in their path (`rows[].service`), so lists of any length compare alike.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Flat {
+    pub leaves: BTreeMap<String, Vec<Value>>,
+}
+
+impl Flat {
+    pub fn of(value: &Value) -> Flat {
+        let mut flat = Flat::default();
+        flatten(value, String::new(), &mut flat.leaves);
+        flat
+    }
+
+    /// Leaf paths with their JSON type, for structure comparison.
+    pub fn shape(&self) -> BTreeMap<&str, &'static str> {
+        self.leaves
+            .iter()
+            .map(|(k, vs)| (k.as_str(), vs.first().map_or("empty", type_name)))
+            .collect()
+    }
+
+    /// How alike two messages are: shared paths count, equal values count more,
+    /// paths only one side has count against.
+    pub fn similarity(&self, other: &Flat) -> i64 {
+        let mut score = 0i64;
+        for (path, values) in &self.leaves {
+            match other.leaves.get(path) {
+                Some(o) => {
+                    score += 1;
+                    if o == values {
+                        score += 2;
+                    }
+                }
+                None => score -= 1,
+            }
+        }
+        score
+            - other
+                .leaves
+                .keys()
+                .filter(|k| !self.leaves.contains_key(*k))
+                .count() as i64
+    }
+}
+
+fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, Vec<Value>>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(v, p, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                flatten(item, format!("{path}[]"), out);
+            }
+        }
+        leaf => out.entry(path).or_default().push(leaf.clone()),
+    }
+}
+
+/// The JSON type of a value as shown in reports.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Describes how two request shapes differ, or `None` when they have the same structure.
+pub fn shape_difference(recorded: &Flat, live: &Flat) -> Option<String> {
+    let (a, b) = (recorded.shape(), live.shape());
+    let mut parts = Vec::new();
+    let missing: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    let added: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    let changed: Vec<_> = a
+        .iter()
+        .filter_map(|(k, t)| b.get(k).filter(|u| *u != t).map(|u| format!("{k} {t}→{u}")))
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", join(&missing)));
+    }
+    if !added.is_empty() {
+        parts.push(format!("new {}", join(&added)));
+    }
+    if !changed.is_empty() {
+        parts.push(format!("type changed {}", changed.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn join(items: &[&&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An explicit correlation: the response's `response` path gets the request's
+/// `request` path value (dotted paths, e.g. `message_id` → `response_to`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdPair {
+    pub route: String,
+    pub request: String,
+    pub response: String,
+}
+
+/// Whether a key names an identifier (`id`, `message_id`, `requestId`, `correlation-id`).
+pub fn is_id_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "id" || k.ends_with("_id") || k.ends_with("-id") || key.ends_with("Id")
+}
+
+/// The id-like values of a request: string values under id-named keys, at any depth.
+pub fn id_values(value: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    collect_ids(value, &mut out);
+    out
+}
+
+fn collect_ids<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) if is_id_key(k) && s.len() >= 4 => out.push(s),
+                    other => collect_ids(other, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, out)),
+        _ => {}
+    }
+}
+
+/// Whether `value` contains the string `needle` anywhere.
+pub fn contains_string(value: &Value, needle: &str) -> bool {
+    match value {
+        Value::String(s) => s == needle,
+        Value::Object(map) => map.values().any(|v| contains_string(v, needle)),
+        Value::Array(items) => items.iter().any(|v| contains_string(v, needle)),
+        _ => false,
+    }
+}
+
+/// Recorded request values → live request values, for rewriting responses.
+#[derive(Clone, Debug, Default)]
+pub struct Substitution {
+    strings: BTreeMap<String, String>,
+    paths: Vec<(Vec<String>, Value)>,
+}
+
+impl Substitution {
+    /// Maps every string the recorded request shares with its responses to the live
+    /// request's value at the same path; adds explicit pairs.
+    pub fn new(recorded: &Value, live: &Value, responses: &[Value], pairs: &[IdPair]) -> Self {
+        let mut strings = BTreeMap::new();
+        let mut leaves = Vec::new();
+        string_leaves(recorded, &mut Vec::new(), &mut leaves);
+        for (path, old) in leaves {
+            if old.len() < 4 || !responses.iter().any(|r| contains_string(r, &old)) {
+                continue;
+            }
+            if let Some(Value::String(new)) = get_path(live, &path) {
+                if *new != old {
+                    strings.insert(old, new.clone());
+                }
+            }
+        }
+        let paths = pairs
+            .iter()
+            .filter_map(|p| {
+                let from: Vec<String> = p.request.split('.').map(str::to_string).collect();
+                let value = get_path(live, &from)?.clone();
+                Some((p.response.split('.').map(str::to_string).collect(), value))
+            })
+            .collect();
+        Substitution { strings, paths }
+    }
+
+    /// Rewrites a recorded response for the live request.
+    pub fn apply(&self, response: &mut Value) {
+        if !self.strings.is_empty() {
+            replace_strings(response, &self.strings);
+        }
+        for (path, value) in &self.paths {
+            if let Some(slot) = get_path_mut(response, path) {
+                *slot = value.clone();
+            }
+        }
+    }
+}
+
+fn string_leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    match value {
+        Value::String(s) => out.push((path.clone(), s.clone())),
+        Value::Object(map) => {
+            for (k, v) in map {
+                path.push(k.clone());
+                string_leaves(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, k| v.as_object()?.get(k))
+}
+
+fn get_path_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(value, |v, k| v.as_object_mut()?.get_mut(k))
+}
+
+fn replace_strings(value: &mut Value, map: &BTreeMap<String, String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(new) = map.get(s.as_str()) {
+                *s = new.clone();
+            }
+        }
+        Value::Object(m) => m.values_mut().for_each(|v| replace_strings(v, map)),
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_strings(v, map)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_echoed_by_responses_are_carried_over() {
+        let recorded =
+            json!({"type":"sql_query","message_id":"msg_old1","sql":"SELECT 1","intent":"x"});
+        let live =
+            json!({"type":"sql_query","message_id":"msg_new2","sql":"SELECT 1","intent":"x"});
+        let mut resp =
+            json!({"type":"sql_query_response","response_to":"msg_old1","data":{"sql":"SELECT 1"}});
+        let sub = Substitution::new(&recorded, &live, std::slice::from_ref(&resp), &[]);
+        sub.apply(&mut resp);
+        assert_eq!(resp["response_to"], "msg_new2");
+        assert_eq!(resp["data"]["sql"], "SELECT 1");
+    }
+
+    #[test]
+    fn explicit_pairs_set_a_path() {
+        let recorded = json!({"req":{"n":1}});
+        let live = json!({"req":{"n":7}});
+        let mut resp = json!({"re":{"n":1}});
+        let pair = IdPair {
+            route: "r".into(),
+            request: "req.n".into(),
+            response: "re.n".into(),
+        };
+        Substitution::new(&recorded, &live, &[], &[pair]).apply(&mut resp);
+        assert_eq!(resp["re"]["n"], 7);
+    }
+
+    #[test]
+    fn similarity_prefers_same_content_and_shape() {
+        let live = Flat::of(&json!({"type":"nlp_query","text":"EC2 cost","user_id":"alice"}));
+        let same = Flat::of(&json!({"type":"nlp_query","text":"EC2 cost","user_id":"alice"}));
+        let other = Flat::of(&json!({"type":"nlp_query","text":"Lambda","user_id":"bob"}));
+        let shape = Flat::of(&json!({"type":"nlp_query","query":"EC2 cost"}));
+        assert!(live.similarity(&same) > live.similarity(&other));
+        assert!(live.similarity(&other) > live.similarity(&shape));
+        assert_eq!(shape_difference(&same, &live), None);
+        assert_eq!(
+            shape_difference(&same, &shape).unwrap(),
+            "missing `text`, `user_id`; new `query`"
+        );
+    }
+
+    #[test]
+    fn id_keys() {
+        for k in ["id", "message_id", "requestId", "correlation-id"] {
+            assert!(is_id_key(k), "{k}");
+        }
+        for k in ["paid", "valid", "text", "idle"] {
+            assert!(!is_id_key(k), "{k}");
+        }
+        assert_eq!(
+            id_values(&json!({"message_id":"msg_1","x":{"run_id":"run_2"},"id":"ab"})),
+            ["msg_1", "run_2"]
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! Replay: drive a build with recorded clients, and stand in for its recorded servers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wsreplay::format::Recording;
+//! use wsreplay::replay::{Replay, ReplayConfig};
+//! use wsreplay::sink::Output;
+//!
+//! let recording = Recording::read("recordings/checkout.jsonl")?;
+//! let mut config = ReplayConfig::new(Output::File("runs/checkout.jsonl".into()));
+//! config.mock("nlp", "127.0.0.1:0".parse()?);
+//! let replay = Replay::start(&recording, config).await?;   // mocks listen now
+//! let nlp = replay.mock_addr("nlp").unwrap();              // point the build here
+//! // ... start the build under test ...
+//! let mut replay = replay;
+//! replay.target("frontend", "ws://127.0.0.1:18000")?;
+//! let report = replay.run().await?;
+//! println!("{}", report.render());
+//! # Ok(()) }
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`script`] | what to play, read off a recording |
+//! | [`client`] | one replayed client connection |
+//! | [`mock`] | a mock peer answering with recorded responses |
+//! | [`correlate`] | request matching and id rewriting |
+//! | [`capture`] | writing the replay in the recording format |
+//! | [`spawn`] | starting and stopping the build under test |
+
+pub mod capture;
+pub mod client;
+pub mod correlate;
+pub mod mock;
+pub mod script;
+pub mod spawn;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::Upstream;
+use crate::format::Recording;
+use crate::redact::{RedactConfig, Redactor};
+use crate::sink::{Outcome, Output, Sink};
+use capture::Capture;
+use correlate::IdPair;
+use mock::{MockCtx, MockServer};
+use spawn::{SpawnError, Spawned};
+
+/// Something that went wrong in a replay without stopping it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// A client step (or the end of a connection) waited longer than the step timeout.
+    StepTimeout {
+        route: String,
+        conn: u64,
+        target: String,
+        waited: Duration,
+        waiting_for: String,
+    },
+    /// The target ended a connection before the recorded conversation was over.
+    ClosedEarly {
+        route: String,
+        conn: u64,
+        target: String,
+        detail: String,
+    },
+    /// A recorded connection could not be opened.
+    ConnectFailed {
+        route: String,
+        conn: u64,
+        url: String,
+        error: String,
+    },
+    /// A mock got a request it has no recorded answer for.
+    Unmatched {
+        route: String,
+        label: String,
+        excerpt: String,
+    },
+    /// A mock got a request whose structure differs from the recorded one.
+    RequestChanged {
+        route: String,
+        label: String,
+        difference: String,
+    },
+    /// The `--spawn` build exited during the replay.
+    BuildDied { status: String, tail: String },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::StepTimeout { route, conn, target, waited, waiting_for } => write!(
+                f,
+                "{route}#{conn} {target}: waited {waited:?} for {waiting_for}"
+            ),
+            Problem::ClosedEarly { route, conn, target, detail } => {
+                write!(f, "{route}#{conn} {target}: {detail}")
+            }
+            Problem::ConnectFailed { route, conn, url, error } => write!(
+                f,
+                "{route} (recorded connection {conn}): cannot connect to {url}: {error}"
+            ),
+            Problem::Unmatched { route, label, excerpt } => write!(
+                f,
+                "mock {route}: no unused recorded request matches this `{label}`, so it got no answer: {excerpt}"
+            ),
+            Problem::RequestChanged { route, label, difference } => write!(
+                f,
+                "mock {route}: `{label}` request structure differs from the recording: {difference}"
+            ),
+            Problem::BuildDied { status, tail } => {
+                write!(f, "the build under test exited during the replay ({status}); its stderr ends with:\n{tail}")
+            }
+        }
+    }
+}
+
+/// Problems collected from every task of a replay.
+#[derive(Clone, Default)]
+pub struct Problems(Arc<Mutex<Vec<Problem>>>);
+
+impl Problems {
+    pub fn push(&self, p: Problem) {
+        tracing::debug!("replay problem: {p}");
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    }
+
+    fn take(&self) -> Vec<Problem> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// How to replay.
+#[derive(Clone, Debug)]
+pub struct ReplayConfig {
+    /// Routes whose recorded clients are replayed, and the build's URL for each.
+    pub targets: Vec<(String, Upstream)>,
+    /// Routes whose recorded servers are mocked, and where each mock listens.
+    pub mocks: Vec<(String, SocketAddr)>,
+    /// `None`: causal pacing. `Some(s)`: recorded gaps divided by `s` (mocks always
+    /// keep recorded response delays, divided by `s`, default 1).
+    pub speed: Option<f64>,
+    /// Longest wait for a server message a client step depends on.
+    pub step_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Where the capture of the replay goes.
+    pub output: Output,
+    /// Explicit correlation id pairs (in addition to the detected ones).
+    pub id_pairs: Vec<IdPair>,
+    /// The build under test: a shell command, and how long it may take to listen.
+    pub spawn: Option<(String, Duration)>,
+}
+
+impl ReplayConfig {
+    pub fn new(output: Output) -> Self {
+        ReplayConfig {
+            targets: Vec::new(),
+            mocks: Vec::new(),
+            speed: None,
+            step_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            output,
+            id_pairs: Vec::new(),
+            spawn: None,
+        }
+    }
+
+    /// Adds a mock for `route` listening on `listen`.
+    pub fn mock(&mut self, route: &str, listen: SocketAddr) -> &mut Self {
+        self.mocks.push((route.to_string(), listen));
+        self
+    }
+}
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{path}: has no route {route:?}; its routes are: {known}")]
+    UnknownRoute {
+        path: String,
+        route: String,
+        known: String,
+    },
+    #[error("{0}")]
+    Target(String),
+    #[error(
+        "mock {route}: cannot listen on {addr}: {source}. Is another process using that port?"
+    )]
+    Bind {
+        route: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the capture file: {0}")]
+    Output(#[source] std::io::Error),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(
+        "target {route} at {url} is unreachable: {error}. Is the build under test running there?"
+    )]
+    TargetUnreachable {
+        route: String,
+        url: String,
+        error: String,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct ReplayReport {
+    pub problems: Vec<Problem>,
+    /// Per target route: (connections replayed, connected, messages sent, received).
+    pub clients: Vec<(String, usize, usize, u64, u64)>,
+    /// Per mock route: (requests, answered, unmatched).
+    pub mocks: Vec<(String, u64, u64, u64)>,
+    pub capture: Outcome,
+}
+
+impl ReplayReport {
+    /// Whether the replay ran with nothing to report.
+    pub fn clean(&self) -> bool {
+        self.problems.is_empty() && self.capture.complete()
+    }
+
+    /// The text `wsreplay replay` prints.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (route, total, connected, sent, received) in &self.clients {
+            out += &format!(
+                "client {route}: {connected}/{total} connection(s) replayed, {sent} message(s) sent, {received} received\n"
+            );
+        }
+        for (route, requests, answered, unmatched) in &self.mocks {
+            out += &format!(
+                "mock {route}: {requests} request(s), {answered} answered from the recording, {unmatched} unmatched\n"
+            );
+        }
+        if self.problems.is_empty() {
+            out += "no problems\n";
+        } else {
+            out += &format!("{} problem(s):\n", self.problems.len());
+            for p in &self.problems {
+                out += &format!("  - {p}\n");
+            }
+        }
+        out
+    }
+}
+
+/// A replay whose mocks are listening; set targets, then [`Replay::run`].
+pub struct Replay {
+    recording: Recording,
+    config: ReplayConfig,
+    mocks: Vec<MockServer>,
+    sink: Option<Sink>,
+    capture: Capture,
+    problems: Problems,
+    spawned: Option<Spawned>,
+}
+
+impl Replay {
+    /// Checks the routes, opens the capture, starts the mocks (and the `--spawn` build).
+    pub async fn start(recording: &Recording, config: ReplayConfig) -> Result<Replay, ReplayError> {
+        let routes = config.targets.iter().map(|(r, _)| r);
+        for route in routes.chain(config.mocks.iter().map(|(r, _)| r)) {
+            check_route(recording, route)?;
+        }
+        let sink = Sink::start(&config.output, Redactor::new(&RedactConfig::default()))
+            .map_err(ReplayError::Output)?;
+        let capture = Capture::new(sink.handle());
+        let problems = Problems::default();
+        let mut mocks = Vec::new();
+        for (route, listen) in &config.mocks {
+            let table = script::mock_table(recording, route);
+            let ctx = MockCtx {
+                route: route.clone(),
+                used: Mutex::new(vec![false; table.requests.len()]),
+                table,
+                connections: AtomicU64::new(0),
+                capture: capture.clone(),
+                speed: config.speed.unwrap_or(1.0),
+                problems: problems.clone(),
+                id_pairs: config.id_pairs.clone(),
+                stats: Default::default(),
+                listen: *listen,
+            };
+            let server = MockServer::start(ctx)
+                .await
+                .map_err(|source| ReplayError::Bind {
+                    route: route.clone(),
+                    addr: *listen,
+                    source,
+                })?;
+            mocks.push(server);
+        }
+        let mut replay = Replay {
+            recording: recording.clone(),
+            config,
+            mocks,
+            sink: Some(sink),
+            capture,
+            problems,
+            spawned: None,
+        };
+        if let Some((command, ready_timeout)) = replay.config.spawn.clone() {
+            let env: Vec<(String, String)> = replay
+                .mocks
+                .iter()
+                .map(|m| {
+                    (
+                        format!("WSREPLAY_MOCK_{}", m.ctx.route.to_ascii_uppercase()),
+                        format!("ws://{}", m.addr),
+                    )
+                })
+                .collect();
+            let mut spawned = Spawned::start(&command, &env)?;
+            if let Some((_, target)) = replay.config.targets.first() {
+                spawned
+                    .wait_ready(&target.host, target.port, ready_timeout)
+                    .await?;
+            }
+            replay.spawned = Some(spawned);
+        }
+        Ok(replay)
+    }
+
+    /// Where a mock listens (useful with port 0).
+    pub fn mock_addr(&self, route: &str) -> Option<SocketAddr> {
+        self.mocks
+            .iter()
+            .find(|m| m.ctx.route == route)
+            .map(|m| m.addr)
+    }
+
+    /// Every mock's route and address.
+    pub fn mock_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.mocks
+            .iter()
+            .map(|m| (m.ctx.route.clone(), m.addr))
+            .collect()
+    }
+
+    /// Adds a target: replay the recorded clients of `route` against `url`.
+    pub fn target(&mut self, route: &str, url: &str) -> Result<(), ReplayError> {
+        check_route(&self.recording, route)?;
+        let upstream: Upstream = url.parse().map_err(ReplayError::Target)?;
+        self.config.targets.push((route.to_string(), upstream));
+        Ok(())
+    }
+
+    /// Plays every recorded client connection of the targets, concurrently and at their
+    /// recorded relative start times; then stops the build, the mocks and the capture.
+    pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
+        let scripts: Vec<_> = self
+            .config
+            .targets
+            .iter()
+            .map(|(route, target)| {
+                (
+                    route.clone(),
+                    target.clone(),
+                    script::client_scripts(&self.recording, route),
+                )
+            })
+            .collect();
+        let total_messages: usize = scripts
+            .iter()
+            .flat_map(|(_, _, s)| s)
+            .map(|s| s.steps.len() + s.server_labels.len())
+            .sum();
+        let progress = progress_bar(total_messages as u64);
+        let tls = if self.config.targets.iter().any(|(_, t)| t.tls) {
+            Some(crate::tls::connector(&Default::default())?)
+        } else {
+            None
+        };
+        let ctx = Arc::new(client::ClientCtx {
+            capture: self.capture.clone(),
+            step_timeout: self.config.step_timeout,
+            connect_timeout: self.config.connect_timeout,
+            speed: self.config.speed,
+            problems: self.problems.clone(),
+            progress: progress.clone(),
+            tls,
+        });
+        let mut clients = Vec::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (route, target, route_scripts)) in scripts.into_iter().enumerate() {
+            clients.push((route, route_scripts.len(), 0usize, 0u64, 0u64));
+            for script in route_scripts {
+                let (ctx, target) = (ctx.clone(), target.clone());
+                tasks.spawn(async move {
+                    tokio::time::sleep(Duration::from_micros(script.start_us)).await;
+                    (i, client::play(script, target, ctx).await)
+                });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((i, played)) = done {
+                let c = &mut clients[i];
+                c.2 += usize::from(played.connected);
+                c.3 += played.sent;
+                c.4 += played.received;
+            }
+        }
+        progress.finish_and_clear();
+        let mut problems = self.problems.take();
+        for (route, total, connected, _, _) in &clients {
+            if *total > 0 && *connected == 0 {
+                if let Some(Problem::ConnectFailed { url, error, .. }) = problems
+                    .iter()
+                    .find(|p| matches!(p, Problem::ConnectFailed { route: r, .. } if r == route))
+                {
+                    let err = ReplayError::TargetUnreachable {
+                        route: route.clone(),
+                        url: url.clone(),
+                        error: error.clone(),
+                    };
+                    self.shutdown().await;
+                    return Err(err);
+                }
+            }
+        }
+        if let Some(spawned) = &mut self.spawned {
+            if let Some(status) = spawned.exited() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                problems.push(Problem::BuildDied {
+                    status: status.to_string(),
+                    tail: spawned.tail(),
+                });
+            }
+        }
+        let mocks = self
+            .mocks
+            .iter()
+            .map(|m| {
+                let s = &m.ctx.stats;
+                (
+                    m.ctx.route.clone(),
+                    s.requests.load(Ordering::Relaxed),
+                    s.answered.load(Ordering::Relaxed),
+                    s.unmatched.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let capture = self.shutdown().await;
+        problems.extend(self.problems.take());
+        Ok(ReplayReport {
+            problems,
+            clients,
+            mocks,
+            capture,
+        })
+    }
+
+    /// Stops the build, the mocks and the capture.
+    async fn shutdown(&mut self) -> Outcome {
+        if let Some(spawned) = self.spawned.take() {
+            spawned.stop().await;
+        }
+        for m in self.mocks.drain(..) {
+            m.stop().await;
+        }
+        match self.sink.take() {
+            Some(sink) => tokio::task::spawn_blocking(move || sink.finish())
+                .await
+                .unwrap_or_default(),
+            None => Outcome::default(),
+        }
+    }
+}
+
+fn check_route(recording: &Recording, route: &str) -> Result<(), ReplayError> {
+    let mut known: Vec<&str> = recording.opens().map(|o| o.route.as_str()).collect();
+    known.dedup();
+    if known.contains(&route) {
+        return Ok(());
+    }
+    known.sort();
+    known.dedup();
+    Err(ReplayError::UnknownRoute {
+        path: recording.path.display().to_string(),
+        route: route.to_string(),
+        known: known.join(", "),
+    })
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "replaying {bar:30} {pos}/{len} messages {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

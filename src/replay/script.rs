@@ -1,0 +1,385 @@
+//! What a replay plays, read off a recording.
+//!
+//! [`ClientScript`]: for each recorded connection of a `--target` route, the client's
+//! messages in order, each with the number of server messages that had arrived before
+//! it was sent (causal pacing) and its time offset (wall-clock pacing).
+//!
+//! [`MockTable`]: for each `--mock` route, every recorded request with the responses
+//! that answered it. A response answers the latest earlier request on its connection
+//! whose id values (`message_id`, ...) it contains, else simply the latest earlier
+//! request; responses before any request are greetings sent on connect.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::correlate::{contains_string, id_values, Flat};
+use crate::format::{Body, Dir, EndHow, Opcode, Record, Recording};
+use crate::kind;
+
+/// One thing a replayed client does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Send(Opcode, Body),
+    Ping(Vec<u8>),
+    Close(Option<u16>, String),
+}
+
+/// An action with its causal and wall-clock position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Server messages recorded before this action.
+    pub after_server: usize,
+    /// Microseconds after the connection opened.
+    pub at_us: u64,
+    pub action: Action,
+    /// Label of the action (`chat`, `(text)`, `close`), for reports.
+    pub label: String,
+}
+
+/// How the recorded connection ended, once the client had nothing more to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client sent a close frame (it is the last step).
+    ClientClosed,
+    /// The server closed first; wait for it to close again.
+    ServerClosed,
+    /// No close handshake: drop the connection once the server messages are in.
+    Dropped,
+}
+
+/// Everything one recorded client connection did.
+#[derive(Clone, Debug)]
+pub struct ClientScript {
+    pub conn: u64,
+    pub route: String,
+    /// Request target (path and query) of the recorded upgrade.
+    pub target: String,
+    /// Recorded request headers worth replaying (see [`replayable_header`]).
+    pub headers: Vec<(String, String)>,
+    /// Microseconds after the first replayed connection opened.
+    pub start_us: u64,
+    pub steps: Vec<Step>,
+    /// Labels of the recorded server messages, in order.
+    pub server_labels: Vec<String>,
+    pub ending: Ending,
+}
+
+/// Whether a recorded request header should be sent again: not hop-by-hop, not one
+/// the WebSocket client sets itself, and not redacted.
+pub fn replayable_header(name: &str, value: &str) -> bool {
+    const SKIP: &[&str] = &[
+        "host",
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-accept",
+        "content-length",
+        "transfer-encoding",
+        "keep-alive",
+        "te",
+        "trailer",
+        "proxy-connection",
+        "proxy-authorization",
+    ];
+    !SKIP.contains(&name.to_ascii_lowercase().as_str()) && !value.contains("<redacted:")
+}
+
+/// The client scripts of every successfully opened connection of `route`.
+pub fn client_scripts(recording: &Recording, route: &str) -> Vec<ClientScript> {
+    let mut scripts: Vec<ClientScript> = Vec::new();
+    let mut index = BTreeMap::new();
+    let mut opened_at = BTreeMap::new();
+    let mut server_seen: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut first_close: BTreeMap<u64, Dir> = BTreeMap::new();
+    for record in &recording.records {
+        match record {
+            Record::Open(o) if o.route == route && o.status == 101 => {
+                index.insert(o.conn, scripts.len());
+                opened_at.insert(o.conn, o.t_us);
+                scripts.push(ClientScript {
+                    conn: o.conn,
+                    route: o.route.clone(),
+                    target: o.path().to_string(),
+                    headers: o
+                        .headers
+                        .iter()
+                        .filter(|(n, v)| replayable_header(n, v))
+                        .cloned()
+                        .collect(),
+                    start_us: o.t_us,
+                    steps: Vec::new(),
+                    server_labels: Vec::new(),
+                    ending: Ending::Dropped,
+                });
+            }
+            other => {
+                let Some(conn) = other.conn() else { continue };
+                let Some(&i) = index.get(&conn) else { continue };
+                let script = &mut scripts[i];
+                let at_us = other.t_us().saturating_sub(opened_at[&conn]);
+                let after_server = server_seen.get(&conn).copied().unwrap_or(0);
+                let step = |action, label: String| Step {
+                    after_server,
+                    at_us,
+                    action,
+                    label,
+                };
+                match other {
+                    Record::Message(m) if m.dir == Dir::ServerToClient => {
+                        script.server_labels.push(kind::label(m.op, &m.body));
+                        *server_seen.entry(conn).or_default() += 1;
+                    }
+                    Record::Message(m) if matches!(m.op, Opcode::TEXT | Opcode::BINARY) => {
+                        let label = kind::label(m.op, &m.body);
+                        script
+                            .steps
+                            .push(step(Action::Send(m.op, m.body.clone()), label));
+                    }
+                    Record::Ping(p) if p.dir == Dir::ClientToServer => {
+                        script.steps.push(step(
+                            Action::Ping(p.body.as_bytes().to_vec()),
+                            "ping".into(),
+                        ));
+                    }
+                    Record::Close(c) => {
+                        let first = *first_close.entry(conn).or_insert(c.dir);
+                        if c.dir == Dir::ClientToServer && first == Dir::ClientToServer {
+                            script.ending = Ending::ClientClosed;
+                            let action = Action::Close(c.code, c.reason.clone());
+                            script.steps.push(step(action, "close".into()));
+                        } else if first == Dir::ServerToClient {
+                            script.ending = Ending::ServerClosed;
+                        }
+                    }
+                    Record::End(e)
+                        if e.how == EndHow::Closed && script.ending == Ending::Dropped =>
+                    {
+                        script.ending = Ending::ServerClosed;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Some(first) = scripts.iter().map(|s| s.start_us).min() {
+        for s in &mut scripts {
+            s.start_us -= first;
+        }
+    }
+    scripts
+}
+
+/// A recorded message with its parsed JSON, if it is JSON.
+#[derive(Clone, Debug)]
+pub struct RecordedMessage {
+    pub op: Opcode,
+    pub body: Body,
+    pub json: Option<Value>,
+    pub label: String,
+}
+
+impl RecordedMessage {
+    fn new(op: Opcode, body: Body) -> Self {
+        let json = body.as_text().and_then(|t| serde_json::from_str(t).ok());
+        let label = kind::label(op, &body);
+        RecordedMessage {
+            op,
+            body,
+            json,
+            label,
+        }
+    }
+}
+
+/// A recorded response and how long after its request it was sent.
+#[derive(Clone, Debug)]
+pub struct RecordedResponse {
+    pub delay_us: u64,
+    pub message: RecordedMessage,
+}
+
+/// A recorded request to a mocked peer and what answered it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub message: RecordedMessage,
+    pub flat: Option<Flat>,
+    pub responses: Vec<RecordedResponse>,
+}
+
+/// Everything a mock needs to stand in for one route.
+#[derive(Clone, Debug, Default)]
+pub struct MockTable {
+    pub requests: Vec<RecordedRequest>,
+    /// Per recorded connection, in order: messages sent before any request.
+    pub greetings: Vec<Vec<RecordedResponse>>,
+}
+
+/// Builds the mock table of `route`.
+pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
+    let mut table = MockTable::default();
+    // Per connection: (greeting index, indices into table.requests, time of each).
+    let mut conns: BTreeMap<u64, (usize, Vec<usize>, u64)> = BTreeMap::new();
+    let mut request_t: Vec<u64> = Vec::new();
+    for record in &recording.records {
+        match record {
+            Record::Open(o) if o.route == route => {
+                conns.insert(o.conn, (table.greetings.len(), Vec::new(), o.t_us));
+                table.greetings.push(Vec::new());
+            }
+            Record::Message(m) => {
+                let Some((greeting, requests, opened)) = conns.get_mut(&m.conn) else {
+                    continue;
+                };
+                let message = RecordedMessage::new(m.op, m.body.clone());
+                if m.dir == Dir::ClientToServer {
+                    requests.push(table.requests.len());
+                    request_t.push(m.t_us);
+                    table.requests.push(RecordedRequest {
+                        flat: message.json.as_ref().map(Flat::of),
+                        message,
+                        responses: Vec::new(),
+                    });
+                    continue;
+                }
+                let answered = message
+                    .json
+                    .as_ref()
+                    .and_then(|json| {
+                        requests.iter().rev().copied().find(|&r| {
+                            table.requests[r].message.json.as_ref().is_some_and(|req| {
+                                id_values(req).iter().any(|id| contains_string(json, id))
+                            })
+                        })
+                    })
+                    .or_else(|| requests.last().copied());
+                match answered {
+                    Some(r) => table.requests[r].responses.push(RecordedResponse {
+                        delay_us: m.t_us.saturating_sub(request_t[r]),
+                        message,
+                    }),
+                    None => table.greetings[*greeting].push(RecordedResponse {
+                        delay_us: m.t_us.saturating_sub(*opened),
+                        message,
+                    }),
+                }
+            }
+            _ => {}
+        }
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{Header, Message, Open};
+
+    fn open(conn: u64, route: &str, t: u64) -> Record {
+        Record::Open(Open {
+            t_us: t,
+            route: route.into(),
+            conn,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: "GET /ws?x=1 HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), "h".into()),
+                ("Origin".into(), "o".into()),
+                ("Authorization".into(), "Bearer <redacted:ab>".into()),
+            ],
+            status: 101,
+            response_headers: vec![],
+        })
+    }
+
+    fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
+        Record::Message(Message {
+            t_us: t,
+            conn,
+            dir,
+            op: Opcode::TEXT,
+            body: Body::Text(text.into()),
+            frames: 1,
+            compressed: false,
+            rsv: 0,
+            truncated: false,
+            size: None,
+            note: None,
+        })
+    }
+
+    fn recording(records: Vec<Record>) -> Recording {
+        Recording {
+            path: "r.jsonl".into(),
+            header: Header::current(0),
+            records,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn client_steps_wait_for_the_server_messages_recorded_before_them() {
+        use Dir::*;
+        let rec = recording(vec![
+            open(1, "frontend", 100),
+            msg(1, ClientToServer, 110, r#"{"type":"heartbeat"}"#),
+            msg(1, ServerToClient, 120, r#"{"type":"heartbeat_response"}"#),
+            msg(1, ClientToServer, 130, r#"{"type":"chat"}"#),
+            msg(1, ServerToClient, 140, r#"{"type":"agent_started"}"#),
+        ]);
+        let s = &client_scripts(&rec, "frontend")[0];
+        let steps: Vec<_> = s
+            .steps
+            .iter()
+            .map(|s| (s.label.as_str(), s.after_server, s.at_us))
+            .collect();
+        assert_eq!(steps, [("heartbeat", 0, 10), ("chat", 1, 30)]);
+        assert_eq!(s.server_labels, ["heartbeat_response", "agent_started"]);
+        assert_eq!(s.target, "/ws?x=1");
+        assert_eq!(s.headers, [("Origin".to_string(), "o".to_string())]);
+    }
+
+    #[test]
+    fn out_of_order_responses_go_to_the_request_whose_id_they_echo() {
+        use Dir::*;
+        let rec = recording(vec![
+            open(1, "nlp", 0),
+            msg(1, ServerToClient, 5, r#"{"type":"hello"}"#),
+            msg(
+                1,
+                ClientToServer,
+                10,
+                r#"{"type":"q","message_id":"msg_a"}"#,
+            ),
+            msg(
+                1,
+                ClientToServer,
+                20,
+                r#"{"type":"q","message_id":"msg_b"}"#,
+            ),
+            msg(
+                1,
+                ServerToClient,
+                30,
+                r#"{"type":"r","response_to":"msg_b"}"#,
+            ),
+            msg(
+                1,
+                ServerToClient,
+                40,
+                r#"{"type":"r","response_to":"msg_a"}"#,
+            ),
+        ]);
+        let t = mock_table(&rec, "nlp");
+        assert_eq!(t.greetings[0].len(), 1);
+        let delays: Vec<Vec<u64>> = t
+            .requests
+            .iter()
+            .map(|r| r.responses.iter().map(|x| x.delay_us).collect())
+            .collect();
+        assert_eq!(delays, [vec![30], vec![10]]);
+    }
+}
