@@ -195,9 +195,7 @@ impl Player<'_> {
                 Wait::Deadline => {}
             }
             if self.ctx.speed.is_none() && (self.received as usize) < s.after_server {
-                self.timed_out(
-                    self.awaited(s.after_server, &format!("before sending `{}`", s.label)),
-                );
+                self.timed_out(self.awaited(&format!("before sending `{}`", s.label)));
             }
             if let Err(e) = self.take(&s.action).await {
                 self.report_early_end(step, Some(e));
@@ -266,7 +264,7 @@ impl Player<'_> {
                     return self.ended(error);
                 }
                 Wait::Deadline => {
-                    self.timed_out(self.awaited(expected, "after the last client message"));
+                    self.timed_out(self.awaited("after the last client message"));
                     break;
                 }
             }
@@ -322,7 +320,7 @@ impl Player<'_> {
                 conn: self.capture.conn,
                 target: self.script.target.clone(),
                 detail: format!(
-                    "the target closed the connection after {} of {} recorded server messages; next expected: {}",
+                    "the connection ended after {} of {} recorded server messages; the next one never came: {}",
                     self.received,
                     expected,
                     self.script.server_labels[self.received as usize]
@@ -356,8 +354,8 @@ impl Player<'_> {
         );
     }
 
-    /// "server message 5 of 33 (recorded: agent_started) before sending `chat`".
-    fn awaited(&self, upto: usize, context: &str) -> String {
+    /// "server message 5 (recorded: agent_started) before sending `chat`; 4 of 33 arrived".
+    fn awaited(&self, context: &str) -> String {
         let next = self.received as usize;
         let label = self
             .script
@@ -366,10 +364,10 @@ impl Player<'_> {
             .map(String::as_str)
             .unwrap_or("?");
         format!(
-            "server message {} of {} (recorded: {label}) {context}; got {}",
+            "server message {} (recorded: {label}) {context}; {} of {} recorded server messages arrived",
             next + 1,
-            upto.max(next + 1),
-            self.received
+            self.received,
+            self.script.server_labels.len()
         )
     }
 }

@@ -1,33 +1,10 @@
 //! The demo system recorded through the proxy on all four hops, as a user would record
 //! a real frontend → backend → agents system.
 
-use wsreplay::demo::recorded::RecordedDemo;
-use wsreplay::format::{Dir, Recording};
+use wsreplay::format::Dir;
 use wsreplay::show::summarize;
-use wsreplay::sink::Output;
 
-async fn record(
-    clients: usize,
-    chats: usize,
-) -> (Recording, Vec<wsreplay::demo::frontend::FrontendReport>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.jsonl");
-    let demo = RecordedDemo::start(false, Output::File(path.clone()))
-        .await
-        .unwrap();
-    let sessions = (0..clients).map(|i| {
-        let demo = &demo;
-        async move { demo.run_frontend(&format!("user{i}"), chats).await }
-    });
-    let reports: Vec<_> = futures_util::future::join_all(sessions)
-        .await
-        .into_iter()
-        .map(|r| r.expect("frontend session"))
-        .collect();
-    let outcome = demo.stop().await;
-    assert!(outcome.complete());
-    (Recording::read(&path).unwrap(), reports)
-}
+use crate::support::record_demo as record;
 
 #[tokio::test]
 async fn every_hop_is_recorded_with_the_counts_the_peers_saw() {

@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod faults;
+mod replay;
 mod secrets;
 mod signals;
 mod support;

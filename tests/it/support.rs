@@ -160,3 +160,51 @@ pub async fn echo_server() -> String {
     });
     url
 }
+
+/// Records `clients` parallel demo frontends (each sending `chats` chats) through the
+/// proxy on all four hops; returns the recording (also on disk at `path`).
+pub async fn record_demo_to(
+    path: &std::path::Path,
+    clients: usize,
+    chats: usize,
+) -> (Recording, Vec<wsreplay::demo::frontend::FrontendReport>) {
+    let demo = wsreplay::demo::recorded::RecordedDemo::start(false, Output::File(path.to_owned()))
+        .await
+        .unwrap();
+    let sessions = (0..clients).map(|i| {
+        let demo = &demo;
+        async move { demo.run_frontend(&format!("user{i}"), chats).await }
+    });
+    let reports: Vec<_> = futures_util::future::join_all(sessions)
+        .await
+        .into_iter()
+        .map(|r| r.expect("frontend session"))
+        .collect();
+    assert!(demo.stop().await.complete());
+    (Recording::read(path).unwrap(), reports)
+}
+
+/// Like [`record_demo_to`], into a temporary file.
+pub async fn record_demo(
+    clients: usize,
+    chats: usize,
+) -> (Recording, Vec<wsreplay::demo::frontend::FrontendReport>) {
+    let dir = tempfile::tempdir().unwrap();
+    record_demo_to(&dir.path().join("demo.jsonl"), clients, chats).await
+}
+
+/// Messages per (route, direction, label): what "the same conversation" means here.
+pub fn label_counts(
+    rec: &Recording,
+) -> std::collections::BTreeMap<(String, wsreplay::format::Dir, String), u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in wsreplay::show::summarize(rec) {
+        for (dir, labels) in &c.messages {
+            for (label, n) in labels {
+                *out.entry((c.route.clone(), *dir, label.clone()))
+                    .or_default() += n;
+            }
+        }
+    }
+    out
+}
