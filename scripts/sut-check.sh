@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Optional check against the independent Python system in ../shared/sut (not part of
-# `cargo test`): records the frontend hop and all three agent hops through
-# `wsreplay record`, with 1 client and then 10 clients in parallel, and checks that the
-# recording holds exactly what the clients and agents saw.
+# `cargo test`):
+#  1. records the frontend hop and all three agent hops through `wsreplay record`, with
+#     1 client and then 10 clients in parallel, and checks that the recording holds
+#     exactly what the clients and agents saw;
+#  2. stops the agents and replays both recordings against a fresh Python backend
+#     (started with --spawn) whose agents are wsreplay's mocks, and checks that the
+#     replay has the same messages per type and that every mocked reply's
+#     `response_to` is a live `message_id`.
 #
 #   scripts/sut-check.sh [SUT_DIR]      (default ../shared/sut; needs python3 + pip)
 set -euo pipefail
@@ -69,6 +74,46 @@ print(f"ok: {clients} client(s): frontend {sent} c2s + {received} s2c, each agen
 PY
 }
 
+replay_check() { # name
+  local name="$1" run="$WORK/$1-replay.jsonl"
+  "$WSREPLAY" replay "$WORK/$name.jsonl" --out "$run" \
+    --target frontend=ws://127.0.0.1:18000 \
+    --mock nlp=127.0.0.1:28001 --mock data=127.0.0.1:28002 --mock viz=127.0.0.1:28003 \
+    --spawn "cd '$SUT' && exec '$PY' backend_server.py --port 18000 --nlp-url ws://127.0.0.1:28001 --data-url ws://127.0.0.1:28002 --viz-url ws://127.0.0.1:28003" \
+    >"$WORK/$name-replay.out" 2>&1 || { cat "$WORK/$name-replay.out"; echo "FAIL $name: replay exited non-zero"; exit 1; }
+  "$PY" - "$WORK/$name.jsonl" "$run" <<'PY'
+import collections, json, sys
+def load(path):
+    routes, counts, asked, answers = {}, collections.Counter(), set(), []
+    for line in list(open(path))[1:]:
+        r = json.loads(line)
+        if r["kind"] == "open":
+            routes[r["conn"]] = r["route"]
+        elif r["kind"] == "message":
+            try:
+                m = json.loads(r.get("text", ""))
+            except ValueError:
+                m = None
+            kind = m.get("type") if isinstance(m, dict) else "(non-JSON)"
+            counts[(routes[r["conn"]], r["dir"], kind)] += 1
+            if routes[r["conn"]] != "frontend" and isinstance(m, dict):
+                (asked.add(m.get("message_id")) if r["dir"] == "c2s" else answers.append(m.get("response_to")))
+    return counts, asked, answers
+rec, _, _ = load(sys.argv[1])
+run, asked, answers = load(sys.argv[2])
+if rec != run:
+    sys.exit(f"FAIL: messages per type differ: { {k: (rec[k], run[k]) for k in set(rec) | set(run) if rec[k] != run[k]} }")
+bad = [a for a in answers if a not in asked]
+if bad:
+    sys.exit(f"FAIL: {len(bad)} mocked replies answer no live request: {bad[:3]}")
+done = run[("frontend", "s2c", "agent_completed")]
+print(f"ok: replay has the recording's {sum(run.values())} messages per type, {done} chats completed, {len(answers)} mocked replies re-correlated")
+PY
+}
+
 check single 1
 check parallel 10
-echo "PASS: recordings in $WORK"
+bash "$SUT/run_sut.sh" stop >/dev/null
+replay_check single
+replay_check parallel
+echo "PASS: recordings and replays in $WORK"

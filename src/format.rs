@@ -331,6 +331,25 @@ pub struct Message {
     pub note: Option<String>,
 }
 
+impl Message {
+    /// A message that came in one plain frame (as replayed peers send them).
+    pub fn whole(conn: u64, dir: Dir, op: Opcode, body: Body) -> Message {
+        Message {
+            t_us: 0,
+            conn,
+            dir,
+            op,
+            body,
+            frames: 1,
+            compressed: false,
+            rsv: 0,
+            truncated: false,
+            size: None,
+            note: None,
+        }
+    }
+}
+
 /// A ping, pong or reserved control frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Control {

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::format::{Body, Close, Control, Dir, End, EndHow, Message, Opcode, Open, Record, Side};
@@ -91,19 +92,20 @@ impl ConnCapture {
 }
 
 fn data(conn: u64, dir: Dir, op: Opcode, body: Body) -> Record {
-    Record::Message(Message {
-        t_us: 0,
-        conn,
-        dir,
-        op,
-        body,
-        frames: 1,
-        compressed: false,
-        rsv: 0,
-        truncated: false,
-        size: None,
-        note: None,
-    })
+    Record::Message(Message::whole(conn, dir, op, body))
+}
+
+/// Header pairs as the recording stores them.
+pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The tungstenite message for a recorded body.

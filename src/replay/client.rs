@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use super::capture::{to_ws, Capture, ConnCapture};
+use super::capture::{header_pairs, to_ws, Capture, ConnCapture};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
@@ -103,16 +103,7 @@ async fn connect(
             request.headers_mut().append(name, value);
         }
     }
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_pairs(request.headers());
     let tcp = tokio::time::timeout(
         ctx.connect_timeout,
         TcpStream::connect((target.host.as_str(), target.port)),
@@ -141,16 +132,7 @@ async fn connect(
         request: format!("GET {}{} HTTP/1.1", target.path, script.target),
         headers,
         status: response.status().as_u16(),
-        response_headers: response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        response_headers: header_pairs(response.headers()),
     });
     Ok((ws, capture))
 }
@@ -181,7 +163,13 @@ impl Player<'_> {
         let mut step = 0;
         while step < self.script.steps.len() {
             let s = &self.script.steps[step];
-            let deadline = match self.ctx.speed {
+            // A close always waits for the server messages recorded before it, or the
+            // replay would cut the conversation short under wall-clock pacing.
+            let speed = self
+                .ctx
+                .speed
+                .filter(|_| !matches!(s.action, Action::Close(..)));
+            let deadline = match speed {
                 Some(speed) => opened + Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed),
                 None if self.received as usize >= s.after_server => Instant::now(),
                 None => waiting_since + self.ctx.step_timeout,
@@ -194,7 +182,7 @@ impl Player<'_> {
                 }
                 Wait::Deadline => {}
             }
-            if self.ctx.speed.is_none() && (self.received as usize) < s.after_server {
+            if speed.is_none() && (self.received as usize) < s.after_server {
                 self.timed_out(self.awaited(&format!("before sending `{}`", s.label)));
             }
             if let Err(e) = self.take(&s.action).await {

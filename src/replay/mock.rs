@@ -24,7 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::capture::{to_ws, Capture};
+use super::capture::{header_pairs, to_ws, Capture};
 use super::correlate::{shape_difference, Flat, IdPair, Substitution};
 use super::script::{MockTable, RecordedResponse};
 use super::{Problem, Problems};
@@ -126,16 +126,7 @@ async fn serve(
     let mut seen: Option<(String, Vec<(String, String)>)> = None;
     #[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
     let record_request = |req: &Request, resp: Response| {
-        let headers = req
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(req.headers());
         seen = Some((req.uri().to_string(), headers));
         Ok(resp)
     };

@@ -296,19 +296,9 @@ mod tests {
     }
 
     fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
-        Record::Message(Message {
-            t_us: t,
-            conn,
-            dir,
-            op: Opcode::TEXT,
-            body: Body::Text(text.into()),
-            frames: 1,
-            compressed: false,
-            rsv: 0,
-            truncated: false,
-            size: None,
-            note: None,
-        })
+        let mut m = Message::whole(conn, dir, Opcode::TEXT, Body::Text(text.into()));
+        m.t_us = t;
+        Record::Message(m)
     }
 
     fn recording(records: Vec<Record>) -> Recording {

@@ -17,9 +17,18 @@ const AGENTS: [&str; 3] = ["nlp", "data", "viz"];
 /// Replays `rec` against a new demo backend whose agents are mocks; returns the report
 /// and the captured run.
 async fn replay_against_backend(rec: &Recording, regression: bool) -> (ReplayReport, Recording) {
+    replay_with(rec, regression, |_| {}).await
+}
+
+async fn replay_with(
+    rec: &Recording,
+    regression: bool,
+    tweak: impl FnOnce(&mut ReplayConfig),
+) -> (ReplayReport, Recording) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run.jsonl");
     let mut config = ReplayConfig::new(Output::File(out.clone()));
+    tweak(&mut config);
     for agent in AGENTS {
         config.mock(agent, "127.0.0.1:0".parse().unwrap());
     }
@@ -79,6 +88,14 @@ async fn a_recorded_session_replays_with_the_same_messages_per_type() {
         .filter(|(_, m)| m["type"] == "agent_completed")
         .count();
     assert_eq!(completed, 3);
+}
+
+#[tokio::test]
+async fn wall_clock_pacing_with_speed_replays_the_same_conversation() {
+    let (rec, _) = record_demo(2, 2).await;
+    let (report, run) = replay_with(&rec, false, |c| c.speed = Some(2.0)).await;
+    assert!(report.clean(), "{}", report.render());
+    assert_eq!(label_counts(&run), label_counts(&rec));
 }
 
 #[tokio::test]
