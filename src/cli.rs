@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::check;
 use crate::config::{validate_routes, FileConfig, Route};
 use crate::format::Recording;
 use crate::proxy::{Proxy, ProxyConfig};
@@ -43,6 +44,16 @@ pub enum Command {
     /// --target routes and stand in for the --mock routes' servers, capturing what
     /// happened as a new recording.
     Replay(ReplayArgs),
+    /// Write the structure snapshot of recordings (snapshots/<name>.snap, an insta
+    /// snapshot file): message kinds per route and direction with their key paths,
+    /// types and formats, and the conversation sequences. No volatile values.
+    Snapshot(SnapshotArgs),
+    /// Replay recordings against a build and compare the structure of what it did with
+    /// their snapshots: the CI gate. Exit 0 same, 1 differs, 2 could not check.
+    Check(CheckArgs),
+    /// Compare the structure of two recordings (B against A), without replaying.
+    /// Exit 0 same, 1 differs, 2 bad input.
+    Diff(DiffArgs),
     /// Print what a recording holds: per route and connection, message counts by
     /// type, close codes and how each connection ended.
     Show(ShowArgs),
@@ -107,12 +118,72 @@ pub struct RecordArgs {
 pub struct ReplayArgs {
     /// The recording to replay.
     pub recording: PathBuf,
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+    /// Where to write the capture of the replay [default: runs/<recording name>.jsonl].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `wsreplay snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Recordings (or directories of *.jsonl recordings) to snapshot.
+    #[arg(required = true)]
+    pub recordings: Vec<PathBuf>,
+    /// Where snapshots live.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
+}
+
+/// Arguments of `wsreplay check`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port} --nlp $WSREPLAY_MOCK_NLP --data $WSREPLAY_MOCK_DATA --viz $WSREPLAY_MOCK_VIZ' \\\n    --junit junit.xml --summary-md summary.md\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check."
+)]
+pub struct CheckArgs {
+    /// Recordings, or directories of *.jsonl recordings, to check.
+    #[arg(required = true)]
+    pub recordings: Vec<PathBuf>,
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+    /// Never write anything (also when the CI environment variable is set): a
+    /// difference only fails.
+    #[arg(long)]
+    pub check: bool,
+    /// Where snapshots live.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
+    /// Where the captured runs go (one <name>.jsonl per recording).
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs: PathBuf,
+    /// Write a JUnit XML report: one test case per recording and route.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (e.g. for $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// Check this many recordings at once (their mocks must use port 0 and their
+    /// targets {port}, or they would collide).
+    #[arg(short, long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Check only shard I of N (every N-th recording, in name order), to split the
+    /// work across CI machines.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<String>,
+}
+
+/// Replay settings shared by `replay` and `check`.
+#[derive(Debug, Args)]
+pub struct ReplayFlags {
     /// Replay the recorded clients of ROUTE against the build at URL (ws:// or wss://).
-    /// The recorded path and query are appended to URL. Repeatable.
+    /// The recorded path and query are appended to URL. `{port}` (check only) becomes
+    /// a free port, different for each recording. Repeatable.
     #[arg(short, long = "target", value_name = "ROUTE=URL")]
     pub targets: Vec<String>,
-    /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT), and
-    /// answer the build's requests with the recorded responses. Repeatable.
+    /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT; port
+    /// 0 picks a free one), and answer the build's requests with the recorded
+    /// responses. Repeatable.
     #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
     pub mocks: Vec<String>,
     /// Shell command that starts the build under test; run after the mocks listen and
@@ -123,9 +194,6 @@ pub struct ReplayArgs {
     /// Seconds the --spawn build may take until the first target accepts connections.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub spawn_timeout: f64,
-    /// Where to write the capture of the replay [default: runs/<recording name>.jsonl].
-    #[arg(short, long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
     /// Replay with the recorded gaps divided by this factor (1.0 = as recorded) instead
     /// of causal pacing. Mock response delays are always divided by it (default 1).
     #[arg(long, value_name = "FACTOR")]
@@ -141,6 +209,15 @@ pub struct ReplayArgs {
     /// Allow mocks to listen on non-loopback addresses.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// Arguments of `wsreplay diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline recording.
+    pub a: PathBuf,
+    /// The recording compared with it.
+    pub b: PathBuf,
 }
 
 /// Arguments of `wsreplay show`.
@@ -208,6 +285,9 @@ pub fn run(cli: Cli) -> i32 {
             Command::Record(args) => record(args).await,
             Command::Replay(args) => replay(args).await,
             Command::Show(args) => show(args),
+            Command::Snapshot(args) => snapshot(args),
+            Command::Check(args) => check(args).await,
+            Command::Diff(args) => diff(args),
             Command::ServeDemo(args) => serve_demo(args).await,
             Command::Demo(args) => crate::demo::run_cli(args.out, args.chats).await,
         }
@@ -342,55 +422,69 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
-    let recording = Recording::read(&args.recording)?;
-    for w in &recording.warnings {
-        eprintln!("warning: {}:{w}", args.recording.display());
-    }
-    let file = FileConfig::load(args.config.as_deref())?;
-    let out = args.out.unwrap_or_else(|| {
-        let stem = args.recording.file_stem().unwrap_or_default();
-        PathBuf::from("runs").join(stem).with_extension("jsonl")
-    });
-    let mut config = ReplayConfig::new(Output::File(out.clone()));
+/// The replay settings of `replay` and `check`; targets stay raw (`check` fills in
+/// `{port}` per recording).
+fn replay_config(
+    flags: ReplayFlags,
+    output: Output,
+) -> anyhow::Result<(ReplayConfig, Vec<(String, String)>)> {
+    let file = FileConfig::load(flags.config.as_deref())?;
+    let mut config = ReplayConfig::new(output);
     config.id_pairs = file.correlate;
-    config.step_timeout = seconds("--step-timeout", args.step_timeout)?;
-    if let Some(speed) = args.speed {
+    config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
+    if let Some(speed) = flags.speed {
         anyhow::ensure!(
             speed > 0.0 && speed.is_finite(),
             "--speed must be a positive number, e.g. 1.0"
         );
         config.speed = Some(speed);
     }
-    for spec in &args.targets {
+    let mut targets = Vec::new();
+    for spec in &flags.targets {
         let (route, url) = spec.split_once('=').ok_or_else(|| {
             anyhow::anyhow!(
                 "--target {spec:?}: expected ROUTE=URL, e.g. frontend=ws://127.0.0.1:18000"
             )
         })?;
-        let upstream = url
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--target {spec:?}: {e}"))?;
-        config.targets.push((route.to_string(), upstream));
+        targets.push((route.to_string(), url.to_string()));
     }
-    for spec in &args.mocks {
+    for spec in &flags.mocks {
         let (route, listen) = spec.split_once('=').ok_or_else(|| {
             anyhow::anyhow!("--mock {spec:?}: expected ROUTE=LISTEN, e.g. nlp=127.0.0.1:28001")
         })?;
         let addr = crate::config::parse_listen(listen)
             .map_err(|e| anyhow::anyhow!("--mock {spec:?}: {e}"))?;
         anyhow::ensure!(
-            args.allow_remote || addr.ip().is_loopback(),
+            flags.allow_remote || addr.ip().is_loopback(),
             "--mock {spec:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock"
         );
         config.mock(route, addr);
     }
     anyhow::ensure!(
-        !config.targets.is_empty() || !config.mocks.is_empty(),
+        !targets.is_empty() || !config.mocks.is_empty(),
         "nothing to replay: give --target ROUTE=URL for recorded clients and/or --mock ROUTE=LISTEN for recorded servers"
     );
-    if let Some(cmd) = args.spawn {
-        config.spawn = Some((cmd, seconds("--spawn-timeout", args.spawn_timeout)?));
+    if let Some(cmd) = flags.spawn {
+        config.spawn = Some((cmd, seconds("--spawn-timeout", flags.spawn_timeout)?));
+    }
+    Ok((config, targets))
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
+    let recording = Recording::read(&args.recording)?;
+    for w in &recording.warnings {
+        eprintln!("warning: {}:{w}", args.recording.display());
+    }
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args.recording.file_stem().unwrap_or_default();
+        PathBuf::from("runs").join(stem).with_extension("jsonl")
+    });
+    let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
+    for (route, url) in targets {
+        let upstream = url
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--target {route}={url}: {e}"))?;
+        config.targets.push((route, upstream));
     }
     let replay = Replay::start(&recording, config).await?;
     for (route, addr) in replay.mock_addrs() {
@@ -406,6 +500,80 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_DIFFERS
     })
+}
+
+fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
+    for file in check::expand(&args.recordings)? {
+        let (path, structure) = check::write_snapshot(&file, &args.snapshots)?;
+        let kinds: usize = structure.routes.values().map(|r| r.kinds.len()).sum();
+        println!(
+            "wrote {} ({} route(s), {kinds} message kind(s)) from {}",
+            path.display(),
+            structure.routes.len(),
+            file.display()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+async fn check(args: CheckArgs) -> anyhow::Result<i32> {
+    let files = check::partition(check::expand(&args.recordings)?, args.partition.as_deref())?;
+    let (replay, targets) = replay_config(args.replay, Output::Discard)?;
+    let read_only = args.check || check::in_ci();
+    let config = check::CheckConfig {
+        targets,
+        spawn: replay.spawn.clone(),
+        replay,
+        runs_dir: args.runs,
+        snapshots: check::SnapshotPolicy {
+            dir: args.snapshots,
+            read_only,
+        },
+    };
+    let results = check::check_all(files, config, args.jobs).await;
+    let color = use_color();
+    for r in &results {
+        print!("{}", r.render(color));
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, check::junit(&results))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.summary_md {
+        std::fs::write(path, check::summary_markdown(&results))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    let worst = results
+        .iter()
+        .map(|r| r.verdict())
+        .max()
+        .unwrap_or(check::Verdict::Same);
+    let counts = |v| results.iter().filter(|r| r.verdict() == v).count();
+    println!(
+        "\n{} recording(s): {} same, {} differ, {} could not be checked{}",
+        results.len(),
+        counts(check::Verdict::Same),
+        counts(check::Verdict::Differs),
+        counts(check::Verdict::Error),
+        if read_only {
+            " (read-only: nothing written)"
+        } else {
+            ""
+        }
+    );
+    Ok(worst.exit_code())
+}
+
+fn diff(args: DiffArgs) -> anyhow::Result<i32> {
+    let result = check::diff_recordings(&args.a, &args.b)?;
+    print!("{}", result.render(use_color()));
+    Ok(result.verdict().exit_code())
+}
+
+/// Colour on a terminal, unless NO_COLOR is set.
+fn use_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
@@ -447,6 +615,7 @@ async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
                 Vec::new()
             },
             agent_timeout: crate::demo::DEFAULT_AGENT_TIMEOUT,
+            mutate: None,
         };
         let server = backend::spawn(cfg, addr).await?;
         eprintln!("wsreplay: demo backend on {}", server.url());

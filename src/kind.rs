@@ -18,16 +18,21 @@ pub fn discriminator(value: &serde_json::Value) -> Option<&str> {
         .find_map(|k| obj.get(*k).and_then(|v| v.as_str()))
 }
 
+/// The label of a parsed JSON message: its discriminator value or its JSON kind.
+pub fn label_of_json(v: &serde_json::Value) -> String {
+    match discriminator(v) {
+        Some(d) => d.to_string(),
+        None if v.is_object() => "(json object)".into(),
+        None if v.is_array() => "(json array)".into(),
+        None => "(json value)".into(),
+    }
+}
+
 /// A short label for a message: its discriminator value or what it is.
 pub fn label(op: Opcode, body: &Body) -> String {
     match (op, body) {
         (Opcode::TEXT, Body::Text(text)) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => match discriminator(&v) {
-                Some(d) => d.to_string(),
-                None if v.is_object() => "(json object)".into(),
-                None if v.is_array() => "(json array)".into(),
-                None => "(json value)".into(),
-            },
+            Ok(v) => label_of_json(&v),
             Err(_) => "(text)".into(),
         },
         (Opcode::TEXT, Body::Bytes(_)) => "(invalid UTF-8 text)".into(),

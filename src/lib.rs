@@ -17,14 +17,20 @@
 //! | [`tls`] | rustls for `wss://` upstreams |
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`kind`] | naming a message by its discriminator (`type`, ...) |
+//! | [`structure`] | the structure normaliser: messages reduced to key paths, types and formats |
+//! | [`snapshot`] | structure snapshots as insta `.snap` files |
+//! | [`diff`] | unified diffs and the semantic summary of a structure change |
 //! | [`show`] | `wsreplay show`: summaries and timelines |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
+//! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`cli`] | command-line definitions and exit codes |
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deflate;
 pub mod demo;
+pub mod diff;
 pub mod format;
 pub mod frame;
 pub mod handshake;
@@ -34,6 +40,8 @@ pub mod redact;
 pub mod replay;
 pub mod show;
 pub mod sink;
+pub mod snapshot;
+pub mod structure;
 pub mod tap;
 pub mod tls;
 pub mod tunnel;

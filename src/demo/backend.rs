@@ -49,6 +49,49 @@ pub struct BackendConfig {
     pub regression_events: Vec<String>,
     /// How long to wait for an agent reply.
     pub agent_timeout: Duration,
+    /// Changes every outgoing message (frontend events and agent requests) the way a
+    /// new build might; tests use it to simulate structure changes. `None`: unchanged.
+    pub mutate: Option<Mutator>,
+}
+
+/// Where a mutated message is going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// To the frontend.
+    Frontend,
+    /// To an agent (a request).
+    Agent(AgentKind),
+}
+
+/// Rewrites an outgoing JSON message in place; returning `false` drops it.
+#[derive(Clone)]
+pub struct Mutator(pub Arc<dyn Fn(Outgoing, &mut Value) -> bool + Send + Sync>);
+
+impl Mutator {
+    pub fn new(f: impl Fn(Outgoing, &mut Value) -> bool + Send + Sync + 'static) -> Self {
+        Mutator(Arc::new(f))
+    }
+
+    /// Applies the mutation to a JSON text; `None` when the message is dropped.
+    fn apply(&self, to: Outgoing, text: String) -> Option<String> {
+        let Ok(mut value) = serde_json::from_str::<Value>(&text) else {
+            return Some(text);
+        };
+        (self.0)(to, &mut value).then(|| value.to_string())
+    }
+}
+
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mutator(..)")
+    }
+}
+
+fn mutated(mutate: &Option<Mutator>, to: Outgoing, text: String) -> Option<String> {
+    match mutate {
+        Some(m) => m.apply(to, text),
+        None => Some(text),
+    }
 }
 
 /// Starts a backend on `bind`; agents are connected on first use.
@@ -121,6 +164,7 @@ struct AgentLink {
     stop: ShutdownSignal,
     conn: tokio::sync::Mutex<Option<LinkConn>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    mutate: Option<Mutator>,
 }
 
 /// Removes a request from the pending map however the request ends.
@@ -136,7 +180,13 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl AgentLink {
-    fn new(kind: AgentKind, url: String, timeout: Duration, stop: ShutdownSignal) -> Self {
+    fn new(
+        kind: AgentKind,
+        url: String,
+        timeout: Duration,
+        stop: ShutdownSignal,
+        mutate: Option<Mutator>,
+    ) -> Self {
         AgentLink {
             kind,
             url,
@@ -144,6 +194,7 @@ impl AgentLink {
             stop,
             conn: tokio::sync::Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            mutate,
         }
     }
 
@@ -159,6 +210,9 @@ impl AgentLink {
         };
         let kind = self.kind.name();
         let text = agent_request(self.kind.request_type(), &message_id, &fields);
+        let Some(text) = mutated(&self.mutate, Outgoing::Agent(self.kind), text) else {
+            return Err(AgentError::Closed { kind });
+        };
         conn.out
             .send(text)
             .map_err(|_| AgentError::Closed { kind })?;
@@ -316,11 +370,20 @@ struct Backend {
     links: Links,
     user_seq: AtomicU64,
     regression_events: HashSet<String>,
+    mutate: Option<Mutator>,
 }
 
 impl Backend {
     fn new(cfg: BackendConfig, stop: ShutdownSignal) -> Self {
-        let link = |kind, url| AgentLink::new(kind, url, cfg.agent_timeout, stop.clone());
+        let link = |kind, url| {
+            AgentLink::new(
+                kind,
+                url,
+                cfg.agent_timeout,
+                stop.clone(),
+                cfg.mutate.clone(),
+            )
+        };
         Backend {
             links: Links {
                 nlp: link(AgentKind::Nlp, cfg.nlp_url.clone()),
@@ -329,6 +392,7 @@ impl Backend {
             },
             user_seq: AtomicU64::new(1),
             regression_events: cfg.regression_events.into_iter().collect(),
+            mutate: cfg.mutate,
         }
     }
 
@@ -407,6 +471,9 @@ async fn serve_connection(
             },
             Some(text) = events_rx.recv() => text,
             Some(()) = chats.next(), if !chats.is_empty() => continue,
+        };
+        let Some(outgoing) = mutated(&backend.mutate, Outgoing::Frontend, outgoing) else {
+            continue;
         };
         if ws.send(Message::text(outgoing)).await.is_err() {
             break;

@@ -45,6 +45,7 @@ async fn replay_with(
                 vec![]
             },
             agent_timeout: Duration::from_secs(2),
+            mutate: None,
         },
         "127.0.0.1:0".parse().unwrap(),
     )

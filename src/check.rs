@@ -1,0 +1,445 @@
+//! `wsreplay snapshot`, `check` and `diff`: the regression gate.
+//!
+//! `check` replays each recording against the build (see [`crate::replay`]), normalises
+//! the captured run with the recording's [`Hints`], and compares the replayed routes
+//! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
+//! semantic summary, and (unless in CI or `--check`) written to
+//! `snapshots/<name>.snap.new` for `cargo insta review`. Many recordings can be
+//! checked at once (`-j`), or split across CI machines (`--partition I/N`); results go
+//! to JUnit XML and a Markdown summary on request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::config::Upstream;
+use crate::diff::{compare, RouteDiff};
+use crate::format::Recording;
+use crate::replay::{Replay, ReplayConfig};
+use crate::sink::Output;
+use crate::snapshot;
+use crate::structure::{Observation, Structure};
+
+/// How a recording fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Same,
+    Differs,
+    /// Could not be checked (bad input, unreachable target, ...).
+    Error,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict (0, 1, 2).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Same => 0,
+            Verdict::Differs => 1,
+            Verdict::Error => 2,
+        }
+    }
+}
+
+/// The result of checking (or diffing) one recording.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub recording: PathBuf,
+    pub name: String,
+    pub routes: Vec<RouteDiff>,
+    /// Why the recording could not be checked.
+    pub error: Option<String>,
+    /// What the replay reported (step timeouts, unmatched requests): context, not verdict.
+    pub replay_problems: Vec<String>,
+    /// No snapshot existed yet.
+    pub snapshot_missing: bool,
+    /// Where the changed snapshot was written for review.
+    pub written: Option<PathBuf>,
+}
+
+impl CheckResult {
+    fn failed(recording: &Path, error: String) -> CheckResult {
+        CheckResult {
+            recording: recording.to_owned(),
+            name: snapshot::name_of(recording),
+            routes: Vec::new(),
+            error: Some(error),
+            replay_problems: Vec::new(),
+            snapshot_missing: false,
+            written: None,
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.error.is_some() {
+            Verdict::Error
+        } else if self.snapshot_missing || self.routes.iter().any(|r| !r.same()) {
+            Verdict::Differs
+        } else {
+            Verdict::Same
+        }
+    }
+
+    /// The report printed for this recording.
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        let status = match self.verdict() {
+            Verdict::Same => "same structure",
+            Verdict::Differs if self.snapshot_missing => "NO SNAPSHOT",
+            Verdict::Differs => "STRUCTURE DIFFERS",
+            Verdict::Error => "COULD NOT CHECK",
+        };
+        out += &format!("{}: {status}\n", self.recording.display());
+        if let Some(e) = &self.error {
+            out += &format!("  error: {e}\n");
+        }
+        for r in self.routes.iter().filter(|r| !r.same()) {
+            out += &format!("  route {}:\n", r.route);
+            for line in &r.summary {
+                out += &format!("    - {line}\n");
+            }
+        }
+        for r in self.routes.iter().filter(|r| !r.diff.is_empty()) {
+            out += &format!(
+                "\n--- {} (snapshot) route {}\n+++ new run\n",
+                self.name, r.route
+            );
+            out += &if color {
+                recolor(&r.diff)
+            } else {
+                r.diff.clone()
+            };
+        }
+        if !self.replay_problems.is_empty() {
+            out += &format!(
+                "  replay reported {} problem(s):\n",
+                self.replay_problems.len()
+            );
+            for p in &self.replay_problems {
+                out += &format!("    - {p}\n");
+            }
+        }
+        if let Some(p) = &self.written {
+            out += &format!(
+                "  wrote {} — review with `cargo insta review` (or accept with `cargo insta accept`)\n",
+                p.display()
+            );
+        }
+        out
+    }
+}
+
+fn recolor(diff: &str) -> String {
+    diff.lines()
+        .map(|l| {
+            let code = match l.as_bytes().first() {
+                Some(b'-') => "31",
+                Some(b'+') => "32",
+                Some(b'@') => "36",
+                _ => "",
+            };
+            if code.is_empty() {
+                format!("{l}\n")
+            } else {
+                format!("\x1b[{code}m{l}\x1b[0m\n")
+            }
+        })
+        .collect()
+}
+
+/// Where snapshots live and whether wsreplay may write there.
+#[derive(Clone, Debug)]
+pub struct SnapshotPolicy {
+    pub dir: PathBuf,
+    /// Never write (`--check`, or `CI` set).
+    pub read_only: bool,
+}
+
+/// Whether `CI` is set the way insta reads it (anything but empty, `0`, `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording; returns its path.
+pub fn write_snapshot(recording_path: &Path, dir: &Path) -> anyhow::Result<(PathBuf, Structure)> {
+    let recording = Recording::read(recording_path)?;
+    let structure = Structure::of(&recording);
+    let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
+    snapshot::write(&path, recording_path, &structure.render())?;
+    Ok((path, structure))
+}
+
+/// `wsreplay diff A B`: B's structure against A's, with A's hints.
+pub fn diff_recordings(a: &Path, b: &Path) -> anyhow::Result<CheckResult> {
+    let (a_rec, b_rec) = (Recording::read(a)?, Recording::read(b)?);
+    let a_obs = Observation::of(&a_rec);
+    let hints = a_obs.hints();
+    let (old, new) = (a_obs.render(&hints), Observation::of(&b_rec).render(&hints));
+    let mut routes: Vec<String> = old
+        .routes
+        .keys()
+        .chain(new.routes.keys())
+        .cloned()
+        .collect();
+    routes.sort();
+    routes.dedup();
+    Ok(CheckResult {
+        recording: b.to_owned(),
+        name: snapshot::name_of(a),
+        routes: compare(&old, &new, &routes),
+        error: None,
+        replay_problems: Vec::new(),
+        snapshot_missing: false,
+        written: None,
+    })
+}
+
+/// What `check` replays against: the replay settings shared by every recording.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    /// `(route, URL)`; the URL may contain `{port}` (a free port per recording).
+    pub targets: Vec<(String, String)>,
+    /// May contain `{port}`, like the targets.
+    pub spawn: Option<(String, std::time::Duration)>,
+    /// Mocks, pacing, timeouts and id pairs for every replay.
+    pub replay: ReplayConfig,
+    /// Directory for the captured runs (`runs/`).
+    pub runs_dir: PathBuf,
+    pub snapshots: SnapshotPolicy,
+}
+
+/// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
+pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResult {
+    match check_inner(recording_path, config).await {
+        Ok(r) => r,
+        Err(e) => CheckResult::failed(recording_path, format!("{e:#}")),
+    }
+}
+
+async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Result<CheckResult> {
+    let recording = Recording::read(recording_path)?;
+    let name = snapshot::name_of(recording_path);
+    let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
+    let stored = snapshot::read_structure(&snap_path)?;
+    let port = free_port()?.to_string();
+    let run_path = config.runs_dir.join(format!("{name}.jsonl"));
+    let mut replay_config = config.replay.clone();
+    replay_config.output = Output::File(run_path.clone());
+    replay_config.spawn = config
+        .spawn
+        .as_ref()
+        .map(|(cmd, t)| (cmd.replace("{port}", &port), *t));
+    replay_config.targets = config
+        .targets
+        .iter()
+        .map(|(route, url)| {
+            let upstream: Upstream = url
+                .replace("{port}", &port)
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--target {route}: {e}"))?;
+            Ok((route.clone(), upstream))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let replayed: Vec<String> = replay_config
+        .targets
+        .iter()
+        .map(|(r, _)| r.clone())
+        .chain(replay_config.mocks.iter().map(|(r, _)| r.clone()))
+        .collect();
+    let report = Replay::start(&recording, replay_config)
+        .await?
+        .run()
+        .await?;
+    let run = Recording::read(&run_path)?;
+    let hints = Observation::of(&recording).hints();
+    let new = Observation::of(&run).render(&hints);
+    let mut routes = replayed.clone();
+    routes.sort();
+    routes.dedup();
+    let mut result = CheckResult {
+        recording: recording_path.to_owned(),
+        name: name.clone(),
+        routes: Vec::new(),
+        error: None,
+        replay_problems: report.problems.iter().map(ToString::to_string).collect(),
+        snapshot_missing: stored.is_none(),
+        written: None,
+    };
+    let base = stored.clone().unwrap_or_default();
+    result.routes = if stored.is_some() {
+        compare(&base, &new, &routes)
+    } else {
+        Vec::new()
+    };
+    if result.verdict() == Verdict::Differs && !config.snapshots.read_only {
+        // Routes that were not replayed keep their snapshot sections.
+        let mut merged = base;
+        for route in &routes {
+            match new.routes.get(route) {
+                Some(section) => merged.routes.insert(route.clone(), section.clone()),
+                None => merged.routes.remove(route),
+            };
+        }
+        let path = snapshot::new_path_for(&config.snapshots.dir, &name);
+        snapshot::write(&path, recording_path, &merged.render())?;
+        result.written = Some(path);
+    }
+    Ok(result)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Expands directories to their `*.jsonl` files, sorted; keeps files as given.
+pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect();
+            files.sort();
+            anyhow::ensure!(
+                !files.is_empty(),
+                "{}: no *.jsonl recordings in this directory",
+                input.display()
+            );
+            out.extend(files);
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `--partition I/N`: the recordings this shard takes (every N-th, starting at I).
+pub fn partition(files: Vec<PathBuf>, spec: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let Some(spec) = spec else { return Ok(files) };
+    let parsed = spec.split_once('/').and_then(|(i, n)| {
+        Some((
+            i.trim().parse::<usize>().ok()?,
+            n.trim().parse::<usize>().ok()?,
+        ))
+    });
+    let Some((i, n)) = parsed.filter(|(i, n)| *n > 0 && (1..=*n).contains(i)) else {
+        anyhow::bail!("--partition {spec:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
+    };
+    Ok(files
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % n == i - 1)
+        .map(|(_, f)| f)
+        .collect())
+}
+
+/// Checks many recordings, at most `jobs` at a time; results in input order.
+pub async fn check_all(files: Vec<PathBuf>, config: CheckConfig, jobs: usize) -> Vec<CheckResult> {
+    let config = Arc::new(config);
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, file) in files.iter().cloned().enumerate() {
+        let (config, permits) = (config.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, check_one(&file, &config).await)
+        });
+    }
+    let mut results: Vec<Option<CheckResult>> = vec![None; files.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, r)) = done {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, f)| {
+            r.unwrap_or_else(|| CheckResult::failed(&f, "the check task panicked".into()))
+        })
+        .collect()
+}
+
+/// JUnit XML: one test case per recording and route; the failure text is the summary.
+pub fn junit(results: &[CheckResult]) -> String {
+    let mut suite = TestSuite::new("wsreplay");
+    for r in results {
+        let classname = r.recording.display().to_string();
+        let mut cases: Vec<TestCase> = Vec::new();
+        if let Some(e) = &r.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(e.clone());
+            cases.push(TestCase::new(
+                format!("{}: could not check", r.name),
+                status,
+            ));
+        } else if r.snapshot_missing {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(format!(
+                "no snapshot for {}: run `wsreplay snapshot {classname}`",
+                r.name
+            ));
+            cases.push(TestCase::new(format!("{}: snapshot", r.name), status));
+        }
+        for route in &r.routes {
+            let status = if route.same() {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(route.summary.join("; "));
+                s.set_description(route.diff.clone());
+                s
+            };
+            cases.push(TestCase::new(
+                format!("{}: {}", r.name, route.route),
+                status,
+            ));
+        }
+        for mut case in cases {
+            case.set_classname(classname.clone());
+            suite.add_test_case(case);
+        }
+    }
+    let mut report = Report::new("wsreplay");
+    report.add_test_suite(suite);
+    report.to_string().unwrap_or_default()
+}
+
+/// A Markdown summary for a CI job page.
+pub fn summary_markdown(results: &[CheckResult]) -> String {
+    let mut out = String::from("## wsreplay structure check\n\n| recording | route | result | what changed |\n|---|---|---|---|\n");
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    for r in results {
+        if let Some(e) = &r.error {
+            out += &format!(
+                "| `{}` | | ⚠️ could not check | {} |\n",
+                r.recording.display(),
+                cell(e)
+            );
+        }
+        if r.snapshot_missing {
+            out += &format!(
+                "| `{}` | | ❌ no snapshot | run `wsreplay snapshot` |\n",
+                r.recording.display()
+            );
+        }
+        for route in &r.routes {
+            let (result, what) = if route.same() {
+                ("✅ same", String::new())
+            } else {
+                ("❌ differs", route.summary.join("; "))
+            };
+            out += &format!(
+                "| `{}` | {} | {result} | {} |\n",
+                r.recording.display(),
+                route.route,
+                cell(&what)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,813 @@
+//! The structure normaliser: what a recording's messages look like, without their
+//! volatile values.
+//!
+//! Every JSON message is reduced to key paths (`payload.tool_name`, `rows[].service`)
+//! and, per path, its JSON types (integer and float apart), recognised string formats
+//! (uuid, ISO-8601 timestamp, prefixed ids such as `run_<uuid>`, hex ids, URLs) and
+//! epoch numbers. Values are kept literally only for discriminators (`type`, ...) and
+//! for low-cardinality, enum-like fields, detected from the *baseline* recording
+//! ([`Hints`]) so that the same fields are literal in every run compared with it.
+//! Messages are grouped by route, direction and kind (discriminator value); a path
+//! absent from some messages of its kind is marked optional (`?`). Arrays are the union
+//! of their elements. Non-JSON text and binary get their kind and a size class.
+//!
+//! Besides the catalogue, each route gets its conversation sequences: messages grouped
+//! by a correlation value (`message_id`, `response_to`, ... at any depth), so concurrent
+//! conversations and out-of-order replies do not reorder anything; identical sequences
+//! are counted, and the list is sorted.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::format::{Body, Dir, Opcode, Record, Recording};
+use crate::kind::{self, DISCRIMINATORS};
+
+/// Keys whose value groups messages into one conversation, most specific first.
+pub const CORRELATION_KEYS: &[&str] = &[
+    "message_id",
+    "response_to",
+    "request_id",
+    "correlation_id",
+    "run_id",
+];
+/// Most distinct values an auto-detected literal (enum-like) field may have.
+pub const MAX_LITERALS: usize = 12;
+
+/// A message kind within a route: direction and label.
+pub type KindKey = (Dir, String);
+
+/// What a string looks like.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StrFormat {
+    Empty,
+    Uuid,
+    /// ISO-8601 date-time, with its style (`fraction`, `Z` or `+00:00`).
+    Timestamp(String),
+    /// `run_<uuid>`, `msg_<hex>`, `thread_<n>`.
+    PrefixedId(String),
+    HexId,
+    Url,
+    Digits,
+    Plain,
+}
+
+impl StrFormat {
+    pub fn of(s: &str) -> StrFormat {
+        if s.is_empty() {
+            StrFormat::Empty
+        } else if is_uuid(s) {
+            StrFormat::Uuid
+        } else if let Some(style) = timestamp_style(s) {
+            StrFormat::Timestamp(style)
+        } else if let Some(p) = prefixed_id(s) {
+            StrFormat::PrefixedId(p)
+        } else if s.len() >= 8 && is_hex(s) {
+            StrFormat::HexId
+        } else if s.bytes().all(|b| b.is_ascii_digit()) {
+            StrFormat::Digits
+        } else if s.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphabetic())
+                && !rest.is_empty()
+                && !s.contains(' ')
+        }) {
+            StrFormat::Url
+        } else {
+            StrFormat::Plain
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            StrFormat::Empty => "string (empty)".into(),
+            StrFormat::Uuid => "string: uuid".into(),
+            StrFormat::Timestamp(style) => format!("string: ISO-8601 timestamp ({style})"),
+            StrFormat::PrefixedId(p) => format!("string: id {p}"),
+            StrFormat::HexId => "string: hex id".into(),
+            StrFormat::Url => "string: url".into(),
+            StrFormat::Digits => "string: digits".into(),
+            StrFormat::Plain => "string".into(),
+        }
+    }
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| is_hex(p))
+}
+
+/// `2026-11-23T07:08:54.123+00:00` → `fraction, +00:00`.
+fn timestamp_style(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
+    if !date {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some("date".into());
+    }
+    if !(matches!(b.get(10), Some(b'T' | b' '))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16))
+    {
+        return None;
+    }
+    let rest = &s[16..];
+    let rest = rest
+        .strip_prefix(':')
+        .map_or(rest, |r| r.trim_start_matches(|c: char| c.is_ascii_digit()));
+    let (fraction, zone) = match rest.strip_prefix('.') {
+        Some(r) => (true, r.trim_start_matches(|c: char| c.is_ascii_digit())),
+        None => (false, rest),
+    };
+    let zone = match zone {
+        "" => "no zone",
+        "Z" | "z" => "Z",
+        z if (z.starts_with('+') || z.starts_with('-'))
+            && z.len() == 6
+            && z.as_bytes()[3] == b':' =>
+        {
+            "±hh:mm"
+        }
+        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => "±hhmm",
+        _ => return None,
+    };
+    Some(if fraction {
+        format!("fraction, {zone}")
+    } else {
+        zone.to_string()
+    })
+}
+
+/// `run_3f2a…` → `run_<uuid>`; `thread_12` → `thread_<n>`; `nlp_client_ab12cd34` →
+/// `nlp_client_<hex>`.
+fn prefixed_id(s: &str) -> Option<String> {
+    let cut = s.rfind(['_', '-', ':'])?;
+    let (prefix, tail) = (&s[..=cut], &s[cut + 1..]);
+    if prefix.len() < 2 || !prefix.as_bytes()[0].is_ascii_alphabetic() {
+        return None;
+    }
+    // A uuid tail contains '-': look for it before the last separator.
+    if let Some(i) = s
+        .find(|c: char| c == '_' || c == ':')
+        .filter(|&i| is_uuid(&s[i + 1..]))
+    {
+        return Some(format!("{}<uuid>", &s[..=i]));
+    }
+    // Random hex of 8+ characters can come out all digits or all letters: call any
+    // such tail hex, so the description does not flip between runs. Shorter all-digit
+    // tails are counters (`thread_12`).
+    let kind = if is_hex(tail) && tail.len() >= 8 {
+        "<hex>"
+    } else if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+        "<n>"
+    } else if is_hex(tail) && tail.len() >= 4 && tail.bytes().any(|b| b.is_ascii_digit()) {
+        "<hex>"
+    } else {
+        return None;
+    };
+    Some(format!("{prefix}{kind}"))
+}
+
+/// Whether a string value could be an enum member: a short identifier-like token.
+fn enum_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 40
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+        && StrFormat::of(s) == StrFormat::Plain
+}
+
+/// One observed JSON type of a path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum TypeTag {
+    Null,
+    Bool,
+    Int,
+    Float,
+    EpochSeconds,
+    EpochMillis,
+    Str(StrFormat),
+    Object,
+    EmptyObject,
+    Array,
+    EmptyArray,
+}
+
+fn number_tag(n: &serde_json::Number) -> TypeTag {
+    let v = n.as_f64().unwrap_or(0.0);
+    if (946_684_800.0..4_102_444_800.0).contains(&v) {
+        TypeTag::EpochSeconds
+    } else if (946_684_800_000.0..4_102_444_800_000.0).contains(&v) {
+        TypeTag::EpochMillis
+    } else if n.is_f64() {
+        TypeTag::Float
+    } else {
+        TypeTag::Int
+    }
+}
+
+/// What was seen at one path of one message kind.
+#[derive(Clone, Debug, Default)]
+struct PathStats {
+    /// Values seen at this path.
+    seen: u64,
+    /// Times this path held a non-empty object (children's parent count).
+    as_object: u64,
+    /// Times this path held a non-empty array (elements' parent count).
+    elements: u64,
+    types: BTreeSet<TypeTag>,
+    /// Distinct string values, while few and enum-like.
+    literals: BTreeSet<String>,
+    /// False once a non-enum-like or one-too-many string was seen.
+    literal_ok: bool,
+}
+
+/// Statistics of one message kind.
+#[derive(Clone, Debug, Default)]
+struct KindStats {
+    count: u64,
+    paths: BTreeMap<String, PathStats>,
+}
+
+/// The raw statistics of a recording (or several), before rendering.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    routes: BTreeMap<String, RouteStats>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct RouteStats {
+    kinds: BTreeMap<KindKey, KindStats>,
+    /// Rendered conversation sequence → how many times it occurred.
+    sequences: BTreeMap<String, u64>,
+}
+
+/// Baseline facts that make the structure of later runs comparable with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// (route, dir, kind, path) whose string values are shown literally.
+    literal: HashSet<(String, Dir, String, String)>,
+    /// Paths seen as both integer and float: shown as `number`.
+    number: HashSet<(String, Dir, String, String)>,
+    /// Every baseline path.
+    known: HashSet<(String, Dir, String, String)>,
+    /// (route, dir, kind, field name) of literal fields: a path new in a run whose
+    /// field name is one of these (a field moved elsewhere) is shown literally too.
+    literal_names: HashSet<(String, Dir, String, String)>,
+}
+
+fn field_name(path: &str) -> &str {
+    let p = path.trim_end_matches("[]");
+    p.rsplit('.').next().unwrap_or(p)
+}
+
+impl Observation {
+    /// Observes every message of a recording.
+    pub fn of(recording: &Recording) -> Observation {
+        let mut obs = Observation::default();
+        obs.add(recording);
+        obs
+    }
+
+    /// Adds a recording's messages.
+    pub fn add(&mut self, recording: &Recording) {
+        let mut routes: HashMap<u64, String> = HashMap::new();
+        // Per connection: conversation key → sequence of "dir label" steps.
+        let mut convs: BTreeMap<(u64, String), Vec<String>> = BTreeMap::new();
+        for record in &recording.records {
+            match record {
+                Record::Open(o) => {
+                    routes.insert(o.conn, o.route.clone());
+                }
+                Record::Message(m) => {
+                    let Some(route) = routes.get(&m.conn) else {
+                        continue;
+                    };
+                    let json = m
+                        .body
+                        .as_text()
+                        .filter(|_| m.op == Opcode::TEXT)
+                        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+                    let label = match &json {
+                        Some(v) => kind::label_of_json(v),
+                        None => kind::label(m.op, &m.body),
+                    };
+                    let stats = self.routes.entry(route.clone()).or_default();
+                    let kind = stats.kinds.entry((m.dir, label.clone())).or_default();
+                    kind.count += 1;
+                    match &json {
+                        Some(v) => observe(v, String::new(), &mut kind.paths),
+                        None => observe_opaque(m.op, &m.body, &mut kind.paths),
+                    }
+                    let conv = json
+                        .as_ref()
+                        .and_then(correlation_value)
+                        .map_or_else(|| "(per connection)".to_string(), |v| format!("v:{v}"));
+                    convs
+                        .entry((m.conn, conv))
+                        .or_default()
+                        .push(format!("{} {label}", m.dir));
+                }
+                _ => {}
+            }
+        }
+        for ((conn, key), steps) in convs {
+            let Some(route) = routes.get(&conn) else {
+                continue;
+            };
+            let prefix = if key == "(per connection)" {
+                "per connection: "
+            } else {
+                ""
+            };
+            let line = format!("{prefix}{}", collapse(&steps));
+            *self
+                .routes
+                .entry(route.clone())
+                .or_default()
+                .sequences
+                .entry(line)
+                .or_default() += 1;
+        }
+    }
+
+    /// The hints a baseline gives: literal fields and integer/float paths.
+    pub fn hints(&self) -> Hints {
+        let mut hints = Hints::default();
+        for (route, r) in &self.routes {
+            for ((dir, label), k) in &r.kinds {
+                for (path, p) in &k.paths {
+                    let key = (route.clone(), *dir, label.clone(), path.clone());
+                    let discriminator = DISCRIMINATORS.contains(&path.as_str());
+                    let only_strings = p
+                        .types
+                        .iter()
+                        .all(|t| matches!(t, TypeTag::Str(_) | TypeTag::Null));
+                    if discriminator || (only_strings && p.literal_ok && !p.literals.is_empty()) {
+                        hints.literal.insert(key.clone());
+                        let name = field_name(path).to_string();
+                        hints
+                            .literal_names
+                            .insert((route.clone(), *dir, label.clone(), name));
+                    }
+                    hints.known.insert(key.clone());
+                    if p.types.contains(&TypeTag::Int) && p.types.contains(&TypeTag::Float) {
+                        hints.number.insert(key);
+                    }
+                }
+            }
+        }
+        hints
+    }
+
+    /// Renders the structure, using a baseline's hints.
+    pub fn render(&self, hints: &Hints) -> Structure {
+        let mut out = Structure::default();
+        for (route, r) in &self.routes {
+            let section = out.routes.entry(route.clone()).or_default();
+            for ((dir, label), k) in &r.kinds {
+                let mut fields = BTreeMap::new();
+                for (path, p) in &k.paths {
+                    let key = (route.clone(), *dir, label.clone(), path.clone());
+                    // Elements are bounded by their array's length, fields by how often
+                    // their parent was an object; top-level fields by the message count.
+                    let parent_count = match parent_of(path).and_then(|parent| k.paths.get(parent))
+                    {
+                        Some(ps) if path.ends_with("[]") => ps.elements,
+                        Some(ps) => ps.as_object,
+                        None => k.count,
+                    };
+                    let optional = p.seen < parent_count;
+                    let name = if optional {
+                        format!("{path}?")
+                    } else {
+                        path.clone()
+                    };
+                    let literal = hints.literal.contains(&key)
+                        || (!hints.known.contains(&key)
+                            && hints.literal_names.contains(&(
+                                route.clone(),
+                                *dir,
+                                label.clone(),
+                                field_name(path).to_string(),
+                            )));
+                    fields.insert(name, describe(p, literal, hints.number.contains(&key)));
+                }
+                section.kinds.insert(
+                    (*dir, label.clone()),
+                    KindSection {
+                        count: k.count,
+                        fields,
+                    },
+                );
+            }
+            section.sequences = r.sequences.iter().map(|(s, n)| (s.clone(), *n)).collect();
+        }
+        out
+    }
+}
+
+/// The parent path whose occurrences bound a path's: `a.b` → `a`, `a[]` → `a`,
+/// `a[].b` → `a[]`; top-level paths have none.
+fn parent_of(path: &str) -> Option<&str> {
+    if let Some(p) = path.strip_suffix("[]") {
+        return Some(p);
+    }
+    path.rfind('.').map(|i| &path[..i])
+}
+
+fn observe(value: &Value, path: String, paths: &mut BTreeMap<String, PathStats>) {
+    let tag = match value {
+        Value::Null => TypeTag::Null,
+        Value::Bool(_) => TypeTag::Bool,
+        Value::Number(n) => number_tag(n),
+        Value::String(s) => TypeTag::Str(StrFormat::of(s)),
+        Value::Object(m) if m.is_empty() => TypeTag::EmptyObject,
+        Value::Object(_) => TypeTag::Object,
+        Value::Array(a) if a.is_empty() => TypeTag::EmptyArray,
+        Value::Array(_) => TypeTag::Array,
+    };
+    if !path.is_empty() {
+        let stats = paths.entry(path.clone()).or_insert_with(|| PathStats {
+            literal_ok: true,
+            ..PathStats::default()
+        });
+        stats.seen += 1;
+        if let Value::String(s) = value {
+            if stats.literal_ok {
+                if !enum_like(s)
+                    || (stats.literals.len() >= MAX_LITERALS && !stats.literals.contains(s))
+                {
+                    stats.literal_ok = false;
+                    stats.literals.clear();
+                } else {
+                    stats.literals.insert(s.clone());
+                }
+            }
+        }
+        match value {
+            Value::Object(m) if !m.is_empty() => stats.as_object += 1,
+            Value::Array(a) if !a.is_empty() => stats.elements += a.len() as u64,
+            _ => {}
+        }
+        stats.types.insert(tag);
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                observe(v, p, paths);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                observe(item, format!("{path}[]"), paths);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Non-JSON messages: a `(body)` pseudo-path with the kind and a size class.
+fn observe_opaque(op: Opcode, body: &Body, paths: &mut BTreeMap<String, PathStats>) {
+    let stats = paths.entry("(body)".into()).or_default();
+    stats.seen += 1;
+    let kind = match (op, body) {
+        (Opcode::TEXT, Body::Text(_)) => "text",
+        (Opcode::TEXT, Body::Bytes(_)) => "invalid UTF-8 text",
+        (Opcode::BINARY, _) => "binary",
+        _ => "frame",
+    };
+    stats
+        .literals
+        .insert(format!("{kind}, {}", size_class(body.len())));
+}
+
+fn size_class(n: usize) -> &'static str {
+    match n {
+        0 => "empty",
+        1..=15 => "1-15 B",
+        16..=255 => "16-255 B",
+        256..=4095 => "256 B-4 KiB",
+        4096..=65535 => "4-64 KiB",
+        65536..=1048575 => "64 KiB-1 MiB",
+        _ => "1 MiB or more",
+    }
+}
+
+fn describe(p: &PathStats, literal: bool, number: bool) -> String {
+    if p.types.is_empty() {
+        // Opaque bodies keep their descriptions in `literals`.
+        return p.literals.iter().cloned().collect::<Vec<_>>().join(" | ");
+    }
+    let mut parts: BTreeSet<String> = BTreeSet::new();
+    for t in &p.types {
+        let d = match t {
+            TypeTag::Null => "null".to_string(),
+            TypeTag::Bool => "boolean".into(),
+            TypeTag::Int if number => "number".into(),
+            TypeTag::Float if number => "number".into(),
+            TypeTag::Int => "integer".into(),
+            TypeTag::Float => "float".into(),
+            TypeTag::EpochSeconds => "number: epoch seconds".into(),
+            TypeTag::EpochMillis => "number: epoch milliseconds".into(),
+            TypeTag::Str(_) if literal && p.literal_ok => continue,
+            TypeTag::Str(f) => f.describe(),
+            TypeTag::Object => "object".into(),
+            TypeTag::EmptyObject => "object (empty)".into(),
+            TypeTag::Array => "array".into(),
+            TypeTag::EmptyArray => "array (empty)".into(),
+        };
+        parts.insert(d);
+    }
+    if literal && p.literal_ok {
+        parts.extend(
+            p.literals
+                .iter()
+                .map(|s| serde_json::Value::String(s.clone()).to_string()),
+        );
+    }
+    parts.into_iter().collect::<Vec<_>>().join(" | ")
+}
+
+/// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
+/// depth (shallowest first).
+pub fn correlation_value(value: &Value) -> Option<String> {
+    CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
+}
+
+fn find_key(value: &Value, key: &str) -> Option<String> {
+    let mut level = vec![value];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for v in level {
+            match v {
+                Value::Object(map) => {
+                    if let Some(found) = map.get(key).and_then(scalar_string) {
+                        return Some(found);
+                    }
+                    next.extend(map.values());
+                }
+                Value::Array(items) => next.extend(items),
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `a, b, b, b, c` → `a → b ×3 → c`.
+fn collapse(steps: &[String]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let run = steps[i..].iter().take_while(|s| **s == steps[i]).count();
+        out.push(if run > 1 {
+            format!("{} ×{run}", steps[i])
+        } else {
+            steps[i].clone()
+        });
+        i += run;
+    }
+    out.join(" → ")
+}
+
+/// The rendered structure: what a snapshot holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Structure {
+    pub routes: BTreeMap<String, RouteSection>,
+}
+
+/// One route of a [`Structure`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteSection {
+    pub kinds: BTreeMap<KindKey, KindSection>,
+    /// Conversation sequence → count, sorted.
+    pub sequences: BTreeMap<String, u64>,
+}
+
+/// One message kind: how many, and each path's description.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KindSection {
+    pub count: u64,
+    /// Path (with `?` when optional) → description.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Structure {
+    /// Normalises a recording against its own hints (what `wsreplay snapshot` does).
+    pub fn of(recording: &Recording) -> Structure {
+        let obs = Observation::of(recording);
+        obs.render(&obs.hints())
+    }
+
+    /// Only the given routes.
+    pub fn only(&self, routes: &[String]) -> Structure {
+        Structure {
+            routes: self
+                .routes
+                .iter()
+                .filter(|(r, _)| routes.contains(r))
+                .map(|(r, s)| (r.clone(), s.clone()))
+                .collect(),
+        }
+    }
+
+    /// The text of one route's section.
+    pub fn render_route(&self, route: &str) -> String {
+        let Some(section) = self.routes.get(route) else {
+            return String::new();
+        };
+        let mut out = format!("## route {route}\n");
+        for ((dir, label), kind) in &section.kinds {
+            out += &format!("\n### {dir} {label} ×{}\n", kind.count);
+            let width = kind
+                .fields
+                .keys()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0);
+            for (path, desc) in &kind.fields {
+                out += &format!("{path:<width$}  {desc}\n");
+            }
+        }
+        out += "\n### sequences\n";
+        for (seq, n) in &section.sequences {
+            out += &format!("×{n} {seq}\n");
+        }
+        out
+    }
+
+    /// The whole text (a snapshot's body).
+    pub fn render(&self) -> String {
+        let sections: Vec<String> = self.routes.keys().map(|r| self.render_route(r)).collect();
+        sections.join("\n")
+    }
+
+    /// Parses text written by [`Structure::render`].
+    pub fn parse(text: &str) -> Result<Structure, String> {
+        let mut out = Structure::default();
+        let mut route: Option<String> = None;
+        let mut kind: Option<KindKey> = None;
+        let mut in_sequences = false;
+        for (i, line) in text.lines().enumerate() {
+            let err = |m: &str| format!("line {}: {m}: {line:?}", i + 1);
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix("## route ") {
+                route = Some(name.to_string());
+                out.routes.entry(name.to_string()).or_default();
+                kind = None;
+                in_sequences = false;
+                continue;
+            }
+            let section = out
+                .routes
+                .get_mut(
+                    route
+                        .as_deref()
+                        .ok_or_else(|| err("text before the first `## route`"))?,
+                )
+                .expect("inserted above");
+            if line == "### sequences" {
+                in_sequences = true;
+                kind = None;
+            } else if let Some(head) = line.strip_prefix("### ") {
+                let (dir, rest) = head
+                    .split_once(' ')
+                    .ok_or_else(|| err("expected `### DIR KIND ×N`"))?;
+                let dir = match dir {
+                    "c2s" => Dir::ClientToServer,
+                    "s2c" => Dir::ServerToClient,
+                    _ => return Err(err("direction must be c2s or s2c")),
+                };
+                let (label, count) = rest
+                    .rsplit_once(" ×")
+                    .ok_or_else(|| err("expected `×N` after the kind"))?;
+                let count = count.parse().map_err(|_| err("bad count"))?;
+                section.kinds.insert(
+                    (dir, label.to_string()),
+                    KindSection {
+                        count,
+                        fields: BTreeMap::new(),
+                    },
+                );
+                kind = Some((dir, label.to_string()));
+                in_sequences = false;
+            } else if in_sequences {
+                let (n, seq) = line
+                    .split_once(' ')
+                    .ok_or_else(|| err("expected `×N SEQUENCE`"))?;
+                let n = n
+                    .strip_prefix('×')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| err("bad count"))?;
+                section.sequences.insert(seq.to_string(), n);
+            } else if let Some(k) = &kind {
+                let (path, desc) = line
+                    .split_once("  ")
+                    .ok_or_else(|| err("expected `PATH  DESCRIPTION`"))?;
+                section
+                    .kinds
+                    .get_mut(k)
+                    .expect("inserted above")
+                    .fields
+                    .insert(path.trim().to_string(), desc.trim().to_string());
+            } else {
+                return Err(err("field line outside a `### DIR KIND ×N` section"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_formats() {
+        let f = |s| StrFormat::of(s);
+        assert_eq!(f("3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"), StrFormat::Uuid);
+        assert_eq!(
+            f("run_3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"),
+            StrFormat::PrefixedId("run_<uuid>".into())
+        );
+        assert_eq!(
+            f("msg_4f3a9c2b1d0e8f7a"),
+            StrFormat::PrefixedId("msg_<hex>".into())
+        );
+        assert_eq!(
+            f("nlp_client_abcdefab"),
+            StrFormat::PrefixedId("nlp_client_<hex>".into())
+        );
+        assert_eq!(f("thread_12"), StrFormat::PrefixedId("thread_<n>".into()));
+        // Random hex that happens to be all digits is still hex.
+        assert_eq!(
+            f("msg_4093718260519427"),
+            StrFormat::PrefixedId("msg_<hex>".into())
+        );
+        assert_eq!(
+            f("2026-11-23T07:08:54.123456+00:00"),
+            StrFormat::Timestamp("fraction, ±hh:mm".into())
+        );
+        assert_eq!(f("2026-11-23T07:08:54Z"), StrFormat::Timestamp("Z".into()));
+        assert_eq!(f("deadbeef01"), StrFormat::HexId);
+        assert_eq!(f("https://x.example/a"), StrFormat::Url);
+        for plain in [
+            "data_helper",
+            "cost_analysis",
+            "last_30_days",
+            "bar",
+            "EC2",
+            "Cost by service",
+            "face",
+        ] {
+            assert_eq!(f(plain), StrFormat::Plain, "{plain}");
+        }
+        assert!(
+            enum_like("data_helper")
+                && enum_like("EC2")
+                && !enum_like("Cost by service")
+                && !enum_like("msg_4f3a9c2b")
+        );
+    }
+
+    #[test]
+    fn parse_inverts_render() {
+        let text = "## route frontend\n\n### s2c agent_started ×3\npayload     object\npayload.x?  integer\ntype        \"agent_started\"\n\n### sequences\n×3 c2s chat → s2c agent_started\n×1 per connection: c2s heartbeat → s2c heartbeat_response\n";
+        let s = Structure::parse(text).unwrap();
+        assert_eq!(s.render(), text);
+    }
+}
