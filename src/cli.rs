@@ -60,8 +60,9 @@ pub enum Command {
     /// Run services of the built-in demo system as a long-lived process (until Ctrl-C),
     /// e.g. as a build under test for `replay --spawn`, or to try wsreplay by hand.
     ServeDemo(ServeDemoArgs),
-    /// Run the built-in demo: start a small multi-service system, record a session
-    /// through the proxy and show it. Needs nothing else running.
+    /// Run the built-in demo: start a small multi-service system, record a session,
+    /// snapshot it, then check the same build (passes) and a build with a breaking
+    /// change (fails, with the diff). Needs nothing else running.
     Demo(DemoArgs),
 }
 
@@ -259,9 +260,10 @@ pub struct ServeDemoArgs {
 /// Arguments of `wsreplay demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo's recording.
-    #[arg(long, value_name = "FILE", default_value = "recordings/demo.jsonl")]
-    pub out: PathBuf,
+    /// Directory for the demo's recording, snapshot and runs (emptied first)
+    /// [default: wsreplay-demo in the system's temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// Chats the demo frontend sends.
     #[arg(long, default_value_t = 3)]
     pub chats: usize,
@@ -289,7 +291,12 @@ pub fn run(cli: Cli) -> i32 {
             Command::Check(args) => check(args).await,
             Command::Diff(args) => diff(args),
             Command::ServeDemo(args) => serve_demo(args).await,
-            Command::Demo(args) => crate::demo::run_cli(args.out, args.chats).await,
+            Command::Demo(args) => {
+                let dir = args
+                    .dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("wsreplay-demo"));
+                crate::demo::run_cli(dir, args.chats).await
+            }
         }
     });
     match result {

@@ -101,31 +101,119 @@ fn route(name: &str, upstream: &str) -> Route {
     Route::new(name, "127.0.0.1:0", upstream).expect("demo routes are valid")
 }
 
-/// `wsreplay demo`: record a session of the demo system and show it.
-pub async fn run_cli(out: PathBuf, chats: usize) -> anyhow::Result<i32> {
-    println!("wsreplay demo: starting a backend and three agents (nlp, data, viz) in-process,");
+/// `wsreplay demo`: record the demo system, snapshot it, check the same build, then
+/// check a build with the payload→data regression, printing what a CI job would see.
+pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
+    let color = {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    };
+    let recording = dir.join("recordings").join("checkout.jsonl");
+    let snapshots = dir.join("snapshots");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    println!("wsreplay demo: catching a breaking change in a WebSocket event, end to end.");
     println!(
-        "with the recording proxy on all four hops, writing {}\n",
-        out.display()
+        "Everything runs on this machine; files go to {}\n",
+        dir.display()
     );
-    let demo = RecordedDemo::start(false, Output::File(out.clone())).await?;
-    println!("frontend → {}", demo.frontend_url("demo"));
+
+    println!("1. RECORD. A backend and three agents (nlp, data, viz) start in-process, with the");
+    println!(
+        "   recording proxy on all four hops. A frontend sends a heartbeat, {chats} chats and a"
+    );
+    println!("   malformed message through it.\n");
+    let demo = RecordedDemo::start(false, Output::File(recording.clone())).await?;
     let report = demo.run_frontend("demo", chats).await;
     let outcome = demo.stop().await;
     let report = report?;
+    anyhow::ensure!(outcome.complete(), "the demo recording is incomplete");
+    let rec = crate::format::Recording::read(&recording)?;
+    indent(&crate::show::render(&rec));
     println!(
-        "frontend session: sent {}, received {}, {} problem(s)\n",
-        report.sent,
-        report.received,
+        "   The frontend validated every event: {} problem(s).\n",
         report.problems.len()
     );
-    let code = crate::cli::report_outcome(&out, &outcome);
-    let recording = crate::format::Recording::read(&out)?;
-    println!("\n$ wsreplay show {}\n", out.display());
-    print!("{}", crate::show::render(&recording));
+
+    println!("2. SNAPSHOT. Each message kind reduced to its structure (key paths, types, formats;");
+    println!("   no ids, timestamps or other volatile values), as an insta snapshot file:\n");
+    let (snap, structure) = crate::check::write_snapshot(&recording, &snapshots)?;
+    let section = structure.render_route("frontend");
+    let excerpt: String = section
+        .split("\n\n")
+        .filter(|block| block.starts_with("### s2c tool_executing"))
+        .collect();
     println!(
-        "\nNext: `wsreplay show {} --timeline` lists every message across the hops.",
-        out.display()
+        "   $ wsreplay snapshot {}   → {}",
+        recording.display(),
+        snap.display()
     );
-    Ok(code)
+    indent(&format!("[...]\n{excerpt}\n[...]"));
+
+    let exe = std::env::current_exe()?;
+    for (step, regression) in [(3, false), (4, true)] {
+        if regression {
+            println!("4. CHECK A NEW BUILD. The backend now sends tool_executing as");
+            println!("   {{\"type\",\"data\":{{...}},\"user_id\",...}} instead of {{\"type\",\"payload\":{{...}}}}:");
+            println!("   the frontend would silently drop every such event.\n");
+        } else {
+            println!(
+                "\n3. CHECK THE SAME BUILD. wsreplay replays the recorded frontend against a fresh"
+            );
+            println!("   backend (started with --spawn) and answers for the agents from the recording.\n");
+        }
+        let spawn = format!(
+            "exec '{}' serve-demo --backend 127.0.0.1:{{port}} --nlp-url \"$WSREPLAY_MOCK_NLP\" --data-url \"$WSREPLAY_MOCK_DATA\" --viz-url \"$WSREPLAY_MOCK_VIZ\"{}",
+            exe.display(),
+            if regression { " --regression" } else { "" }
+        );
+        let mut replay = crate::replay::ReplayConfig::new(Output::Discard);
+        for agent in ["nlp", "data", "viz"] {
+            replay.mock(agent, SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        replay.step_timeout = Duration::from_secs(5);
+        let config = crate::check::CheckConfig {
+            targets: vec![("frontend".into(), "ws://127.0.0.1:{port}".into())],
+            spawn: Some((spawn, Duration::from_secs(10))),
+            replay,
+            runs_dir: dir.join("runs"),
+            snapshots: crate::check::SnapshotPolicy {
+                dir: snapshots.clone(),
+                read_only: regression && crate::check::in_ci(),
+            },
+        };
+        println!(
+            "   $ wsreplay check {} --target frontend=ws://127.0.0.1:{{port}} \\\n       --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n       --spawn 'backend{} ...'\n",
+            recording.display(),
+            if regression { " (new build)" } else { "" }
+        );
+        let result = crate::check::check_one(&recording, &config).await;
+        indent(&result.render(color));
+        let code = result.verdict().exit_code();
+        println!(
+            "   → exit code {code}{}\n",
+            match (step, code) {
+                (3, 0) => ": same structure, a CI job passes",
+                (4, 1) => ": structure differs, a CI job FAILS here",
+                _ => " (unexpected for this demo step)",
+            }
+        );
+        let expected = if regression { 1 } else { 0 };
+        anyhow::ensure!(
+            code == expected,
+            "demo step {step} gave exit code {code}, expected {expected}"
+        );
+    }
+    println!("If the change was intended, a reviewer accepts it like any insta snapshot:");
+    println!("   cargo insta review     (or: cargo insta accept)");
+    println!("and the next check passes. Try it on your own system with `wsreplay record`, see README.md.");
+    Ok(0)
+}
+
+/// Prints text indented under a step.
+fn indent(text: &str) {
+    for line in text.lines() {
+        println!("   {line}");
+    }
 }
