@@ -203,14 +203,12 @@ fn kind_changes(old: &KindSection, new: &KindSection) -> String {
     // Single fields: moved (same name elsewhere) or renamed (same parent and type).
     let mut paired = BTreeSet::new();
     for r in &removed {
+        let alike = |a: &&&str| !paired.contains(**a) && base_type(o[r]) == base_type(n[**a]);
         let candidate = added
             .iter()
-            .find(|a| !paired.contains(*a) && leaf_name(a) == leaf_name(r) && o[r] == n[*a]);
-        let candidate = candidate.or_else(|| {
-            added
-                .iter()
-                .find(|a| !paired.contains(*a) && parent(a) == parent(r) && o[r] == n[*a])
-        });
+            .find(|a| alike(a) && leaf_name(a) == leaf_name(r));
+        let candidate =
+            candidate.or_else(|| added.iter().find(|a| alike(a) && parent(a) == parent(r)));
         if let Some(a) = candidate {
             paired.insert(*a);
             paired.insert(*r);
@@ -268,6 +266,14 @@ fn kind_changes(old: &KindSection, new: &KindSection) -> String {
         text = format!("{text} — {}", guesses.join("; "));
     }
     text
+}
+
+/// The JSON type a description starts with: literal values are strings.
+fn base_type(desc: &str) -> &str {
+    if desc.starts_with('"') {
+        return "string";
+    }
+    desc.split([':', ' ']).next().unwrap_or(desc)
 }
 
 /// Paths that are objects (or arrays) whose every descendant is also in `paths`.

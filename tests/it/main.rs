@@ -1,11 +1,14 @@
 //! Integration tests: one binary, shared helpers in `support`.
 
+mod check;
 mod cli;
 mod demo;
 mod faults;
 mod replay;
 mod secrets;
 mod signals;
+mod snapshots;
+mod structure_changes;
 mod support;
 mod tls;
 mod transparency;

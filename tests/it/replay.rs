@@ -5,17 +5,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use wsreplay::demo::backend::{self, BackendConfig};
 use wsreplay::format::{Dir, Record, Recording};
 use wsreplay::replay::{Problem, Replay, ReplayConfig, ReplayError, ReplayReport};
 use wsreplay::sink::Output;
 
 use crate::support::*;
 
-const AGENTS: [&str; 3] = ["nlp", "data", "viz"];
-
-/// Replays `rec` against a new demo backend whose agents are mocks; returns the report
-/// and the captured run.
 async fn replay_against_backend(rec: &Recording, regression: bool) -> (ReplayReport, Recording) {
     replay_with(rec, regression, |_| {}).await
 }
@@ -25,36 +20,10 @@ async fn replay_with(
     regression: bool,
     tweak: impl FnOnce(&mut ReplayConfig),
 ) -> (ReplayReport, Recording) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.jsonl");
-    let mut config = ReplayConfig::new(Output::File(out.clone()));
-    tweak(&mut config);
-    for agent in AGENTS {
-        config.mock(agent, "127.0.0.1:0".parse().unwrap());
-    }
-    let mut replay = Replay::start(rec, config).await.unwrap();
-    let mock = |r: &str| format!("ws://{}", replay.mock_addr(r).unwrap());
-    let backend = backend::spawn(
-        BackendConfig {
-            nlp_url: mock("nlp"),
-            data_url: mock("data"),
-            viz_url: mock("viz"),
-            regression_events: if regression {
-                vec!["tool_executing".into()]
-            } else {
-                vec![]
-            },
-            agent_timeout: Duration::from_secs(2),
-            mutate: None,
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    replay.target("frontend", &backend.url()).unwrap();
-    let report = guard(replay.run()).await.unwrap();
-    backend.shutdown().await;
-    (report, Recording::read(&out).unwrap())
+    let regression = regression
+        .then(|| vec!["tool_executing".to_string()])
+        .unwrap_or_default();
+    replay_demo(rec, tweak, regression, None).await
 }
 
 /// A hang guard (not a performance assertion): a replay must always end.

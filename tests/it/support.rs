@@ -208,3 +208,61 @@ pub fn label_counts(
     }
     out
 }
+
+/// The demo's agent routes.
+pub const AGENTS: [&str; 3] = ["nlp", "data", "viz"];
+
+/// A hang guard (not a performance assertion): a replay must always end.
+pub async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .expect("the replay hung")
+}
+
+/// Replays `rec` against a fresh in-process demo backend (a "new build", changed by
+/// `regression_events` and `mutate`) whose agents are wsreplay's mocks; returns the
+/// report and the captured run.
+pub async fn replay_demo(
+    rec: &Recording,
+    tweak: impl FnOnce(&mut wsreplay::replay::ReplayConfig),
+    regression_events: Vec<String>,
+    mutate: Option<wsreplay::demo::backend::Mutator>,
+) -> (wsreplay::replay::ReplayReport, Recording) {
+    use wsreplay::demo::backend::{self, BackendConfig};
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.jsonl");
+    let mut config = ReplayConfig::new(Output::File(out.clone()));
+    for agent in AGENTS {
+        config.mock(agent, "127.0.0.1:0".parse().unwrap());
+    }
+    tweak(&mut config);
+    let mut replay = Replay::start(rec, config).await.unwrap();
+    let mock = |r: &str| format!("ws://{}", replay.mock_addr(r).unwrap());
+    let backend = backend::spawn(
+        BackendConfig {
+            nlp_url: mock("nlp"),
+            data_url: mock("data"),
+            viz_url: mock("viz"),
+            regression_events,
+            agent_timeout: Duration::from_secs(2),
+            mutate,
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    replay.target("frontend", &backend.url()).unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    backend.shutdown().await;
+    (report, Recording::read(&out).unwrap())
+}
+
+/// Writes a recording held in memory to a file, through the format's writer.
+pub fn write_recording(rec: &Recording, path: &std::path::Path) {
+    let mut w =
+        wsreplay::format::Writer::new(std::fs::File::create(path).unwrap(), &rec.header).unwrap();
+    for r in &rec.records {
+        w.write(r).unwrap();
+    }
+}

@@ -1,0 +1,255 @@
+//! `wsreplay snapshot`, `check` and `diff` as a CI job runs them: exit codes, files
+//! written for review, JUnit and Markdown outputs.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::*;
+
+/// A scratch project with the repository's demo recording.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("recordings")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/checkout.jsonl"),
+        dir.path().join("recordings/checkout.jsonl"),
+    )
+    .unwrap();
+    dir
+}
+
+async fn wsreplay(dir: &Path, args: &[&str], ci: bool) -> Output {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.current_dir(dir).args(args).env_remove("CI");
+    if ci {
+        cmd.env("CI", "true");
+    }
+    guard(cmd.output()).await.unwrap()
+}
+
+async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output {
+    let spawn = format!(
+        "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{}",
+        bin(),
+        if regression { " --regression" } else { "" }
+    );
+    let mut args = vec![
+        "check",
+        "recordings/",
+        "--target",
+        "frontend=ws://127.0.0.1:{port}",
+        "--mock",
+        "nlp=127.0.0.1:0",
+        "--mock",
+        "data=127.0.0.1:0",
+        "--mock",
+        "viz=127.0.0.1:0",
+        "--spawn",
+        &spawn,
+    ];
+    args.extend_from_slice(extra);
+    wsreplay(dir, &args, ci).await
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test]
+async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
+    let p = project();
+    let dir = p.path();
+    let snap = wsreplay(dir, &["snapshot", "recordings/checkout.jsonl"], false).await;
+    assert!(snap.status.success(), "{}", text(&snap));
+    assert!(insta::Snapshot::from_file(&dir.join("snapshots/checkout.snap")).is_ok());
+
+    let same = check(dir, false, &["--junit", "same.xml"], false).await;
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(text(&same).contains("recordings/checkout.jsonl: same structure"));
+
+    let differs = check(
+        dir,
+        true,
+        &["--junit", "junit.xml", "--summary-md", "summary.md"],
+        false,
+    )
+    .await;
+    let out = text(&differs);
+    assert_eq!(differs.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("tool_executing (server→client): `payload` object missing; new `data` object"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-payload                         object"),
+        "{out}"
+    );
+    let new = dir.join("snapshots/checkout.snap.new");
+    let pending = insta::Snapshot::from_file(&new).expect("a .snap.new insta can read");
+    assert!(
+        matches!(pending.contents(), insta::internals::SnapshotContents::Text(t) if t.to_string().contains("data.tool_name"))
+    );
+
+    // A standard JUnit consumer reads the report: one case per route, the frontend failing.
+    let suites = junit_parser::from_reader(std::io::BufReader::new(
+        std::fs::File::open(dir.join("junit.xml")).unwrap(),
+    ))
+    .unwrap();
+    let cases = &suites.suites[0].cases;
+    assert_eq!(cases.len(), 4);
+    let frontend = cases
+        .iter()
+        .find(|c| c.original_name == "checkout: frontend")
+        .unwrap();
+    assert_eq!(
+        frontend.classname.as_deref(),
+        Some("recordings/checkout.jsonl")
+    );
+    let junit_parser::TestStatus::Failure(failure) = &frontend.status else {
+        panic!("the frontend case should fail: {:?}", frontend.status)
+    };
+    assert!(
+        failure.message.contains("`payload` object missing"),
+        "{}",
+        failure.message
+    );
+    assert!(cases
+        .iter()
+        .filter(|c| c.original_name != "checkout: frontend")
+        .all(|c| c.status.is_success()));
+    let same_suites = junit_parser::from_reader(std::io::BufReader::new(
+        std::fs::File::open(dir.join("same.xml")).unwrap(),
+    ))
+    .unwrap();
+    assert!(same_suites.suites[0]
+        .cases
+        .iter()
+        .all(|c| c.status.is_success()));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| `recordings/checkout.jsonl` | frontend | ❌ differs | tool_executing"),
+        "{md}"
+    );
+
+    // Accepting the change (what `cargo insta accept` does: .snap.new → .snap) makes
+    // the new build pass.
+    std::fs::rename(&new, dir.join("snapshots/checkout.snap")).unwrap();
+    let accepted = check(dir, true, &[], false).await;
+    assert_eq!(accepted.status.code(), Some(0), "{}", text(&accepted));
+}
+
+#[tokio::test]
+async fn in_ci_nothing_is_written() {
+    let p = project();
+    let dir = p.path();
+    wsreplay(dir, &["snapshot", "recordings/"], false).await;
+    let differs = check(dir, true, &[], true).await;
+    assert_eq!(differs.status.code(), Some(1), "{}", text(&differs));
+    assert!(!dir.join("snapshots/checkout.snap.new").exists());
+    assert!(text(&differs).contains("read-only: nothing written"));
+    let explicit = check(dir, true, &["--check"], false).await;
+    assert_eq!(explicit.status.code(), Some(1));
+    assert!(!dir.join("snapshots/checkout.snap.new").exists());
+}
+
+#[tokio::test]
+async fn a_missing_snapshot_fails_and_an_unreachable_target_is_exit_2() {
+    let p = project();
+    let dir = p.path();
+    let missing = check(dir, false, &["--check"], false).await;
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(text(&missing).contains("NO SNAPSHOT"));
+    wsreplay(dir, &["snapshot", "recordings/"], false).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("frontend=ws://127.0.0.1:{port}");
+    let down = wsreplay(
+        dir,
+        &[
+            "check",
+            "recordings/",
+            "--target",
+            &target,
+            "--junit",
+            "j.xml",
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(down.status.code(), Some(2), "{}", text(&down));
+    assert!(
+        text(&down).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        text(&down)
+    );
+    let suites = junit_parser::from_reader(std::io::BufReader::new(
+        std::fs::File::open(dir.join("j.xml")).unwrap(),
+    ))
+    .unwrap();
+    assert!(matches!(
+        suites.suites[0].cases[0].status,
+        junit_parser::TestStatus::Error(_)
+    ));
+}
+
+#[tokio::test]
+async fn partitions_split_the_recordings_between_machines() {
+    let p = project();
+    let dir = p.path();
+    for name in ["b", "c"] {
+        std::fs::copy(
+            dir.join("recordings/checkout.jsonl"),
+            dir.join(format!("recordings/{name}.jsonl")),
+        )
+        .unwrap();
+    }
+    let files = wsreplay::check::expand(&[dir.join("recordings")]).unwrap();
+    let names = |spec| -> Vec<String> {
+        wsreplay::check::partition(files.clone(), Some(spec))
+            .unwrap()
+            .iter()
+            .map(|f| wsreplay::snapshot::name_of(f))
+            .collect()
+    };
+    assert_eq!(names("1/2"), ["b", "checkout"]);
+    assert_eq!(names("2/2"), ["c"]);
+    assert!(wsreplay::check::partition(files, Some("3/2")).is_err());
+}
+
+#[tokio::test]
+async fn diff_compares_two_recordings_without_replaying() {
+    let p = project();
+    let dir = p.path();
+    let rec = wsreplay::format::Recording::read(dir.join("recordings/checkout.jsonl")).unwrap();
+    let (_, same_run) = replay_demo(&rec, |_| {}, vec![], None).await;
+    let (_, broken_run) = replay_demo(&rec, |_| {}, vec!["tool_executing".into()], None).await;
+    for (run, name) in [(&same_run, "same.jsonl"), (&broken_run, "broken.jsonl")] {
+        write_recording(run, &dir.join(name));
+    }
+    let same = wsreplay(
+        dir,
+        &["diff", "recordings/checkout.jsonl", "same.jsonl"],
+        false,
+    )
+    .await;
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    let broken = wsreplay(
+        dir,
+        &["diff", "recordings/checkout.jsonl", "broken.jsonl"],
+        false,
+    )
+    .await;
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken).contains("looks like `payload` moved to `data`"),
+        "{}",
+        text(&broken)
+    );
+}
