@@ -162,10 +162,7 @@ fn prefixed_id(s: &str) -> Option<String> {
         return None;
     }
     // A uuid tail contains '-': look for it before the last separator.
-    if let Some(i) = s
-        .find(|c: char| c == '_' || c == ':')
-        .filter(|&i| is_uuid(&s[i + 1..]))
-    {
+    if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
         return Some(format!("{}<uuid>", &s[..=i]));
     }
     // Random hex of 8+ characters can come out all digits or all letters: call any

@@ -63,9 +63,12 @@ pub enum Outgoing {
     Agent(AgentKind),
 }
 
+/// The function a [`Mutator`] wraps.
+pub type MutateFn = dyn Fn(Outgoing, &mut Value) -> bool + Send + Sync;
+
 /// Rewrites an outgoing JSON message in place; returning `false` drops it.
 #[derive(Clone)]
-pub struct Mutator(pub Arc<dyn Fn(Outgoing, &mut Value) -> bool + Send + Sync>);
+pub struct Mutator(pub Arc<MutateFn>);
 
 impl Mutator {
     pub fn new(f: impl Fn(Outgoing, &mut Value) -> bool + Send + Sync + 'static) -> Self {
