@@ -20,9 +20,11 @@ async fn replay_with(
     regression: bool,
     tweak: impl FnOnce(&mut ReplayConfig),
 ) -> (ReplayReport, Recording) {
-    let regression = regression
-        .then(|| vec!["tool_executing".to_string()])
-        .unwrap_or_default();
+    let regression = if regression {
+        vec!["tool_executing".to_string()]
+    } else {
+        Vec::new()
+    };
     replay_demo(rec, tweak, regression, None).await
 }
 
