@@ -7,7 +7,10 @@
 #  2. stops the agents and replays both recordings against a fresh Python backend
 #     (started with --spawn) whose agents are wsreplay's mocks, and checks that the
 #     replay has the same messages per type and that every mocked reply's
-#     `response_to` is a live `message_id`.
+#     `response_to` is a live `message_id`;
+#  3. snapshots both recordings and runs `wsreplay check` against a fresh clean backend
+#     20 times in a row (0 differences expected every time), then against a
+#     REGRESSION=1 backend (exit 1, naming tool_executing, payload and data).
 #
 #   scripts/sut-check.sh [SUT_DIR]      (default ../shared/sut; needs python3 + pip)
 set -euo pipefail
@@ -116,4 +119,25 @@ check parallel 10
 bash "$SUT/run_sut.sh" stop >/dev/null
 replay_check single
 replay_check parallel
-echo "PASS: recordings and replays in $WORK"
+
+mkdir -p "$WORK/project/recordings"
+cp "$WORK/single.jsonl" "$WORK/parallel.jsonl" "$WORK/project/recordings/"
+cd "$WORK/project"
+"$WSREPLAY" snapshot recordings/ >/dev/null
+BACKEND="cd '$SUT' && exec '$PY' backend_server.py --port {port} --nlp-url \$WSREPLAY_MOCK_NLP --data-url \$WSREPLAY_MOCK_DATA --viz-url \$WSREPLAY_MOCK_VIZ"
+gate() {
+  "$WSREPLAY" check recordings/ --check -j 2 --target 'frontend=ws://127.0.0.1:{port}' \
+    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 --spawn "$BACKEND" "$@"
+}
+for i in $(seq 20); do
+  gate >"$WORK/check-$i.out" 2>&1 || { cat "$WORK/check-$i.out"; echo "FAIL: clean check run $i found a difference"; exit 1; }
+done
+echo "ok: 20 checks of 2 recordings against the clean backend, 0 differences"
+set +e
+REGRESSION=1 gate --junit "$WORK/junit.xml" >"$WORK/regression.out" 2>&1
+rc=$?
+set -e
+grep -q 'tool_executing (server→client): `payload` object missing; new `data` object' "$WORK/regression.out" && [ "$rc" = 1 ] \
+  || { cat "$WORK/regression.out"; echo "FAIL: REGRESSION=1 not reported as expected (exit $rc)"; exit 1; }
+echo "ok: REGRESSION=1 exits 1: $(grep -m1 'tool_executing (server' "$WORK/regression.out" | sed 's/^ *- //')"
+echo "PASS: recordings, replays and checks in $WORK"
