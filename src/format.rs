@@ -546,97 +546,16 @@ impl Recording {
     }
 
     /// Reads a recording from any buffered reader; `path` is used in messages.
-    pub fn from_reader(path: &Path, mut input: impl BufRead) -> Result<Recording, ReadError> {
-        let mut lines = LineReader {
-            path,
-            line: 0,
-            buf: Vec::new(),
-        };
-        let line_err = |line: u64, message: String| ReadError::Line {
-            path: path.to_owned(),
-            line,
-            message,
-        };
-        let Some(first) = lines.next(&mut input)? else {
-            return Err(ReadError::Empty {
-                path: path.to_owned(),
-            });
-        };
-        let header = std::str::from_utf8(first.bytes)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-            .and_then(parse_header)
-            .map_err(|m| line_err(1, m))?;
-        check_version(path, &header)?;
+    pub fn from_reader(path: &Path, input: impl BufRead) -> Result<Recording, ReadError> {
+        let mut reader = Reader::new(path, input)?;
         let mut records = Vec::new();
-        let mut warnings = Vec::new();
-        let mut open = std::collections::HashSet::new();
-        while let Some(l) = lines.next(&mut input)? {
-            let line = l.number;
-            if l.bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let parsed = std::str::from_utf8(l.bytes)
-                .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-                .and_then(|text| {
-                    serde_json::from_str::<Record>(text).map_err(|e| describe_json_error(&e))
-                });
-            let record = match parsed {
-                Ok(r) => r,
-                Err(e) if !l.terminated => {
-                    warnings.push(Warning {
-                        line,
-                        message: format!(
-                            "torn last line ignored ({e}); the recorder was probably killed while writing it"
-                        ),
-                    });
-                    break;
-                }
-                Err(e) => return Err(line_err(line, e)),
-            };
-            match &record {
-                Record::Open(o) => {
-                    if !open.insert(o.conn) {
-                        return Err(line_err(
-                            line,
-                            format!("connection {} is opened twice", o.conn),
-                        ));
-                    }
-                }
-                other => {
-                    if let Some(conn) = other.conn() {
-                        if !open.contains(&conn) {
-                            return Err(line_err(
-                                line,
-                                format!(
-                                    "record for connection {conn}, which has no \"open\" record before it"
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
+        while let Some(record) = reader.next_record()? {
             records.push(record);
         }
-        if !matches!(records.last(), Some(Record::Finish(_))) {
-            warnings.push(Warning {
-                line: lines.line,
-                message: "no \"finish\" record: the recording was not stopped cleanly; using what is there".into(),
-            });
-        }
-        if let Some(Record::Finish(f)) = records.last() {
-            if !f.complete {
-                warnings.push(Warning {
-                    line: lines.line,
-                    message: format!(
-                        "the recorder could not write {} record(s): this recording is incomplete",
-                        f.lost
-                    ),
-                });
-            }
-        }
+        let warnings = reader.finish();
         Ok(Recording {
             path: path.to_owned(),
-            header,
+            header: reader.header,
             records,
             warnings,
         })
@@ -648,6 +567,132 @@ impl Recording {
             Record::Open(o) => Some(o),
             _ => None,
         })
+    }
+}
+
+/// Streams the records of a recording one at a time, in bounded memory, with the same
+/// checks and warnings as [`Recording::read`].
+pub struct Reader<'p, R> {
+    pub header: Header,
+    input: R,
+    lines: LineReader<'p>,
+    open: std::collections::HashSet<u64>,
+    warnings: Vec<Warning>,
+    /// Whether the last record read was `finish` (`None`: no record yet).
+    last_was_finish: Option<bool>,
+    done: bool,
+}
+
+impl<'p, R: BufRead> Reader<'p, R> {
+    /// Reads and checks the header line.
+    pub fn new(path: &'p Path, mut input: R) -> Result<Self, ReadError> {
+        let mut lines = LineReader {
+            path,
+            line: 0,
+            buf: Vec::new(),
+        };
+        let Some(first) = lines.next(&mut input)? else {
+            return Err(ReadError::Empty {
+                path: path.to_owned(),
+            });
+        };
+        let header = std::str::from_utf8(first.bytes)
+            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+            .and_then(parse_header)
+            .map_err(|message| ReadError::Line {
+                path: path.to_owned(),
+                line: 1,
+                message,
+            })?;
+        check_version(path, &header)?;
+        Ok(Reader {
+            header,
+            input,
+            lines,
+            open: std::collections::HashSet::new(),
+            warnings: Vec::new(),
+            last_was_finish: None,
+            done: false,
+        })
+    }
+
+    /// The next record, `None` at the end (or after a torn last line).
+    pub fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let path = self.lines.path;
+        loop {
+            let Some(l) = self.lines.next(&mut self.input)? else {
+                self.done = true;
+                return Ok(None);
+            };
+            let line = l.number;
+            let line_err = |message: String| ReadError::Line {
+                path: path.to_owned(),
+                line,
+                message,
+            };
+            if l.bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = std::str::from_utf8(l.bytes)
+                .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+                .and_then(|text| {
+                    serde_json::from_str::<Record>(text).map_err(|e| describe_json_error(&e))
+                });
+            let record = match parsed {
+                Ok(r) => r,
+                Err(e) if !l.terminated => {
+                    self.warnings.push(Warning {
+                        line,
+                        message: format!(
+                            "torn last line ignored ({e}); the recorder was probably killed while writing it"
+                        ),
+                    });
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(e) => return Err(line_err(e)),
+            };
+            match &record {
+                Record::Open(o) if !self.open.insert(o.conn) => {
+                    return Err(line_err(format!("connection {} is opened twice", o.conn)));
+                }
+                Record::Open(_) => {}
+                other => {
+                    if let Some(conn) = other.conn().filter(|c| !self.open.contains(c)) {
+                        return Err(line_err(format!(
+                            "record for connection {conn}, which has no \"open\" record before it"
+                        )));
+                    }
+                }
+            }
+            self.last_was_finish = Some(matches!(record, Record::Finish(_)));
+            if let Record::Finish(f) = &record {
+                if !f.complete {
+                    self.warnings.push(Warning {
+                        line,
+                        message: format!(
+                            "the recorder could not write {} record(s): this recording is incomplete",
+                            f.lost
+                        ),
+                    });
+                }
+            }
+            return Ok(Some(record));
+        }
+    }
+
+    /// The warnings, once every record was read.
+    pub fn finish(&mut self) -> Vec<Warning> {
+        if self.last_was_finish != Some(true) {
+            self.warnings.push(Warning {
+                line: self.lines.line,
+                message: "no \"finish\" record: the recording was not stopped cleanly; using what is there".into(),
+            });
+        }
+        std::mem::take(&mut self.warnings)
     }
 }
 
