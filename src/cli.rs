@@ -57,6 +57,10 @@ pub enum Command {
     /// Print what a recording holds: per route and connection, message counts by
     /// type, close codes and how each connection ended.
     Show(ShowArgs),
+    /// Measure the recorder, the normaliser and the replayer against a direct
+    /// connection, a blind TCP relay and a minimal client, and print the figures with
+    /// their ratios and targets.
+    Bench(BenchArgs),
     /// Run services of the built-in demo system as a long-lived process (until Ctrl-C),
     /// e.g. as a build under test for `replay --spawn`, or to try wsreplay by hand.
     ServeDemo(ServeDemoArgs),
@@ -75,6 +79,10 @@ pub struct RecordArgs {
     /// The recording to write (JSON Lines). Overrides `out` in the config file.
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Parse and serialise everything but write no file (to measure the recorder
+    /// without its disk cost).
+    #[arg(long, conflicts_with = "out")]
+    pub discard: bool,
     /// A hop to record, as NAME=LISTEN=UPSTREAM: the proxy listens on LISTEN
     /// (HOST:PORT) and forwards to UPSTREAM (ws:// or wss:// URL). Repeat for
     /// every hop. Replaces the routes of the config file.
@@ -231,6 +239,17 @@ pub struct ShowArgs {
     pub timeline: bool,
 }
 
+/// Arguments of `wsreplay bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Print the figures as JSON (for machines) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Smaller workloads: about 15 s instead of a few minutes, noisier figures.
+    #[arg(long)]
+    pub quick: bool,
+}
+
 /// Arguments of `wsreplay serve-demo`.
 #[derive(Debug, Args)]
 #[command(
@@ -290,6 +309,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Snapshot(args) => snapshot(args),
             Command::Check(args) => check(args).await,
             Command::Diff(args) => diff(args),
+            Command::Bench(args) => bench(args).await,
             Command::ServeDemo(args) => serve_demo(args).await,
             Command::Demo(args) => {
                 let dir = args
@@ -336,9 +356,17 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         args.routes
     };
     validate_routes(&routes, args.allow_remote)?;
-    let out = args.out.or(file.out).ok_or_else(|| {
-        anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
-    })?;
+    let output = if args.discard {
+        Output::Discard
+    } else {
+        Output::File(args.out.or(file.out).ok_or_else(|| {
+            anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
+        })?)
+    };
+    let out = match &output {
+        Output::File(p) => p.clone(),
+        Output::Discard => PathBuf::from("(discarded)"),
+    };
     let mut redact = file.redact;
     redact.merge(RedactConfig {
         headers: args.redact_header,
@@ -352,7 +380,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
             r.listen
         );
     }
-    let mut config = ProxyConfig::new(routes, Output::File(out.clone()));
+    let mut config = ProxyConfig::new(routes, output);
     config.redact = redact;
     config.tls = TlsOptions {
         ca_cert: args.ca_cert,
@@ -635,6 +663,19 @@ async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
     wait_for_stop_signal().await?;
     for server in servers {
         server.shutdown().await;
+    }
+    Ok(EXIT_OK)
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
+    if !args.json {
+        eprintln!("wsreplay bench: measuring (a few minutes; --quick for a short run)...");
+    }
+    let report = crate::bench::run(crate::bench::BenchOptions { quick: args.quick }).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
     }
     Ok(EXIT_OK)
 }

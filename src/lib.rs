@@ -23,8 +23,10 @@
 //! | [`show`] | `wsreplay show`: summaries and timelines |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
+//! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
 //! | [`cli`] | command-line definitions and exit codes |
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -77,6 +77,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         received: 0,
         sent: 0,
         server_closed: false,
+        unflushed: false,
     };
     player.run().await;
     Played {
@@ -145,6 +146,8 @@ struct Player<'a> {
     received: u64,
     sent: u64,
     server_closed: bool,
+    /// Messages fed but not yet flushed.
+    unflushed: bool,
 }
 
 enum Wait {
@@ -200,6 +203,14 @@ impl Player<'_> {
         if deadline <= Instant::now() {
             return Wait::Deadline;
         }
+        // Messages are fed back to back while steps are ready and written out in one
+        // go before waiting (one syscall per burst, not per message).
+        if self.unflushed {
+            self.unflushed = false;
+            if let Err(e) = self.ws.flush().await {
+                return Wait::Ended(Some(e.to_string()));
+            }
+        }
         tokio::select! {
             _ = sleep_until(deadline) => Wait::Deadline,
             frame = self.ws.next() => match frame {
@@ -232,7 +243,8 @@ impl Player<'_> {
         };
         self.capture.message(Dir::ClientToServer, &msg);
         let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
-        self.ws.send(msg).await.map_err(|e| e.to_string())?;
+        self.ws.feed(msg).await.map_err(|e| e.to_string())?;
+        self.unflushed = true;
         if counts {
             self.sent += 1;
             self.ctx.progress.inc(1);

@@ -1,0 +1,660 @@
+//! `wsreplay bench`: the performance figures, measured side by side in one run.
+//!
+//! Paths compared (alternating rounds, medians): a direct connection to an echo server;
+//! a blind TCP relay (`copy_bidirectional`, no parsing); `wsreplay record` writing a real
+//! file; `wsreplay record --discard` (parsing and serialising, no disk). The recorder
+//! runs as a separate process so its RSS can be read from `/proc`.
+//!
+//! Workloads: small-JSON ping-pong (msg/s, p50/p99), pipelined 64 KiB binary streaming
+//! (MB/s), one connection carrying many messages (proxy RSS at the end; the recording is
+//! verified message by message), many idle connections (RSS per connection), the
+//! structure normaliser and comparison (events/s on one core), and a replay against an
+//! echo target next to a minimal tokio-tungstenite client sending the same messages.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::format::{
+    Body, Dir, Header, Message as RecMessage, Opcode, Open, Reader, Record, Recording, Writer,
+};
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// Smaller workloads (seconds instead of minutes); figures are noisier.
+    pub quick: bool,
+}
+
+/// One path's figures for the throughput workloads.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PathFigures {
+    pub path: &'static str,
+    pub pingpong_msgs_per_s: f64,
+    pub pingpong_p50_us: f64,
+    pub pingpong_p99_us: f64,
+    pub stream_mb_per_s: f64,
+}
+
+/// Everything `wsreplay bench` measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BenchReport {
+    pub paths: Vec<PathFigures>,
+    pub long_session_messages: u64,
+    pub long_session_proxy_rss_mib: f64,
+    pub long_session_recording_verified: bool,
+    pub idle_connections: u64,
+    pub idle_proxy_rss_per_connection_kib: f64,
+    pub normalise_events: u64,
+    pub normalise_events_per_s: f64,
+    pub replay_messages: u64,
+    pub replay_seconds: f64,
+    pub minimal_client_seconds: f64,
+}
+
+const PATHS: [&str; 4] = ["direct", "blind relay", "record → file", "record → discard"];
+
+fn small_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(8 * 1024)
+}
+
+/// An echo server: answers every data message, writing in bursts (feed, flush when idle).
+async fn echo_server() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let Ok(mut ws) =
+                    tokio_tungstenite::accept_async_with_config(s, Some(small_config())).await
+                else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    let mut next = Some(msg);
+                    while let Some(msg) = next.take() {
+                        if (msg.is_text() || msg.is_binary()) && ws.feed(msg).await.is_err() {
+                            return;
+                        }
+                        if let Some(Some(Ok(more))) = ws.next().now_or_never() {
+                            next = Some(more);
+                        }
+                    }
+                    if ws.flush().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A blind TCP relay to `target`.
+async fn blind_relay(target: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut a, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = a.set_nodelay(true);
+                if let Ok(mut b) = TcpStream::connect(target).await {
+                    let _ = b.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// `wsreplay record` in its own process.
+struct ProxyProcess {
+    child: Child,
+    addr: SocketAddr,
+    out: Option<PathBuf>,
+}
+
+impl ProxyProcess {
+    async fn start(upstream: SocketAddr, out: Option<&Path>) -> anyhow::Result<ProxyProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["record", "--route", &format!("b={addr}=ws://{upstream}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match out {
+            Some(p) => cmd.arg("--out").arg(p),
+            None => cmd.arg("--discard"),
+        };
+        let child = cmd.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).await.is_err() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the recorder did not start listening on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(ProxyProcess {
+            child,
+            addr,
+            out: out.map(Path::to_owned),
+        })
+    }
+
+    fn rss_kib(&self) -> f64 {
+        rss_kib(self.child.id())
+    }
+
+    /// SIGTERM, then wait for the recording to be finished.
+    fn stop(mut self) -> Option<PathBuf> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+        self.out
+    }
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+async fn connect(
+    addr: SocketAddr,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>>
+{
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(
+        format!("ws://{addr}/bench"),
+        Some(small_config()),
+        true,
+    )
+    .await?;
+    Ok(ws)
+}
+
+/// Ping-pong of small JSON messages for `duration`: (msg/s, p50 µs, p99 µs).
+async fn pingpong(addr: SocketAddr, duration: Duration) -> anyhow::Result<(f64, f64, f64)> {
+    let mut ws = connect(addr).await?;
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        ws.send(Message::text(format!(
+            r#"{{"type":"ping","seq":{seq},"payload":{{"agent_name":"supervisor","status":"ok"}}}}"#
+        )))
+        .await?;
+        ws.next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("echo closed"))??;
+        latencies.push(t.elapsed().as_secs_f64() * 1e6);
+        seq += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let _ = ws.close(None).await;
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Ok((latencies.len() as f64 / elapsed, pct(0.50), pct(0.99)))
+}
+
+/// Pipelined 64 KiB binary messages for `duration`, at most 16 in flight: MB/s echoed.
+async fn stream(addr: SocketAddr, duration: Duration) -> anyhow::Result<f64> {
+    let ws = connect(addr).await?;
+    let (mut tx, mut rx) = ws.split();
+    let window = Arc::new(tokio::sync::Semaphore::new(16));
+    let payload = vec![0x5a_u8; 64 * 1024];
+    let start = Instant::now();
+    let w = window.clone();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            w.acquire().await?.forget();
+            tx.send(Message::binary(payload.clone())).await?;
+            sent += 1;
+        }
+        anyhow::Ok((sent, tx))
+    });
+    let mut received = 0u64;
+    let mut bytes = 0u64;
+    loop {
+        if writer.is_finished() && received > 0 {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), rx.next()).await {
+            Ok(Some(Ok(m))) => {
+                bytes += m.len() as u64;
+                received += 1;
+                window.add_permits(1);
+            }
+            Ok(_) => break,
+            Err(_) => {}
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (sent, mut tx) = writer.await??;
+    while received < sent {
+        match tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
+            Ok(Some(Ok(m))) => {
+                bytes += m.len() as u64;
+                received += 1;
+            }
+            _ => break,
+        }
+    }
+    let _ = tx.close().await;
+    Ok(bytes as f64 / elapsed.max(1e-9) / 1e6)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// FNV-1a over a message, summed: an order-independent checksum of a message set.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Many messages on one connection through a recording proxy; returns the proxy's RSS
+/// (KiB) at the end and whether the recording holds every message both ways.
+async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f64, bool)> {
+    let out = dir.join("long.jsonl");
+    let proxy = ProxyProcess::start(echo, Some(&out)).await?;
+    let ws = connect(proxy.addr).await?;
+    let (mut tx, mut rx) = ws.split();
+    let window = Arc::new(tokio::sync::Semaphore::new(256));
+    let w = window.clone();
+    let writer = tokio::spawn(async move {
+        let mut sum = 0u64;
+        for i in 0..n {
+            w.acquire().await?.forget();
+            let text =
+                format!(r#"{{"type":"progress_update","payload":{{"seq":{i},"progress":0.5}}}}"#);
+            sum = sum.wrapping_add(checksum(text.as_bytes()));
+            tx.feed(Message::text(text)).await?;
+            if w.available_permits() == 0 {
+                tx.flush().await?;
+            }
+        }
+        tx.flush().await?;
+        anyhow::Ok((sum, tx))
+    });
+    let mut got = 0u64;
+    while got < n {
+        match rx.next().await {
+            Some(Ok(_)) => {
+                got += 1;
+                window.add_permits(1);
+            }
+            _ => break,
+        }
+    }
+    let (sum, mut tx) = writer.await??;
+    let _ = tx.close().await;
+    let rss = proxy.rss_kib();
+    let out = proxy
+        .stop()
+        .ok_or_else(|| anyhow::anyhow!("no recording"))?;
+    let verified = tokio::task::spawn_blocking(move || verify(&out, n, sum)).await??;
+    Ok((rss, verified && got == n))
+}
+
+/// Counts and checksums every message of the recording, streaming it.
+fn verify(path: &Path, n: u64, sum: u64) -> anyhow::Result<bool> {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut reader = Reader::new(path, file)?;
+    let (mut counts, mut sums) = ([0u64; 2], [0u64; 2]);
+    while let Some(record) = reader.next_record()? {
+        if let Record::Message(m) = record {
+            let i = usize::from(m.dir == Dir::ServerToClient);
+            counts[i] += 1;
+            sums[i] = sums[i].wrapping_add(checksum(m.body.as_bytes()));
+        }
+    }
+    Ok(counts == [n, n] && sums == [sum, sum] && reader.finish().is_empty())
+}
+
+/// Opens `n` idle connections through a recording proxy; returns its RSS per
+/// connection in KiB.
+async fn idle_connections(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<f64> {
+    raise_fd_limit();
+    let proxy = ProxyProcess::start(echo, Some(&dir.join("idle.jsonl"))).await?;
+    // Warm the proxy up with one connection so its runtime's fixed cost is excluded.
+    drop(connect(proxy.addr).await?);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = proxy.rss_kib();
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        conns.push(connect(proxy.addr).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = proxy.rss_kib();
+    drop(conns);
+    proxy.stop();
+    Ok((after - before) / n as f64)
+}
+
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid struct; raising the soft limit to the hard one.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// A recording of `users` conversations of demo-like events (ids, timestamps vary).
+pub fn synthetic_recording(users: u64) -> Recording {
+    let mut records = vec![Record::Open(Open {
+        t_us: 0,
+        route: "frontend".into(),
+        conn: 1,
+        client: "bench".into(),
+        upstream: "ws://bench".into(),
+        request: "GET /ws HTTP/1.1".into(),
+        headers: vec![],
+        status: 101,
+        response_headers: vec![],
+    })];
+    let mut push = |dir, text: String| {
+        records.push(Record::Message(RecMessage::whole(
+            1,
+            dir,
+            Opcode::TEXT,
+            Body::Text(text),
+        )));
+    };
+    for u in 0..users {
+        let mid = format!("msg_{:016x}", u.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        push(
+            Dir::ClientToServer,
+            format!(r#"{{"type":"chat","message_id":"{mid}","text":"What did we spend on EC2?"}}"#),
+        );
+        for (kind, extra) in [
+            (
+                "agent_started",
+                r#""status":"started","input":{"text":"What did we spend on EC2?"}"#,
+            ),
+            (
+                "agent_thinking",
+                r#""step":1,"thought":"User intent is cost_analysis; planning tools.""#,
+            ),
+            (
+                "progress_update",
+                r#""progress":0.25,"message":"Preparing analysis step 1/2""#,
+            ),
+            (
+                "tool_executing",
+                r#""tool_name":"aws_cost_analyzer","parameters":{"intent":"cost_analysis","services":["EC2","S3"]}"#,
+            ),
+            (
+                "tool_completed",
+                r#""tool_name":"aws_cost_analyzer","status":"success","duration_ms":15.25,"result":{"row_count":2,"rows":[{"service":"EC2","cost_usd":1200.5,"usage_hours":720}]}"#,
+            ),
+            (
+                "agent_completed",
+                r#""status":"completed","duration_ms":120.5,"result":{"answer":"Total cost: $1,200.50","chart_id":"chart_0a1b2c3d4e5f"}"#,
+            ),
+        ] {
+            push(
+                Dir::ServerToClient,
+                format!(
+                    r#"{{"type":"{kind}","payload":{{"agent_name":"supervisor","run_id":"run_3f2a6c1e-8b7d-4e2f-9a1b-{u:012x}","thread_id":"thread_1","timestamp":1795417733.{u},"user_id":"alice","message_id":"{mid}",{extra}}}}}"#
+                ),
+            );
+        }
+    }
+    Recording {
+        path: "synthetic.jsonl".into(),
+        header: Header::current(0),
+        records,
+        warnings: vec![],
+    }
+}
+
+/// Normalises two recordings and compares them on this thread: events per second.
+fn normalise_and_compare(events: u64) -> f64 {
+    let users = events / 14;
+    let (a, b) = (synthetic_recording(users), synthetic_recording(users));
+    let start = Instant::now();
+    let base = crate::structure::Observation::of(&a);
+    let hints = base.hints();
+    let old = base.render(&hints);
+    let new = crate::structure::Observation::of(&b).render(&hints);
+    let diffs = crate::diff::compare(&old, &new, &["frontend".to_string()]);
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(
+        diffs.iter().all(|d| d.same()),
+        "the synthetic recordings must have the same structure"
+    );
+    (2 * users * 7) as f64 / elapsed
+}
+
+/// Replays an `n`-message pipelined recording against the echo server, and runs a
+/// minimal client with the same messages: (replay seconds, minimal client seconds).
+async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
+    let path = dir.join("replay.jsonl");
+    let texts: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"type":"tick","seq":{i}}}"#))
+        .collect();
+    {
+        let mut w = Writer::new(
+            std::io::BufWriter::new(std::fs::File::create(&path)?),
+            &Header::current(0),
+        )?;
+        w.write(&Record::Open(Open {
+            t_us: 0,
+            route: "echo".into(),
+            conn: 1,
+            client: "bench".into(),
+            upstream: "ws://bench".into(),
+            request: "GET /bench HTTP/1.1".into(),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        }))?;
+        for dir in Dir::BOTH {
+            for t in &texts {
+                w.write(&Record::Message(RecMessage::whole(
+                    1,
+                    dir,
+                    Opcode::TEXT,
+                    Body::Text(t.clone()),
+                )))?;
+            }
+        }
+        w.flush()?;
+    }
+    let recording = Recording::read(&path)?;
+    let start = Instant::now();
+    let mut config =
+        crate::replay::ReplayConfig::new(crate::sink::Output::File(dir.join("replay-run.jsonl")));
+    config.step_timeout = Duration::from_secs(30);
+    let mut replay = crate::replay::Replay::start(&recording, config).await?;
+    replay.target("echo", &format!("ws://{echo}"))?;
+    let report = replay.run().await?;
+    let replay_s = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.problems.is_empty(),
+        "bench replay reported problems:\n{}",
+        report.render()
+    );
+
+    let start = Instant::now();
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{echo}/bench")).await?;
+    let (mut tx, mut rx) = ws.split();
+    let writer = tokio::spawn(async move {
+        for t in texts {
+            tx.feed(Message::text(t)).await?;
+        }
+        tx.flush().await?;
+        anyhow::Ok(tx)
+    });
+    let mut got = 0;
+    while got < n {
+        match rx.next().await {
+            Some(Ok(_)) => got += 1,
+            _ => break,
+        }
+    }
+    let mut tx = writer.await??;
+    let _ = tx.close().await;
+    Ok((replay_s, start.elapsed().as_secs_f64()))
+}
+
+/// Runs every workload.
+pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+    let quick = options.quick;
+    let (rounds, slice) = if quick {
+        (1, Duration::from_millis(500))
+    } else {
+        (3, Duration::from_secs(2))
+    };
+    let dir = tempfile_dir()?;
+    let echo = echo_server().await?;
+    let relay = blind_relay(echo).await?;
+    let to_file = ProxyProcess::start(echo, Some(&dir.join("paths.jsonl"))).await?;
+    let to_nothing = ProxyProcess::start(echo, None).await?;
+    let addrs = [echo, relay, to_file.addr, to_nothing.addr];
+    let mut pp: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); 4];
+    let mut st: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for _ in 0..rounds {
+        for (i, addr) in addrs.iter().enumerate() {
+            pp[i].push(pingpong(*addr, slice).await?);
+        }
+        for (i, addr) in addrs.iter().enumerate() {
+            st[i].push(stream(*addr, slice).await?);
+        }
+    }
+    to_file.stop();
+    to_nothing.stop();
+    let mut report = BenchReport::default();
+    for i in 0..4 {
+        let col = |k: usize| -> f64 {
+            let mut v: Vec<f64> = pp[i].iter().map(|t| [t.0, t.1, t.2][k]).collect();
+            median(&mut v)
+        };
+        report.paths.push(PathFigures {
+            path: PATHS[i],
+            pingpong_msgs_per_s: col(0),
+            pingpong_p50_us: col(1),
+            pingpong_p99_us: col(2),
+            stream_mb_per_s: median(&mut st[i]),
+        });
+    }
+    report.long_session_messages = if quick { 100_000 } else { 1_000_000 };
+    let (rss, ok) = long_session(echo, &dir, report.long_session_messages).await?;
+    report.long_session_proxy_rss_mib = rss / 1024.0;
+    report.long_session_recording_verified = ok;
+    report.idle_connections = if quick { 1_000 } else { 5_000 };
+    report.idle_proxy_rss_per_connection_kib =
+        idle_connections(echo, &dir, report.idle_connections).await?;
+    report.normalise_events = if quick { 100_000 } else { 700_000 };
+    let events = report.normalise_events;
+    report.normalise_events_per_s =
+        tokio::task::spawn_blocking(move || normalise_and_compare(events)).await?;
+    report.replay_messages = if quick { 20_000 } else { 100_000 };
+    let (r, m) = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
+    report.replay_seconds = r;
+    report.minimal_client_seconds = m;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(report)
+}
+
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("wsreplay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+impl BenchReport {
+    /// The human table, with ratios against the blind relay and the targets.
+    pub fn render(&self) -> String {
+        let relay = &self.paths[1];
+        let mut out = String::from(
+            "path               ping-pong msg/s   p50 µs   p99 µs   64 KiB stream MB/s   msg/s ÷ relay   MB/s ÷ relay\n",
+        );
+        for p in &self.paths {
+            out += &format!(
+                "{:<18} {:>15.0} {:>8.0} {:>8.0} {:>20.1} {:>15.2} {:>14.2}\n",
+                p.path,
+                p.pingpong_msgs_per_s,
+                p.pingpong_p50_us,
+                p.pingpong_p99_us,
+                p.stream_mb_per_s,
+                p.pingpong_msgs_per_s / relay.pingpong_msgs_per_s,
+                p.stream_mb_per_s / relay.stream_mb_per_s
+            );
+        }
+        let rec = &self.paths[2];
+        let mark = |ok: bool| if ok { "ok" } else { "MISSED" };
+        let pp = rec.pingpong_msgs_per_s / relay.pingpong_msgs_per_s;
+        let st = rec.stream_mb_per_s / relay.stream_mb_per_s;
+        let replay_ratio = self.replay_seconds / self.minimal_client_seconds;
+        out += &format!(
+            "\ntargets (record → file vs blind relay, same run):\n  ping-pong {pp:.2}× relay (target ≥ 0.95: {})\n  64 KiB stream {st:.2}× relay (target ≥ 0.90: {})\n",
+            mark(pp >= 0.95),
+            mark(st >= 0.90)
+        );
+        out += &format!(
+            "  {} messages on one connection: proxy RSS {:.1} MiB at the end (target ≤ 20: {}); recording holds every message both ways with matching checksums: {}\n",
+            self.long_session_messages,
+            self.long_session_proxy_rss_mib,
+            mark(self.long_session_proxy_rss_mib <= 20.0),
+            if self.long_session_recording_verified { "yes" } else { "NO" }
+        );
+        out += &format!(
+            "  {} idle connections: proxy RSS {:.1} KiB per connection (target ≤ 64: {})\n",
+            self.idle_connections,
+            self.idle_proxy_rss_per_connection_kib,
+            mark(self.idle_proxy_rss_per_connection_kib <= 64.0)
+        );
+        out += &format!(
+            "  normalise + compare: {:.0} events/s on one core over {} events (target ≥ 500,000: {})\n",
+            self.normalise_events_per_s,
+            self.normalise_events,
+            mark(self.normalise_events_per_s >= 500_000.0)
+        );
+        out += &format!(
+            "  replay of {} messages: {:.2} s vs minimal tokio-tungstenite client {:.2} s = {replay_ratio:.2}× (target ≤ 1.10: {})\n",
+            self.replay_messages,
+            self.replay_seconds,
+            self.minimal_client_seconds,
+            mark(replay_ratio <= 1.10)
+        );
+        out
+    }
+}
