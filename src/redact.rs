@@ -55,6 +55,8 @@ pub struct Redactor {
     headers: HashSet<String>,
     query: HashSet<String>,
     json_keys: HashSet<String>,
+    /// Finds any secret JSON key in one pass over a message (case-insensitive).
+    key_finder: aho_corasick::AhoCorasick,
     key: [u8; 32],
 }
 
@@ -77,10 +79,16 @@ impl Redactor {
 
     /// A redactor with a given key (deterministic placeholders, for tests).
     pub fn with_key(config: &RedactConfig, key: [u8; 32]) -> Self {
+        let json_keys = lower_set(DEFAULT_JSON_KEYS, &config.json_keys);
+        let key_finder = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&json_keys)
+            .expect("a handful of short keys always builds");
         Redactor {
             headers: lower_set(DEFAULT_HEADERS, &config.headers),
             query: lower_set(DEFAULT_QUERY, &config.query),
-            json_keys: lower_set(DEFAULT_JSON_KEYS, &config.json_keys),
+            json_keys,
+            key_finder,
             key,
         }
     }
@@ -167,7 +175,8 @@ impl Redactor {
     /// The text is edited in place (only the secret string literals are replaced), so
     /// formatting, key order and number spelling stay exactly as sent.
     pub fn json_text(&self, text: &str) -> Option<String> {
-        if !self.json_keys.iter().any(|k| contains_ignore_case(text, k)) {
+        let json = text.trim_start().starts_with(['{', '[']);
+        if !json || !self.key_finder.is_match(text) {
             return None;
         }
         let value: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -243,13 +252,6 @@ impl Redactor {
     fn is_secret_key(&self, key: &str) -> bool {
         self.json_keys.contains(&key.to_ascii_lowercase())
     }
-}
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn percent_decode(s: &str) -> String {
