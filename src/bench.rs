@@ -32,6 +32,23 @@ use crate::format::{
 pub struct BenchOptions {
     /// Smaller workloads (seconds instead of minutes); figures are noisier.
     pub quick: bool,
+    /// Run only this workload.
+    pub only: Option<Workload>,
+}
+
+/// A workload of the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Ping-pong and 64 KiB streaming on the four paths.
+    Paths,
+    /// One connection carrying many messages.
+    Long,
+    /// Many idle connections.
+    Idle,
+    /// The structure normaliser and comparison.
+    Normalise,
+    /// Replay against an echo target vs a minimal client.
+    Replay,
 }
 
 /// One path's figures for the throughput workloads.
@@ -503,7 +520,7 @@ async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resu
     let mut config =
         crate::replay::ReplayConfig::new(crate::sink::Output::File(dir.join("replay-run.jsonl")));
     config.step_timeout = Duration::from_secs(30);
-    let mut replay = crate::replay::Replay::start(&recording, config).await?;
+    let mut replay = crate::replay::Replay::start(recording, config).await?;
     replay.target("echo", &format!("ws://{echo}"))?;
     let report = replay.run().await?;
     let replay_s = start.elapsed().as_secs_f64();
@@ -535,16 +552,50 @@ async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resu
     Ok((replay_s, start.elapsed().as_secs_f64()))
 }
 
-/// Runs every workload.
+/// Runs every workload (or the one asked for).
 pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     let quick = options.quick;
+    let wanted = |w: Workload| options.only.is_none_or(|o| o == w);
+    let dir = tempfile_dir()?;
+    let echo = echo_server().await?;
+    let mut report = BenchReport::default();
+    if wanted(Workload::Paths) {
+        report.paths = paths(echo, &dir, quick).await?;
+    }
+    if wanted(Workload::Long) {
+        report.long_session_messages = if quick { 100_000 } else { 1_000_000 };
+        let (rss, ok) = long_session(echo, &dir, report.long_session_messages).await?;
+        report.long_session_proxy_rss_mib = rss / 1024.0;
+        report.long_session_recording_verified = ok;
+    }
+    if wanted(Workload::Idle) {
+        report.idle_connections = if quick { 1_000 } else { 5_000 };
+        report.idle_proxy_rss_per_connection_kib =
+            idle_connections(echo, &dir, report.idle_connections).await?;
+    }
+    if wanted(Workload::Normalise) {
+        report.normalise_events = if quick { 100_000 } else { 700_000 };
+        let events = report.normalise_events;
+        report.normalise_events_per_s =
+            tokio::task::spawn_blocking(move || normalise_and_compare(events)).await?;
+    }
+    if wanted(Workload::Replay) {
+        report.replay_messages = if quick { 20_000 } else { 100_000 };
+        let (r, m) = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
+        report.replay_seconds = r;
+        report.minimal_client_seconds = m;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(report)
+}
+
+/// Ping-pong and streaming on the four paths, in alternating rounds; medians.
+async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<PathFigures>> {
     let (rounds, slice) = if quick {
         (1, Duration::from_millis(500))
     } else {
         (3, Duration::from_secs(2))
     };
-    let dir = tempfile_dir()?;
-    let echo = echo_server().await?;
     let relay = blind_relay(echo).await?;
     let to_file = ProxyProcess::start(echo, Some(&dir.join("paths.jsonl"))).await?;
     let to_nothing = ProxyProcess::start(echo, None).await?;
@@ -561,13 +612,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     to_file.stop();
     to_nothing.stop();
-    let mut report = BenchReport::default();
+    let mut out = Vec::new();
     for i in 0..4 {
         let col = |k: usize| -> f64 {
             let mut v: Vec<f64> = pp[i].iter().map(|t| [t.0, t.1, t.2][k]).collect();
             median(&mut v)
         };
-        report.paths.push(PathFigures {
+        out.push(PathFigures {
             path: PATHS[i],
             pingpong_msgs_per_s: col(0),
             pingpong_p50_us: col(1),
@@ -575,23 +626,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
             stream_mb_per_s: median(&mut st[i]),
         });
     }
-    report.long_session_messages = if quick { 100_000 } else { 1_000_000 };
-    let (rss, ok) = long_session(echo, &dir, report.long_session_messages).await?;
-    report.long_session_proxy_rss_mib = rss / 1024.0;
-    report.long_session_recording_verified = ok;
-    report.idle_connections = if quick { 1_000 } else { 5_000 };
-    report.idle_proxy_rss_per_connection_kib =
-        idle_connections(echo, &dir, report.idle_connections).await?;
-    report.normalise_events = if quick { 100_000 } else { 700_000 };
-    let events = report.normalise_events;
-    report.normalise_events_per_s =
-        tokio::task::spawn_blocking(move || normalise_and_compare(events)).await?;
-    report.replay_messages = if quick { 20_000 } else { 100_000 };
-    let (r, m) = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
-    report.replay_seconds = r;
-    report.minimal_client_seconds = m;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(report)
+    Ok(out)
 }
 
 fn tempfile_dir() -> std::io::Result<PathBuf> {
@@ -601,8 +636,51 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
 }
 
 impl BenchReport {
-    /// The human table, with ratios against the blind relay and the targets.
+    /// The human table, with ratios against the blind relay, and the targets.
     pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.paths.len() == 4 {
+            out += &self.render_paths();
+        }
+        if self.long_session_messages > 0 {
+            out += &format!(
+                "  {} messages on one connection: proxy RSS {:.1} MiB at the end (target ≤ 20: {}); recording holds every message both ways with matching checksums: {}\n",
+                self.long_session_messages,
+                self.long_session_proxy_rss_mib,
+                mark(self.long_session_proxy_rss_mib <= 20.0),
+                if self.long_session_recording_verified { "yes" } else { "NO" }
+            );
+        }
+        if self.idle_connections > 0 {
+            out += &format!(
+                "  {} idle connections: proxy RSS {:.1} KiB per connection (target ≤ 64: {})\n",
+                self.idle_connections,
+                self.idle_proxy_rss_per_connection_kib,
+                mark(self.idle_proxy_rss_per_connection_kib <= 64.0)
+            );
+        }
+        if self.normalise_events > 0 {
+            out += &format!(
+                "  normalise + compare: {:.0} events/s on one core over {} events (target ≥ 500,000: {})\n",
+                self.normalise_events_per_s,
+                self.normalise_events,
+                mark(self.normalise_events_per_s >= 500_000.0)
+            );
+        }
+        if self.replay_messages > 0 {
+            let ratio = self.replay_seconds / self.minimal_client_seconds;
+            out += &format!(
+                "  replay of {} messages: {:.2} s vs minimal tokio-tungstenite client {:.2} s = {ratio:.2}× (target ≤ 1.10: {})\n",
+                self.replay_messages,
+                self.replay_seconds,
+                self.minimal_client_seconds,
+                mark(ratio <= 1.10)
+            );
+        }
+        out
+    }
+
+    fn render_paths(&self) -> String {
         let relay = &self.paths[1];
         let mut out = String::from(
             "path               ping-pong msg/s   p50 µs   p99 µs   64 KiB stream MB/s   msg/s ÷ relay   MB/s ÷ relay\n",
@@ -620,41 +698,21 @@ impl BenchReport {
             );
         }
         let rec = &self.paths[2];
-        let mark = |ok: bool| if ok { "ok" } else { "MISSED" };
         let pp = rec.pingpong_msgs_per_s / relay.pingpong_msgs_per_s;
         let st = rec.stream_mb_per_s / relay.stream_mb_per_s;
-        let replay_ratio = self.replay_seconds / self.minimal_client_seconds;
         out += &format!(
             "\ntargets (record → file vs blind relay, same run):\n  ping-pong {pp:.2}× relay (target ≥ 0.95: {})\n  64 KiB stream {st:.2}× relay (target ≥ 0.90: {})\n",
             mark(pp >= 0.95),
             mark(st >= 0.90)
         );
-        out += &format!(
-            "  {} messages on one connection: proxy RSS {:.1} MiB at the end (target ≤ 20: {}); recording holds every message both ways with matching checksums: {}\n",
-            self.long_session_messages,
-            self.long_session_proxy_rss_mib,
-            mark(self.long_session_proxy_rss_mib <= 20.0),
-            if self.long_session_recording_verified { "yes" } else { "NO" }
-        );
-        out += &format!(
-            "  {} idle connections: proxy RSS {:.1} KiB per connection (target ≤ 64: {})\n",
-            self.idle_connections,
-            self.idle_proxy_rss_per_connection_kib,
-            mark(self.idle_proxy_rss_per_connection_kib <= 64.0)
-        );
-        out += &format!(
-            "  normalise + compare: {:.0} events/s on one core over {} events (target ≥ 500,000: {})\n",
-            self.normalise_events_per_s,
-            self.normalise_events,
-            mark(self.normalise_events_per_s >= 500_000.0)
-        );
-        out += &format!(
-            "  replay of {} messages: {:.2} s vs minimal tokio-tungstenite client {:.2} s = {replay_ratio:.2}× (target ≤ 1.10: {})\n",
-            self.replay_messages,
-            self.replay_seconds,
-            self.minimal_client_seconds,
-            mark(replay_ratio <= 1.10)
-        );
         out
+    }
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
     }
 }

@@ -246,7 +246,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         .map(|(r, _)| r.clone())
         .chain(replay_config.mocks.iter().map(|(r, _)| r.clone()))
         .collect();
-    let report = Replay::start(&recording, replay_config)
+    let report = Replay::start(recording.clone(), replay_config)
         .await?
         .run()
         .await?;

@@ -248,6 +248,9 @@ pub struct BenchArgs {
     /// Smaller workloads: about 15 s instead of a few minutes, noisier figures.
     #[arg(long)]
     pub quick: bool,
+    /// Run only one workload (for profiling).
+    #[arg(long, value_enum, value_name = "WORKLOAD")]
+    pub only: Option<crate::bench::Workload>,
 }
 
 /// Arguments of `wsreplay serve-demo`.
@@ -291,10 +294,13 @@ pub struct DemoArgs {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The recorder forwards on one thread (its writer has a thread of its own): on a
+    // small machine that avoids a wake-up between worker threads for every frame.
+    let mut builder = match cli.command {
+        Command::Record(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -521,7 +527,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
             .map_err(|e: String| anyhow::anyhow!("--target {route}={url}: {e}"))?;
         config.targets.push((route, upstream));
     }
-    let replay = Replay::start(&recording, config).await?;
+    let replay = Replay::start(recording, config).await?;
     for (route, addr) in replay.mock_addrs() {
         eprintln!("wsreplay: mock {route} listening on ws://{addr}");
     }
@@ -671,7 +677,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
     if !args.json {
         eprintln!("wsreplay bench: measuring (a few minutes; --quick for a short run)...");
     }
-    let report = crate::bench::run(crate::bench::BenchOptions { quick: args.quick }).await?;
+    let report = crate::bench::run(crate::bench::BenchOptions {
+        quick: args.quick,
+        only: args.only,
+    })
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

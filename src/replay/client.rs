@@ -186,7 +186,7 @@ impl Player<'_> {
                 Wait::Deadline => {}
             }
             if speed.is_none() && (self.received as usize) < s.after_server {
-                self.timed_out(self.awaited(&format!("before sending `{}`", s.label)));
+                self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
             }
             if let Err(e) = self.take(&s.action).await {
                 self.report_early_end(step, Some(e));
@@ -254,7 +254,7 @@ impl Player<'_> {
 
     /// After the last step: collect the remaining server messages and close as recorded.
     async fn finish(&mut self) {
-        let expected = self.script.server_labels.len();
+        let expected = self.script.server.len();
         let mut deadline = Instant::now() + self.ctx.step_timeout;
         while (self.received as usize) < expected {
             match self.wait(deadline).await {
@@ -323,7 +323,7 @@ impl Player<'_> {
                     "the connection ended after {} of {} recorded server messages; the next one never came: {}",
                     self.received,
                     expected,
-                    self.script.server_labels[self.received as usize]
+                    self.script.server_label(self.received as usize)
                 ),
             });
         }
@@ -339,7 +339,7 @@ impl Player<'_> {
                 "the target ended the connection{} with {} client message(s) unsent (next: `{}`), after {} server message(s)",
                 error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
                 unsent.len(),
-                unsent[0].label,
+                unsent[0].label(),
                 self.received
             ),
         });
@@ -357,17 +357,12 @@ impl Player<'_> {
     /// "server message 5 (recorded: agent_started) before sending `chat`; 4 of 33 arrived".
     fn awaited(&self, context: &str) -> String {
         let next = self.received as usize;
-        let label = self
-            .script
-            .server_labels
-            .get(next)
-            .map(String::as_str)
-            .unwrap_or("?");
+        let label = self.script.server_label(next);
         format!(
             "server message {} (recorded: {label}) {context}; {} of {} recorded server messages arrived",
             next + 1,
             self.received,
-            self.script.server_labels.len()
+            self.script.server.len()
         )
     }
 }

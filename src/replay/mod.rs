@@ -9,7 +9,7 @@
 //! let recording = Recording::read("recordings/checkout.jsonl")?;
 //! let mut config = ReplayConfig::new(Output::File("runs/checkout.jsonl".into()));
 //! config.mock("nlp", "127.0.0.1:0".parse()?);
-//! let replay = Replay::start(&recording, config).await?;   // mocks listen now
+//! let replay = Replay::start(recording, config).await?;    // mocks listen now
 //! let nlp = replay.mock_addr("nlp").unwrap();              // point the build here
 //! // ... start the build under test ...
 //! let mut replay = replay;
@@ -257,7 +257,7 @@ impl ReplayReport {
 
 /// A replay whose mocks are listening; set targets, then [`Replay::run`].
 pub struct Replay {
-    recording: Recording,
+    recording: Arc<Recording>,
     config: ReplayConfig,
     mocks: Vec<MockServer>,
     sink: Option<Sink>,
@@ -268,10 +268,15 @@ pub struct Replay {
 
 impl Replay {
     /// Checks the routes, opens the capture, starts the mocks (and the `--spawn` build).
-    pub async fn start(recording: &Recording, config: ReplayConfig) -> Result<Replay, ReplayError> {
+    /// Pass the recording by value (or as an `Arc`) to spare a copy of a large one.
+    pub async fn start(
+        recording: impl Into<Arc<Recording>>,
+        config: ReplayConfig,
+    ) -> Result<Replay, ReplayError> {
+        let recording: Arc<Recording> = recording.into();
         let routes = config.targets.iter().map(|(r, _)| r);
         for route in routes.chain(config.mocks.iter().map(|(r, _)| r)) {
-            check_route(recording, route)?;
+            check_route(&recording, route)?;
         }
         let sink = Sink::start(&config.output, Redactor::new(&RedactConfig::default()))
             .map_err(ReplayError::Output)?;
@@ -279,7 +284,7 @@ impl Replay {
         let problems = Problems::default();
         let mut mocks = Vec::new();
         for (route, listen) in &config.mocks {
-            let table = script::mock_table(recording, route);
+            let table = script::mock_table(&recording, route);
             let ctx = MockCtx {
                 route: route.clone(),
                 used: Mutex::new(vec![false; table.requests.len()]),
@@ -302,7 +307,7 @@ impl Replay {
             mocks.push(server);
         }
         let mut replay = Replay {
-            recording: recording.clone(),
+            recording,
             config,
             mocks,
             sink: Some(sink),
@@ -374,7 +379,7 @@ impl Replay {
         let total_messages: usize = scripts
             .iter()
             .flat_map(|(_, _, s)| s)
-            .map(|s| s.steps.len() + s.server_labels.len())
+            .map(|s| s.steps.len() + s.server.len())
             .sum();
         let progress = progress_bar(total_messages as u64);
         let tls = if self.config.targets.iter().any(|(_, t)| t.tls) {

@@ -10,6 +10,7 @@
 //! request; responses before any request are greetings sent on connect.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -33,8 +34,17 @@ pub struct Step {
     /// Microseconds after the connection opened.
     pub at_us: u64,
     pub action: Action,
+}
+
+impl Step {
     /// Label of the action (`chat`, `(text)`, `close`), for reports.
-    pub label: String,
+    pub fn label(&self) -> String {
+        match &self.action {
+            Action::Send(op, body) => kind::label(*op, body),
+            Action::Ping(_) => "ping".into(),
+            Action::Close(..) => "close".into(),
+        }
+    }
 }
 
 /// How the recorded connection ended, once the client had nothing more to send.
@@ -60,9 +70,21 @@ pub struct ClientScript {
     /// Microseconds after the first replayed connection opened.
     pub start_us: u64,
     pub steps: Vec<Step>,
-    /// Labels of the recorded server messages, in order.
-    pub server_labels: Vec<String>,
+    /// Indices (in the recording) of the recorded server messages, in order.
+    pub server: Vec<usize>,
     pub ending: Ending,
+    recording: Arc<Recording>,
+}
+
+impl ClientScript {
+    /// Label of the `i`-th recorded server message, for reports (computed on demand:
+    /// labelling parses JSON, which a large replay should not pay for up front).
+    pub fn server_label(&self, i: usize) -> String {
+        match self.server.get(i).map(|&r| &self.recording.records[r]) {
+            Some(Record::Message(m)) => kind::label(m.op, &m.body),
+            _ => "?".into(),
+        }
+    }
 }
 
 /// Whether a recorded request header should be sent again: not hop-by-hop, not one
@@ -88,13 +110,13 @@ pub fn replayable_header(name: &str, value: &str) -> bool {
 }
 
 /// The client scripts of every successfully opened connection of `route`.
-pub fn client_scripts(recording: &Recording, route: &str) -> Vec<ClientScript> {
+pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScript> {
     let mut scripts: Vec<ClientScript> = Vec::new();
     let mut index = BTreeMap::new();
     let mut opened_at = BTreeMap::new();
     let mut server_seen: BTreeMap<u64, usize> = BTreeMap::new();
     let mut first_close: BTreeMap<u64, Dir> = BTreeMap::new();
-    for record in &recording.records {
+    for (position, record) in recording.records.iter().enumerate() {
         match record {
             Record::Open(o) if o.route == route && o.status == 101 => {
                 index.insert(o.conn, scripts.len());
@@ -111,8 +133,9 @@ pub fn client_scripts(recording: &Recording, route: &str) -> Vec<ClientScript> {
                         .collect(),
                     start_us: o.t_us,
                     steps: Vec::new(),
-                    server_labels: Vec::new(),
+                    server: Vec::new(),
                     ending: Ending::Dropped,
+                    recording: recording.clone(),
                 });
             }
             other => {
@@ -121,35 +144,30 @@ pub fn client_scripts(recording: &Recording, route: &str) -> Vec<ClientScript> {
                 let script = &mut scripts[i];
                 let at_us = other.t_us().saturating_sub(opened_at[&conn]);
                 let after_server = server_seen.get(&conn).copied().unwrap_or(0);
-                let step = |action, label: String| Step {
+                let step = |action| Step {
                     after_server,
                     at_us,
                     action,
-                    label,
                 };
                 match other {
                     Record::Message(m) if m.dir == Dir::ServerToClient => {
-                        script.server_labels.push(kind::label(m.op, &m.body));
+                        script.server.push(position);
                         *server_seen.entry(conn).or_default() += 1;
                     }
                     Record::Message(m) if matches!(m.op, Opcode::TEXT | Opcode::BINARY) => {
-                        let label = kind::label(m.op, &m.body);
-                        script
-                            .steps
-                            .push(step(Action::Send(m.op, m.body.clone()), label));
+                        script.steps.push(step(Action::Send(m.op, m.body.clone())));
                     }
                     Record::Ping(p) if p.dir == Dir::ClientToServer => {
-                        script.steps.push(step(
-                            Action::Ping(p.body.as_bytes().to_vec()),
-                            "ping".into(),
-                        ));
+                        script
+                            .steps
+                            .push(step(Action::Ping(p.body.as_bytes().to_vec())));
                     }
                     Record::Close(c) => {
                         let first = *first_close.entry(conn).or_insert(c.dir);
                         if c.dir == Dir::ClientToServer && first == Dir::ClientToServer {
                             script.ending = Ending::ClientClosed;
                             let action = Action::Close(c.code, c.reason.clone());
-                            script.steps.push(step(action, "close".into()));
+                            script.steps.push(step(action));
                         } else if first == Dir::ServerToClient {
                             script.ending = Ending::ServerClosed;
                         }
@@ -326,8 +344,17 @@ mod tests {
             .iter()
             .map(|s| (s.label.as_str(), s.after_server, s.at_us))
             .collect();
-        assert_eq!(steps, [("heartbeat", 0, 10), ("chat", 1, 30)]);
-        assert_eq!(s.server_labels, ["heartbeat_response", "agent_started"]);
+        assert_eq!(
+            steps,
+            [
+                ("heartbeat".to_string(), 0, 10),
+                ("chat".to_string(), 1, 30)
+            ]
+        );
+        assert_eq!(
+            [s.server_label(0), s.server_label(1)],
+            ["heartbeat_response", "agent_started"]
+        );
         assert_eq!(s.target, "/ws?x=1");
         assert_eq!(s.headers, [("Origin".to_string(), "o".to_string())]);
     }

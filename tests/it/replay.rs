@@ -158,7 +158,7 @@ async fn a_backend_that_answers_nothing_is_reported_with_what_was_awaited() {
     let silent = silent_backend().await;
     let mut config = ReplayConfig::new(Output::Discard);
     config.step_timeout = Duration::from_millis(200);
-    let mut replay = Replay::start(&rec, config).await.unwrap();
+    let mut replay = Replay::start(rec.clone(), config).await.unwrap();
     replay.target("frontend", &silent).unwrap();
     let report = guard(replay.run()).await.unwrap();
     let first = report
@@ -185,7 +185,7 @@ async fn an_unreachable_target_is_an_error_naming_the_address() {
         .local_addr()
         .unwrap()
         .port();
-    let mut replay = Replay::start(&rec, ReplayConfig::new(Output::Discard))
+    let mut replay = Replay::start(rec.clone(), ReplayConfig::new(Output::Discard))
         .await
         .unwrap();
     replay
@@ -204,7 +204,11 @@ async fn an_unknown_route_is_an_error_listing_the_known_ones() {
     let (rec, _) = record_demo(1, 1).await;
     let mut config = ReplayConfig::new(Output::Discard);
     config.mock("nlpp", "127.0.0.1:0".parse().unwrap());
-    let err = Replay::start(&rec, config).await.err().unwrap().to_string();
+    let err = Replay::start(rec.clone(), config)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("no route \"nlpp\"") && err.contains("data, frontend, nlp, viz"),
         "{err}"

@@ -237,7 +237,7 @@ pub async fn replay_demo(
         config.mock(agent, "127.0.0.1:0".parse().unwrap());
     }
     tweak(&mut config);
-    let mut replay = Replay::start(rec, config).await.unwrap();
+    let mut replay = Replay::start(rec.clone(), config).await.unwrap();
     let mock = |r: &str| format!("ws://{}", replay.mock_addr(r).unwrap());
     let backend = backend::spawn(
         BackendConfig {
