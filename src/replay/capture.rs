@@ -21,10 +21,13 @@ pub struct Capture {
     ids: Arc<AtomicU64>,
 }
 
-/// The capture of one connection.
+/// The capture of one connection. Records are buffered and handed to the writer in
+/// batches ([`ConnCapture::flush`]; `end` flushes): their time stamps are those of the
+/// hand-over, at most one burst of messages late.
 pub struct ConnCapture {
     sink: SinkHandle,
     pub conn: u64,
+    pending: Vec<Record>,
 }
 
 impl Capture {
@@ -43,13 +46,14 @@ impl Capture {
         ConnCapture {
             sink: self.sink.clone(),
             conn,
+            pending: Vec::new(),
         }
     }
 }
 
 impl ConnCapture {
     /// Records a WebSocket message (data, ping, pong or close) going `dir`.
-    pub fn message(&self, dir: Dir, msg: &WsMessage) {
+    pub fn message(&mut self, dir: Dir, msg: &WsMessage) {
         let conn = self.conn;
         let control = |bytes: &[u8]| Control {
             t_us: 0,
@@ -76,11 +80,22 @@ impl ConnCapture {
             }),
             WsMessage::Frame(_) => return,
         };
-        self.sink.push([record]);
+        self.pending.push(record);
+        if self.pending.len() >= 256 {
+            self.flush();
+        }
+    }
+
+    /// Hands the buffered records to the writer.
+    pub fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.sink.push(self.pending.drain(..));
+        }
     }
 
     /// Records how the connection ended.
-    pub fn end(&self, how: EndHow, by: Side, error: Option<String>) {
+    pub fn end(&mut self, how: EndHow, by: Side, error: Option<String>) {
+        self.flush();
         self.sink.push([Record::End(End {
             t_us: 0,
             conn: self.conn,

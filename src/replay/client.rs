@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -78,6 +78,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         sent: 0,
         server_closed: false,
         unflushed: false,
+        since_look: 0,
     };
     player.run().await;
     Played {
@@ -148,6 +149,8 @@ struct Player<'a> {
     server_closed: bool,
     /// Messages fed but not yet flushed.
     unflushed: bool,
+    /// Due steps taken since the socket was last looked at.
+    since_look: u32,
 }
 
 enum Wait {
@@ -199,12 +202,26 @@ impl Player<'_> {
     }
 
     /// Waits for the next server message or the deadline, capturing what arrives.
+    ///
+    /// What already arrived is taken first, without blocking, so a burst of ready steps
+    /// never stops reading (a server that cannot write would stop reading too). Sent
+    /// messages are fed back to back and written out, with the capture, only before
+    /// actually blocking: one syscall and one hand-over to the writer per burst.
     async fn wait(&mut self, deadline: Instant) -> Wait {
-        if deadline <= Instant::now() {
+        let due = deadline <= Instant::now();
+        // While steps are due, look at the socket every 32nd step only: each look can
+        // cost a read syscall.
+        if !due || self.since_look >= 32 {
+            self.since_look = 0;
+            if let Some(frame) = self.ws.next().now_or_never() {
+                return self.arrived(frame);
+            }
+        }
+        if due {
+            self.since_look += 1;
             return Wait::Deadline;
         }
-        // Messages are fed back to back while steps are ready and written out in one
-        // go before waiting (one syscall per burst, not per message).
+        self.capture.flush();
         if self.unflushed {
             self.unflushed = false;
             if let Err(e) = self.ws.flush().await {
@@ -213,22 +230,29 @@ impl Player<'_> {
         }
         tokio::select! {
             _ = sleep_until(deadline) => Wait::Deadline,
-            frame = self.ws.next() => match frame {
-                Some(Ok(msg)) => {
-                    self.capture.message(Dir::ServerToClient, &msg);
-                    match msg {
-                        WsMessage::Text(_) | WsMessage::Binary(_) => {
-                            self.received += 1;
-                            self.ctx.progress.inc(1);
-                        }
-                        WsMessage::Close(_) => self.server_closed = true,
-                        _ => {}
+            frame = self.ws.next() => self.arrived(frame),
+        }
+    }
+
+    fn arrived(
+        &mut self,
+        frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Wait {
+        match frame {
+            Some(Ok(msg)) => {
+                self.capture.message(Dir::ServerToClient, &msg);
+                match msg {
+                    WsMessage::Text(_) | WsMessage::Binary(_) => {
+                        self.received += 1;
+                        self.ctx.progress.inc(1);
                     }
-                    Wait::Progress
+                    WsMessage::Close(_) => self.server_closed = true,
+                    _ => {}
                 }
-                Some(Err(e)) => Wait::Ended(Some(e.to_string())),
-                None => Wait::Ended(None),
+                Wait::Progress
             }
+            Some(Err(e)) => Wait::Ended(Some(e.to_string())),
+            None => Wait::Ended(None),
         }
     }
 
@@ -290,7 +314,7 @@ impl Player<'_> {
         }
     }
 
-    fn ended(&self, error: Option<String>) {
+    fn ended(&mut self, error: Option<String>) {
         let how = match (&error, self.server_closed) {
             (Some(_), _) => EndHow::Reset,
             (None, true) => EndHow::Closed,
@@ -329,7 +353,7 @@ impl Player<'_> {
         }
     }
 
-    fn report_early_end(&self, step: usize, error: Option<String>) {
+    fn report_early_end(&mut self, step: usize, error: Option<String>) {
         let unsent = &self.script.steps[step..];
         self.ctx.problems.push(Problem::ClosedEarly {
             route: self.script.route.clone(),

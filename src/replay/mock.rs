@@ -138,7 +138,7 @@ async fn serve(
         }
     };
     let (target, headers) = seen.unwrap_or_default();
-    let capture = ctx.capture.open(Open {
+    let mut capture = ctx.capture.open(Open {
         t_us: 0,
         route: ctx.route.clone(),
         conn: 0,
@@ -159,6 +159,7 @@ async fn serve(
         ));
     }
     let (how, by, error) = loop {
+        capture.flush();
         tokio::select! {
             _ = stop.changed() => {
                 let _ = ws.close(None).await;
