@@ -16,9 +16,8 @@
 //! conversations and out-of-order replies do not reorder anything; identical sequences
 //! are counted, and the list is sorted.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-
-use serde_json::Value;
 
 use crate::format::{Body, Dir, Opcode, Record, Recording};
 use crate::kind::{self, DISCRIMINATORS};
@@ -36,6 +35,113 @@ pub const MAX_LITERALS: usize = 12;
 
 /// A message kind within a route: direction and label.
 pub type KindKey = (Dir, String);
+
+/// A JSON value that borrows its strings from the message text where it can: parsing
+/// into it allocates far less than `serde_json::Value` (the normaliser's hot path).
+#[derive(Debug)]
+enum J<'a> {
+    Null,
+    Bool,
+    Int(f64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<J<'a>>),
+    Obj(Vec<(Cow<'a, str>, J<'a>)>),
+}
+
+impl<'a> J<'a> {
+    fn parse(text: &'a str) -> Option<J<'a>> {
+        serde_json::from_str(text).ok()
+    }
+
+    fn get(&self, key: &str) -> Option<&J<'a>> {
+        match self {
+            J::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The message's label: its discriminator value or its JSON kind (as
+    /// [`kind::label_of_json`] names them).
+    fn label(&self) -> String {
+        let discriminator = DISCRIMINATORS.iter().find_map(|k| match self.get(k) {
+            Some(J::Str(s)) => Some(s.to_string()),
+            _ => None,
+        });
+        match (discriminator, self) {
+            (Some(d), _) => d,
+            (None, J::Obj(_)) => "(json object)".into(),
+            (None, J::Arr(_)) => "(json array)".into(),
+            (None, _) => "(json value)".into(),
+        }
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(JVisitor).and_then(|j| match j {
+            J::Str(s) => Ok(BorrowedStr(s)),
+            _ => Err(serde::de::Error::custom("expected a string")),
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for J<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JVisitor)
+    }
+}
+
+struct JVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JVisitor {
+    type Value = J<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<J<'de>, E> {
+        Ok(J::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<J<'de>, E> {
+        Ok(J::Bool)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<J<'de>, E> {
+        Ok(J::Int(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<J<'de>, E> {
+        Ok(J::Int(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<J<'de>, E> {
+        Ok(J::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<J<'de>, E> {
+        Ok(J::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<J<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(J::Arr(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<J<'de>, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some((BorrowedStr(k), v)) = map.next_entry::<BorrowedStr<'de>, J<'de>>()? {
+            fields.push((k, v));
+        }
+        Ok(J::Obj(fields))
+    }
+}
 
 /// What a string looks like.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -180,15 +286,21 @@ fn prefixed_id(s: &str) -> Option<String> {
     Some(format!("{prefix}{kind}"))
 }
 
-/// Whether a string value could be an enum member: a short identifier-like token.
-fn enum_like(s: &str) -> bool {
+/// Whether a string has the shape of an enum member: a short identifier-like token
+/// (callers also check that it is no recognised format such as an id).
+fn enum_token(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 40
         && b[0].is_ascii_alphabetic()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
-        && StrFormat::of(s) == StrFormat::Plain
+}
+
+/// Whether a string value could be an enum member.
+#[cfg(test)]
+fn enum_like(s: &str) -> bool {
+    enum_token(s) && StrFormat::of(s) == StrFormat::Plain
 }
 
 /// One observed JSON type of a path.
@@ -207,13 +319,12 @@ enum TypeTag {
     EmptyArray,
 }
 
-fn number_tag(n: &serde_json::Number) -> TypeTag {
-    let v = n.as_f64().unwrap_or(0.0);
+fn number_tag(v: f64, float: bool) -> TypeTag {
     if (946_684_800.0..4_102_444_800.0).contains(&v) {
         TypeTag::EpochSeconds
     } else if (946_684_800_000.0..4_102_444_800_000.0).contains(&v) {
         TypeTag::EpochMillis
-    } else if n.is_f64() {
+    } else if float {
         TypeTag::Float
     } else {
         TypeTag::Int
@@ -240,7 +351,7 @@ struct PathStats {
 #[derive(Clone, Debug, Default)]
 struct KindStats {
     count: u64,
-    paths: BTreeMap<String, PathStats>,
+    paths: HashMap<String, PathStats>,
 }
 
 /// The raw statistics of a recording (or several), before rendering.
@@ -255,6 +366,9 @@ struct RouteStats {
     /// Rendered conversation sequence → how many times it occurred.
     sequences: BTreeMap<String, u64>,
 }
+
+/// A message's place in its conversation: direction and (interned) label.
+type Step = (Dir, u32);
 
 /// Baseline facts that make the structure of later runs comparable with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -286,8 +400,11 @@ impl Observation {
     /// Adds a recording's messages.
     pub fn add(&mut self, recording: &Recording) {
         let mut routes: HashMap<u64, String> = HashMap::new();
-        // Per connection: conversation key → sequence of "dir label" steps.
-        let mut convs: BTreeMap<(u64, String), Vec<String>> = BTreeMap::new();
+        let mut labels: Vec<String> = Vec::new();
+        let mut label_ids: HashMap<String, u32> = HashMap::new();
+        // Per connection and conversation (None: per connection), the steps in order.
+        let mut convs: BTreeMap<(u64, Option<String>), Vec<Step>> = BTreeMap::new();
+        let mut path = String::new();
         for record in &recording.records {
             match record {
                 Record::Open(o) => {
@@ -301,26 +418,35 @@ impl Observation {
                         .body
                         .as_text()
                         .filter(|_| m.op == Opcode::TEXT)
-                        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+                        .and_then(J::parse);
                     let label = match &json {
-                        Some(v) => kind::label_of_json(v),
+                        Some(j) => j.label(),
                         None => kind::label(m.op, &m.body),
                     };
-                    let stats = self.routes.entry(route.clone()).or_default();
-                    let kind = stats.kinds.entry((m.dir, label.clone())).or_default();
+                    let id = match label_ids.get(&label) {
+                        Some(id) => *id,
+                        None => {
+                            let id = labels.len() as u32;
+                            label_ids.insert(label.clone(), id);
+                            labels.push(label.clone());
+                            id
+                        }
+                    };
+                    let conv = json.as_ref().and_then(correlation_value);
+                    let stats = match self.routes.get_mut(route.as_str()) {
+                        Some(s) => s,
+                        None => self.routes.entry(route.clone()).or_default(),
+                    };
+                    let kind = stats.kinds.entry((m.dir, label)).or_default();
                     kind.count += 1;
                     match &json {
-                        Some(v) => observe(v, String::new(), &mut kind.paths),
+                        Some(j) => {
+                            path.clear();
+                            observe(j, &mut path, &mut kind.paths);
+                        }
                         None => observe_opaque(m.op, &m.body, &mut kind.paths),
                     }
-                    let conv = json
-                        .as_ref()
-                        .and_then(correlation_value)
-                        .map_or_else(|| "(per connection)".to_string(), |v| format!("v:{v}"));
-                    convs
-                        .entry((m.conn, conv))
-                        .or_default()
-                        .push(format!("{} {label}", m.dir));
+                    convs.entry((m.conn, conv)).or_default().push((m.dir, id));
                 }
                 _ => {}
             }
@@ -329,7 +455,11 @@ impl Observation {
             let Some(route) = routes.get(&conn) else {
                 continue;
             };
-            let prefix = if key == "(per connection)" {
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|(dir, id)| format!("{dir} {}", labels[*id as usize]))
+                .collect();
+            let prefix = if key.is_none() {
                 "per connection: "
             } else {
                 ""
@@ -430,64 +560,78 @@ fn parent_of(path: &str) -> Option<&str> {
     path.rfind('.').map(|i| &path[..i])
 }
 
-fn observe(value: &Value, path: String, paths: &mut BTreeMap<String, PathStats>) {
-    let tag = match value {
-        Value::Null => TypeTag::Null,
-        Value::Bool(_) => TypeTag::Bool,
-        Value::Number(n) => number_tag(n),
-        Value::String(s) => TypeTag::Str(StrFormat::of(s)),
-        Value::Object(m) if m.is_empty() => TypeTag::EmptyObject,
-        Value::Object(_) => TypeTag::Object,
-        Value::Array(a) if a.is_empty() => TypeTag::EmptyArray,
-        Value::Array(_) => TypeTag::Array,
-    };
+/// Records `value` at `path` (the path buffer is restored before returning).
+fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathStats>) {
     if !path.is_empty() {
-        let stats = paths.entry(path.clone()).or_insert_with(|| PathStats {
-            literal_ok: true,
-            ..PathStats::default()
-        });
+        let stats = match paths.get_mut(path.as_str()) {
+            Some(stats) => stats,
+            None => paths.entry(path.clone()).or_insert_with(|| PathStats {
+                literal_ok: true,
+                ..PathStats::default()
+            }),
+        };
         stats.seen += 1;
-        if let Value::String(s) = value {
-            if stats.literal_ok {
-                if !enum_like(s)
-                    || (stats.literals.len() >= MAX_LITERALS && !stats.literals.contains(s))
-                {
-                    stats.literal_ok = false;
-                    stats.literals.clear();
-                } else {
-                    stats.literals.insert(s.clone());
+        let tag = match value {
+            J::Null => TypeTag::Null,
+            J::Bool => TypeTag::Bool,
+            J::Int(v) => number_tag(*v, false),
+            J::Float(v) => number_tag(*v, true),
+            J::Str(s) => {
+                let format = StrFormat::of(s);
+                if stats.literal_ok {
+                    let fits =
+                        stats.literals.contains(s.as_ref()) || stats.literals.len() < MAX_LITERALS;
+                    if format == StrFormat::Plain && enum_token(s) && fits {
+                        if !stats.literals.contains(s.as_ref()) {
+                            stats.literals.insert(s.to_string());
+                        }
+                    } else {
+                        stats.literal_ok = false;
+                        stats.literals.clear();
+                    }
                 }
+                TypeTag::Str(format)
             }
+            J::Obj(fields) if fields.is_empty() => TypeTag::EmptyObject,
+            J::Obj(_) => {
+                stats.as_object += 1;
+                TypeTag::Object
+            }
+            J::Arr(items) if items.is_empty() => TypeTag::EmptyArray,
+            J::Arr(items) => {
+                stats.elements += items.len() as u64;
+                TypeTag::Array
+            }
+        };
+        if !stats.types.contains(&tag) {
+            stats.types.insert(tag);
         }
-        match value {
-            Value::Object(m) if !m.is_empty() => stats.as_object += 1,
-            Value::Array(a) if !a.is_empty() => stats.elements += a.len() as u64,
-            _ => {}
-        }
-        stats.types.insert(tag);
     }
+    let len = path.len();
     match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                observe(v, p, paths);
+        J::Obj(fields) => {
+            for (k, v) in fields {
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                observe(v, path, paths);
+                path.truncate(len);
             }
         }
-        Value::Array(items) => {
+        J::Arr(items) => {
+            path.push_str("[]");
             for item in items {
-                observe(item, format!("{path}[]"), paths);
+                observe(item, path, paths);
             }
+            path.truncate(len);
         }
         _ => {}
     }
 }
 
 /// Non-JSON messages: a `(body)` pseudo-path with the kind and a size class.
-fn observe_opaque(op: Opcode, body: &Body, paths: &mut BTreeMap<String, PathStats>) {
+fn observe_opaque(op: Opcode, body: &Body, paths: &mut HashMap<String, PathStats>) {
     let stats = paths.entry("(body)".into()).or_default();
     stats.seen += 1;
     let kind = match (op, body) {
@@ -550,37 +694,35 @@ fn describe(p: &PathStats, literal: bool, number: bool) -> String {
 
 /// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
 /// depth (shallowest first).
-pub fn correlation_value(value: &Value) -> Option<String> {
+fn correlation_value(value: &J<'_>) -> Option<String> {
     CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
 }
 
-fn find_key(value: &Value, key: &str) -> Option<String> {
+fn find_key(value: &J<'_>, key: &str) -> Option<String> {
     let mut level = vec![value];
     while !level.is_empty() {
         let mut next = Vec::new();
         for v in level {
             match v {
-                Value::Object(map) => {
-                    if let Some(found) = map.get(key).and_then(scalar_string) {
-                        return Some(found);
+                J::Obj(fields) => {
+                    for (k, v) in fields {
+                        if k == key {
+                            match v {
+                                J::Str(s) if !s.is_empty() => return Some(s.to_string()),
+                                J::Int(n) | J::Float(n) => return Some(n.to_string()),
+                                _ => {}
+                            }
+                        }
+                        next.push(v);
                     }
-                    next.extend(map.values());
                 }
-                Value::Array(items) => next.extend(items),
+                J::Arr(items) => next.extend(items),
                 _ => {}
             }
         }
         level = next;
     }
     None
-}
-
-fn scalar_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// `a, b, b, b, c` → `a → b ×3 → c`.

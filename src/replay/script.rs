@@ -338,11 +338,11 @@ mod tests {
             msg(1, ClientToServer, 130, r#"{"type":"chat"}"#),
             msg(1, ServerToClient, 140, r#"{"type":"agent_started"}"#),
         ]);
-        let s = &client_scripts(&rec, "frontend")[0];
+        let s = &client_scripts(&Arc::new(rec), "frontend")[0];
         let steps: Vec<_> = s
             .steps
             .iter()
-            .map(|s| (s.label.as_str(), s.after_server, s.at_us))
+            .map(|s| (s.label(), s.after_server, s.at_us))
             .collect();
         assert_eq!(
             steps,
