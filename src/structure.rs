@@ -19,6 +19,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use crate::format::{Body, Dir, Opcode, Record, Recording};
 use crate::kind::{self, DISCRIMINATORS};
 
@@ -63,13 +65,13 @@ impl<'a> J<'a> {
 
     /// The message's label: its discriminator value or its JSON kind (as
     /// [`kind::label_of_json`] names them).
-    fn label(&self) -> String {
+    fn label(&self) -> Cow<'_, str> {
         let discriminator = DISCRIMINATORS.iter().find_map(|k| match self.get(k) {
-            Some(J::Str(s)) => Some(s.to_string()),
+            Some(J::Str(s)) => Some(s.as_ref()),
             _ => None,
         });
         match (discriminator, self) {
-            (Some(d), _) => d,
+            (Some(d), _) => Cow::Borrowed(d),
             (None, J::Obj(_)) => "(json object)".into(),
             (None, J::Arr(_)) => "(json array)".into(),
             (None, _) => "(json value)".into(),
@@ -148,40 +150,102 @@ impl<'de> serde::de::Visitor<'de> for JVisitor {
 pub enum StrFormat {
     Empty,
     Uuid,
-    /// ISO-8601 date-time, with its style (`fraction`, `Z` or `+00:00`).
-    Timestamp(String),
-    /// `run_<uuid>`, `msg_<hex>`, `thread_<n>`.
-    PrefixedId(String),
+    /// ISO-8601 date-time, with its style (`fraction, Z`, `±hh:mm`, ...).
+    Timestamp(&'static str),
+    /// `run_<uuid>`, `msg_<hex>`, `thread_<n>`: the prefix (`run_`) and the tail.
+    PrefixedId(String, IdTail),
     HexId,
     Url,
     Digits,
     Plain,
 }
 
-impl StrFormat {
-    pub fn of(s: &str) -> StrFormat {
+/// The random or counting part of a prefixed id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IdTail {
+    Uuid,
+    Hex,
+    Counter,
+}
+
+impl IdTail {
+    fn placeholder(self) -> &'static str {
+        match self {
+            IdTail::Uuid => "<uuid>",
+            IdTail::Hex => "<hex>",
+            IdTail::Counter => "<n>",
+        }
+    }
+}
+
+/// [`StrFormat`] borrowing the id prefix from the value: classifying a string
+/// allocates nothing (the normaliser classifies every string it sees).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StrShape<'a> {
+    Empty,
+    Uuid,
+    Timestamp(&'static str),
+    PrefixedId(&'a str, IdTail),
+    HexId,
+    Url,
+    Digits,
+    Plain,
+}
+
+impl<'a> StrShape<'a> {
+    fn of(s: &'a str) -> StrShape<'a> {
         if s.is_empty() {
-            StrFormat::Empty
+            StrShape::Empty
         } else if is_uuid(s) {
-            StrFormat::Uuid
+            StrShape::Uuid
         } else if let Some(style) = timestamp_style(s) {
-            StrFormat::Timestamp(style)
-        } else if let Some(p) = prefixed_id(s) {
-            StrFormat::PrefixedId(p)
+            StrShape::Timestamp(style)
+        } else if let Some((prefix, tail)) = prefixed_id(s) {
+            StrShape::PrefixedId(prefix, tail)
         } else if s.len() >= 8 && is_hex(s) {
-            StrFormat::HexId
+            StrShape::HexId
         } else if s.bytes().all(|b| b.is_ascii_digit()) {
-            StrFormat::Digits
+            StrShape::Digits
         } else if s.split_once("://").is_some_and(|(scheme, rest)| {
             !scheme.is_empty()
                 && scheme.bytes().all(|b| b.is_ascii_alphabetic())
                 && !rest.is_empty()
                 && !s.contains(' ')
         }) {
-            StrFormat::Url
+            StrShape::Url
         } else {
-            StrFormat::Plain
+            StrShape::Plain
         }
+    }
+
+    fn to_format(self) -> StrFormat {
+        match self {
+            StrShape::Empty => StrFormat::Empty,
+            StrShape::Uuid => StrFormat::Uuid,
+            StrShape::Timestamp(t) => StrFormat::Timestamp(t),
+            StrShape::PrefixedId(p, t) => StrFormat::PrefixedId(p.to_string(), t),
+            StrShape::HexId => StrFormat::HexId,
+            StrShape::Url => StrFormat::Url,
+            StrShape::Digits => StrFormat::Digits,
+            StrShape::Plain => StrFormat::Plain,
+        }
+    }
+
+    fn is(self, format: &StrFormat) -> bool {
+        match (self, format) {
+            (StrShape::PrefixedId(p, t), StrFormat::PrefixedId(q, u)) => p == q && t == *u,
+            (StrShape::Timestamp(a), StrFormat::Timestamp(b)) => a == *b,
+            (shape, format) => {
+                !matches!(shape, StrShape::PrefixedId(..) | StrShape::Timestamp(_))
+                    && shape.to_format() == *format
+            }
+        }
+    }
+}
+
+impl StrFormat {
+    pub fn of(s: &str) -> StrFormat {
+        StrShape::of(s).to_format()
     }
 
     fn describe(&self) -> String {
@@ -189,7 +253,7 @@ impl StrFormat {
             StrFormat::Empty => "string (empty)".into(),
             StrFormat::Uuid => "string: uuid".into(),
             StrFormat::Timestamp(style) => format!("string: ISO-8601 timestamp ({style})"),
-            StrFormat::PrefixedId(p) => format!("string: id {p}"),
+            StrFormat::PrefixedId(p, t) => format!("string: id {p}{}", t.placeholder()),
             StrFormat::HexId => "string: hex id".into(),
             StrFormat::Url => "string: url".into(),
             StrFormat::Digits => "string: digits".into(),
@@ -203,14 +267,16 @@ fn is_hex(s: &str) -> bool {
 }
 
 fn is_uuid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts.iter().all(|p| is_hex(p))
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
-/// `2026-11-23T07:08:54.123+00:00` → `fraction, +00:00`.
-fn timestamp_style(s: &str) -> Option<String> {
+/// `2026-11-23T07:08:54.123+00:00` → `fraction, ±hh:mm`.
+fn timestamp_style(s: &str) -> Option<&'static str> {
     let b = s.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
@@ -223,7 +289,7 @@ fn timestamp_style(s: &str) -> Option<String> {
         return None;
     }
     if b.len() == 10 {
-        return Some("date".into());
+        return Some("date");
     }
     if !(matches!(b.get(10), Some(b'T' | b' '))
         && digits(11..13)
@@ -240,28 +306,23 @@ fn timestamp_style(s: &str) -> Option<String> {
         Some(r) => (true, r.trim_start_matches(|c: char| c.is_ascii_digit())),
         None => (false, rest),
     };
-    let zone = match zone {
-        "" => "no zone",
-        "Z" | "z" => "Z",
-        z if (z.starts_with('+') || z.starts_with('-'))
-            && z.len() == 6
-            && z.as_bytes()[3] == b':' =>
-        {
-            "±hh:mm"
-        }
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => "±hhmm",
+    let signed = zone.starts_with(['+', '-']);
+    Some(match (fraction, zone) {
+        (false, "") => "no zone",
+        (true, "") => "fraction, no zone",
+        (false, "Z" | "z") => "Z",
+        (true, "Z" | "z") => "fraction, Z",
+        (false, z) if signed && z.len() == 6 && z.as_bytes()[3] == b':' => "±hh:mm",
+        (true, z) if signed && z.len() == 6 && z.as_bytes()[3] == b':' => "fraction, ±hh:mm",
+        (false, z) if signed && z.len() == 5 => "±hhmm",
+        (true, z) if signed && z.len() == 5 => "fraction, ±hhmm",
         _ => return None,
-    };
-    Some(if fraction {
-        format!("fraction, {zone}")
-    } else {
-        zone.to_string()
     })
 }
 
-/// `run_3f2a…` → `run_<uuid>`; `thread_12` → `thread_<n>`; `nlp_client_ab12cd34` →
-/// `nlp_client_<hex>`.
-fn prefixed_id(s: &str) -> Option<String> {
+/// `run_3f2a…` → (`run_`, uuid); `thread_12` → (`thread_`, counter);
+/// `nlp_client_ab12cd34` → (`nlp_client_`, hex).
+fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
     let cut = s.rfind(['_', '-', ':'])?;
     let (prefix, tail) = (&s[..=cut], &s[cut + 1..]);
     if prefix.len() < 2 || !prefix.as_bytes()[0].is_ascii_alphabetic() {
@@ -269,21 +330,21 @@ fn prefixed_id(s: &str) -> Option<String> {
     }
     // A uuid tail contains '-': look for it before the last separator.
     if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
-        return Some(format!("{}<uuid>", &s[..=i]));
+        return Some((&s[..=i], IdTail::Uuid));
     }
     // Random hex of 8+ characters can come out all digits or all letters: call any
     // such tail hex, so the description does not flip between runs. Shorter all-digit
     // tails are counters (`thread_12`).
     let kind = if is_hex(tail) && tail.len() >= 8 {
-        "<hex>"
+        IdTail::Hex
     } else if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
-        "<n>"
+        IdTail::Counter
     } else if is_hex(tail) && tail.len() >= 4 && tail.bytes().any(|b| b.is_ascii_digit()) {
-        "<hex>"
+        IdTail::Hex
     } else {
         return None;
     };
-    Some(format!("{prefix}{kind}"))
+    Some((prefix, kind))
 }
 
 /// Whether a string has the shape of an enum member: a short identifier-like token
@@ -351,7 +412,7 @@ struct PathStats {
 #[derive(Clone, Debug, Default)]
 struct KindStats {
     count: u64,
-    paths: HashMap<String, PathStats>,
+    paths: FxHashMap<String, PathStats>,
 }
 
 /// The raw statistics of a recording (or several), before rendering.
@@ -362,7 +423,8 @@ pub struct Observation {
 
 #[derive(Clone, Debug, Default)]
 struct RouteStats {
-    kinds: BTreeMap<KindKey, KindStats>,
+    /// Per direction, per label (nested so a label can be looked up as `&str`).
+    kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
     /// Rendered conversation sequence → how many times it occurred.
     sequences: BTreeMap<String, u64>,
 }
@@ -421,14 +483,14 @@ impl Observation {
                         .and_then(J::parse);
                     let label = match &json {
                         Some(j) => j.label(),
-                        None => kind::label(m.op, &m.body),
+                        None => Cow::Owned(kind::label(m.op, &m.body)),
                     };
-                    let id = match label_ids.get(&label) {
+                    let id = match label_ids.get(label.as_ref()) {
                         Some(id) => *id,
                         None => {
                             let id = labels.len() as u32;
-                            label_ids.insert(label.clone(), id);
-                            labels.push(label.clone());
+                            label_ids.insert(label.to_string(), id);
+                            labels.push(label.to_string());
                             id
                         }
                     };
@@ -437,7 +499,11 @@ impl Observation {
                         Some(s) => s,
                         None => self.routes.entry(route.clone()).or_default(),
                     };
-                    let kind = stats.kinds.entry((m.dir, label)).or_default();
+                    let by_label = stats.kinds.entry(m.dir).or_default();
+                    let kind = match by_label.get_mut(label.as_ref()) {
+                        Some(k) => k,
+                        None => by_label.entry(label.to_string()).or_default(),
+                    };
                     kind.count += 1;
                     match &json {
                         Some(j) => {
@@ -479,7 +545,11 @@ impl Observation {
     pub fn hints(&self) -> Hints {
         let mut hints = Hints::default();
         for (route, r) in &self.routes {
-            for ((dir, label), k) in &r.kinds {
+            for (dir, label, k) in r
+                .kinds
+                .iter()
+                .flat_map(|(d, m)| m.iter().map(move |(l, k)| (d, l, k)))
+            {
                 for (path, p) in &k.paths {
                     let key = (route.clone(), *dir, label.clone(), path.clone());
                     let discriminator = DISCRIMINATORS.contains(&path.as_str());
@@ -509,7 +579,11 @@ impl Observation {
         let mut out = Structure::default();
         for (route, r) in &self.routes {
             let section = out.routes.entry(route.clone()).or_default();
-            for ((dir, label), k) in &r.kinds {
+            for (dir, label, k) in r
+                .kinds
+                .iter()
+                .flat_map(|(d, m)| m.iter().map(move |(l, k)| (d, l, k)))
+            {
                 let mut fields = BTreeMap::new();
                 for (path, p) in &k.paths {
                     let key = (route.clone(), *dir, label.clone(), path.clone());
@@ -561,7 +635,7 @@ fn parent_of(path: &str) -> Option<&str> {
 }
 
 /// Records `value` at `path` (the path buffer is restored before returning).
-fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathStats>) {
+fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathStats>) {
     if !path.is_empty() {
         let stats = match paths.get_mut(path.as_str()) {
             Some(stats) => stats,
@@ -577,11 +651,11 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathSta
             J::Int(v) => number_tag(*v, false),
             J::Float(v) => number_tag(*v, true),
             J::Str(s) => {
-                let format = StrFormat::of(s);
+                let shape = StrShape::of(s);
                 if stats.literal_ok {
                     let fits =
                         stats.literals.contains(s.as_ref()) || stats.literals.len() < MAX_LITERALS;
-                    if format == StrFormat::Plain && enum_token(s) && fits {
+                    if shape == StrShape::Plain && enum_token(s) && fits {
                         if !stats.literals.contains(s.as_ref()) {
                             stats.literals.insert(s.to_string());
                         }
@@ -590,7 +664,15 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathSta
                         stats.literals.clear();
                     }
                 }
-                TypeTag::Str(format)
+                // Strings have no children: done once the format is known.
+                if stats
+                    .types
+                    .iter()
+                    .any(|t| matches!(t, TypeTag::Str(f) if shape.is(f)))
+                {
+                    return;
+                }
+                TypeTag::Str(shape.to_format())
             }
             J::Obj(fields) if fields.is_empty() => TypeTag::EmptyObject,
             J::Obj(_) => {
@@ -607,6 +689,10 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathSta
             stats.types.insert(tag);
         }
     }
+    observe_children(value, path, paths);
+}
+
+fn observe_children(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathStats>) {
     let len = path.len();
     match value {
         J::Obj(fields) => {
@@ -631,7 +717,7 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut HashMap<String, PathSta
 }
 
 /// Non-JSON messages: a `(body)` pseudo-path with the kind and a size class.
-fn observe_opaque(op: Opcode, body: &Body, paths: &mut HashMap<String, PathStats>) {
+fn observe_opaque(op: Opcode, body: &Body, paths: &mut FxHashMap<String, PathStats>) {
     let stats = paths.entry("(body)".into()).or_default();
     stats.seen += 1;
     let kind = match (op, body) {
@@ -901,27 +987,30 @@ mod tests {
         assert_eq!(f("3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"), StrFormat::Uuid);
         assert_eq!(
             f("run_3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"),
-            StrFormat::PrefixedId("run_<uuid>".into())
+            StrFormat::PrefixedId("run_".into(), IdTail::Uuid)
         );
         assert_eq!(
             f("msg_4f3a9c2b1d0e8f7a"),
-            StrFormat::PrefixedId("msg_<hex>".into())
+            StrFormat::PrefixedId("msg_".into(), IdTail::Hex)
         );
         assert_eq!(
             f("nlp_client_abcdefab"),
-            StrFormat::PrefixedId("nlp_client_<hex>".into())
+            StrFormat::PrefixedId("nlp_client_".into(), IdTail::Hex)
         );
-        assert_eq!(f("thread_12"), StrFormat::PrefixedId("thread_<n>".into()));
+        assert_eq!(
+            f("thread_12"),
+            StrFormat::PrefixedId("thread_".into(), IdTail::Counter)
+        );
         // Random hex that happens to be all digits is still hex.
         assert_eq!(
             f("msg_4093718260519427"),
-            StrFormat::PrefixedId("msg_<hex>".into())
+            StrFormat::PrefixedId("msg_".into(), IdTail::Hex)
         );
         assert_eq!(
             f("2026-11-23T07:08:54.123456+00:00"),
-            StrFormat::Timestamp("fraction, ±hh:mm".into())
+            StrFormat::Timestamp("fraction, ±hh:mm")
         );
-        assert_eq!(f("2026-11-23T07:08:54Z"), StrFormat::Timestamp("Z".into()));
+        assert_eq!(f("2026-11-23T07:08:54Z"), StrFormat::Timestamp("Z"));
         assert_eq!(f("deadbeef01"), StrFormat::HexId);
         assert_eq!(f("https://x.example/a"), StrFormat::Url);
         for plain in [
