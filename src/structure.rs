@@ -465,7 +465,7 @@ impl Observation {
         let mut labels: Vec<String> = Vec::new();
         let mut label_ids: HashMap<String, u32> = HashMap::new();
         // Per connection and conversation (None: per connection), the steps in order.
-        let mut convs: BTreeMap<(u64, Option<String>), Vec<Step>> = BTreeMap::new();
+        let mut convs: FxHashMap<(u64, Option<String>), Vec<Step>> = FxHashMap::default();
         let mut path = String::new();
         for record in &recording.records {
             match record {
@@ -653,10 +653,10 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathS
             J::Str(s) => {
                 let shape = StrShape::of(s);
                 if stats.literal_ok {
-                    let fits =
-                        stats.literals.contains(s.as_ref()) || stats.literals.len() < MAX_LITERALS;
+                    let known = stats.literals.contains(s.as_ref());
+                    let fits = known || stats.literals.len() < MAX_LITERALS;
                     if shape == StrShape::Plain && enum_token(s) && fits {
-                        if !stats.literals.contains(s.as_ref()) {
+                        if !known {
                             stats.literals.insert(s.to_string());
                         }
                     } else {
