@@ -2,8 +2,10 @@
 //!
 //! Paths compared (alternating rounds, medians): a direct connection to an echo server;
 //! a blind TCP relay (`copy_bidirectional`, no parsing); `wsreplay record` writing a real
-//! file; `wsreplay record --discard` (parsing and serialising, no disk). The recorder
-//! runs as a separate process so its RSS can be read from `/proc`.
+//! file; `wsreplay record --discard` (parsing and serialising, no disk). The relay and
+//! the recorder each run as a separate process with the same single-threaded runtime,
+//! so both hops pay the same cross-process cost (and the recorder's RSS can be read
+//! from `/proc`).
 //!
 //! Workloads: small-JSON ping-pong (msg/s, p50/p99), pipelined 64 KiB binary streaming
 //! (MB/s), one connection carrying many messages (proxy RSS at the end; the recording is
@@ -116,25 +118,31 @@ async fn echo_server() -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// A blind TCP relay to `target`.
-async fn blind_relay(target: SocketAddr) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut a, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = a.set_nodelay(true);
-                if let Ok(mut b) = TcpStream::connect(target).await {
-                    let _ = b.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
-                }
-            });
-        }
-    });
-    Ok(addr)
+/// A blind TCP relay: bytes copied both ways, nothing parsed. `wsreplay bench` runs it
+/// in a process of its own (`wsreplay bench-relay`), like the recorder, so both hops
+/// pay the same cross-process cost and the ratio measures only what recording adds.
+pub async fn blind_relay(listen: SocketAddr, target: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    while let Ok((mut a, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let _ = a.set_nodelay(true);
+            if let Ok(mut b) = TcpStream::connect(target).await {
+                let _ = b.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+            }
+        });
+    }
+    Ok(())
 }
 
-/// `wsreplay record` in its own process.
+/// What runs in a hop process.
+#[derive(Clone, Copy)]
+enum Hop<'a> {
+    Relay,
+    Record(Option<&'a Path>),
+}
+
+/// `wsreplay record` (or the blind relay) in its own process.
 struct ProxyProcess {
     child: Child,
     addr: SocketAddr,
@@ -143,17 +151,29 @@ struct ProxyProcess {
 
 impl ProxyProcess {
     async fn start(upstream: SocketAddr, out: Option<&Path>) -> anyhow::Result<ProxyProcess> {
+        Self::start_hop(upstream, Hop::Record(out)).await
+    }
+
+    async fn start_hop(upstream: SocketAddr, hop: Hop<'_>) -> anyhow::Result<ProxyProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["record", "--route", &format!("b={addr}=ws://{upstream}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        match out {
-            Some(p) => cmd.arg("--out").arg(p),
-            None => cmd.arg("--discard"),
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let out = match hop {
+            Hop::Relay => {
+                cmd.args(["bench-relay", &addr.to_string(), &upstream.to_string()]);
+                None
+            }
+            Hop::Record(out) => {
+                cmd.args(["record", "--route", &format!("b={addr}=ws://{upstream}")]);
+                match out {
+                    Some(p) => cmd.arg("--out").arg(p),
+                    None => cmd.arg("--discard"),
+                };
+                out
+            }
         };
         let child = cmd.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -596,10 +616,10 @@ async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<
     } else {
         (3, Duration::from_secs(2))
     };
-    let relay = blind_relay(echo).await?;
+    let relay = ProxyProcess::start_hop(echo, Hop::Relay).await?;
     let to_file = ProxyProcess::start(echo, Some(&dir.join("paths.jsonl"))).await?;
     let to_nothing = ProxyProcess::start(echo, None).await?;
-    let addrs = [echo, relay, to_file.addr, to_nothing.addr];
+    let addrs = [echo, relay.addr, to_file.addr, to_nothing.addr];
     let mut pp: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); 4];
     let mut st: Vec<Vec<f64>> = vec![Vec::new(); 4];
     for _ in 0..rounds {
@@ -610,6 +630,7 @@ async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<
             st[i].push(stream(*addr, slice).await?);
         }
     }
+    relay.stop();
     to_file.stop();
     to_nothing.stop();
     let mut out = Vec::new();

@@ -61,6 +61,12 @@ pub enum Command {
     /// connection, a blind TCP relay and a minimal client, and print the figures with
     /// their ratios and targets.
     Bench(BenchArgs),
+    /// The bench's blind TCP relay (LISTEN UPSTREAM), run as its own process.
+    #[command(hide = true)]
+    BenchRelay {
+        listen: std::net::SocketAddr,
+        upstream: std::net::SocketAddr,
+    },
     /// Run services of the built-in demo system as a long-lived process (until Ctrl-C),
     /// e.g. as a build under test for `replay --spawn`, or to try wsreplay by hand.
     ServeDemo(ServeDemoArgs),
@@ -297,7 +303,9 @@ pub fn run(cli: Cli) -> i32 {
     // The recorder forwards on one thread (its writer has a thread of its own): on a
     // small machine that avoids a wake-up between worker threads for every frame.
     let mut builder = match cli.command {
-        Command::Record(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Record(_) | Command::BenchRelay { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -316,6 +324,10 @@ pub fn run(cli: Cli) -> i32 {
             Command::Check(args) => check(args).await,
             Command::Diff(args) => diff(args),
             Command::Bench(args) => bench(args).await,
+            Command::BenchRelay { listen, upstream } => {
+                crate::bench::blind_relay(listen, upstream).await?;
+                Ok(EXIT_OK)
+            }
             Command::ServeDemo(args) => serve_demo(args).await,
             Command::Demo(args) => {
                 let dir = args

@@ -175,10 +175,7 @@ impl FrameParser {
         let start = buf.len();
         buf.extend_from_slice(&bytes[..keep]);
         if let Some(mask) = frame.mask {
-            let base = self.offset;
-            for (i, b) in buf[start..].iter_mut().enumerate() {
-                *b ^= mask[((base + i as u64) % 4) as usize];
-            }
+            unmask(&mut buf[start..], mask, self.offset);
         }
         self.offset += bytes.len() as u64;
     }
@@ -198,6 +195,25 @@ impl FrameParser {
                 emit(Event::Message(m));
             }
         }
+    }
+}
+
+/// XORs `data` with the mask, `offset` bytes into the frame's payload; eight bytes at
+/// a time (a byte loop costs ~1 ns a byte, too much for 16 MiB frames).
+fn unmask(data: &mut [u8], mask: [u8; 4], offset: u64) {
+    let shift = (offset % 4) as usize;
+    let rotated: [u8; 4] = std::array::from_fn(|i| mask[(i + shift) % 4]);
+    let word = u64::from_ne_bytes([
+        rotated[0], rotated[1], rotated[2], rotated[3], rotated[0], rotated[1], rotated[2],
+        rotated[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
+        chunk.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= rotated[i % 4];
     }
 }
 
@@ -324,6 +340,23 @@ mod tests {
         };
         assert_eq!(r.op, Opcode(3));
         assert!(matches!(&events[2], Event::Control(c) if c.op == Opcode(0xb)));
+    }
+
+    #[test]
+    fn unmasking_works_at_every_offset_and_length() {
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let plain: Vec<u8> = (0..100u8).collect();
+        for offset in 0..8u64 {
+            for len in [0, 1, 7, 8, 9, 31, 100] {
+                let mut data: Vec<u8> = plain[..len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[((offset + i as u64) % 4) as usize])
+                    .collect();
+                unmask(&mut data, mask, offset);
+                assert_eq!(data, &plain[..len], "offset {offset} len {len}");
+            }
+        }
     }
 
     #[test]

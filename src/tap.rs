@@ -96,7 +96,12 @@ impl Describer {
             _ => (m.payload, m.size, None),
         };
         let truncated = (payload.len() as u64) < size;
-        let body = Body::from_bytes(payload);
+        // Text as text (when valid UTF-8); binary, as the format says, as base64.
+        let body = if m.op == Opcode::BINARY {
+            Body::Bytes(payload)
+        } else {
+            Body::from_bytes(payload)
+        };
         if m.op == Opcode::TEXT
             && matches!(body, Body::Bytes(_))
             && !truncated
