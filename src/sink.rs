@@ -33,7 +33,7 @@ use crate::format::{Dir, Finish, Header, Record, Writer};
 use crate::redact::Redactor;
 
 /// Bytes of records allowed to wait for the writer before connections pause.
-pub const QUEUE_LIMIT: usize = 8 << 20;
+pub const QUEUE_LIMIT: usize = 4 << 20;
 /// How often the writer takes the queue when nothing urgent happens.
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 /// Queued bytes that make the writer start at once.
@@ -140,11 +140,13 @@ impl SinkHandle {
     }
 }
 
+/// Memory a queued record holds: the record itself and its body.
 fn approx_size(record: &Record) -> usize {
-    match record {
-        Record::Message(m) => m.body.len() * 4 / 3 + 160,
-        _ => 256,
-    }
+    std::mem::size_of::<Record>()
+        + match record {
+            Record::Message(m) => m.body.len(),
+            _ => 64,
+        }
 }
 
 /// Owns the writer thread of one recording.
@@ -271,6 +273,8 @@ impl WriterThread {
             for record in batch.drain(..) {
                 self.write(record);
             }
+            // A burst must not leave its high-water capacity behind for the whole session.
+            batch.shrink_to(4096);
             self.flush();
             if closed && self.shared.lock().queue.is_empty() {
                 break;
