@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`format`] | the recording file format (JSON Lines), its reader and writer |
+//! | [`accept`] | the accept loop every listener shares |
 //! | [`proxy`] | the recording proxy: listeners, upgrade forwarding, one tunnel per connection |
 //! | [`tunnel`] | the byte pump that forwards a connection unchanged |
 //! | [`tap`] | turning a copy of the forwarded bytes into records |
@@ -26,6 +27,7 @@
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
 //! | [`cli`] | command-line definitions and exit codes |
 
+pub mod accept;
 pub mod bench;
 pub mod check;
 pub mod cli;

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Route;
@@ -151,11 +151,15 @@ impl Proxy {
                 handshake_timeout: config.handshake_timeout,
                 connect_timeout: config.connect_timeout,
             });
-            accept_loops.push(tokio::spawn(accept_loop(
-                listener,
-                ctx,
-                shutdown.subscribe(),
-            )));
+            let what = format!("route {}", route.name);
+            let shutdown_rx = shutdown.subscribe();
+            accept_loops.push(tokio::spawn(async move {
+                crate::accept::accept_until(listener, shutdown_rx, &what, |socket, peer, stop| {
+                    let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
+                    serve(id, socket, peer, ctx.clone(), stop)
+                })
+                .await
+            }));
         }
         Ok(Proxy {
             routes: config.routes,
@@ -197,33 +201,6 @@ impl Proxy {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    ctx: Arc<RouteCtx>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
-                    conns.spawn(serve(id, socket, peer, ctx.clone(), shutdown.clone()));
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(route = %ctx.route.name, "accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    while conns.join_next().await.is_some() {}
-}
-
 async fn serve(
     id: u64,
     mut client: TcpStream,
@@ -231,7 +208,6 @@ async fn serve(
     ctx: Arc<RouteCtx>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = client.set_nodelay(true);
     let route = &ctx.route;
     let mut head = Vec::with_capacity(1024);
     let (request, head_len) =

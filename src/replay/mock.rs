@@ -20,7 +20,7 @@ use futures_util::{Future, SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -69,7 +69,14 @@ impl MockServer {
         ctx.listen = addr;
         let ctx = Arc::new(ctx);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, ctx.clone(), stop_rx));
+        let shared = ctx.clone();
+        let task = tokio::spawn(async move {
+            let what = format!("mock {}", shared.route);
+            crate::accept::accept_until(listener, stop_rx, &what, |socket, peer, stop| {
+                serve(socket, peer, shared.clone(), stop)
+            })
+            .await
+        });
         Ok(MockServer {
             ctx,
             addr,
@@ -83,28 +90,6 @@ impl MockServer {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
-}
-
-async fn accept_loop(listener: TcpListener, ctx: Arc<MockCtx>, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let _ = socket.set_nodelay(true);
-                    conns.spawn(serve(socket, peer, ctx.clone(), stop.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(route = %ctx.route, "mock accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    while conns.join_next().await.is_some() {}
 }
 
 type Pending = Pin<Box<dyn Future<Output = WsMessage> + Send>>;

@@ -38,15 +38,9 @@ async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output
         "recordings/",
         "--target",
         "frontend=ws://127.0.0.1:{port}",
-        "--mock",
-        "nlp=127.0.0.1:0",
-        "--mock",
-        "data=127.0.0.1:0",
-        "--mock",
-        "viz=127.0.0.1:0",
-        "--spawn",
-        &spawn,
     ];
+    args.extend_from_slice(&MOCK_AGENTS);
+    args.extend_from_slice(&["--spawn", &spawn]);
     args.extend_from_slice(extra);
     wsreplay(dir, &args, ci).await
 }

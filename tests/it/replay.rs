@@ -237,14 +237,7 @@ async fn spawn_starts_the_build_and_stops_it_at_the_end() {
         .arg("replay")
         .arg(&rec_path)
         .args(["--target", &format!("frontend=ws://127.0.0.1:{port}")])
-        .args([
-            "--mock",
-            "nlp=127.0.0.1:0",
-            "--mock",
-            "data=127.0.0.1:0",
-            "--mock",
-            "viz=127.0.0.1:0",
-        ])
+        .args(MOCK_AGENTS)
         .args(["--spawn", &spawn, "--out"])
         .arg(dir.path().join("run.jsonl"))
         .output()

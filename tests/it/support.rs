@@ -212,6 +212,16 @@ pub fn label_counts(
 /// The demo's agent routes.
 pub const AGENTS: [&str; 3] = ["nlp", "data", "viz"];
 
+/// Command-line flags that mock the demo's three agents on free ports.
+pub const MOCK_AGENTS: [&str; 6] = [
+    "--mock",
+    "nlp=127.0.0.1:0",
+    "--mock",
+    "data=127.0.0.1:0",
+    "--mock",
+    "viz=127.0.0.1:0",
+];
+
 /// A hang guard (not a performance assertion): a replay must always end.
 pub async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(std::time::Duration::from_secs(60), f)
