@@ -86,6 +86,15 @@ impl ConnCapture {
         }
     }
 
+    /// Another capture of the same connection (for a task handling the other direction).
+    pub fn fork(&self) -> ConnCapture {
+        ConnCapture {
+            sink: self.sink.clone(),
+            conn: self.conn,
+            pending: Vec::new(),
+        }
+    }
+
     /// Hands the buffered records to the writer.
     pub fn flush(&mut self) {
         if !self.pending.is_empty() {

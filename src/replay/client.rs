@@ -10,8 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -69,23 +73,101 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
             return Played::default();
         }
     };
+    let (tx, rx) = ws.split();
+    let inbox = Arc::new(Inbox::default());
+    let reader = tokio::spawn(read_loop(
+        rx,
+        capture.fork(),
+        inbox.clone(),
+        ctx.progress.clone(),
+    ));
     let mut player = Player {
-        ws,
+        tx,
         capture,
         ctx: &ctx,
         script: &script,
-        received: 0,
+        inbox,
+        seen: 0,
         sent: 0,
-        server_closed: false,
         unflushed: false,
-        since_look: 0,
+        end: None,
     };
     player.run().await;
+    // The reader ends with the connection; one that never closes is stopped here (it
+    // only ever blocks with nothing left to capture). Then the end is recorded, after
+    // everything the reader captured.
+    let mut reader = reader;
+    if tokio::time::timeout(ctx.step_timeout, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
+    let (how, by, error) = player
+        .end
+        .take()
+        .unwrap_or((EndHow::Eof, Side::Client, None));
+    player.capture.end(how, by, error);
     Played {
         connected: true,
         sent: player.sent,
-        received: player.received,
+        received: player.received(),
     }
+}
+
+/// What the reader task tells the step runner.
+#[derive(Default)]
+struct Inbox {
+    /// Data messages received.
+    received: AtomicU64,
+    server_closed: AtomicBool,
+    /// Set when the connection is gone (with the error, if any).
+    ended: Mutex<Option<Option<String>>>,
+    notify: Notify,
+}
+
+impl Inbox {
+    fn ended(&self) -> Option<Option<String>> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Reads everything the target sends, capturing it (in batches: responses always come
+/// after the requests the step runner already handed to the writer).
+async fn read_loop(
+    mut rx: SplitStream<Ws>,
+    mut capture: ConnCapture,
+    inbox: Arc<Inbox>,
+    progress: indicatif::ProgressBar,
+) {
+    let error = loop {
+        let frame = match rx.next().now_or_never() {
+            Some(frame) => frame,
+            None => {
+                capture.flush();
+                rx.next().await
+            }
+        };
+        match frame {
+            Some(Ok(msg)) => {
+                capture.message(Dir::ServerToClient, &msg);
+                match msg {
+                    WsMessage::Text(_) | WsMessage::Binary(_) => {
+                        inbox.received.fetch_add(1, Ordering::SeqCst);
+                        progress.inc(1);
+                    }
+                    WsMessage::Close(_) => inbox.server_closed.store(true, Ordering::SeqCst),
+                    _ => {}
+                }
+                inbox.notify.notify_one();
+            }
+            Some(Err(e)) => break Some(e.to_string()),
+            None => break None,
+        }
+    };
+    capture.flush();
+    *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    inbox.notify.notify_one();
 }
 
 async fn connect(
@@ -139,18 +221,20 @@ async fn connect(
     Ok((ws, capture))
 }
 
+/// Takes the script's steps; a reader task ([`read_loop`]) receives meanwhile.
 struct Player<'a> {
-    ws: Ws,
+    tx: SplitSink<Ws, WsMessage>,
     capture: ConnCapture,
     ctx: &'a ClientCtx,
     script: &'a ClientScript,
-    received: u64,
+    inbox: Arc<Inbox>,
+    /// Messages received when the runner last looked.
+    seen: u64,
     sent: u64,
-    server_closed: bool,
     /// Messages fed but not yet flushed.
     unflushed: bool,
-    /// Due steps taken since the socket was last looked at.
-    since_look: u32,
+    /// How the connection ended, recorded once the reader is done.
+    end: Option<(EndHow, Side, Option<String>)>,
 }
 
 enum Wait {
@@ -177,7 +261,7 @@ impl Player<'_> {
                 .filter(|_| !matches!(s.action, Action::Close(..)));
             let deadline = match speed {
                 Some(speed) => opened + Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed),
-                None if self.received as usize >= s.after_server => Instant::now(),
+                None if self.received() as usize >= s.after_server => Instant::now(),
                 None => waiting_since + self.ctx.step_timeout,
             };
             match self.wait(deadline).await {
@@ -188,7 +272,7 @@ impl Player<'_> {
                 }
                 Wait::Deadline => {}
             }
-            if speed.is_none() && (self.received as usize) < s.after_server {
+            if speed.is_none() && (self.received() as usize) < s.after_server {
                 self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
             }
             if let Err(e) = self.take(&s.action).await {
@@ -201,58 +285,45 @@ impl Player<'_> {
         self.finish().await;
     }
 
-    /// Waits for the next server message or the deadline, capturing what arrives.
-    ///
-    /// What already arrived is taken first, without blocking, so a burst of ready steps
-    /// never stops reading (a server that cannot write would stop reading too). Sent
-    /// messages are fed back to back and written out, with the capture, only before
-    /// actually blocking: one syscall and one hand-over to the writer per burst.
-    async fn wait(&mut self, deadline: Instant) -> Wait {
-        let due = deadline <= Instant::now();
-        // While steps are due, look at the socket every 32nd step only: each look can
-        // cost a read syscall.
-        if !due || self.since_look >= 32 {
-            self.since_look = 0;
-            if let Some(frame) = self.ws.next().now_or_never() {
-                return self.arrived(frame);
-            }
-        }
-        if due {
-            self.since_look += 1;
-            return Wait::Deadline;
-        }
-        self.capture.flush();
-        if self.unflushed {
-            self.unflushed = false;
-            if let Err(e) = self.ws.flush().await {
-                return Wait::Ended(Some(e.to_string()));
-            }
-        }
-        tokio::select! {
-            _ = sleep_until(deadline) => Wait::Deadline,
-            frame = self.ws.next() => self.arrived(frame),
-        }
+    fn end_as(&mut self, how: EndHow, by: Side, error: Option<String>) {
+        self.end = Some((how, by, error));
     }
 
-    fn arrived(
-        &mut self,
-        frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
-    ) -> Wait {
-        match frame {
-            Some(Ok(msg)) => {
-                self.capture.message(Dir::ServerToClient, &msg);
-                match msg {
-                    WsMessage::Text(_) | WsMessage::Binary(_) => {
-                        self.received += 1;
-                        self.ctx.progress.inc(1);
-                    }
-                    WsMessage::Close(_) => self.server_closed = true,
-                    _ => {}
-                }
-                Wait::Progress
+    fn received(&self) -> u64 {
+        self.inbox.received.load(Ordering::SeqCst)
+    }
+
+    fn server_closed(&self) -> bool {
+        self.inbox.server_closed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until more server messages arrived, the connection ended, or the
+    /// deadline. Sent messages are fed back to back and written out only before
+    /// actually blocking: one syscall per burst, not per message.
+    async fn wait(&mut self, deadline: Instant) -> Wait {
+        loop {
+            let notified = self.inbox.notify.notified();
+            if let Some(error) = self.inbox.ended() {
+                return Wait::Ended(error);
             }
-            Some(Err(e)) => Wait::Ended(Some(e.to_string())),
-            None => Wait::Ended(None),
+            let received = self.received();
+            if received != self.seen {
+                self.seen = received;
+                return Wait::Progress;
+            }
+            if deadline <= Instant::now() {
+                return Wait::Deadline;
+            }
+            if self.unflushed {
+                self.unflushed = false;
+                if let Err(e) = self.tx.flush().await {
+                    return Wait::Ended(Some(e.to_string()));
+                }
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = sleep_until(deadline) => return Wait::Deadline,
+            }
         }
     }
 
@@ -265,9 +336,11 @@ impl Player<'_> {
                 reason: reason.clone().into(),
             })),
         };
+        // Handed to the writer at once, so a request always precedes its responses.
         self.capture.message(Dir::ClientToServer, &msg);
+        self.capture.flush();
         let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
-        self.ws.feed(msg).await.map_err(|e| e.to_string())?;
+        self.tx.feed(msg).await.map_err(|e| e.to_string())?;
         self.unflushed = true;
         if counts {
             self.sent += 1;
@@ -280,7 +353,7 @@ impl Player<'_> {
     async fn finish(&mut self) {
         let expected = self.script.server.len();
         let mut deadline = Instant::now() + self.ctx.step_timeout;
-        while (self.received as usize) < expected {
+        while (self.received() as usize) < expected {
             match self.wait(deadline).await {
                 Wait::Progress => deadline = Instant::now() + self.ctx.step_timeout,
                 Wait::Ended(error) => {
@@ -294,7 +367,7 @@ impl Player<'_> {
             }
         }
         if self.script.ending == Ending::Dropped {
-            let _ = self.ws.close(None).await;
+            let _ = self.tx.close().await;
         }
         let deadline = Instant::now() + self.ctx.step_timeout;
         loop {
@@ -302,20 +375,20 @@ impl Player<'_> {
                 Wait::Progress => continue,
                 Wait::Ended(error) => return self.ended(error),
                 Wait::Deadline => {
-                    if self.script.ending == Ending::ServerClosed && !self.server_closed {
+                    if self.script.ending == Ending::ServerClosed && !self.server_closed() {
                         self.timed_out(
                             "for the server to close the connection, as recorded".into(),
                         );
                     }
-                    let _ = self.ws.close(None).await;
-                    return self.capture.end(EndHow::Eof, Side::Client, None);
+                    let _ = self.tx.close().await;
+                    return self.end_as(EndHow::Eof, Side::Client, None);
                 }
             }
         }
     }
 
     fn ended(&mut self, error: Option<String>) {
-        let how = match (&error, self.server_closed) {
+        let how = match (&error, self.server_closed()) {
             (Some(_), _) => EndHow::Reset,
             (None, true) => EndHow::Closed,
             (None, false) => EndHow::Eof,
@@ -324,7 +397,7 @@ impl Player<'_> {
             Ending::ClientClosed | Ending::Dropped => Side::Client,
             Ending::ServerClosed => Side::Upstream,
         };
-        self.capture.end(how, by, error);
+        self.end_as(how, by, error);
     }
 
     fn timed_out(&self, waiting_for: String) {
@@ -338,16 +411,16 @@ impl Player<'_> {
     }
 
     fn missing_at_end(&self, expected: usize) {
-        if (self.received as usize) < expected {
+        if (self.received() as usize) < expected {
             self.ctx.problems.push(Problem::ClosedEarly {
                 route: self.script.route.clone(),
                 conn: self.capture.conn,
                 target: self.script.target.clone(),
                 detail: format!(
                     "the connection ended after {} of {} recorded server messages; the next one never came: {}",
-                    self.received,
+                    self.received(),
                     expected,
-                    self.script.server_label(self.received as usize)
+                    self.script.server_label(self.received() as usize)
                 ),
             });
         }
@@ -364,10 +437,10 @@ impl Player<'_> {
                 error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
                 unsent.len(),
                 unsent[0].label(),
-                self.received
+                self.received()
             ),
         });
-        self.capture.end(
+        self.end_as(
             if error.is_some() {
                 EndHow::Reset
             } else {
@@ -380,12 +453,12 @@ impl Player<'_> {
 
     /// "server message 5 (recorded: agent_started) before sending `chat`; 4 of 33 arrived".
     fn awaited(&self, context: &str) -> String {
-        let next = self.received as usize;
+        let next = self.received() as usize;
         let label = self.script.server_label(next);
         format!(
             "server message {} (recorded: {label}) {context}; {} of {} recorded server messages arrived",
             next + 1,
-            self.received,
+            self.received(),
             self.script.server.len()
         )
     }
