@@ -20,6 +20,14 @@ struct RecorderProcess {
 async fn spawn_recorder(upstream: &str) -> RecorderProcess {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rec.jsonl");
+    spawn_recorder_to(upstream, dir, path).await
+}
+
+async fn spawn_recorder_to(
+    upstream: &str,
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+) -> RecorderProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -156,4 +164,37 @@ async fn sigkill_keeps_every_frame_forwarded_before_the_flush_interval() {
             "{text} was forwarded >100 ms before the kill but is not on disk"
         );
     }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_full_disk_keeps_traffic_flowing_and_fails_loudly_at_the_end() {
+    let upstream = echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = spawn_recorder_to(&upstream, dir, "/dev/full".into()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr))
+        .await
+        .unwrap();
+    for i in 0..200 {
+        let text = format!(r#"{{"type":"n","i":{i},"pad":"{}"}}"#, "x".repeat(1000));
+        ws.send(Message::text(text.clone())).await.unwrap();
+        let echo = ws.next().await.unwrap().unwrap();
+        assert_eq!(
+            echo.into_text().unwrap().as_str(),
+            text,
+            "forwarding must go on"
+        );
+    }
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    signal(&p.child, "-TERM");
+    let out = p.child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write the recording").count(),
+        1,
+        "logged once: {stderr}"
+    );
+    assert!(stderr.contains("is INCOMPLETE"), "{stderr}");
 }
