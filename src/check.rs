@@ -199,9 +199,8 @@ pub fn diff_recordings(a: &Path, b: &Path) -> anyhow::Result<CheckResult> {
 pub struct CheckConfig {
     /// `(route, URL)`; the URL may contain `{port}` (a free port per recording).
     pub targets: Vec<(String, String)>,
-    /// May contain `{port}`, like the targets.
-    pub spawn: Option<(String, std::time::Duration)>,
-    /// Mocks, pacing, timeouts and id pairs for every replay.
+    /// Mocks, pacing, timeouts, id pairs and the `--spawn` command (which may contain
+    /// `{port}`, like the targets) for every replay.
     pub replay: ReplayConfig,
     /// Directory for the captured runs (`runs/`).
     pub runs_dir: PathBuf,
@@ -225,10 +224,9 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
     let run_path = config.runs_dir.join(format!("{name}.jsonl"));
     let mut replay_config = config.replay.clone();
     replay_config.output = Output::File(run_path.clone());
-    replay_config.spawn = config
-        .spawn
-        .as_ref()
-        .map(|(cmd, t)| (cmd.replace("{port}", &port), *t));
+    if let Some((cmd, _)) = &mut replay_config.spawn {
+        *cmd = cmd.replace("{port}", &port);
+    }
     replay_config.targets = config
         .targets
         .iter()

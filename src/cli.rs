@@ -575,7 +575,6 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let read_only = args.check || check::in_ci();
     let config = check::CheckConfig {
         targets,
-        spawn: replay.spawn.clone(),
         replay,
         runs_dir: args.runs,
         snapshots: check::SnapshotPolicy {

@@ -173,9 +173,9 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
             replay.mock(agent, SocketAddr::from(([127, 0, 0, 1], 0)));
         }
         replay.step_timeout = Duration::from_secs(5);
+        replay.spawn = Some((spawn, Duration::from_secs(10)));
         let config = crate::check::CheckConfig {
             targets: vec![("frontend".into(), "ws://127.0.0.1:{port}".into())],
-            spawn: Some((spawn, Duration::from_secs(10))),
             replay,
             runs_dir: dir.join("runs"),
             snapshots: crate::check::SnapshotPolicy {
