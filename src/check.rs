@@ -19,7 +19,7 @@ use crate::format::Recording;
 use crate::replay::{Replay, ReplayConfig};
 use crate::sink::Output;
 use crate::snapshot;
-use crate::structure::{Observation, Structure};
+use crate::structure::{Observation, Structure, StructureConfig};
 
 /// How a recording fared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -161,19 +161,27 @@ pub fn in_ci() -> bool {
 }
 
 /// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording; returns its path.
-pub fn write_snapshot(recording_path: &Path, dir: &Path) -> anyhow::Result<(PathBuf, Structure)> {
+pub fn write_snapshot(
+    recording_path: &Path,
+    dir: &Path,
+    config: &StructureConfig,
+) -> anyhow::Result<(PathBuf, Structure)> {
     let recording = Recording::read(recording_path)?;
-    let structure = Structure::of(&recording);
+    let structure = Structure::of_with(&recording, config);
     let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
     snapshot::write(&path, recording_path, &structure.render())?;
     Ok((path, structure))
 }
 
 /// `wsreplay diff A B`: B's structure against A's, with A's hints.
-pub fn diff_recordings(a: &Path, b: &Path) -> anyhow::Result<CheckResult> {
+pub fn diff_recordings(
+    a: &Path,
+    b: &Path,
+    config: &StructureConfig,
+) -> anyhow::Result<CheckResult> {
     let (a_rec, b_rec) = (Recording::read(a)?, Recording::read(b)?);
     let a_obs = Observation::of(&a_rec);
-    let hints = a_obs.hints();
+    let hints = a_obs.hints_with(config);
     let (old, new) = (a_obs.render(&hints), Observation::of(&b_rec).render(&hints));
     let mut routes: Vec<String> = old
         .routes
@@ -205,6 +213,8 @@ pub struct CheckConfig {
     /// Directory for the captured runs (`runs/`).
     pub runs_dir: PathBuf,
     pub snapshots: SnapshotPolicy,
+    /// Literal-field overrides (`[structure]` in `wsreplay.toml`).
+    pub structure: StructureConfig,
 }
 
 /// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
@@ -249,7 +259,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         .run()
         .await?;
     let run = Recording::read(&run_path)?;
-    let hints = Observation::of(&recording).hints();
+    let hints = Observation::of(&recording).hints_with(&config.structure);
     let new = Observation::of(&run).render(&hints);
     let mut routes = replayed.clone();
     routes.sort();

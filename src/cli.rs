@@ -149,6 +149,10 @@ pub struct SnapshotArgs {
     /// Where snapshots live.
     #[arg(long, value_name = "DIR", default_value = "snapshots")]
     pub snapshots: PathBuf,
+    /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
+    /// [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Arguments of `wsreplay check`.
@@ -233,6 +237,10 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The recording compared with it.
     pub b: PathBuf,
+    /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
+    /// [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Arguments of `wsreplay show`.
@@ -556,8 +564,9 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
 }
 
 fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
+    let structure_config = FileConfig::load(args.config.as_deref())?.structure;
     for file in check::expand(&args.recordings)? {
-        let (path, structure) = check::write_snapshot(&file, &args.snapshots)?;
+        let (path, structure) = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
         let kinds: usize = structure.routes.values().map(|r| r.kinds.len()).sum();
         println!(
             "wrote {} ({} route(s), {kinds} message kind(s)) from {}",
@@ -571,6 +580,7 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
 
 async fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let files = check::partition(check::expand(&args.recordings)?, args.partition.as_deref())?;
+    let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
     let (replay, targets) = replay_config(args.replay, Output::Discard)?;
     let read_only = args.check || check::in_ci();
     let config = check::CheckConfig {
@@ -581,6 +591,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
             dir: args.snapshots,
             read_only,
         },
+        structure,
     };
     let results = check::check_all(files, config, args.jobs).await;
     let color = use_color();
@@ -617,7 +628,8 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 fn diff(args: DiffArgs) -> anyhow::Result<i32> {
-    let result = check::diff_recordings(&args.a, &args.b)?;
+    let structure = FileConfig::load(args.config.as_deref())?.structure;
+    let result = check::diff_recordings(&args.a, &args.b, &structure)?;
     print!("{}", result.render(use_color()));
     Ok(result.verdict().exit_code())
 }

@@ -196,6 +196,9 @@ pub struct FileConfig {
     /// Correlation id overrides for mocks (`[[correlate]]`).
     #[serde(default)]
     pub correlate: Vec<crate::replay::correlate::IdPair>,
+    /// Literal-field overrides of the structure normaliser (`[structure]`).
+    #[serde(default)]
+    pub structure: crate::structure::StructureConfig,
 }
 
 /// A `[[route]]` entry.

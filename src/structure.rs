@@ -34,6 +34,28 @@ pub const CORRELATION_KEYS: &[&str] = &[
 ];
 /// Most distinct values an auto-detected literal (enum-like) field may have.
 pub const MAX_LITERALS: usize = 12;
+/// Most distinct values a field configured as literal may have (and how many are kept).
+pub const MAX_CONFIGURED_LITERALS: usize = 64;
+
+/// `[structure]` in `wsreplay.toml`: overrides of the literal-field detection. Each
+/// entry is a key path (`payload.status`) or a field name (`status`, any depth).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StructureConfig {
+    /// Keep these fields' values literally even when the baseline has more than
+    /// [`MAX_LITERALS`] of them (up to [`MAX_CONFIGURED_LITERALS`] identifier-like values).
+    #[serde(default)]
+    pub literal: Vec<String>,
+    /// Never keep these fields' values, even when they look like an enum.
+    #[serde(default)]
+    pub volatile: Vec<String>,
+}
+
+impl StructureConfig {
+    fn names(list: &[String], path: &str) -> bool {
+        list.iter().any(|e| e == path || e == field_name(path))
+    }
+}
 
 /// A message kind within a route: direction and label.
 pub type KindKey = (Dir, String);
@@ -543,6 +565,11 @@ impl Observation {
 
     /// The hints a baseline gives: literal fields and integer/float paths.
     pub fn hints(&self) -> Hints {
+        self.hints_with(&StructureConfig::default())
+    }
+
+    /// The hints a baseline gives, with the literal-field overrides of `config`.
+    pub fn hints_with(&self, config: &StructureConfig) -> Hints {
         let mut hints = Hints::default();
         for (route, r) in &self.routes {
             for (dir, label, k) in r
@@ -557,7 +584,11 @@ impl Observation {
                         .types
                         .iter()
                         .all(|t| matches!(t, TypeTag::Str(_) | TypeTag::Null));
-                    if discriminator || (only_strings && p.literal_ok && !p.literals.is_empty()) {
+                    let values = only_strings && p.literal_ok && !p.literals.is_empty();
+                    let auto = values && p.literals.len() <= MAX_LITERALS;
+                    let configured = values && StructureConfig::names(&config.literal, path);
+                    let volatile = StructureConfig::names(&config.volatile, path);
+                    if !volatile && (discriminator || auto || configured) {
                         hints.literal.insert(key.clone());
                         let name = field_name(path).to_string();
                         hints
@@ -654,7 +685,7 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathS
                 let shape = StrShape::of(s);
                 if stats.literal_ok {
                     let known = stats.literals.contains(s.as_ref());
-                    let fits = known || stats.literals.len() < MAX_LITERALS;
+                    let fits = known || stats.literals.len() < MAX_CONFIGURED_LITERALS;
                     if shape == StrShape::Plain && enum_token(s) && fits {
                         if !known {
                             stats.literals.insert(s.to_string());
@@ -852,8 +883,13 @@ pub struct KindSection {
 impl Structure {
     /// Normalises a recording against its own hints (what `wsreplay snapshot` does).
     pub fn of(recording: &Recording) -> Structure {
+        Self::of_with(recording, &StructureConfig::default())
+    }
+
+    /// Like [`Structure::of`], with literal-field overrides.
+    pub fn of_with(recording: &Recording, config: &StructureConfig) -> Structure {
         let obs = Observation::of(recording);
-        obs.render(&obs.hints())
+        obs.render(&obs.hints_with(config))
     }
 
     /// Only the given routes.
@@ -1030,6 +1066,52 @@ mod tests {
                 && !enum_like("Cost by service")
                 && !enum_like("msg_4f3a9c2b")
         );
+    }
+
+    #[test]
+    fn literal_detection_can_be_configured() {
+        use crate::format::{Message, Open};
+        let mut records = vec![Record::Open(Open {
+            t_us: 0,
+            route: "r".into(),
+            conn: 1,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: "GET / HTTP/1.1".into(),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        })];
+        for i in 0..20 {
+            let text = format!(r#"{{"type":"t","status":"s{i}","mode":"fast"}}"#);
+            records.push(Record::Message(Message::whole(
+                1,
+                Dir::ServerToClient,
+                Opcode::TEXT,
+                Body::Text(text),
+            )));
+        }
+        let rec = Recording {
+            path: "r.jsonl".into(),
+            header: crate::format::Header::current(0),
+            records,
+            warnings: vec![],
+        };
+        let field = |s: &Structure, f: &str| {
+            s.routes["r"].kinds[&(Dir::ServerToClient, "t".to_string())].fields[f].clone()
+        };
+        let auto = Structure::of(&rec);
+        assert_eq!(
+            (field(&auto, "status"), field(&auto, "mode")),
+            ("string".into(), "\"fast\"".into())
+        );
+        let config = StructureConfig {
+            literal: vec!["status".into()],
+            volatile: vec!["mode".into()],
+        };
+        let configured = Structure::of_with(&rec, &config);
+        assert!(field(&configured, "status").starts_with("\"s0\" | \"s1\" | \"s10\""));
+        assert_eq!(field(&configured, "mode"), "string");
     }
 
     #[test]

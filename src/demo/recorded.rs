@@ -138,7 +138,8 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
 
     println!("2. SNAPSHOT. Each message kind reduced to its structure (key paths, types, formats;");
     println!("   no ids, timestamps or other volatile values), as an insta snapshot file:\n");
-    let (snap, structure) = crate::check::write_snapshot(&recording, &snapshots)?;
+    let (snap, structure) =
+        crate::check::write_snapshot(&recording, &snapshots, &Default::default())?;
     let section = structure.render_route("frontend");
     let excerpt: String = section
         .split("\n\n")
@@ -182,6 +183,7 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
                 dir: snapshots.clone(),
                 read_only: regression && crate::check::in_ci(),
             },
+            structure: Default::default(),
         };
         println!(
             "   $ wsreplay check {} --target frontend=ws://127.0.0.1:{{port}} \\\n       --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n       --spawn 'backend{} ...'\n",
