@@ -86,7 +86,7 @@ fn small_config() -> WebSocketConfig {
 }
 
 /// An echo server: answers every data message, writing in bursts (feed, flush when idle).
-async fn echo_server() -> std::io::Result<SocketAddr> {
+pub(crate) async fn echo_server() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -314,7 +314,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// FNV-1a over a message, summed: an order-independent checksum of a message set.
-fn checksum(bytes: &[u8]) -> u64 {
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -399,7 +399,7 @@ async fn idle_connections(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resul
     Ok((after - before) / n as f64)
 }
 
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit with a valid struct; raising the soft limit to the hard one.
     unsafe {
         let mut lim = libc::rlimit {

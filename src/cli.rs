@@ -61,6 +61,9 @@ pub enum Command {
     /// connection, a blind TCP relay and a minimal client, and print the figures with
     /// their ratios and targets.
     Bench(BenchArgs),
+    /// Push many concurrent connections through a recording proxy and check that every
+    /// message arrives byte-identical and the recording holds exactly those messages.
+    Soak(SoakArgs),
     /// The bench's blind TCP relay (LISTEN UPSTREAM), run as its own process.
     #[command(hide = true)]
     BenchRelay {
@@ -267,6 +270,20 @@ pub struct BenchArgs {
     pub only: Option<crate::bench::Workload>,
 }
 
+/// Arguments of `wsreplay soak`.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 1000)]
+    pub connections: u64,
+    /// Messages each connection sends (and gets echoed).
+    #[arg(long, default_value_t = 100)]
+    pub messages: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `wsreplay serve-demo`.
 #[derive(Debug, Args)]
 #[command(
@@ -332,6 +349,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Check(args) => check(args).await,
             Command::Diff(args) => diff(args),
             Command::Bench(args) => bench(args).await,
+            Command::Soak(args) => soak(args).await,
             Command::BenchRelay { listen, upstream } => {
                 crate::bench::blind_relay(listen, upstream).await?;
                 Ok(EXIT_OK)
@@ -711,6 +729,19 @@ async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
         print!("{}", report.render());
     }
     Ok(EXIT_OK)
+}
+
+async fn soak(args: SoakArgs) -> anyhow::Result<i32> {
+    let dir = std::env::temp_dir().join(format!("wsreplay-soak-{}", std::process::id()));
+    let report = crate::soak::run(args.connections, args.messages, &dir.join("soak.jsonl")).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.passed() { EXIT_OK } else { EXIT_ERROR })
 }
 
 fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {

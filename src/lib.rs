@@ -25,6 +25,7 @@
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
+//! | [`soak`] | `wsreplay soak`: many connections through the recorder, nothing lost |
 //! | [`cli`] | command-line definitions and exit codes |
 
 pub mod accept;
@@ -45,6 +46,7 @@ pub mod replay;
 pub mod show;
 pub mod sink;
 pub mod snapshot;
+pub mod soak;
 pub mod structure;
 pub mod tap;
 pub mod tls;

@@ -8,6 +8,7 @@ mod replay;
 mod secrets;
 mod signals;
 mod snapshots;
+mod soak;
 mod structure_changes;
 mod support;
 mod tls;
