@@ -537,6 +537,9 @@ fn replay_config(
             flags.allow_remote || addr.ip().is_loopback(),
             "--mock {spec:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock"
         );
+        if !addr.ip().is_loopback() {
+            tracing::warn!("mock {route} listens on {addr}, reachable from other machines");
+        }
         config.mock(route, addr);
     }
     anyhow::ensure!(
