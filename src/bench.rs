@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::format::{
-    Body, Dir, Header, Message as RecMessage, Opcode, Open, Reader, Record, Recording, Writer,
+    Body, Dir, Header, Message as RecMessage, Opcode, Open, Record, Recording, Writer,
 };
 
 /// How much to measure.
@@ -364,19 +364,10 @@ async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f
     Ok((rss, verified && got == n))
 }
 
-/// Counts and checksums every message of the recording, streaming it.
+/// Whether the recording holds exactly `n` messages each way with checksum `sum`.
 fn verify(path: &Path, n: u64, sum: u64) -> anyhow::Result<bool> {
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    let mut reader = Reader::new(path, file)?;
-    let (mut counts, mut sums) = ([0u64; 2], [0u64; 2]);
-    while let Some(record) = reader.next_record()? {
-        if let Record::Message(m) = record {
-            let i = usize::from(m.dir == Dir::ServerToClient);
-            counts[i] += 1;
-            sums[i] = sums[i].wrapping_add(checksum(m.body.as_bytes()));
-        }
-    }
-    Ok(counts == [n, n] && sums == [sum, sum] && reader.finish().is_empty())
+    let (counts, sums, warnings) = crate::soak::read_back(path)?;
+    Ok(counts == [n, n] && sums == [sum, sum] && warnings == 0)
 }
 
 /// Opens `n` idle connections through a recording proxy; returns its RSS per

@@ -295,11 +295,6 @@ impl Open {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
-
-    /// First value of a response header, matched case-insensitively.
-    pub fn response_header(&self, name: &str) -> Option<&str> {
-        find_header(&self.response_headers, name)
-    }
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -484,14 +479,6 @@ impl<W: Write> Writer<W> {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
     }
 }
 

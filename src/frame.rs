@@ -93,11 +93,6 @@ impl FrameParser {
         }
     }
 
-    /// Whether the parser is between frames with no message in progress.
-    pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Header) && self.head_len == 0 && self.message.is_none()
-    }
-
     /// Feeds the next bytes of the stream, calling `emit` for every finished event.
     pub fn feed(&mut self, mut data: &[u8], emit: &mut impl FnMut(Event)) {
         while !data.is_empty() {

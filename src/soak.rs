@@ -117,8 +117,9 @@ async fn connection(addr: SocketAddr, c: u64, messages: u64) -> anyhow::Result<(
     Ok((intact, sum))
 }
 
-/// Counts and checksums the recording's messages per direction, streaming it.
-fn read_back(path: &Path) -> anyhow::Result<([u64; 2], [u64; 2], usize)> {
+/// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
+/// it; also returns how many warnings the reader had.
+pub(crate) fn read_back(path: &Path) -> anyhow::Result<([u64; 2], [u64; 2], usize)> {
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     let mut reader = Reader::new(path, file)?;
     let (mut counts, mut sums) = ([0u64; 2], [0u64; 2]);

@@ -892,18 +892,6 @@ impl Structure {
         obs.render(&obs.hints_with(config))
     }
 
-    /// Only the given routes.
-    pub fn only(&self, routes: &[String]) -> Structure {
-        Structure {
-            routes: self
-                .routes
-                .iter()
-                .filter(|(r, _)| routes.contains(r))
-                .map(|(r, s)| (r.clone(), s.clone()))
-                .collect(),
-        }
-    }
-
     /// The text of one route's section.
     pub fn render_route(&self, route: &str) -> String {
         let Some(section) = self.routes.get(route) else {
