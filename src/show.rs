@@ -168,7 +168,7 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
         .collect();
     let end = match &c.end {
         Some((how, by, error)) => {
-            let mut s = format!("{} by {}", how_name(*how), side_name(*by));
+            let mut s = format!("{} by {}", how_name(*how), by.as_str());
             if let Some(e) = error {
                 let _ = write!(s, ": {e}");
             }
@@ -195,14 +195,6 @@ fn how_name(how: EndHow) -> &'static str {
         EndHow::Unreachable => "upstream unreachable",
         EndHow::Rejected => "upgrade rejected",
         EndHow::Stopped => "recorder stopped",
-    }
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Client => "client",
-        Side::Upstream => "upstream",
-        Side::Recorder => "recorder",
     }
 }
 
@@ -247,7 +239,7 @@ pub fn render_timeline(recording: &Recording) -> String {
             Record::End(e) => format!(
                 "end    {} by {}{}",
                 how_name(e.how),
-                side_name(e.by),
+                e.by.as_str(),
                 e.error
                     .as_deref()
                     .map(|e| format!(": {e}"))

@@ -141,7 +141,7 @@ where
                 let wait = grace_for(by, c2s, s2c);
                 return end(how, by, Some(format!(
                     "the other side did not finish within {wait:?} after the {} ended",
-                    side_name(by)
+                    by.as_str()
                 )));
             }
             changed = shutdown.changed() => {
@@ -190,14 +190,6 @@ fn grace_for(side: Side, c2s: &Tap, s2c: &Tap) -> Duration {
         CLOSE_GRACE
     } else {
         EOF_GRACE
-    }
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Client => "client",
-        Side::Upstream => "upstream",
-        Side::Recorder => "recorder",
     }
 }
 
