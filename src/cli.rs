@@ -119,6 +119,12 @@ pub struct RecordArgs {
     /// Repeatable.
     #[arg(long, value_name = "KEY")]
     pub redact_json_key: Vec<String>,
+    /// Do not look for credentials by their shape (JWTs, Bearer tokens, AWS keys,
+    /// private keys, random values in fields named like *token*, *secret*, *key* or
+    /// *password*). Only the named headers, query parameters and JSON keys are
+    /// redacted then.
+    #[arg(long)]
+    pub no_secret_scan: bool,
     /// Keep at most this many bytes of each message body; longer bodies are
     /// recorded truncated, with their full size. Forwarding is never affected.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -254,6 +260,10 @@ pub struct ShowArgs {
     /// Print every message in order, one line each, across all hops.
     #[arg(long)]
     pub timeline: bool,
+    /// List what was redacted: where (header, query parameter, message field) and
+    /// what kind (jwt, aws-key, private-key, secret), with counts. Never a value.
+    #[arg(long, conflicts_with = "timeline")]
+    pub secrets: bool,
 }
 
 /// Arguments of `wsreplay bench`.
@@ -416,6 +426,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         headers: args.redact_header,
         query: args.redact_query,
         json_keys: args.redact_json_key,
+        secret_scan: !args.no_secret_scan,
     });
     for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
         tracing::warn!(
@@ -759,6 +770,8 @@ fn show(args: ShowArgs) -> anyhow::Result<i32> {
         for w in &recording.warnings {
             eprintln!("warning: {}:{w}", args.file.display());
         }
+    } else if args.secrets {
+        print!("{}", crate::secrets::Inventory::of(&recording).render());
     } else {
         print!("{}", crate::show::render(&recording));
     }

@@ -15,6 +15,7 @@
 //! | [`sink`] | the single writer thread that owns a recording file |
 //! | [`replay`] | replaying recorded clients against a build, mocking its recorded peers |
 //! | [`redact`] | keeping secrets out of recordings |
+//! | [`secrets`] | credentials recognised by their shape; `show --secrets` |
 //! | [`tls`] | rustls for `wss://` upstreams |
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`kind`] | naming a message by its discriminator (`type`, ...) |
@@ -43,6 +44,7 @@ pub mod kind;
 pub mod proxy;
 pub mod redact;
 pub mod replay;
+pub mod secrets;
 pub mod show;
 pub mod sink;
 pub mod snapshot;

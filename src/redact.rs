@@ -7,9 +7,16 @@
 //! hop of one recording (correlation survives), but cannot be recovered or matched
 //! across recordings.
 //!
+//! Unless the secret scan is switched off (`--no-secret-scan`), values that look like
+//! credentials ([`crate::secrets`]) are pseudonymised the same way wherever they are:
+//! a JWT in a chat message, a token in `Sec-WebSocket-Protocol`, an API key in a field
+//! named `stripe_key`.
+//!
 //! Only recordings are redacted; the proxy forwards the real values to the upstream.
 
 use std::collections::HashSet;
+
+use crate::secrets;
 
 /// Headers redacted by default.
 pub const DEFAULT_HEADERS: &[&str] = &[
@@ -30,7 +37,7 @@ pub const DEFAULT_JSON_KEYS: &[&str] = &[
 ];
 
 /// What to redact, on top of the defaults.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactConfig {
     #[serde(default)]
@@ -39,6 +46,25 @@ pub struct RedactConfig {
     pub query: Vec<String>,
     #[serde(default)]
     pub json_keys: Vec<String>,
+    /// Look for credentials by their shape everywhere (JWTs, bearer tokens, AWS keys,
+    /// private keys, random values in secret-named fields). On unless switched off.
+    #[serde(default = "scan_by_default")]
+    pub secret_scan: bool,
+}
+
+fn scan_by_default() -> bool {
+    true
+}
+
+impl Default for RedactConfig {
+    fn default() -> Self {
+        RedactConfig {
+            headers: Vec::new(),
+            query: Vec::new(),
+            json_keys: Vec::new(),
+            secret_scan: true,
+        }
+    }
 }
 
 impl RedactConfig {
@@ -46,6 +72,7 @@ impl RedactConfig {
         self.headers.extend(other.headers);
         self.query.extend(other.query);
         self.json_keys.extend(other.json_keys);
+        self.secret_scan &= other.secret_scan;
     }
 }
 
@@ -55,8 +82,10 @@ pub struct Redactor {
     headers: HashSet<String>,
     query: HashSet<String>,
     json_keys: HashSet<String>,
-    /// Finds any secret JSON key in one pass over a message (case-insensitive).
+    /// Finds any secret JSON key (or, when scanning, any secret-like field name) in one
+    /// pass over a message (case-insensitive).
     key_finder: aho_corasick::AhoCorasick,
+    scan: bool,
     key: [u8; 32],
 }
 
@@ -80,38 +109,98 @@ impl Redactor {
     /// A redactor with a given key (deterministic placeholders, for tests).
     pub fn with_key(config: &RedactConfig, key: [u8; 32]) -> Self {
         let json_keys = lower_set(DEFAULT_JSON_KEYS, &config.json_keys);
+        let field_words = secrets::SECRET_FIELD_WORDS.iter().map(|w| w.to_string());
+        let mut finder_words: Vec<String> = json_keys.iter().cloned().collect();
+        if config.secret_scan {
+            finder_words.extend(field_words);
+        }
         let key_finder = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(&json_keys)
+            .build(&finder_words)
             .expect("a handful of short keys always builds");
         Redactor {
             headers: lower_set(DEFAULT_HEADERS, &config.headers),
             query: lower_set(DEFAULT_QUERY, &config.query),
             json_keys,
             key_finder,
+            scan: config.secret_scan,
             key,
         }
     }
 
-    /// The placeholder that stands for `secret` throughout this recording.
+    /// The placeholder that stands for `secret` throughout this recording:
+    /// `<redacted:1a2b3c4d5e6f>`, or `<redacted:jwt:1a2b3c4d5e6f>` when the value's
+    /// shape tells what it is (`jwt`, `aws-key`, `private-key`).
     pub fn pseudonym(&self, secret: &str) -> String {
         let hash = blake3::keyed_hash(&self.key, secret.as_bytes());
-        format!("<redacted:{}>", &hash.to_hex()[..12])
+        let hash = &hash.to_hex()[..12];
+        match secrets::kind_of(secret) {
+            Some(kind) => format!("<redacted:{kind}:{hash}>"),
+            None => format!("<redacted:{hash}>"),
+        }
     }
 
     /// Redacts header values in place.
     pub fn headers(&self, headers: &mut [(String, String)]) {
         for (name, value) in headers.iter_mut() {
             let lower = name.to_ascii_lowercase();
-            if !self.headers.contains(&lower) {
-                continue;
+            if self.headers.contains(&lower) {
+                *value = match lower.as_str() {
+                    "cookie" => self.cookie_pairs(value, "; "),
+                    "set-cookie" => self.set_cookie(value),
+                    _ => self.credentials(value),
+                };
+            } else if self.scan {
+                *value = match lower.as_str() {
+                    "sec-websocket-protocol" => self.subprotocols(value),
+                    // Handshake nonces: random by design, not secret.
+                    "sec-websocket-key" | "sec-websocket-accept" => continue,
+                    _ => self.scanned_value(&lower, value),
+                };
             }
-            *value = match lower.as_str() {
-                "cookie" => self.cookie_pairs(value, "; "),
-                "set-cookie" => self.set_cookie(value),
-                _ => self.credentials(value),
-            };
         }
+    }
+
+    /// Some platforms carry a bearer token as a WebSocket subprotocol
+    /// (`Sec-WebSocket-Protocol: access_token, eyJ…`, or Kubernetes'
+    /// `base64url.bearer.authorization.k8s.io.<token>`); protocol names stay.
+    fn subprotocols(&self, value: &str) -> String {
+        const K8S: &str = "base64url.bearer.authorization.k8s.io.";
+        value
+            .split(',')
+            .map(str::trim)
+            .map(|p| match p.strip_prefix(K8S) {
+                Some(token) if !token.is_empty() => format!("{K8S}{}", self.pseudonym(token)),
+                _ => self.scanned_value("token", p),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A value under a name that is not known to be secret: credentials found by shape
+    /// are replaced, and the whole value if the name sounds secret and it looks random.
+    fn scanned_value(&self, name: &str, value: &str) -> String {
+        if secrets::is_secret_field(name) && secrets::looks_random(value) {
+            return self.pseudonym(value);
+        }
+        self.shapes(value).unwrap_or_else(|| value.to_string())
+    }
+
+    /// Replaces every credential found by its shape. `None` when there was none.
+    fn shapes(&self, text: &str) -> Option<String> {
+        let found = secrets::find(text);
+        if found.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for range in found {
+            out.push_str(&text[at..range.start]);
+            out.push_str(&self.pseudonym(&text[range.clone()]));
+            at = range.end;
+        }
+        out.push_str(&text[at..]);
+        Some(out)
     }
 
     /// `Bearer abc` → `Bearer <redacted:…>`: the scheme stays readable and the token
@@ -158,6 +247,15 @@ impl Redactor {
                     let decoded = percent_decode(value);
                     format!("{name}={}", self.pseudonym(&decoded))
                 }
+                Some((name, value)) if self.scan => {
+                    let decoded = percent_decode(value);
+                    let scanned = self.scanned_value(&percent_decode(name), &decoded);
+                    if scanned == decoded {
+                        pair.to_string()
+                    } else {
+                        format!("{name}={scanned}")
+                    }
+                }
                 _ => pair.to_string(),
             })
             .collect::<Vec<_>>()
@@ -170,11 +268,22 @@ impl Redactor {
             .contains(&percent_decode(name).to_ascii_lowercase())
     }
 
-    /// Redacts secret JSON keys in a text message. Returns `None` when nothing changed.
+    /// Redacts a text message: secret JSON keys, and when scanning, credentials found
+    /// by their shape. Returns `None` when nothing changed.
     ///
     /// The text is edited in place (only the secret string literals are replaced), so
     /// formatting, key order and number spelling stay exactly as sent.
-    pub fn json_text(&self, text: &str) -> Option<String> {
+    pub fn text(&self, text: &str) -> Option<String> {
+        let keyed = self.json_text(text);
+        if !self.scan {
+            return keyed;
+        }
+        self.shapes(keyed.as_deref().unwrap_or(text)).or(keyed)
+    }
+
+    /// Redacts the values of secret JSON keys (and, when scanning, random-looking
+    /// values of secret-sounding keys).
+    fn json_text(&self, text: &str) -> Option<String> {
         let json = text.trim_start().starts_with(['{', '[']);
         if !json || !self.key_finder.is_match(text) {
             return None;
@@ -208,7 +317,7 @@ impl Redactor {
         };
         let mut left = Vec::new();
         self.collect_secrets(&value, &mut left);
-        left.iter().all(|s| s.starts_with("<redacted:"))
+        left.is_empty()
     }
 
     fn collect_secrets(&self, value: &serde_json::Value, out: &mut Vec<String>) {
@@ -216,9 +325,7 @@ impl Redactor {
             serde_json::Value::Object(map) => {
                 for (k, v) in map {
                     match v {
-                        serde_json::Value::String(s) if self.is_secret_key(k) => {
-                            out.push(s.clone())
-                        }
+                        serde_json::Value::String(s) if self.is_secret(k, s) => out.push(s.clone()),
                         other => self.collect_secrets(other, out),
                     }
                 }
@@ -235,7 +342,7 @@ impl Redactor {
             serde_json::Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     match v {
-                        serde_json::Value::String(s) if self.is_secret_key(k) => {
+                        serde_json::Value::String(s) if self.is_secret(k, s) => {
                             *s = self.pseudonym(s)
                         }
                         other => self.replace_secrets(other),
@@ -249,8 +356,12 @@ impl Redactor {
         }
     }
 
-    fn is_secret_key(&self, key: &str) -> bool {
+    fn is_secret(&self, key: &str, value: &str) -> bool {
+        if value.starts_with("<redacted:") {
+            return false;
+        }
         self.json_keys.contains(&key.to_ascii_lowercase())
+            || (self.scan && secrets::is_secret_field(key) && secrets::looks_random(value))
     }
 }
 
@@ -286,7 +397,7 @@ mod tests {
         r.headers(&mut headers);
         let target = r.target("/ws?user_id=x&token=s3cr3t");
         let body = r
-            .json_text(r#"{"type":"auth","payload":{"password":"s3cr3t","n":1.50}}"#)
+            .text(r#"{"type":"auth","payload":{"password":"s3cr3t","n":1.50}}"#)
             .unwrap();
         let p = r.pseudonym("s3cr3t");
         assert_eq!(headers[0].1, format!("Bearer {p}"));
@@ -306,8 +417,8 @@ mod tests {
     #[test]
     fn differently_escaped_secrets_are_still_removed() {
         let r = redactor();
-        let out = r.json_text(r#"{"session":"a\u0062c"}"#).unwrap();
+        let out = r.text(r#"{"session":"a\u0062c"}"#).unwrap();
         assert!(!out.contains("abc") && !out.contains("u0062"), "{out}");
-        assert_eq!(r.json_text(r#"{"type":"chat"}"#), None);
+        assert_eq!(r.text(r#"{"type":"chat"}"#), None);
     }
 }

@@ -336,7 +336,7 @@ impl WriterThread {
                 open.request = redact_request_line(&self.redactor, &open.request);
             }
             Record::Message(m) => {
-                if let Some(text) = m.body.as_text().and_then(|t| self.redactor.json_text(t)) {
+                if let Some(text) = m.body.as_text().and_then(|t| self.redactor.text(t)) {
                     m.body = crate::format::Body::Text(text);
                 }
             }
