@@ -406,25 +406,8 @@ pub(crate) fn raise_fd_limit() {
 
 /// A recording of `users` conversations of demo-like events (ids, timestamps vary).
 pub fn synthetic_recording(users: u64) -> Recording {
-    let mut records = vec![Record::Open(Open {
-        t_us: 0,
-        route: "frontend".into(),
-        conn: 1,
-        client: "bench".into(),
-        upstream: "ws://bench".into(),
-        request: "GET /ws HTTP/1.1".into(),
-        headers: vec![],
-        status: 101,
-        response_headers: vec![],
-    })];
-    let mut push = |dir, text: String| {
-        records.push(Record::Message(RecMessage::whole(
-            1,
-            dir,
-            Opcode::TEXT,
-            Body::Text(text),
-        )));
-    };
+    let mut messages = Vec::new();
+    let mut push = |dir, text: String| messages.push((dir, Body::Text(text)));
     for u in 0..users {
         let mid = format!("msg_{:016x}", u.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         push(
@@ -465,12 +448,7 @@ pub fn synthetic_recording(users: u64) -> Recording {
             );
         }
     }
-    Recording {
-        path: "synthetic.jsonl".into(),
-        header: Header::current(0),
-        records,
-        warnings: vec![],
-    }
+    Recording::single_connection("frontend", messages)
 }
 
 /// Normalises two recordings and compares them on this thread: events per second.

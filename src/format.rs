@@ -608,6 +608,40 @@ impl Recording {
         })
     }
 
+    /// An in-memory recording of one connection on `route` that carried `messages`, in
+    /// order, all at time 0 (for benchmarks, tests and fuzzing).
+    pub fn single_connection(
+        route: &str,
+        messages: impl IntoIterator<Item = (Dir, Body)>,
+    ) -> Recording {
+        let open = Open {
+            t_us: 0,
+            route: route.into(),
+            conn: 1,
+            client: "in-memory".into(),
+            upstream: "ws://in-memory".into(),
+            request: "GET / HTTP/1.1".into(),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        };
+        let messages = messages.into_iter().map(|(dir, body)| {
+            let op = match body {
+                Body::Text(_) => Opcode::TEXT,
+                Body::Bytes(_) => Opcode::BINARY,
+            };
+            Record::Message(Message::whole(1, dir, op, body))
+        });
+        Recording {
+            path: format!("{route}.jsonl").into(),
+            header: Header::current(0),
+            records: std::iter::once(Record::Open(open))
+                .chain(messages)
+                .collect(),
+            warnings: vec![],
+        }
+    }
+
     /// The `open` records, in order.
     pub fn opens(&self) -> impl Iterator<Item = &Open> {
         self.records.iter().filter_map(|r| match r {

@@ -123,6 +123,19 @@ impl FrameParser {
         }
     }
 
+    /// The data message still being assembled when the stream ended, if any: what
+    /// arrived of it, with `size` counting the announced rest of its current frame.
+    pub fn unfinished(&mut self) -> Option<ParsedMessage> {
+        let mut m = self.message.take()?;
+        if let State::Payload { frame, remaining } = self.state {
+            if !frame.op.is_control() {
+                m.size += remaining;
+            }
+        }
+        self.state = State::Header;
+        Some(m)
+    }
+
     fn begin_frame(&mut self, frame: FrameHeader, emit: &mut impl FnMut(Event)) {
         self.offset = 0;
         if frame.op.is_control() {

@@ -309,6 +309,8 @@ async fn serve(
         &mut shutdown,
     )
     .await;
+    c2s.finish(&ctx.sink);
+    s2c.finish(&ctx.sink);
     if end.how.is_abnormal() {
         tracing::info!(route = %route.name, conn = id, "connection ended: {:?} by {:?} {}", end.how, end.by, end.error.as_deref().unwrap_or(""));
     }

@@ -1058,33 +1058,13 @@ mod tests {
 
     #[test]
     fn literal_detection_can_be_configured() {
-        use crate::format::{Message, Open};
-        let mut records = vec![Record::Open(Open {
-            t_us: 0,
-            route: "r".into(),
-            conn: 1,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: "GET / HTTP/1.1".into(),
-            headers: vec![],
-            status: 101,
-            response_headers: vec![],
-        })];
-        for i in 0..20 {
-            let text = format!(r#"{{"type":"t","status":"s{i}","mode":"fast"}}"#);
-            records.push(Record::Message(Message::whole(
-                1,
-                Dir::ServerToClient,
-                Opcode::TEXT,
-                Body::Text(text),
-            )));
-        }
-        let rec = Recording {
-            path: "r.jsonl".into(),
-            header: crate::format::Header::current(0),
-            records,
-            warnings: vec![],
-        };
+        let rec = Recording::single_connection(
+            "r",
+            (0..20).map(|i| {
+                let text = format!(r#"{{"type":"t","status":"s{i}","mode":"fast"}}"#);
+                (Dir::ServerToClient, Body::Text(text))
+            }),
+        );
         let field = |s: &Structure, f: &str| {
             s.routes["r"].kinds[&(Dir::ServerToClient, "t".to_string())].fields[f].clone()
         };

@@ -52,6 +52,27 @@ impl Tap {
         }
     }
 
+    /// Records the message that was still arriving when the connection ended (the
+    /// peer vanished mid-message): what was forwarded of it is kept, marked truncated.
+    pub fn finish(&mut self, sink: &SinkHandle) {
+        let Some(m) = self.parser.unfinished() else {
+            return;
+        };
+        let mut message = self.describer.message(m);
+        message.truncated = true;
+        let size = message.size.unwrap_or(message.body.len() as u64);
+        message.size = Some(size);
+        let note = format!(
+            "the connection ended mid-message: {} of {size} byte(s) arrived",
+            message.body.len()
+        );
+        message.note = Some(match message.note.take() {
+            Some(other) => format!("{note}; {other}"),
+            None => note,
+        });
+        sink.push([Record::Message(message)]);
+    }
+
     /// Whether this direction has sent a close frame.
     pub fn close_seen(&self) -> bool {
         self.describer.close_at.is_some()

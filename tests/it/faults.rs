@@ -125,3 +125,160 @@ async fn an_upstream_refusal_reaches_the_client_unchanged() {
     assert_eq!(open.status, 403);
     assert_eq!(end_of(&recording).how, EndHow::Rejected);
 }
+
+/// A masked client text frame carrying `len` bytes of `x`.
+fn client_frame(len: usize) -> Vec<u8> {
+    wsreplay::frame::encode_frame(
+        true,
+        0,
+        wsreplay::format::Opcode::TEXT,
+        Some([1, 2, 3, 4]),
+        &vec![b'x'; len],
+    )
+}
+
+#[tokio::test]
+async fn a_client_reset_mid_message_ends_the_upstream_and_keeps_what_was_forwarded() {
+    let up = RawUpstream::bind().await;
+    let rec = Recorder::start(&up.url).await;
+    let (client, (mut upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
+    let (client, _) = client;
+    let frame = client_frame(1000);
+    let sent = 8 + 400; // header (2 + 2 length + 4 mask) and 400 of 1000 payload bytes
+    let mut client = client;
+    client.write_all(&frame[..sent]).await.unwrap();
+    assert_eq!(read_exact(&mut upstream, sent).await, frame[..sent]);
+    #[allow(deprecated)] // SO_LINGER 0 is exactly how a test produces an RST
+    client.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(client);
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), upstream.read(&mut buf))
+        .await
+        .expect("the upstream was not closed after the client vanished");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    let (recording, _) = rec.finish().await;
+    let partial = recording
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Message(m) => Some(m),
+            _ => None,
+        })
+        .expect("the forwarded part of the message is recorded");
+    assert_eq!(partial.body.as_bytes(), vec![b'x'; 400].as_slice());
+    assert!(partial.truncated);
+    assert_eq!(partial.size, Some(1000));
+    assert!(
+        partial
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("ended mid-message"),
+        "{partial:?}"
+    );
+    let end = end_of(&recording);
+    assert_eq!((end.how, end.by), (EndHow::Reset, Side::Client), "{end:?}");
+}
+
+#[tokio::test]
+async fn a_half_closed_client_still_gets_the_upstreams_reply() {
+    let up = RawUpstream::bind().await;
+    let rec = Recorder::start(&up.url).await;
+    let (client, (mut upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
+    let (mut client, _) = client;
+    let request = client_frame(5);
+    client.write_all(&request).await.unwrap();
+    client.shutdown().await.unwrap(); // FIN: the client sends no more, but still reads
+    assert_eq!(read_exact(&mut upstream, request.len()).await, request);
+    let mut rest = Vec::new();
+    upstream.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "the client's FIN reaches the upstream");
+    let reply = wsreplay::frame::encode_frame(
+        true,
+        0,
+        wsreplay::format::Opcode::TEXT,
+        None,
+        b"reply after the client's FIN",
+    );
+    upstream.write_all(&reply).await.unwrap();
+    drop(upstream);
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut got))
+        .await
+        .expect("the client's connection was not closed")
+        .unwrap();
+    assert_eq!(got, reply);
+    let (recording, _) = rec.finish().await;
+    let texts: Vec<_> = traffic(&recording)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Message(m) => Some((m.dir, m.body.as_text().unwrap().to_string())),
+            _ => None,
+        })
+        .collect();
+    use wsreplay::format::Dir;
+    assert_eq!(
+        texts,
+        [
+            (Dir::ClientToServer, "xxxxx".to_string()),
+            (
+                Dir::ServerToClient,
+                "reply after the client's FIN".to_string()
+            )
+        ]
+    );
+    assert_eq!(end_of(&recording).how, EndHow::Eof);
+}
+
+#[tokio::test]
+async fn a_handshake_trickling_in_byte_by_byte_gets_408_and_is_closed() {
+    let up = RawUpstream::bind().await;
+    let rec = Recorder::start_with(&up.url, |c| {
+        c.handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let stream = TcpStream::connect(rec.addr()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let request = format!("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let trickle = tokio::spawn(async move {
+        for b in request.bytes() {
+            if write.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    });
+    let mut resp = String::new();
+    tokio::time::timeout(Duration::from_secs(10), read.read_to_string(&mut resp))
+        .await
+        .expect("the recorder did not close a trickling handshake")
+        .ok();
+    trickle.abort();
+    assert!(resp.starts_with("HTTP/1.1 408 Request Timeout"), "{resp}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), up.listener.accept())
+            .await
+            .is_err(),
+        "nothing may reach the upstream"
+    );
+    rec.finish().await;
+}
+
+#[tokio::test]
+async fn handshake_headers_over_64_kib_get_431() {
+    let up = RawUpstream::bind().await;
+    let rec = Recorder::start(&up.url).await;
+    let mut s = TcpStream::connect(rec.addr()).await.unwrap();
+    let big = "a".repeat(70 * 1024);
+    let request = format!("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nX-Big: {big}\r\n\r\n");
+    // The recorder may answer and close before it has read everything we send.
+    let _ = s.write_all(request.as_bytes()).await;
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp).await;
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(
+        resp.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{resp}"
+    );
+    rec.finish().await;
+}

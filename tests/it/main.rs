@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod faults;
 mod replay;
+mod replay_faults;
 mod secrets;
 mod signals;
 mod snapshots;

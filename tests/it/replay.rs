@@ -28,13 +28,6 @@ async fn replay_with(
     replay_demo(rec, tweak, regression, None).await
 }
 
-/// A hang guard (not a performance assertion): a replay must always end.
-async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("the replay hung")
-}
-
 fn json_messages(rec: &Recording, route: &str, dir: Dir) -> Vec<(u64, Value)> {
     let routes: std::collections::BTreeMap<u64, &str> =
         rec.opens().map(|o| (o.conn, o.route.as_str())).collect();

@@ -69,7 +69,7 @@ pub async fn read_head(s: &mut TcpStream) -> String {
 /// A raw WebSocket server: completes one upgrade by hand, then hands over the socket.
 pub struct RawUpstream {
     pub url: String,
-    listener: TcpListener,
+    pub listener: TcpListener,
 }
 
 impl RawUpstream {
