@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod demo;
 mod faults;
+mod hostile;
 mod replay;
 mod replay_faults;
 mod secrets;
