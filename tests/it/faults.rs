@@ -43,11 +43,16 @@ async fn upstream_down_gives_the_client_a_502_and_the_recording_says_so() {
     );
 }
 
+/// The upstream sends 300 of a 1,000-byte message's bytes, then dies.
 async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
     let up = RawUpstream::bind().await;
     let rec = Recorder::start(&up.url).await;
-    let (client, (upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
+    let (client, (mut upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
     let (mut client, _) = client;
+    let frame =
+        wsreplay::frame::encode_frame(true, 0, wsreplay::format::Opcode::BINARY, None, &[7; 1000]);
+    upstream.write_all(&frame[..4 + 300]).await.unwrap();
+    assert_eq!(read_exact(&mut client, 4 + 300).await, frame[..4 + 300]);
     if reset {
         #[allow(deprecated)] // SO_LINGER 0 is exactly how a test produces an RST
         upstream.set_linger(Some(Duration::ZERO)).unwrap();
@@ -62,7 +67,18 @@ async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
     let waited = started.elapsed();
     drop(client);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    (rec.finish().await.0, waited)
+    let recording = rec.finish().await.0;
+    let partial = recording
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Message(m) => Some(m),
+            _ => None,
+        })
+        .expect("what was forwarded of the message is recorded");
+    assert_eq!(partial.body.as_bytes(), [7; 300].as_slice());
+    assert_eq!((partial.truncated, partial.size), (true, Some(1000)));
+    (recording, waited)
 }
 
 #[tokio::test]

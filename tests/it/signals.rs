@@ -121,6 +121,67 @@ async fn sigterm_finishes_a_complete_valid_file() {
 }
 
 #[tokio::test]
+async fn sigterm_during_heavy_traffic_leaves_every_forwarded_frame_in_a_complete_file() {
+    let upstream = echo_server().await;
+    let p = spawn_recorder(&upstream).await;
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    // Pipelined: the client sends as fast as it can while a second task reads echoes.
+    let sender = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while tx
+            .send(Message::text(format!(r#"{{"type":"load","i":{sent}}}"#)))
+            .await
+            .is_ok()
+        {
+            sent += 1;
+        }
+        sent
+    });
+    let (signalled_tx, mut signalled) = tokio::sync::oneshot::channel();
+    let mut signalled_tx = Some(signalled_tx);
+    let mut received = Vec::new();
+    let child = p.child;
+    let reader = async {
+        while let Some(Ok(msg)) = rx.next().await {
+            if let Message::Text(t) = msg {
+                received.push(t.to_string());
+            }
+            if received.len() == 5_000 {
+                signal(&child, "-TERM");
+                signalled_tx.take().unwrap().send(()).unwrap();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the connection was not closed after SIGTERM");
+    signalled
+        .try_recv()
+        .expect("5,000 echoes arrived before the signal");
+    let sent = sender.await.unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = Recording::read(&p.path).unwrap();
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+    assert!(matches!(rec.records.last(), Some(Record::Finish(f)) if f.complete));
+    // Every frame forwarded to the client is on disk, in order; what reached the
+    // upstream is a prefix of what was sent, and covers every echo.
+    assert_eq!(texts(&rec, Dir::ServerToClient), received);
+    let c2s = texts(&rec, Dir::ClientToServer);
+    assert!(c2s.len() >= received.len() && c2s.len() as u64 <= sent);
+    for (i, text) in c2s.iter().enumerate() {
+        assert_eq!(text, &format!(r#"{{"type":"load","i":{i}}}"#));
+    }
+}
+
+#[tokio::test]
 async fn sigkill_keeps_every_frame_forwarded_before_the_flush_interval() {
     let upstream = echo_server().await;
     let mut p = spawn_recorder(&upstream).await;
