@@ -231,6 +231,14 @@ pub struct ReplayFlags {
     /// Allow mocks to listen on non-loopback addresses.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Inject a fault into what wsreplay sends on ROUTE: a mock's responses (--mock
+    /// route) or a replayed client's messages (--target route), limited to messages of
+    /// type KIND when given. ACTION: drop, delay=DURATION (2s, 250ms), duplicate,
+    /// reorder (sent after the next message), corrupt (invalid JSON), or
+    /// disconnect-after=N (drop the connection after N messages). The captured run
+    /// holds a `fault` record for every injection. Repeatable.
+    #[arg(long = "fault", value_name = "ROUTE:ACTION[:KIND]")]
+    pub faults: Vec<crate::replay::fault::FaultRule>,
 }
 
 /// Arguments of `wsreplay diff`.
@@ -252,8 +260,13 @@ pub struct ShowArgs {
     /// The recording to describe.
     pub file: PathBuf,
     /// Print every message in order, one line each, across all hops.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mermaid")]
     pub timeline: bool,
+    /// Print the session as a Mermaid sequence diagram: each route's client and server
+    /// are participants, messages are labelled by their type, runs of the same message
+    /// are collapsed (`progress_update ×3`). Paste into a Markdown ```mermaid block.
+    #[arg(long)]
+    pub mermaid: bool,
 }
 
 /// Arguments of `wsreplay bench`.
@@ -305,6 +318,14 @@ pub struct ServeDemoArgs {
     /// Make the backend send tool_executing in the broken legacy shape (payload → data).
     #[arg(long)]
     pub regression: bool,
+    /// Seconds the backend waits for an agent's reply before it ends the chat with an
+    /// error envelope.
+    #[arg(long, value_name = "SECS", default_value_t = crate::demo::DEFAULT_AGENT_TIMEOUT.as_secs_f64())]
+    pub agent_timeout: f64,
+    /// Milliseconds the backend waits before every message it sends to the frontend
+    /// (a slow build, to try `check --timing`).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub reply_delay_ms: u64,
     /// Run a demo agent: KIND=LISTEN with KIND one of nlp, data, viz. Repeatable.
     #[arg(long = "agent", value_name = "KIND=LISTEN")]
     pub agents: Vec<String>,
@@ -510,6 +531,7 @@ fn replay_config(
     let file = FileConfig::load(flags.config.as_deref())?;
     let mut config = ReplayConfig::new(output);
     config.id_pairs = file.correlate;
+    config.faults = flags.faults;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
     if let Some(speed) = flags.speed {
         anyhow::ensure!(
@@ -699,7 +721,8 @@ async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
             } else {
                 Vec::new()
             },
-            agent_timeout: crate::demo::DEFAULT_AGENT_TIMEOUT,
+            agent_timeout: seconds("--agent-timeout", args.agent_timeout)?,
+            reply_delay: std::time::Duration::from_millis(args.reply_delay_ms),
             mutate: None,
         };
         let server = backend::spawn(cfg, addr).await?;
@@ -754,7 +777,9 @@ fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
 
 fn show(args: ShowArgs) -> anyhow::Result<i32> {
     let recording = Recording::read(&args.file)?;
-    if args.timeline {
+    if args.mermaid {
+        print!("{}", crate::sequence::Sequence::of(&recording).mermaid());
+    } else if args.timeline {
         print!("{}", crate::show::render_timeline(&recording));
         for w in &recording.warnings {
             eprintln!("warning: {}:{w}", args.file.display());

@@ -22,6 +22,7 @@
 //! | [`snapshot`] | structure snapshots as insta `.snap` files |
 //! | [`diff`] | unified diffs and the semantic summary of a structure change |
 //! | [`show`] | `wsreplay show`: summaries and timelines |
+//! | [`sequence`] | a recording as a sequence diagram across hops; Mermaid output |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
@@ -43,6 +44,7 @@ pub mod kind;
 pub mod proxy;
 pub mod redact;
 pub mod replay;
+pub mod sequence;
 pub mod show;
 pub mod sink;
 pub mod snapshot;

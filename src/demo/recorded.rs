@@ -55,6 +55,7 @@ impl RecordedDemo {
                     Vec::new()
                 },
                 agent_timeout: DEFAULT_AGENT_TIMEOUT,
+                reply_delay: Duration::ZERO,
                 mutate: None,
             },
             backend_listener,

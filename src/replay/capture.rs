@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::format::{Body, Close, Control, Dir, End, EndHow, Message, Opcode, Open, Record, Side};
+use crate::format::{
+    Body, Close, Control, Dir, End, EndHow, Fault, Message, Opcode, Open, Record, Side,
+};
 use crate::sink::SinkHandle;
 
 /// Shared by every replayed connection and mock of one replay.
@@ -84,6 +86,18 @@ impl ConnCapture {
         if self.pending.len() >= 256 {
             self.flush();
         }
+    }
+
+    /// Records a fault injected into this connection (`--fault`).
+    pub fn fault(&mut self, dir: Dir, rule: &str, action: &str, label: &str) {
+        self.pending.push(Record::Fault(Fault {
+            t_us: 0,
+            conn: self.conn,
+            dir,
+            rule: rule.to_string(),
+            action: action.to_string(),
+            label: label.to_string(),
+        }));
     }
 
     /// Another capture of the same connection (for a task handling the other direction).

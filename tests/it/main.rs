@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers in `support`.
 
+mod browser;
 mod check;
 mod cli;
 mod demo;
