@@ -1,7 +1,9 @@
 //! A recording as a sequence diagram: who sent what to whom, across every hop.
 //!
 //! [`Sequence::of`] reads a recording into participants (each route's client and
-//! server, in order of first appearance) and arrows (messages labelled by their
+//! server, in order of first appearance; in a replay's capture the build under test is
+//! one participant, as it is both the server of the replayed clients and the client
+//! of the mocks) and arrows (messages labelled by their
 //! discriminator, close frames, injected faults), collapsing runs of the same message
 //! between the same participants into one arrow (`progress_update ×3`).
 //! [`Sequence::mermaid`] renders it for `wsreplay show --mermaid`; the HTML report
@@ -12,23 +14,26 @@ use std::fmt::Write as _;
 
 use crate::format::{Dir, Record, Recording};
 use crate::kind;
+use crate::replay::capture::{MOCK_UPSTREAM, REPLAY_CLIENT};
 
-/// One lifeline: a route's client or its server.
+/// One lifeline: a route's client or its server, or the build under test.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Participant {
-    pub route: String,
-    /// `true` for the route's server (the upstream), `false` for its clients.
-    pub server: bool,
+pub enum Participant {
+    /// A route's clients (`server: false`) or its server (`server: true`).
+    Route { route: String, server: bool },
+    /// In a replay's capture: the build, behind every target and in front of every mock.
+    Build,
 }
 
 impl Participant {
-    /// `frontend client`, `nlp server`.
+    /// `frontend client`, `nlp server`, `build under test`.
     pub fn name(&self) -> String {
-        format!(
-            "{} {}",
-            self.route,
-            if self.server { "server" } else { "client" }
-        )
+        match self {
+            Participant::Route { route, server } => {
+                format!("{route} {}", if *server { "server" } else { "client" })
+            }
+            Participant::Build => "build under test".into(),
+        }
     }
 }
 
@@ -78,13 +83,28 @@ impl Sequence {
     /// Reads the sequence off a recording.
     pub fn of(recording: &Recording) -> Sequence {
         let mut seq = Sequence::default();
-        let mut routes: BTreeMap<u64, String> = BTreeMap::new();
+        // Per connection: route, client and server participant.
+        let mut conns: BTreeMap<u64, (String, usize, usize)> = BTreeMap::new();
         for record in &recording.records {
             let (conn, dir, label, kind) = match record {
                 Record::Open(o) => {
-                    routes.insert(o.conn, o.route.clone());
-                    seq.participant(&o.route, false);
-                    seq.participant(&o.route, true);
+                    let side = |server: bool| Participant::Route {
+                        route: o.route.clone(),
+                        server,
+                    };
+                    let (client, server) = if o.client == REPLAY_CLIENT {
+                        (side(false), Participant::Build)
+                    } else if o.upstream.starts_with(MOCK_UPSTREAM) {
+                        (Participant::Build, side(true))
+                    } else {
+                        (side(false), side(true))
+                    };
+                    let ids = (
+                        o.route.clone(),
+                        seq.participant(client),
+                        seq.participant(server),
+                    );
+                    conns.insert(o.conn, ids);
                     continue;
                 }
                 Record::Message(m) => (
@@ -110,11 +130,10 @@ impl Sequence {
                 ),
                 _ => continue,
             };
-            let Some(route) = routes.get(&conn) else {
+            let Some((route, client, server)) = conns.get(&conn) else {
                 continue;
             };
-            let client = seq.participant(route, false);
-            let server = seq.participant(route, true);
+            let (client, server) = (*client, *server);
             let (from, to) = match dir {
                 Dir::ClientToServer => (client, server),
                 Dir::ServerToClient => (server, client),
@@ -139,11 +158,7 @@ impl Sequence {
         seq
     }
 
-    fn participant(&mut self, route: &str, server: bool) -> usize {
-        let p = Participant {
-            route: route.to_string(),
-            server,
-        };
+    fn participant(&mut self, p: Participant) -> usize {
         match self.participants.iter().position(|q| *q == p) {
             Some(i) => i,
             None => {

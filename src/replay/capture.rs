@@ -16,6 +16,11 @@ use crate::format::{
 };
 use crate::sink::SinkHandle;
 
+/// The `client` of a replayed client connection's `open` record.
+pub const REPLAY_CLIENT: &str = "wsreplay replay";
+/// How the `upstream` of a mocked connection's `open` record begins.
+pub const MOCK_UPSTREAM: &str = "wsreplay mock on ";
+
 /// Shared by every replayed connection and mock of one replay.
 #[derive(Clone)]
 pub struct Capture {

@@ -220,7 +220,7 @@ async fn connect(
         t_us: 0,
         route: script.route.clone(),
         conn: 0,
-        client: "wsreplay replay".into(),
+        client: super::capture::REPLAY_CLIENT.into(),
         upstream: url.to_string(),
         request: format!("GET {}{} HTTP/1.1", target.path, script.target),
         headers,

@@ -147,7 +147,7 @@ async fn serve(
         route: ctx.route.clone(),
         conn: 0,
         client: peer.to_string(),
-        upstream: format!("wsreplay mock on {}", ctx.listen),
+        upstream: format!("{}{}", super::capture::MOCK_UPSTREAM, ctx.listen),
         request: format!("GET {target} HTTP/1.1"),
         headers,
         status: 101,
