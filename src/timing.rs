@@ -82,7 +82,7 @@ impl fmt::Display for Breach {
         let ms = |us: u64| us as f64 / 1000.0;
         write!(
             f,
-            "{} {} {}: {} {:.1} ms, recorded {:.1} ms (allowed up to {:.1} ms, {:.1}× slower)",
+            "{} {} {}: {} {:.1} ms, recorded {:.1} ms (allowed up to {:.1} ms",
             self.route,
             self.dir,
             self.label,
@@ -90,8 +90,12 @@ impl fmt::Display for Breach {
             ms(self.replayed_us),
             ms(self.recorded_us),
             ms(self.allowed_us),
-            self.replayed_us as f64 / self.recorded_us.max(1) as f64
-        )
+        )?;
+        if self.recorded_us >= 1000 {
+            let ratio = self.replayed_us as f64 / self.recorded_us as f64;
+            write!(f, ", {ratio:.1}× slower")?;
+        }
+        f.write_str(")")
     }
 }
 

@@ -396,9 +396,15 @@ impl Player<'_> {
 
     /// After the last step: collect the remaining server messages and close as recorded.
     async fn finish(&mut self) {
-        if let Some(Out::Send(held)) = self.faults.release() {
-            if let Err(e) = self.send(held).await {
-                return self.ended(Some(e));
+        for out in self.faults.release(&mut self.capture) {
+            match out {
+                Out::Send(held) => {
+                    if let Err(e) = self.send(held).await {
+                        return self.ended(Some(e));
+                    }
+                }
+                Out::Disconnect(why) => return self.disconnect(why),
+                Out::Later(..) | Out::Held(_) => {}
             }
         }
         let expected = self.script.server.len();

@@ -160,7 +160,8 @@ pub struct Injector {
     rules: Vec<FaultRule>,
     /// Per rule: matching messages sent so far (for `disconnect-after`).
     counts: Vec<u64>,
-    held: Option<WsMessage>,
+    /// A message `reorder` holds back, with its label.
+    held: Option<(WsMessage, String)>,
     dir: Dir,
 }
 
@@ -197,57 +198,74 @@ impl Injector {
             WsMessage::Text(t) => (Opcode::TEXT, Body::Text(t.to_string())),
             WsMessage::Binary(b) => (Opcode::BINARY, Body::Bytes(b.to_vec())),
             WsMessage::Close(_) => {
-                return self.release().into_iter().chain([Out::Send(msg)]).collect()
+                let mut out = self.release(capture);
+                if !matches!(out.last(), Some(Out::Disconnect(_))) {
+                    out.push(Out::Send(msg));
+                }
+                return out;
             }
             _ => return vec![Out::Send(msg)],
         };
         let label = kind::label(op, &body);
-        let mut out = Vec::new();
+        let mut planned = Vec::new();
         let rule = self
             .rules
             .iter()
             .find(|r| !matches!(r.action, Action::DisconnectAfter(_)) && r.matches(&label));
-        match rule {
-            None => out.push(Out::Send(msg)),
-            Some(rule) => {
-                self.record(rule, &label, capture);
-                match &rule.action {
+        match rule.map(|r| (r.clone(), r.action.clone())) {
+            None => planned.push((Out::Send(msg), label)),
+            Some((rule, action)) => {
+                self.record(&rule, &label, capture);
+                match action {
                     Action::Drop => {}
-                    Action::Delay(d) => out.push(Out::Later(*d, msg)),
-                    Action::Duplicate => out.extend([Out::Send(msg.clone()), Out::Send(msg)]),
-                    Action::Corrupt => out.push(Out::Send(corrupt(msg))),
+                    Action::Delay(d) => planned.push((Out::Later(d, msg), label)),
+                    Action::Duplicate => planned.extend([
+                        (Out::Send(msg.clone()), label.clone()),
+                        (Out::Send(msg), label),
+                    ]),
+                    Action::Corrupt => planned.push((Out::Send(corrupt(msg)), label)),
                     Action::Reorder if self.held.is_none() => {
-                        self.held = Some(msg);
+                        self.held = Some((msg, label));
                         return vec![Out::Held(REORDER_HOLD)];
                     }
                     // A second reordered message while one is held: the held one goes
                     // after it, like after any other message.
-                    Action::Reorder => out.push(Out::Send(msg)),
+                    Action::Reorder => planned.push((Out::Send(msg), label)),
                     Action::DisconnectAfter(_) => unreachable!("filtered above"),
                 }
             }
         }
-        out.extend(self.release());
-        let sent = out
-            .iter()
-            .any(|o| matches!(o, Out::Send(_) | Out::Later(..)));
-        for (i, rule) in self.rules.iter().enumerate() {
-            if let Action::DisconnectAfter(n) = rule.action {
-                if sent && rule.matches(&label) {
-                    self.counts[i] += 1;
-                    if self.counts[i] == n {
-                        out.push(self.disconnect(rule, &label, capture));
-                        break;
+        planned.extend(self.held.take().map(|(m, l)| (Out::Send(m), l)));
+        self.counted(planned, capture)
+    }
+
+    /// The message a `reorder` held back, if it is still held.
+    pub fn release(&mut self, capture: &mut ConnCapture) -> Vec<Out> {
+        let planned = self.held.take().map(|(m, l)| (Out::Send(m), l));
+        self.counted(planned.into_iter().collect(), capture)
+    }
+
+    /// Counts the messages about to be sent for `disconnect-after` rules; the
+    /// connection is cut right after the N-th.
+    fn counted(&mut self, planned: Vec<(Out, String)>, capture: &mut ConnCapture) -> Vec<Out> {
+        let mut out = Vec::with_capacity(planned.len());
+        for (o, label) in planned {
+            out.push(o);
+            for i in 0..self.rules.len() {
+                let rule = &self.rules[i];
+                if let Action::DisconnectAfter(n) = rule.action {
+                    if rule.matches(&label) {
+                        self.counts[i] += 1;
+                        if self.counts[i] == n {
+                            let rule = rule.clone();
+                            out.push(self.disconnect(&rule, &label, capture));
+                            return out;
+                        }
                     }
                 }
             }
         }
         out
-    }
-
-    /// The message a `reorder` held back, if it is still held.
-    pub fn release(&mut self) -> Option<Out> {
-        self.held.take().map(Out::Send)
     }
 
     fn disconnect(&self, rule: &FaultRule, label: &str, capture: &mut ConnCapture) -> Out {

@@ -178,7 +178,7 @@ async fn serve(
                 let outs = match due {
                     Due::Recorded(msg) if faults.active() => faults.outgoing(msg, &mut capture),
                     Due::Recorded(msg) | Due::Delayed(msg) => vec![Out::Send(msg)],
-                    Due::Release => faults.release().into_iter().collect(),
+                    Due::Release => faults.release(&mut capture),
                 };
                 for out in outs {
                     match out {

@@ -116,3 +116,80 @@ async fn show_mermaid_renders_in_mermaid_itself() {
     let dom = mermaid_dom(&chromium, &mermaid, &broken, dir.path()).await;
     assert!(dom.contains("<title>MERMAID-ERROR</title>"), "{dom}");
 }
+
+#[tokio::test]
+async fn the_html_report_of_a_failing_check_renders_in_chromium() {
+    let Some(chromium) = chromium() else {
+        return skip(
+            "HTML report browser test needs /usr/bin/chromium (apt-get install -y chromium)",
+        );
+    };
+    let p = crate::check::project();
+    let dir = p.path();
+    let snap = crate::check::wsreplay(dir, &["snapshot", "recordings/checkout.jsonl"], false).await;
+    assert!(snap.status.success());
+    let out = crate::check::check_with(
+        dir,
+        " --regression",
+        &["--check", "--html", "report.html"],
+        false,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", crate::check::text(&out));
+    let report = dir.join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    // Self-contained: nothing to fetch.
+    for fetch in ["src=", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !html.contains(fetch),
+            "the report fetches something: {fetch}"
+        );
+    }
+
+    let dom = headless(&chromium, &report, &["--dump-dom".into()]).await;
+    for expected in [
+        "recordings/checkout.jsonl — <span class=\"fail\">STRUCTURE DIFFERS</span>",
+        "<td class=\"fail\">FAIL</td>",
+        "looks like `payload` moved to `data`",
+        "<mark>payload</mark>",
+        "<mark>data</mark>",
+        "<svg",
+        "first diff ▶",
+        "build under test",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "{expected:?} not in the rendered page"
+        );
+    }
+    // The first differing message is the first tool_executing.
+    let marked = dom.split("first diff ▶").nth(1).unwrap();
+    let label = marked
+        .split("</text>")
+        .find(|t| t.contains("tool_"))
+        .unwrap_or("");
+    assert!(label.ends_with("tool_executing"), "{label}");
+
+    let png = dir.join("report.png");
+    headless(
+        &chromium,
+        &report,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1400,2000".into(),
+        ],
+    )
+    .await;
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"));
+    // A blank page compresses to a few KiB; text, coloured diff lines and the diagram
+    // do not.
+    assert!(
+        bytes.len() > 60_000,
+        "screenshot only {} bytes",
+        bytes.len()
+    );
+    if let Some(keep) = std::env::var_os("WSREPLAY_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}

@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod faults;
 mod replay;
+mod review;
 mod secrets;
 mod signals;
 mod snapshots;
