@@ -115,12 +115,7 @@ impl CheckResult {
         if let Some(e) = &self.error {
             out += &format!("  error: {e}\n");
         }
-        if !self.faults.is_empty() {
-            out += "  faults injected (--fault):\n";
-            for f in &self.faults {
-                out += &format!("    - {f}\n");
-            }
-        }
+        bullets(&mut out, "faults injected (--fault):".into(), &self.faults);
         for r in self.routes.iter().filter(|r| !r.same()) {
             out += &format!("  route {}:\n", r.route);
             for line in &r.summary {
@@ -138,24 +133,19 @@ impl CheckResult {
                 r.diff.clone()
             };
         }
-        if !self.timing.is_empty() {
-            out += &format!(
-                "  timing (--timing, reported apart from the structure): {} figure(s) outside the envelope:\n",
+        bullets(
+            &mut out,
+            format!(
+                "timing (--timing, reported apart from the structure): {} figure(s) outside the envelope:",
                 self.timing.len()
-            );
-            for b in &self.timing {
-                out += &format!("    - {b}\n");
-            }
-        }
-        if !self.replay_problems.is_empty() {
-            out += &format!(
-                "  replay reported {} problem(s):\n",
-                self.replay_problems.len()
-            );
-            for p in &self.replay_problems {
-                out += &format!("    - {p}\n");
-            }
-        }
+            ),
+            &self.timing,
+        );
+        bullets(
+            &mut out,
+            format!("replay reported {} problem(s):", self.replay_problems.len()),
+            &self.replay_problems,
+        );
         if let Some(p) = &self.written {
             out += &format!(
                 "  wrote {} — review with `cargo insta review` (or accept with `cargo insta accept`)\n",
@@ -163,6 +153,17 @@ impl CheckResult {
             );
         }
         out
+    }
+}
+
+/// An indented heading and its items as bullets; nothing when there are none.
+fn bullets(out: &mut String, heading: String, items: &[impl std::fmt::Display]) {
+    if items.is_empty() {
+        return;
+    }
+    *out += &format!("  {heading}\n");
+    for item in items {
+        *out += &format!("    - {item}\n");
     }
 }
 

