@@ -89,17 +89,36 @@ async fn show_mermaid_renders_in_mermaid_itself() {
         );
     };
     let dir = tempfile::tempdir().unwrap();
+    // The repository's recording, with a fault record as a replay's capture has them.
+    let mut rec = wsreplay::format::Recording::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/recordings/checkout.jsonl"
+    ))
+    .unwrap();
+    let data = rec.opens().find(|o| o.route == "data").unwrap().conn;
+    let at = rec.records.len() / 2;
+    rec.records.insert(
+        at,
+        wsreplay::format::Record::Fault(wsreplay::format::Fault {
+            t_us: rec.records[at].t_us(),
+            conn: data,
+            dir: wsreplay::format::Dir::ServerToClient,
+            rule: "data:drop:sql_query_response".into(),
+            action: "drop".into(),
+            label: "sql_query_response".into(),
+        }),
+    );
+    let file = dir.path().join("with-fault.jsonl");
+    write_recording(&rec, &file);
     let out = std::process::Command::new(bin())
         .args(["show", "--mermaid"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/recordings/checkout.jsonl"
-        ))
+        .arg(&file)
         .output()
         .unwrap();
     assert!(out.status.success());
     let diagram = String::from_utf8(out.stdout).unwrap();
     assert!(diagram.contains("progress_update ×2"), "{diagram}");
+    assert!(diagram.contains("Note over"), "{diagram}");
 
     let dom = mermaid_dom(&chromium, &mermaid, &diagram, dir.path()).await;
     assert!(dom.contains("<title>RENDERED</title>"), "{dom}");
