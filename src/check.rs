@@ -15,26 +15,31 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::config::Upstream;
 use crate::diff::{compare, RouteDiff};
-use crate::format::Recording;
+use crate::format::{Dir, Record, Recording};
 use crate::replay::{Replay, ReplayConfig};
+use crate::sequence::{ArrowKind, Sequence};
 use crate::sink::Output;
 use crate::snapshot;
 use crate::structure::{Observation, Structure, StructureConfig};
+use crate::timing::{Breach, TimingConfig};
 
-/// How a recording fared.
+/// How a recording fared, from best to worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
     Same,
+    /// Same structure, but slower than the timing envelope allows (`--timing`).
+    Slow,
     Differs,
     /// Could not be checked (bad input, unreachable target, ...).
     Error,
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (0, 1, 2).
+    /// The process exit code for this verdict (0, 3, 1, 2).
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Same => 0,
+            Verdict::Slow => crate::cli::EXIT_SLOW,
             Verdict::Differs => 1,
             Verdict::Error => 2,
         }
@@ -55,6 +60,13 @@ pub struct CheckResult {
     pub snapshot_missing: bool,
     /// Where the changed snapshot was written for review.
     pub written: Option<PathBuf>,
+    /// Timing figures outside the envelope (`--timing`); never part of the structure.
+    pub timing: Vec<Breach>,
+    /// Faults the replay injected (`--fault`), one line per rule and message kind.
+    pub faults: Vec<String>,
+    /// The session as a sequence diagram (of the run; of B for `diff`), and the arrow
+    /// of the first message whose kind's structure differs.
+    pub diagram: Option<(Sequence, Option<usize>)>,
 }
 
 impl CheckResult {
@@ -67,6 +79,9 @@ impl CheckResult {
             replay_problems: Vec::new(),
             snapshot_missing: false,
             written: None,
+            timing: Vec::new(),
+            faults: Vec::new(),
+            diagram: None,
         }
     }
 
@@ -75,24 +90,32 @@ impl CheckResult {
             Verdict::Error
         } else if self.snapshot_missing || self.routes.iter().any(|r| !r.same()) {
             Verdict::Differs
+        } else if !self.timing.is_empty() {
+            Verdict::Slow
         } else {
             Verdict::Same
+        }
+    }
+
+    /// The headline of [`CheckResult::render`] and the reports.
+    pub fn status(&self) -> &'static str {
+        match self.verdict() {
+            Verdict::Same => "same structure",
+            Verdict::Slow => "same structure, TIMING OUTSIDE THE ENVELOPE",
+            Verdict::Differs if self.snapshot_missing => "NO SNAPSHOT",
+            Verdict::Differs => "STRUCTURE DIFFERS",
+            Verdict::Error => "COULD NOT CHECK",
         }
     }
 
     /// The report printed for this recording.
     pub fn render(&self, color: bool) -> String {
         let mut out = String::new();
-        let status = match self.verdict() {
-            Verdict::Same => "same structure",
-            Verdict::Differs if self.snapshot_missing => "NO SNAPSHOT",
-            Verdict::Differs => "STRUCTURE DIFFERS",
-            Verdict::Error => "COULD NOT CHECK",
-        };
-        out += &format!("{}: {status}\n", self.recording.display());
+        out += &format!("{}: {}\n", self.recording.display(), self.status());
         if let Some(e) = &self.error {
             out += &format!("  error: {e}\n");
         }
+        bullets(&mut out, "faults injected (--fault):".into(), &self.faults);
         for r in self.routes.iter().filter(|r| !r.same()) {
             out += &format!("  route {}:\n", r.route);
             for line in &r.summary {
@@ -110,15 +133,19 @@ impl CheckResult {
                 r.diff.clone()
             };
         }
-        if !self.replay_problems.is_empty() {
-            out += &format!(
-                "  replay reported {} problem(s):\n",
-                self.replay_problems.len()
-            );
-            for p in &self.replay_problems {
-                out += &format!("    - {p}\n");
-            }
-        }
+        bullets(
+            &mut out,
+            format!(
+                "timing (--timing, reported apart from the structure): {} figure(s) outside the envelope:",
+                self.timing.len()
+            ),
+            &self.timing,
+        );
+        bullets(
+            &mut out,
+            format!("replay reported {} problem(s):", self.replay_problems.len()),
+            &self.replay_problems,
+        );
         if let Some(p) = &self.written {
             out += &format!(
                 "  wrote {} — review with `cargo insta review` (or accept with `cargo insta accept`)\n",
@@ -126,6 +153,17 @@ impl CheckResult {
             );
         }
         out
+    }
+}
+
+/// An indented heading and its items as bullets; nothing when there are none.
+fn bullets(out: &mut String, heading: String, items: &[impl std::fmt::Display]) {
+    if items.is_empty() {
+        return;
+    }
+    *out += &format!("  {heading}\n");
+    for item in items {
+        *out += &format!("    - {item}\n");
     }
 }
 
@@ -199,7 +237,69 @@ pub fn diff_recordings(
         replay_problems: Vec::new(),
         snapshot_missing: false,
         written: None,
+        timing: Vec::new(),
+        faults: injected(&b_rec),
+        diagram: Some(diagram(&b_rec, &old, &new)),
     })
+}
+
+/// The sequence diagram of `run`, with the first message whose kind's structure
+/// differs between `old` and `new` marked.
+fn diagram(run: &Recording, old: &Structure, new: &Structure) -> (Sequence, Option<usize>) {
+    let seq = Sequence::of(run);
+    let kind = |s: &Structure, route: &str, key: &(Dir, String)| {
+        s.routes.get(route).and_then(|r| r.kinds.get(key)).cloned()
+    };
+    let first = seq.arrows.iter().position(|a| {
+        let key = (a.dir, a.label.clone());
+        a.kind == ArrowKind::Message
+            && old.routes.contains_key(&a.route)
+            && kind(old, &a.route, &key) != kind(new, &a.route, &key)
+    });
+    (seq, first)
+}
+
+/// Says which summary lines a `--fault` caused: a kind the rule hit on its route.
+fn mark_injected(routes: &mut [RouteDiff], run: &Recording) {
+    let conns: std::collections::BTreeMap<u64, &str> =
+        run.opens().map(|o| (o.conn, o.route.as_str())).collect();
+    for r in &run.records {
+        let Record::Fault(f) = r else { continue };
+        let Some(route) = routes
+            .iter_mut()
+            .find(|d| conns.get(&f.conn) == Some(&d.route.as_str()))
+        else {
+            continue;
+        };
+        let suffix = format!(" — injected by --fault {}", f.rule);
+        for line in &mut route.summary {
+            if line.starts_with(&format!("{} (", f.label)) && !line.ends_with(&suffix) {
+                line.push_str(&suffix);
+            }
+        }
+    }
+}
+
+/// The faults a replay injected: "data: drop sql_query_response ×2 (--fault …)".
+fn injected(run: &Recording) -> Vec<String> {
+    let routes: std::collections::BTreeMap<u64, &str> =
+        run.opens().map(|o| (o.conn, o.route.as_str())).collect();
+    let mut counts: std::collections::BTreeMap<(&str, &str, &str, &str), usize> =
+        Default::default();
+    for r in &run.records {
+        if let Record::Fault(f) = r {
+            let route = routes.get(&f.conn).copied().unwrap_or("?");
+            *counts
+                .entry((route, &f.action, &f.label, &f.rule))
+                .or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((route, action, label, rule), n)| {
+            format!("{route}: {action} {label} ×{n} (--fault {rule})")
+        })
+        .collect()
 }
 
 /// What `check` replays against: the replay settings shared by every recording.
@@ -215,6 +315,8 @@ pub struct CheckConfig {
     pub snapshots: SnapshotPolicy,
     /// Literal-field overrides (`[structure]` in `wsreplay.toml`).
     pub structure: StructureConfig,
+    /// Compare timing with the recording (`--timing`), within this envelope.
+    pub timing: Option<TimingConfig>,
 }
 
 /// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
@@ -272,13 +374,34 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         replay_problems: report.problems.iter().map(ToString::to_string).collect(),
         snapshot_missing: stored.is_none(),
         written: None,
+        timing: Vec::new(),
+        faults: injected(&run),
+        diagram: None,
     };
     let base = stored.clone().unwrap_or_default();
+    result.diagram = Some(diagram(&run, &base, &new));
     result.routes = if stored.is_some() {
         compare(&base, &new, &routes)
     } else {
         Vec::new()
     };
+    mark_injected(&mut result.routes, &run);
+    if let Some(envelope) = &config.timing {
+        // What the build sends: server messages to replayed clients, requests to mocks.
+        let streams: Vec<(String, Dir)> = config
+            .targets
+            .iter()
+            .map(|(r, _)| (r.clone(), Dir::ServerToClient))
+            .chain(
+                config
+                    .replay
+                    .mocks
+                    .iter()
+                    .map(|(r, _)| (r.clone(), Dir::ClientToServer)),
+            )
+            .collect();
+        result.timing = crate::timing::compare(&recording, &run, &streams, envelope);
+    }
     if result.verdict() == Verdict::Differs && !config.snapshots.read_only {
         // Routes that were not replayed keep their snapshot sections.
         let mut merged = base;
@@ -407,6 +530,25 @@ pub fn junit(results: &[CheckResult]) -> String {
                 status,
             ));
         }
+        let mut routes: Vec<&str> = r.timing.iter().map(|b| b.route.as_str()).collect();
+        routes.dedup();
+        for route in routes {
+            // Its own test case and failure type: never mixed with the structure's.
+            let breaches: Vec<String> = r
+                .timing
+                .iter()
+                .filter(|b| b.route == route)
+                .map(ToString::to_string)
+                .collect();
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_type("timing");
+            status.set_message(format!(
+                "{} timing figure(s) outside the envelope",
+                breaches.len()
+            ));
+            status.set_description(breaches.join("\n"));
+            cases.push(TestCase::new(format!("{}: timing {route}", r.name), status));
+        }
         for mut case in cases {
             case.set_classname(classname.clone());
             suite.add_test_case(case);
@@ -446,6 +588,14 @@ pub fn summary_markdown(results: &[CheckResult]) -> String {
                 r.recording.display(),
                 route.route,
                 cell(&what)
+            );
+        }
+        for b in &r.timing {
+            out += &format!(
+                "| `{}` | {} | ⏱ timing | {} |\n",
+                r.recording.display(),
+                b.route,
+                cell(&b.to_string())
             );
         }
     }

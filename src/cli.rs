@@ -23,6 +23,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_DIFFERS: i32 = 1;
 /// wsreplay could not do its job: bad input, unreachable target, incomplete recording.
 pub const EXIT_ERROR: i32 = 2;
+/// `check --timing`: the structure is the same, but the build is slower than the
+/// timing envelope allows ([`check::Verdict::Slow`]).
+pub const EXIT_SLOW: i32 = 3;
 
 /// Record, replay and structurally diff WebSocket traffic between services.
 #[derive(Debug, Parser)]
@@ -49,7 +52,8 @@ pub enum Command {
     /// types and formats, and the conversation sequences. No volatile values.
     Snapshot(SnapshotArgs),
     /// Replay recordings against a build and compare the structure of what it did with
-    /// their snapshots: the CI gate. Exit 0 same, 1 differs, 2 could not check.
+    /// their snapshots: the CI gate. Exit 0 same, 1 differs, 2 could not check, 3
+    /// same structure but outside the --timing envelope.
     Check(CheckArgs),
     /// Compare the structure of two recordings (B against A), without replaying.
     /// Exit 0 same, 1 differs, 2 bad input.
@@ -167,7 +171,7 @@ pub struct SnapshotArgs {
 /// Arguments of `wsreplay check`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port} --nlp $WSREPLAY_MOCK_NLP --data $WSREPLAY_MOCK_DATA --viz $WSREPLAY_MOCK_VIZ' \\\n    --junit junit.xml --summary-md summary.md\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check."
+    after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port} --nlp $WSREPLAY_MOCK_NLP --data $WSREPLAY_MOCK_DATA --viz $WSREPLAY_MOCK_VIZ' \\\n    --junit junit.xml --summary-md summary.md\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check,\n3 same structure but slower than the --timing envelope allows."
 )]
 pub struct CheckArgs {
     /// Recordings, or directories of *.jsonl recordings, to check.
@@ -191,6 +195,23 @@ pub struct CheckArgs {
     /// Write a Markdown summary (e.g. for $GITHUB_STEP_SUMMARY).
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
+    /// Write a self-contained HTML report for reviewers: a row per recording and route,
+    /// the structure diff with changed paths highlighted, the summary, and a sequence
+    /// diagram of the session across hops with the first differing message marked.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also compare timing with the recording: per route and message kind the build
+    /// sends, the time to the first message and the longest gap before one. A figure
+    /// above recorded × --timing-tolerance + --timing-slack-ms is reported apart from
+    /// the structure, and exits 3 when the structure is the same.
+    #[arg(long)]
+    pub timing: bool,
+    /// With --timing: how many times slower than recorded a figure may be.
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::timing::TimingConfig::default().tolerance, requires = "timing")]
+    pub timing_tolerance: f64,
+    /// With --timing: milliseconds allowed on top, for scheduling noise on small figures.
+    #[arg(long, value_name = "MS", default_value_t = crate::timing::TimingConfig::default().slack.as_millis() as u64, requires = "timing")]
+    pub timing_slack_ms: u64,
     /// Check this many recordings at once (their mocks must use port 0 and their
     /// targets {port}, or they would collide).
     #[arg(short, long, value_name = "N", default_value_t = 1)]
@@ -237,6 +258,14 @@ pub struct ReplayFlags {
     /// Allow mocks to listen on non-loopback addresses.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Inject a fault into what wsreplay sends on ROUTE: a mock's responses (--mock
+    /// route) or a replayed client's messages (--target route), limited to messages of
+    /// type KIND when given. ACTION: drop, delay=DURATION (2s, 250ms), duplicate,
+    /// reorder (sent after the next message), corrupt (invalid JSON), or
+    /// disconnect-after=N (drop the connection after N messages). The captured run
+    /// holds a `fault` record for every injection. Repeatable.
+    #[arg(long = "fault", value_name = "ROUTE:ACTION[:KIND]")]
+    pub faults: Vec<crate::replay::fault::FaultRule>,
 }
 
 /// Arguments of `wsreplay diff`.
@@ -246,6 +275,9 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The recording compared with it.
     pub b: PathBuf,
+    /// Also write the comparison as a self-contained HTML report (see `check --html`).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
@@ -258,12 +290,17 @@ pub struct ShowArgs {
     /// The recording to describe.
     pub file: PathBuf,
     /// Print every message in order, one line each, across all hops.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mermaid")]
     pub timeline: bool,
     /// List what was redacted: where (header, query parameter, message field) and
     /// what kind (jwt, aws-key, private-key, secret), with counts. Never a value.
-    #[arg(long, conflicts_with = "timeline")]
+    #[arg(long, conflicts_with_all = ["timeline", "mermaid"])]
     pub secrets: bool,
+    /// Print the session as a Mermaid sequence diagram: each route's client and server
+    /// are participants, messages are labelled by their type, runs of the same message
+    /// are collapsed (`progress_update ×3`). Paste into a Markdown ```mermaid block.
+    #[arg(long)]
+    pub mermaid: bool,
 }
 
 /// Arguments of `wsreplay bench`.
@@ -315,6 +352,14 @@ pub struct ServeDemoArgs {
     /// Make the backend send tool_executing in the broken legacy shape (payload → data).
     #[arg(long)]
     pub regression: bool,
+    /// Seconds the backend waits for an agent's reply before it ends the chat with an
+    /// error envelope.
+    #[arg(long, value_name = "SECS", default_value_t = crate::demo::DEFAULT_AGENT_TIMEOUT.as_secs_f64())]
+    pub agent_timeout: f64,
+    /// Milliseconds the backend waits before every message it sends to the frontend
+    /// (a slow build, to try `check --timing`).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub reply_delay_ms: u64,
     /// Run a demo agent: KIND=LISTEN with KIND one of nlp, data, viz. Repeatable.
     #[arg(long = "agent", value_name = "KIND=LISTEN")]
     pub agents: Vec<String>,
@@ -521,6 +566,7 @@ fn replay_config(
     let file = FileConfig::load(flags.config.as_deref())?;
     let mut config = ReplayConfig::new(output);
     config.id_pairs = file.correlate;
+    config.faults = flags.faults;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
     if let Some(speed) = flags.speed {
         anyhow::ensure!(
@@ -615,7 +661,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
     let (replay, targets) = replay_config(args.replay, Output::Discard)?;
     let read_only = args.check || check::in_ci();
-    let config = check::CheckConfig {
+    let mut config = check::CheckConfig {
         targets,
         replay,
         runs_dir: args.runs,
@@ -624,7 +670,18 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
             read_only,
         },
         structure,
+        timing: None,
     };
+    if args.timing {
+        anyhow::ensure!(
+            args.timing_tolerance >= 1.0 && args.timing_tolerance.is_finite(),
+            "--timing-tolerance must be a factor of at least 1.0, e.g. 2.0"
+        );
+        config.timing = Some(crate::timing::TimingConfig {
+            tolerance: args.timing_tolerance,
+            slack: std::time::Duration::from_millis(args.timing_slack_ms),
+        });
+    }
     let results = check::check_all(files, config, args.jobs).await;
     let color = use_color();
     for r in &results {
@@ -638,6 +695,9 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
         std::fs::write(path, check::summary_markdown(&results))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
+    if let Some(path) = &args.html {
+        write_html(path, &results)?;
+    }
     let worst = results
         .iter()
         .map(|r| r.verdict())
@@ -645,9 +705,10 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
         .unwrap_or(check::Verdict::Same);
     let counts = |v| results.iter().filter(|r| r.verdict() == v).count();
     println!(
-        "\n{} recording(s): {} same, {} differ, {} could not be checked{}",
+        "\n{} recording(s): {} same, {} outside the timing envelope, {} differ, {} could not be checked{}",
         results.len(),
         counts(check::Verdict::Same),
+        counts(check::Verdict::Slow),
         counts(check::Verdict::Differs),
         counts(check::Verdict::Error),
         if read_only {
@@ -659,10 +720,20 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
     Ok(worst.exit_code())
 }
 
+fn write_html(path: &std::path::Path, results: &[check::CheckResult]) -> anyhow::Result<()> {
+    std::fs::write(path, crate::report::html(results))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 fn diff(args: DiffArgs) -> anyhow::Result<i32> {
     let structure = FileConfig::load(args.config.as_deref())?.structure;
     let result = check::diff_recordings(&args.a, &args.b, &structure)?;
     print!("{}", result.render(use_color()));
+    if let Some(path) = &args.html {
+        write_html(path, std::slice::from_ref(&result))?;
+    }
     Ok(result.verdict().exit_code())
 }
 
@@ -710,7 +781,8 @@ async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
             } else {
                 Vec::new()
             },
-            agent_timeout: crate::demo::DEFAULT_AGENT_TIMEOUT,
+            agent_timeout: seconds("--agent-timeout", args.agent_timeout)?,
+            reply_delay: std::time::Duration::from_millis(args.reply_delay_ms),
             mutate: None,
         };
         let server = backend::spawn(cfg, addr).await?;
@@ -765,7 +837,9 @@ fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
 
 fn show(args: ShowArgs) -> anyhow::Result<i32> {
     let recording = Recording::read(&args.file)?;
-    if args.timeline {
+    if args.mermaid {
+        print!("{}", crate::sequence::Sequence::of(&recording).mermaid());
+    } else if args.timeline {
         print!("{}", crate::show::render_timeline(&recording));
         for w in &recording.warnings {
             eprintln!("warning: {}:{w}", args.file.display());

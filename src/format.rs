@@ -8,11 +8,12 @@
 //! The first line is a [`Header`]:
 //!
 //! ```json
-//! {"format":"wsreplay-recording","version":"1.0","tool":"wsreplay 0.1.0","started_unix_ms":1763880000000}
+//! {"format":"wsreplay-recording","version":"1.1","tool":"wsreplay 0.1.0","started_unix_ms":1763880000000}
 //! ```
 //!
 //! `version` is `MAJOR.MINOR`. A reader accepts any minor version of its own major
-//! version (new optional fields may appear) and refuses a newer major version.
+//! version (new optional fields may appear) and refuses a newer major version. 1.1
+//! added the `fault` record, which only replays run with `--fault` write.
 //!
 //! Every following line is one [`Record`], tagged by `kind`, in one global time
 //! order across all routes and connections. `t_us` is the monotonic time since the
@@ -27,6 +28,7 @@
 //! | `control` | a reserved control opcode (`0xb`..`0xf`): `conn`, `dir`, `op`, `text` or `base64` |
 //! | `close` | `conn`, `dir`, `code` (absent when the frame had none, i.e. 1005), `reason`, `base64` (the raw payload, only when it was malformed) |
 //! | `end` | `conn`, `how` (see [`EndHow`]), `by` (`client`, `upstream` or `recorder`: for `closed` the side that sent the first close frame, otherwise the side that ended first or failed), `error` |
+//! | `fault` | a fault `wsreplay replay --fault` injected (only in captured replays): `conn`, `dir` (of the message it hit), `rule` (as given), `action` (`drop`, `delay=2s`, `duplicate`, `reorder`, `corrupt`, `disconnect`), `label` (the message's kind) |
 //! | `finish` | last line of a cleanly stopped recording: `complete` (false when records were lost, e.g. disk full), `lost` (number of records that could not be written) |
 //!
 //! A recording whose last line is not `finish` was not stopped cleanly (the recorder
@@ -46,7 +48,7 @@ pub const FORMAT_NAME: &str = "wsreplay-recording";
 /// Major version written by this build; files of a newer major version are refused.
 pub const FORMAT_MAJOR: u32 = 1;
 /// Minor version written by this build.
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;
 /// Longest line the reader accepts (a 16 MiB message in base64 is ~22 MiB).
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
@@ -392,6 +394,20 @@ pub struct End {
     pub error: Option<String>,
 }
 
+/// A fault injected by a replay (`--fault`), next to the message it hit (version 1.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub t_us: u64,
+    pub conn: u64,
+    pub dir: Dir,
+    /// The `--fault` rule as the user gave it.
+    pub rule: String,
+    /// What was done: `drop`, `delay=2s`, `duplicate`, `reorder`, `corrupt`, `disconnect`.
+    pub action: String,
+    /// The kind of the message it hit.
+    pub label: String,
+}
+
 /// Last line of a cleanly stopped recording.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finish {
@@ -412,6 +428,7 @@ pub enum Record {
     Control(Control),
     Close(Close),
     End(End),
+    Fault(Fault),
     Finish(Finish),
 }
 
@@ -423,6 +440,7 @@ impl Record {
             Record::Ping(r) | Record::Pong(r) | Record::Control(r) => r.t_us,
             Record::Close(r) => r.t_us,
             Record::End(r) => r.t_us,
+            Record::Fault(r) => r.t_us,
             Record::Finish(r) => r.t_us,
         }
     }
@@ -434,6 +452,7 @@ impl Record {
             Record::Ping(r) | Record::Pong(r) | Record::Control(r) => r.t_us = t,
             Record::Close(r) => r.t_us = t,
             Record::End(r) => r.t_us = t,
+            Record::Fault(r) => r.t_us = t,
             Record::Finish(r) => r.t_us = t,
         }
     }
@@ -446,6 +465,7 @@ impl Record {
             Record::Ping(r) | Record::Pong(r) | Record::Control(r) => Some(r.conn),
             Record::Close(r) => Some(r.conn),
             Record::End(r) => Some(r.conn),
+            Record::Fault(r) => Some(r.conn),
             Record::Finish(_) => None,
         }
     }

@@ -23,7 +23,10 @@
 //! | [`snapshot`] | structure snapshots as insta `.snap` files |
 //! | [`diff`] | unified diffs and the semantic summary of a structure change |
 //! | [`show`] | `wsreplay show`: summaries and timelines |
+//! | [`sequence`] | a recording as a sequence diagram across hops; Mermaid output |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
+//! | [`timing`] | timing envelopes: time to first message and gaps against the recording |
+//! | [`report`] | the self-contained HTML report (`check --html`) with inline SVG sequence diagrams |
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
 //! | [`soak`] | `wsreplay soak`: many connections through the recorder, nothing lost |
@@ -44,12 +47,15 @@ pub mod kind;
 pub mod proxy;
 pub mod redact;
 pub mod replay;
+pub mod report;
 pub mod secrets;
+pub mod sequence;
 pub mod show;
 pub mod sink;
 pub mod snapshot;
 pub mod soak;
 pub mod structure;
 pub mod tap;
+pub mod timing;
 pub mod tls;
 pub mod tunnel;

@@ -245,6 +245,10 @@ pub fn render_timeline(recording: &Recording) -> String {
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
             ),
+            Record::Fault(f) => format!(
+                "{}    FAULT {} on {} (--fault {})",
+                f.dir, f.action, f.label, f.rule
+            ),
             Record::Finish(f) => format!("finish complete={} lost={}", f.complete, f.lost),
         };
         let _ = writeln!(

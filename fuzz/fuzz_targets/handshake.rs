@@ -11,7 +11,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = head.is_websocket_upgrade();
-    let _ = head.client_status();
     let _ = head.for_upstream("/prefix", "upstream.example:443");
     let redactor = Redactor::with_key(&RedactConfig::default(), [1; 32]);
     let line = redactor.target(&head.request_line());

@@ -47,8 +47,11 @@ pub struct BackendConfig {
     pub viz_url: String,
     /// Event types sent in the broken legacy shape; empty = clean build.
     pub regression_events: Vec<String>,
-    /// How long to wait for an agent reply.
+    /// How long to wait for an agent reply; a request left unanswered ends its chat
+    /// with an error envelope.
     pub agent_timeout: Duration,
+    /// Waited before every message to the frontend: a slow build, for timing checks.
+    pub reply_delay: Duration,
     /// Changes every outgoing message (frontend events and agent requests) the way a
     /// new build might; tests use it to simulate structure changes. `None`: unchanged.
     pub mutate: Option<Mutator>,
@@ -374,6 +377,7 @@ struct Backend {
     user_seq: AtomicU64,
     regression_events: HashSet<String>,
     mutate: Option<Mutator>,
+    reply_delay: Duration,
 }
 
 impl Backend {
@@ -396,6 +400,7 @@ impl Backend {
             user_seq: AtomicU64::new(1),
             regression_events: cfg.regression_events.into_iter().collect(),
             mutate: cfg.mutate,
+            reply_delay: cfg.reply_delay,
         }
     }
 
@@ -478,6 +483,9 @@ async fn serve_connection(
         let Some(outgoing) = mutated(&backend.mutate, Outgoing::Frontend, outgoing) else {
             continue;
         };
+        if !backend.reply_delay.is_zero() {
+            tokio::time::sleep(backend.reply_delay).await;
+        }
         if ws.send(Message::text(outgoing)).await.is_err() {
             break;
         }

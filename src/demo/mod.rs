@@ -114,6 +114,7 @@ impl DemoSystem {
             viz_url: viz.url(),
             regression_events,
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
+            reply_delay: Duration::ZERO,
             mutate: None,
         };
         let backend = backend::spawn(cfg, local).await?;

@@ -55,6 +55,7 @@ impl RecordedDemo {
                     Vec::new()
                 },
                 agent_timeout: DEFAULT_AGENT_TIMEOUT,
+                reply_delay: Duration::ZERO,
                 mutate: None,
             },
             backend_listener,
@@ -184,6 +185,7 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
                 read_only: regression && crate::check::in_ci(),
             },
             structure: Default::default(),
+            timing: None,
         };
         println!(
             "   $ wsreplay check {} --target frontend=ws://127.0.0.1:{{port}} \\\n       --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n       --spawn 'backend{} ...'\n",

@@ -79,6 +79,7 @@ fn backend_cfg(nlp: String, data: String, viz: String, timeout: Duration) -> Bac
         viz_url: viz,
         regression_events: Vec::new(),
         agent_timeout: timeout,
+        reply_delay: Duration::ZERO,
         mutate: None,
     }
 }

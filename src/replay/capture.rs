@@ -11,8 +11,15 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::format::{Body, Close, Control, Dir, End, EndHow, Message, Opcode, Open, Record, Side};
+use crate::format::{
+    Body, Close, Control, Dir, End, EndHow, Fault, Message, Opcode, Open, Record, Side,
+};
 use crate::sink::SinkHandle;
+
+/// The `client` of a replayed client connection's `open` record.
+pub const REPLAY_CLIENT: &str = "wsreplay replay";
+/// How the `upstream` of a mocked connection's `open` record begins.
+pub const MOCK_UPSTREAM: &str = "wsreplay mock on ";
 
 /// Shared by every replayed connection and mock of one replay.
 #[derive(Clone)]
@@ -84,6 +91,18 @@ impl ConnCapture {
         if self.pending.len() >= 256 {
             self.flush();
         }
+    }
+
+    /// Records a fault injected into this connection (`--fault`).
+    pub fn fault(&mut self, dir: Dir, rule: &str, action: &str, label: &str) {
+        self.pending.push(Record::Fault(Fault {
+            t_us: 0,
+            conn: self.conn,
+            dir,
+            rule: rule.to_string(),
+            action: action.to_string(),
+            label: label.to_string(),
+        }));
     }
 
     /// Another capture of the same connection (for a task handling the other direction).

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::capture::{header_pairs, to_ws, Capture, ConnCapture};
+use super::fault::{FaultRule, Injector, Out};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
@@ -40,6 +41,8 @@ pub struct ClientCtx {
     pub problems: Problems,
     pub progress: indicatif::ProgressBar,
     pub tls: Option<tokio_rustls::TlsConnector>,
+    /// `--fault` rules (those of a target route apply to what its clients send).
+    pub faults: Vec<FaultRule>,
 }
 
 /// What one replayed connection achieved.
@@ -91,13 +94,19 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         sent: 0,
         unflushed: false,
         end: None,
+        faults: Injector::new(&ctx.faults, &script.route, Dir::ClientToServer),
+        disconnected: false,
     };
     player.run().await;
     // The reader ends with the connection; one that never closes is stopped here (it
     // only ever blocks with nothing left to capture). Then the end is recorded, after
     // everything the reader captured.
     let mut reader = reader;
-    if tokio::time::timeout(ctx.step_timeout, &mut reader)
+    if player.disconnected {
+        // A fault cut the connection: no more reading.
+        reader.abort();
+        let _ = (&mut reader).await;
+    } else if tokio::time::timeout(ctx.step_timeout, &mut reader)
         .await
         .is_err()
     {
@@ -211,7 +220,7 @@ async fn connect(
         t_us: 0,
         route: script.route.clone(),
         conn: 0,
-        client: "wsreplay replay".into(),
+        client: super::capture::REPLAY_CLIENT.into(),
         upstream: url.to_string(),
         request: format!("GET {}{} HTTP/1.1", target.path, script.target),
         headers,
@@ -235,6 +244,9 @@ struct Player<'a> {
     unflushed: bool,
     /// How the connection ended, recorded once the reader is done.
     end: Option<(EndHow, Side, Option<String>)>,
+    faults: Injector,
+    /// A `disconnect-after` fault dropped the connection.
+    disconnected: bool,
 }
 
 enum Wait {
@@ -251,6 +263,9 @@ impl Player<'_> {
         let opened = Instant::now();
         let mut waiting_since = Instant::now();
         let mut step = 0;
+        if let Some(Out::Disconnect(why)) = self.faults.disconnect_at_once(&mut self.capture) {
+            return self.disconnect(why);
+        }
         while step < self.script.steps.len() {
             let s = &self.script.steps[step];
             // A close always waits for the server messages recorded before it, or the
@@ -275,9 +290,10 @@ impl Player<'_> {
             if speed.is_none() && (self.received() as usize) < s.after_server {
                 self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
             }
-            if let Err(e) = self.take(&s.action).await {
-                self.report_early_end(step, Some(e));
-                return;
+            match self.take(&s.action).await {
+                Err(e) => return self.report_early_end(step, Some(e)),
+                Ok(Some(why)) => return self.disconnect(why),
+                Ok(None) => {}
             }
             waiting_since = Instant::now();
             step += 1;
@@ -327,7 +343,8 @@ impl Player<'_> {
         }
     }
 
-    async fn take(&mut self, action: &Action) -> Result<(), String> {
+    /// Takes a step; `Ok(Some(why))` when a fault disconnected instead.
+    async fn take(&mut self, action: &Action) -> Result<Option<String>, String> {
         let msg = match action {
             Action::Send(op, body) => to_ws(*op, body),
             Action::Ping(data) => WsMessage::Ping(data.clone().into()),
@@ -336,6 +353,34 @@ impl Player<'_> {
                 reason: reason.clone().into(),
             })),
         };
+        if !self.faults.active() {
+            self.send(msg).await?;
+            return Ok(None);
+        }
+        for out in self.faults.outgoing(msg, &mut self.capture) {
+            match out {
+                Out::Send(msg) => self.send(msg).await?,
+                Out::Later(delay, msg) => {
+                    self.tx.flush().await.map_err(|e| e.to_string())?;
+                    tokio::time::sleep(delay).await;
+                    self.send(msg).await?;
+                }
+                // Released with the next message, or before the connection ends.
+                Out::Held(_) => {}
+                Out::Disconnect(why) => return Ok(Some(why)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends the connection the way a `disconnect-after` fault asks: no close frame.
+    fn disconnect(&mut self, why: String) {
+        self.capture.flush();
+        self.disconnected = true;
+        self.end_as(EndHow::Eof, Side::Recorder, Some(why));
+    }
+
+    async fn send(&mut self, msg: WsMessage) -> Result<(), String> {
         // Handed to the writer at once, so a request always precedes its responses.
         self.capture.message(Dir::ClientToServer, &msg);
         self.capture.flush();
@@ -351,6 +396,17 @@ impl Player<'_> {
 
     /// After the last step: collect the remaining server messages and close as recorded.
     async fn finish(&mut self) {
+        for out in self.faults.release(&mut self.capture) {
+            match out {
+                Out::Send(held) => {
+                    if let Err(e) = self.send(held).await {
+                        return self.ended(Some(e));
+                    }
+                }
+                Out::Disconnect(why) => return self.disconnect(why),
+                Out::Later(..) | Out::Held(_) => {}
+            }
+        }
         let expected = self.script.server.len();
         let mut deadline = Instant::now() + self.ctx.step_timeout;
         while (self.received() as usize) < expected {

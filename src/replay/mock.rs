@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::capture::{header_pairs, to_ws, Capture};
 use super::correlate::{shape_difference, Flat, IdPair, Substitution};
+use super::fault::{FaultRule, Injector, Out};
 use super::script::{MockTable, RecordedResponse};
 use super::{Problem, Problems};
 use crate::format::{Body, Dir, EndHow, Opcode, Open, Side};
@@ -51,6 +52,8 @@ pub struct MockCtx {
     pub id_pairs: Vec<IdPair>,
     pub stats: MockStats,
     pub listen: SocketAddr,
+    /// `--fault` rules (those of this route apply to the responses it sends).
+    pub faults: Vec<FaultRule>,
 }
 
 /// A running mock.
@@ -92,14 +95,30 @@ impl MockServer {
     }
 }
 
-type Pending = Pin<Box<dyn Future<Output = WsMessage> + Send>>;
+/// Something the connection does once its time has come.
+enum Due {
+    /// A recorded response: the fault rules apply to it.
+    Recorded(WsMessage),
+    /// A response a `delay` fault held back: sent as it is.
+    Delayed(WsMessage),
+    /// A `reorder` fault's hold time is over.
+    Release,
+}
 
-fn delayed(delay_us: u64, speed: f64, msg: WsMessage) -> Pending {
-    let delay = Duration::from_secs_f64(delay_us as f64 / 1e6 / speed);
+type Pending = Pin<Box<dyn Future<Output = Due> + Send>>;
+
+fn after(delay: Duration, due: Due) -> Pending {
     Box::pin(async move {
         tokio::time::sleep(delay).await;
-        msg
+        due
     })
+}
+
+fn delayed(delay_us: u64, speed: f64, msg: WsMessage) -> Pending {
+    after(
+        Duration::from_secs_f64(delay_us as f64 / 1e6 / speed),
+        Due::Recorded(msg),
+    )
 }
 
 async fn serve(
@@ -128,7 +147,7 @@ async fn serve(
         route: ctx.route.clone(),
         conn: 0,
         client: peer.to_string(),
-        upstream: format!("wsreplay mock on {}", ctx.listen),
+        upstream: format!("{}{}", super::capture::MOCK_UPSTREAM, ctx.listen),
         request: format!("GET {target} HTTP/1.1"),
         headers,
         status: 101,
@@ -143,17 +162,37 @@ async fn serve(
             to_ws(greeting.message.op, &greeting.message.body),
         ));
     }
-    let (how, by, error) = loop {
+    let mut faults = Injector::new(&ctx.faults, &ctx.route, Dir::ServerToClient);
+    let mut at_once = faults.disconnect_at_once(&mut capture);
+    let (how, by, error) = 'conn: loop {
         capture.flush();
+        if let Some(Out::Disconnect(why)) = at_once.take() {
+            break (EndHow::Eof, Side::Recorder, Some(why));
+        }
         tokio::select! {
             _ = stop.changed() => {
                 let _ = ws.close(None).await;
                 break (EndHow::Stopped, Side::Recorder, None);
             }
-            Some(msg) = pending.next(), if !pending.is_empty() => {
-                capture.message(Dir::ServerToClient, &msg);
-                if let Err(e) = ws.send(msg).await {
-                    break (EndHow::Reset, Side::Client, Some(e.to_string()));
+            Some(due) = pending.next(), if !pending.is_empty() => {
+                let outs = match due {
+                    Due::Recorded(msg) if faults.active() => faults.outgoing(msg, &mut capture),
+                    Due::Recorded(msg) | Due::Delayed(msg) => vec![Out::Send(msg)],
+                    Due::Release => faults.release(&mut capture),
+                };
+                for out in outs {
+                    match out {
+                        Out::Send(msg) => {
+                            capture.message(Dir::ServerToClient, &msg);
+                            if let Err(e) = ws.send(msg).await {
+                                break 'conn (EndHow::Reset, Side::Client, Some(e.to_string()));
+                            }
+                        }
+                        Out::Later(delay, msg) => pending.push(after(delay, Due::Delayed(msg))),
+                        Out::Held(delay) => pending.push(after(delay, Due::Release)),
+                        // Dropping the socket without a close frame.
+                        Out::Disconnect(why) => break 'conn (EndHow::Eof, Side::Recorder, Some(why)),
+                    }
                 }
             }
             frame = ws.next() => match frame {

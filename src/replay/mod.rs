@@ -25,12 +25,14 @@
 //! | [`client`] | one replayed client connection |
 //! | [`mock`] | a mock peer answering with recorded responses |
 //! | [`correlate`] | request matching and id rewriting |
+//! | [`fault`] | `--fault` rules: dropping, delaying, duplicating, reordering, corrupting messages, disconnecting |
 //! | [`capture`] | writing the replay in the recording format |
 //! | [`spawn`] | starting and stopping the build under test |
 
 pub mod capture;
 pub mod client;
 pub mod correlate;
+pub mod fault;
 pub mod mock;
 pub mod script;
 pub mod spawn;
@@ -154,6 +156,8 @@ pub struct ReplayConfig {
     pub id_pairs: Vec<IdPair>,
     /// The build under test: a shell command, and how long it may take to listen.
     pub spawn: Option<(String, Duration)>,
+    /// `--fault` rules, applied to what the mocks and replayed clients send.
+    pub faults: Vec<fault::FaultRule>,
 }
 
 impl ReplayConfig {
@@ -167,6 +171,7 @@ impl ReplayConfig {
             output,
             id_pairs: Vec::new(),
             spawn: None,
+            faults: Vec::new(),
         }
     }
 
@@ -278,6 +283,9 @@ impl Replay {
         for route in routes.chain(config.mocks.iter().map(|(r, _)| r)) {
             check_route(&recording, route)?;
         }
+        for rule in &config.faults {
+            check_route(&recording, &rule.route)?;
+        }
         let sink = Sink::start(&config.output, Redactor::new(&RedactConfig::default()))
             .map_err(ReplayError::Output)?;
         let capture = Capture::new(sink.handle());
@@ -296,6 +304,7 @@ impl Replay {
                 id_pairs: config.id_pairs.clone(),
                 stats: Default::default(),
                 listen: *listen,
+                faults: config.faults.clone(),
             };
             let server = MockServer::start(ctx)
                 .await
@@ -364,6 +373,20 @@ impl Replay {
     /// Plays every recorded client connection of the targets, concurrently and at their
     /// recorded relative start times; then stops the build, the mocks and the capture.
     pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
+        let replayed = |route: &str| {
+            let routes = self.config.targets.iter().map(|(r, _)| r);
+            routes
+                .chain(self.config.mocks.iter().map(|(r, _)| r))
+                .any(|r| r == route)
+        };
+        if let Some(rule) = self.config.faults.iter().find(|f| !replayed(&f.route)) {
+            let err = ReplayError::Target(format!(
+                "--fault {:?}: route {} is neither replayed (--target) nor mocked (--mock), so the fault would never be injected",
+                rule.spec, rule.route
+            ));
+            self.shutdown().await;
+            return Err(err);
+        }
         let scripts: Vec<_> = self
             .config
             .targets
@@ -395,6 +418,7 @@ impl Replay {
             problems: self.problems.clone(),
             progress: progress.clone(),
             tls,
+            faults: self.config.faults.clone(),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();

@@ -7,7 +7,7 @@ use std::process::Output;
 use crate::support::*;
 
 /// A scratch project with the repository's demo recording.
-fn project() -> tempfile::TempDir {
+pub fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("recordings")).unwrap();
     std::fs::copy(
@@ -18,7 +18,15 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-async fn wsreplay(dir: &Path, args: &[&str], ci: bool) -> Output {
+/// [`project`] with its recording snapshotted.
+pub async fn snapshotted_project() -> tempfile::TempDir {
+    let p = project();
+    let snap = wsreplay(p.path(), &["snapshot", "recordings/checkout.jsonl"], false).await;
+    assert!(snap.status.success(), "{}", text(&snap));
+    p
+}
+
+pub async fn wsreplay(dir: &Path, args: &[&str], ci: bool) -> Output {
     let mut cmd = tokio::process::Command::new(bin());
     cmd.current_dir(dir).args(args).env_remove("CI");
     if ci {
@@ -28,10 +36,15 @@ async fn wsreplay(dir: &Path, args: &[&str], ci: bool) -> Output {
 }
 
 async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output {
+    let serve = if regression { " --regression" } else { "" };
+    check_with(dir, serve, extra, ci).await
+}
+
+/// `wsreplay check` against `serve-demo` with `serve` appended to its arguments.
+pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Output {
     let spawn = format!(
-        "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{}",
+        "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{serve}",
         bin(),
-        if regression { " --regression" } else { "" }
     );
     let mut args = vec![
         "check",
@@ -45,7 +58,7 @@ async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output
     wsreplay(dir, &args, ci).await
 }
 
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

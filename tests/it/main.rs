@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers in `support`.
 
+mod browser;
 mod check;
 mod cli;
 mod demo;
@@ -7,6 +8,7 @@ mod faults;
 mod hostile;
 mod replay;
 mod replay_faults;
+mod review;
 mod secrets;
 mod signals;
 mod snapshots;

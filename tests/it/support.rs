@@ -256,6 +256,7 @@ pub async fn replay_demo(
             viz_url: mock("viz"),
             regression_events,
             agent_timeout: Duration::from_secs(2),
+            reply_delay: Duration::ZERO,
             mutate,
         },
         "127.0.0.1:0".parse().unwrap(),

@@ -1,0 +1,212 @@
+//! What reviewers look at, in a real browser: `show --mermaid` parsed and drawn by
+//! Mermaid itself, and the HTML report drawn by headless Chromium. These tests need
+//! /usr/bin/chromium (and, for Mermaid, `scripts/browser-tools.sh` run once); without
+//! them they print why and pass without checking anything.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+/// Debian's chromium, or `WSREPLAY_CHROMIUM`.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("WSREPLAY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    path.exists().then_some(path)
+}
+
+/// mermaid.min.js as `scripts/browser-tools.sh` installs it, or `WSREPLAY_MERMAID_JS`.
+fn mermaid_js() -> Option<PathBuf> {
+    let path = std::env::var_os("WSREPLAY_MERMAID_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/browser-tools/node_modules/mermaid/dist/mermaid.min.js")
+        });
+    path.exists().then_some(path)
+}
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Runs headless Chromium on a local page with extra arguments; returns its stdout.
+async fn headless(chromium: &Path, page: &Path, args: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = guard(
+        tokio::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--allow-file-access-from-files",
+                "--virtual-time-budget=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .arg(format!("file://{}", page.display()))
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Renders a diagram with Mermaid in Chromium; returns the page's DOM afterwards.
+async fn mermaid_dom(chromium: &Path, mermaid: &Path, diagram: &str, dir: &Path) -> String {
+    let page = dir.join("mermaid.html");
+    let html = format!(
+        r#"<!doctype html><html><head><title>pending</title><script src="file://{}"></script></head><body><div id="out"></div><script>
+mermaid.initialize({{ startOnLoad: false }});
+const text = {};
+mermaid.parse(text)
+  .then(() => mermaid.render("diagram", text))
+  .then(r => {{ document.getElementById("out").innerHTML = r.svg; document.title = "RENDERED"; }})
+  .catch(e => {{ document.title = "MERMAID-ERROR"; document.getElementById("out").textContent = String(e); }});
+</script></body></html>"#,
+        mermaid.display(),
+        serde_json::to_string(diagram).unwrap()
+    );
+    std::fs::write(&page, html).unwrap();
+    headless(chromium, &page, &["--dump-dom".into()]).await
+}
+
+#[tokio::test]
+async fn show_mermaid_renders_in_mermaid_itself() {
+    let (Some(chromium), Some(mermaid)) = (chromium(), mermaid_js()) else {
+        return skip(
+            "show --mermaid browser test needs /usr/bin/chromium and the mermaid npm package (run scripts/browser-tools.sh)",
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The repository's recording, with a fault record as a replay's capture has them.
+    let mut rec = wsreplay::format::Recording::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/recordings/checkout.jsonl"
+    ))
+    .unwrap();
+    let data = rec.opens().find(|o| o.route == "data").unwrap().conn;
+    let at = rec.records.len() / 2;
+    rec.records.insert(
+        at,
+        wsreplay::format::Record::Fault(wsreplay::format::Fault {
+            t_us: rec.records[at].t_us(),
+            conn: data,
+            dir: wsreplay::format::Dir::ServerToClient,
+            rule: "data:drop:sql_query_response".into(),
+            action: "drop".into(),
+            label: "sql_query_response".into(),
+        }),
+    );
+    let file = dir.path().join("with-fault.jsonl");
+    write_recording(&rec, &file);
+    let out = std::process::Command::new(bin())
+        .args(["show", "--mermaid"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let diagram = String::from_utf8(out.stdout).unwrap();
+    assert!(diagram.contains("progress_update ×2"), "{diagram}");
+    assert!(diagram.contains("Note over"), "{diagram}");
+
+    let dom = mermaid_dom(&chromium, &mermaid, &diagram, dir.path()).await;
+    assert!(dom.contains("<title>RENDERED</title>"), "{dom}");
+    for text in [
+        "frontend client",
+        "nlp server",
+        "sql_query_response",
+        "progress_update ×2",
+    ] {
+        assert!(dom.contains(text), "{text} not drawn: {dom}");
+    }
+    // The same harness reports a diagram Mermaid cannot parse.
+    let broken = diagram.replace("->>", "-->>>");
+    let dom = mermaid_dom(&chromium, &mermaid, &broken, dir.path()).await;
+    assert!(dom.contains("<title>MERMAID-ERROR</title>"), "{dom}");
+}
+
+#[tokio::test]
+async fn the_html_report_of_a_failing_check_renders_in_chromium() {
+    let Some(chromium) = chromium() else {
+        return skip(
+            "HTML report browser test needs /usr/bin/chromium (apt-get install -y chromium)",
+        );
+    };
+    let p = crate::check::snapshotted_project().await;
+    let dir = p.path();
+    let out = crate::check::check_with(
+        dir,
+        " --regression",
+        &["--check", "--html", "report.html"],
+        false,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", crate::check::text(&out));
+    let report = dir.join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    // Self-contained: nothing to fetch.
+    for fetch in ["src=", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !html.contains(fetch),
+            "the report fetches something: {fetch}"
+        );
+    }
+
+    let dom = headless(&chromium, &report, &["--dump-dom".into()]).await;
+    for expected in [
+        "recordings/checkout.jsonl — <span class=\"fail\">STRUCTURE DIFFERS</span>",
+        "<td class=\"fail\">FAIL</td>",
+        "looks like `payload` moved to `data`",
+        "<mark>payload</mark>",
+        "<mark>data</mark>",
+        "<svg",
+        "first diff ▶",
+        "build under test",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "{expected:?} not in the rendered page"
+        );
+    }
+    // The first differing message is the first tool_executing.
+    let marked = dom.split("first diff ▶").nth(1).unwrap();
+    let label = marked
+        .split("</text>")
+        .find(|t| t.contains("tool_"))
+        .unwrap_or("");
+    assert!(label.ends_with("tool_executing"), "{label}");
+
+    let png = dir.join("report.png");
+    headless(
+        &chromium,
+        &report,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1400,2000".into(),
+        ],
+    )
+    .await;
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"));
+    // A blank page compresses to a few KiB; text, coloured diff lines and the diagram
+    // do not.
+    assert!(
+        bytes.len() > 60_000,
+        "screenshot only {} bytes",
+        bytes.len()
+    );
+    if let Some(keep) = std::env::var_os("WSREPLAY_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}
