@@ -90,9 +90,9 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         ctx: &ctx,
         script: &script,
         inbox,
-        seen: 0,
         sent: 0,
         unflushed: false,
+        unreported: 0,
         end: None,
         faults: Injector::new(&ctx.faults, &script.route, Dir::ClientToServer),
         disconnected: false,
@@ -129,6 +129,9 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
 struct Inbox {
     /// Data messages received.
     received: AtomicU64,
+    /// The runner wants to be woken once `received` reaches this (not at every
+    /// message: a wake-up per message costs more than the message).
+    wanted: AtomicU64,
     server_closed: AtomicBool,
     /// Set when the connection is gone (with the error, if any).
     ended: Mutex<Option<Option<String>>>,
@@ -149,11 +152,13 @@ async fn read_loop(
     inbox: Arc<Inbox>,
     progress: indicatif::ProgressBar,
 ) {
+    let mut unreported = 0;
     let error = loop {
         let frame = match rx.next().now_or_never() {
             Some(frame) => frame,
             None => {
                 capture.flush();
+                progress.inc(std::mem::take(&mut unreported));
                 rx.next().await
             }
         };
@@ -162,19 +167,25 @@ async fn read_loop(
                 capture.message(Dir::ServerToClient, &msg);
                 match msg {
                     WsMessage::Text(_) | WsMessage::Binary(_) => {
-                        inbox.received.fetch_add(1, Ordering::SeqCst);
-                        progress.inc(1);
+                        let received = inbox.received.fetch_add(1, Ordering::SeqCst) + 1;
+                        unreported += 1;
+                        if received >= inbox.wanted.load(Ordering::SeqCst) {
+                            inbox.notify.notify_one();
+                        }
                     }
-                    WsMessage::Close(_) => inbox.server_closed.store(true, Ordering::SeqCst),
+                    WsMessage::Close(_) => {
+                        inbox.server_closed.store(true, Ordering::SeqCst);
+                        inbox.notify.notify_one();
+                    }
                     _ => {}
                 }
-                inbox.notify.notify_one();
             }
             Some(Err(e)) => break Some(e.to_string()),
             None => break None,
         }
     };
     capture.flush();
+    progress.inc(unreported);
     *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     inbox.notify.notify_one();
 }
@@ -237,11 +248,11 @@ struct Player<'a> {
     ctx: &'a ClientCtx,
     script: &'a ClientScript,
     inbox: Arc<Inbox>,
-    /// Messages received when the runner last looked.
-    seen: u64,
     sent: u64,
     /// Messages fed but not yet flushed.
     unflushed: bool,
+    /// Messages sent but not yet counted on the progress bar.
+    unreported: u64,
     /// How the connection ended, recorded once the reader is done.
     end: Option<(EndHow, Side, Option<String>)>,
     faults: Injector,
@@ -250,8 +261,8 @@ struct Player<'a> {
 }
 
 enum Wait {
-    /// A server message (or control frame) arrived.
-    Progress,
+    /// The server messages waited for have arrived.
+    Reached,
     /// The connection is gone.
     Ended(Option<String>),
     /// The deadline passed.
@@ -274,18 +285,16 @@ impl Player<'_> {
                 .ctx
                 .speed
                 .filter(|_| !matches!(s.action, Action::Close(..)));
-            let deadline = match speed {
-                Some(speed) => opened + Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed),
-                None if self.received() as usize >= s.after_server => Instant::now(),
-                None => waiting_since + self.ctx.step_timeout,
+            let (deadline, wanted) = match speed {
+                Some(speed) => (
+                    opened + Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed),
+                    u64::MAX,
+                ),
+                None => (waiting_since + self.ctx.step_timeout, s.after_server as u64),
             };
-            match self.wait(deadline).await {
-                Wait::Progress => continue,
-                Wait::Ended(error) => {
-                    self.report_early_end(step, error);
-                    return;
-                }
-                Wait::Deadline => {}
+            if let Wait::Ended(error) = self.wait(deadline, wanted).await {
+                self.report_early_end(step, error);
+                return;
             }
             if speed.is_none() && (self.received() as usize) < s.after_server {
                 self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
@@ -313,32 +322,32 @@ impl Player<'_> {
         self.inbox.server_closed.load(Ordering::SeqCst)
     }
 
-    /// Waits until more server messages arrived, the connection ended, or the
-    /// deadline. Sent messages are fed back to back and written out only before
-    /// actually blocking: one syscall per burst, not per message.
-    async fn wait(&mut self, deadline: Instant) -> Wait {
+    /// Waits until `wanted` server messages have arrived, the connection ended, or
+    /// the deadline. Sent messages are fed back to back and written out only before
+    /// actually blocking: one syscall per burst.
+    async fn wait(&mut self, deadline: Instant, wanted: u64) -> Wait {
+        self.inbox.wanted.store(wanted, Ordering::SeqCst);
         loop {
             let notified = self.inbox.notify.notified();
             if let Some(error) = self.inbox.ended() {
                 return Wait::Ended(error);
             }
-            let received = self.received();
-            if received != self.seen {
-                self.seen = received;
-                return Wait::Progress;
+            if self.received() >= wanted {
+                return Wait::Reached;
             }
             if deadline <= Instant::now() {
                 return Wait::Deadline;
             }
             if self.unflushed {
                 self.unflushed = false;
+                self.ctx.progress.inc(std::mem::take(&mut self.unreported));
                 if let Err(e) = self.tx.flush().await {
                     return Wait::Ended(Some(e.to_string()));
                 }
             }
             tokio::select! {
                 _ = notified => {}
-                _ = sleep_until(deadline) => return Wait::Deadline,
+                _ = sleep_until(deadline) => {}
             }
         }
     }
@@ -389,7 +398,7 @@ impl Player<'_> {
         self.unflushed = true;
         if counts {
             self.sent += 1;
-            self.ctx.progress.inc(1);
+            self.unreported += 1;
         }
         Ok(())
     }
@@ -409,12 +418,19 @@ impl Player<'_> {
         }
         let expected = self.script.server.len();
         let mut deadline = Instant::now() + self.ctx.step_timeout;
+        let mut seen = self.received();
         while (self.received() as usize) < expected {
-            match self.wait(deadline).await {
-                Wait::Progress => deadline = Instant::now() + self.ctx.step_timeout,
+            match self.wait(deadline, expected as u64).await {
+                Wait::Reached => {}
                 Wait::Ended(error) => {
                     self.missing_at_end(expected);
                     return self.ended(error);
+                }
+                // Messages still arriving: the step timeout counts from the last check
+                // that saw one (so silence is cut off after one to two timeouts).
+                Wait::Deadline if self.received() > seen => {
+                    seen = self.received();
+                    deadline = Instant::now() + self.ctx.step_timeout;
                 }
                 Wait::Deadline => {
                     self.timed_out(self.awaited("after the last client message"));
@@ -427,8 +443,8 @@ impl Player<'_> {
         }
         let deadline = Instant::now() + self.ctx.step_timeout;
         loop {
-            match self.wait(deadline).await {
-                Wait::Progress => continue,
+            match self.wait(deadline, u64::MAX).await {
+                Wait::Reached => continue,
                 Wait::Ended(error) => return self.ended(error),
                 Wait::Deadline => {
                     if self.script.ending == Ending::ServerClosed && !self.server_closed() {
