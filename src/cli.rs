@@ -73,10 +73,70 @@ pub enum Command {
     /// Run services of the built-in demo system as a long-lived process (until Ctrl-C),
     /// e.g. as a build under test for `replay --spawn`, or to try wsreplay by hand.
     ServeDemo(ServeDemoArgs),
+    /// Turn a capture made elsewhere into a recording: `import har` reads the HAR file a
+    /// browser (Chrome DevTools, Playwright) or mitmproxy wrote.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Run the built-in demo: start a small multi-service system, record a session,
     /// snapshot it, then check the same build (passes) and a build with a breaking
     /// change (fails, with the diff). Needs nothing else running.
     Demo(DemoArgs),
+}
+
+/// What `wsreplay import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import the WebSocket connections of a HAR file (Chrome DevTools "Save all as
+    /// HAR", Playwright recordHar, mitmproxy's HAR export) as a recording that show,
+    /// replay, snapshot and check accept. Other entries are skipped.
+    #[command(
+        after_help = "Example:\n  wsreplay import har capture.har --out recordings/checkout.jsonl --route frontend\n\nThe time unit (seconds or milliseconds) is detected. A HAR has no close frames, close\ncodes or pings: the recording has none either. Secrets are redacted as when recording."
+    )]
+    Har(ImportHarArgs),
+}
+
+/// Arguments of `wsreplay import har`.
+#[derive(Debug, Args)]
+pub struct ImportHarArgs {
+    /// The HAR file. Playwright's side files (content: 'attach') are read from its
+    /// directory.
+    pub file: PathBuf,
+    /// The recording to write (JSON Lines).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The route name of the imported connections (what `replay --target ROUTE=URL`
+    /// and the snapshot call them).
+    #[arg(long, value_name = "NAME", default_value = "frontend")]
+    pub route: String,
+    #[command(flatten)]
+    pub redact: RedactFlags,
+}
+
+/// Extra secrets to redact, on top of the defaults.
+#[derive(Debug, Args)]
+pub struct RedactFlags {
+    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
+    /// and Set-Cookie always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Also redact this query parameter (token, access_token, api_key and password
+    /// always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_query: Vec<String>,
+    /// Also redact string values of this JSON key, at any depth, in text messages.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub redact_json_key: Vec<String>,
+}
+
+impl From<RedactFlags> for RedactConfig {
+    fn from(f: RedactFlags) -> RedactConfig {
+        RedactConfig {
+            headers: f.redact_header,
+            query: f.redact_query,
+            json_keys: f.redact_json_key,
+        }
+    }
 }
 
 /// Arguments of `wsreplay record`.
@@ -107,18 +167,8 @@ pub struct RecordArgs {
     /// Do not verify wss:// upstream certificates (self-signed staging only).
     #[arg(long)]
     pub insecure: bool,
-    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
-    /// and Set-Cookie always are). Repeatable.
-    #[arg(long, value_name = "NAME")]
-    pub redact_header: Vec<String>,
-    /// Also redact this query parameter (token, access_token, api_key and password
-    /// always are). Repeatable.
-    #[arg(long, value_name = "NAME")]
-    pub redact_query: Vec<String>,
-    /// Also redact string values of this JSON key, at any depth, in text messages.
-    /// Repeatable.
-    #[arg(long, value_name = "KEY")]
-    pub redact_json_key: Vec<String>,
+    #[command(flatten)]
+    pub redact: RedactFlags,
     /// Keep at most this many bytes of each message body; longer bodies are
     /// recorded truncated, with their full size. Forwarding is never affected.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -355,6 +405,7 @@ pub fn run(cli: Cli) -> i32 {
                 Ok(EXIT_OK)
             }
             Command::ServeDemo(args) => serve_demo(args).await,
+            Command::Import(ImportCommand::Har(args)) => import_har(args),
             Command::Demo(args) => {
                 let dir = args
                     .dir
@@ -412,11 +463,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         Output::Discard => PathBuf::from("(discarded)"),
     };
     let mut redact = file.redact;
-    redact.merge(RedactConfig {
-        headers: args.redact_header,
-        query: args.redact_query,
-        json_keys: args.redact_json_key,
-    });
+    redact.merge(args.redact.into());
     for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
         tracing::warn!(
             "route {} listens on {}, reachable from other machines",
@@ -761,6 +808,51 @@ fn show(args: ShowArgs) -> anyhow::Result<i32> {
         }
     } else {
         print!("{}", crate::show::render(&recording));
+    }
+    Ok(EXIT_OK)
+}
+
+fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
+    let options = crate::har::ImportOptions {
+        route: args.route,
+        redact: args.redact.into(),
+    };
+    let report = crate::har::import(&args.file, &args.out, &options)?;
+    let count = |d| report.messages.get(&d).copied().unwrap_or(0);
+    println!(
+        "imported {} WebSocket connection(s) from {} ({}) into {}: {} c2s + {} s2c message(s) on route {}",
+        report.connections,
+        args.file.display(),
+        report.creator,
+        args.out.display(),
+        count(crate::format::Dir::ClientToServer),
+        count(crate::format::Dir::ServerToClient),
+        options.route
+    );
+    println!("  message times: {}", report.unit.describe());
+    if report.skipped_entries > 0 {
+        println!(
+            "  skipped {} non-WebSocket {} (pages, scripts, XHR)",
+            report.skipped_entries,
+            if report.skipped_entries == 1 {
+                "entry: it is"
+            } else {
+                "entries: they are"
+            }
+        );
+    }
+    for note in &report.notes {
+        println!("  note: {note}");
+    }
+    println!(
+        "  not in a HAR, so not in the recording: {}",
+        report.missing
+    );
+    if report.connections == 0 {
+        eprintln!(
+            "warning: {} has no WebSocket connection; in DevTools, keep the Network panel open while the page connects, then \"Save all as HAR\"",
+            args.file.display()
+        );
     }
     Ok(EXIT_OK)
 }

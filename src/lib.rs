@@ -26,6 +26,9 @@
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
 //! | [`soak`] | `wsreplay soak`: many connections through the recorder, nothing lost |
+//! | [`har`] | `wsreplay import har`: browser and mitmproxy captures as recordings |
+//! | [`schema`] | `wsreplay schema`: JSON Schema and AsyncAPI documents inferred from recordings |
+//! | [`validate`] | `wsreplay validate`: recorded messages checked against a JSON Schema or AsyncAPI document |
 //! | [`cli`] | command-line definitions and exit codes |
 
 pub mod accept;
@@ -39,6 +42,7 @@ pub mod diff;
 pub mod format;
 pub mod frame;
 pub mod handshake;
+pub mod har;
 pub mod kind;
 pub mod proxy;
 pub mod redact;
