@@ -77,6 +77,12 @@ pub enum Command {
     /// browser (Chrome DevTools, Playwright) or mitmproxy wrote.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Infer the event contract from recordings: a JSON Schema (2020-12) per route,
+    /// direction and message kind, or an AsyncAPI 3.0 document with a channel per route.
+    Schema(SchemaArgs),
+    /// Check the messages of a recording (or of a replay's capture) against a JSON
+    /// Schema or AsyncAPI document. Exit 0 all valid, 1 violations, 2 bad input.
+    Validate(ValidateArgs),
     /// Run the built-in demo: start a small multi-service system, record a session,
     /// snapshot it, then check the same build (passes) and a build with a breaking
     /// change (fails, with the diff). Needs nothing else running.
@@ -137,6 +143,55 @@ impl From<RedactFlags> for RedactConfig {
             json_keys: f.redact_json_key,
         }
     }
+}
+
+/// Output formats of `wsreplay schema`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// One JSON Schema 2020-12 document, a definition per route, direction and kind.
+    JsonSchema,
+    /// An AsyncAPI 3.0 document: a channel per route, send/receive operations.
+    Asyncapi,
+}
+
+/// Arguments of `wsreplay schema`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  wsreplay schema recordings/ --format json-schema --out contract.schema.json\n  wsreplay schema recordings/checkout.jsonl --format asyncapi --out asyncapi.json\n  wsreplay validate runs/checkout.jsonl --schema contract.schema.json"
+)]
+pub struct SchemaArgs {
+    /// Recordings (or directories of *.jsonl recordings) to infer from.
+    #[arg(required = true)]
+    pub recordings: Vec<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: SchemaFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Read literal-field overrides ([structure] literal/volatile: which fields become
+    /// enums) from this TOML file [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `wsreplay validate`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The schema is a `wsreplay schema` document (each message is checked against its route,\ndirection and kind), an AsyncAPI 3.x document (channels are routes; receive = c2s,\nsend = s2c), or any JSON Schema (every message is checked against it).\n\nExit status: 0 every message is valid, 1 violations (each printed with its path), 2 bad input."
+)]
+pub struct ValidateArgs {
+    /// The recording (or replay capture) whose messages to check.
+    pub recording: PathBuf,
+    /// The JSON Schema or AsyncAPI document (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+    /// Check only the messages of this route.
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+    /// Check only the messages of this direction.
+    #[arg(long, value_name = "DIR", value_parser = ["c2s", "s2c"])]
+    pub dir: Option<String>,
 }
 
 /// Arguments of `wsreplay record`.
@@ -406,6 +461,8 @@ pub fn run(cli: Cli) -> i32 {
             }
             Command::ServeDemo(args) => serve_demo(args).await,
             Command::Import(ImportCommand::Har(args)) => import_har(args),
+            Command::Schema(args) => schema(args),
+            Command::Validate(args) => validate(args),
             Command::Demo(args) => {
                 let dir = args
                     .dir
@@ -855,4 +912,64 @@ fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(EXIT_OK)
+}
+
+fn schema(args: SchemaArgs) -> anyhow::Result<i32> {
+    let config = FileConfig::load(args.config.as_deref())?.structure;
+    let mut contract = crate::schema::Contract::new(config);
+    let files = check::expand(&args.recordings)?;
+    for file in &files {
+        let recording = Recording::read(file)?;
+        contract.add(&recording);
+    }
+    let doc = match args.format {
+        SchemaFormat::JsonSchema => contract.json_schema(),
+        SchemaFormat::Asyncapi => contract.asyncapi(),
+    };
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    let (routes, kinds) = contract.counts();
+    let summary = format!(
+        "{routes} route(s), {kinds} message kind(s) from {} recording(s){}",
+        files.len(),
+        if contract.skipped > 0 {
+            format!("; {} non-JSON message(s) have no schema", contract.skipped)
+        } else {
+            String::new()
+        }
+    );
+    match &args.out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}: {summary}", path.display());
+        }
+        None => {
+            print!("{text}");
+            eprintln!("{summary}");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
+    let schema = crate::validate::Schema::read(&args.schema)?;
+    let recording = Recording::read(&args.recording)?;
+    let dir = args.dir.as_deref().map(|d| {
+        if d == "c2s" {
+            crate::format::Dir::ClientToServer
+        } else {
+            crate::format::Dir::ServerToClient
+        }
+    });
+    let report = schema.check(&recording, args.route.as_deref(), dir);
+    print!("{}", report.render(&args.recording, &args.schema));
+    Ok(if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_DIFFERS
+    })
 }
