@@ -892,9 +892,9 @@ fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
             "  skipped {} non-WebSocket {} (pages, scripts, XHR)",
             report.skipped_entries,
             if report.skipped_entries == 1 {
-                "entry: it is"
+                "entry"
             } else {
-                "entries: they are"
+                "entries"
             }
         );
     }

@@ -248,7 +248,11 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
         })?;
         let messages = match (&entry.messages, attached_file(&entry)) {
             (Some(list), _) => list.clone(),
-            (None, Some(file)) => read_attached(&dir.join(file))?,
+            (None, Some(file)) => read_attached(&dir.join(file)).map_err(|e| {
+                invalid(format!(
+                    "entries[{i}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
+                ))
+            })?,
             (None, None) => Vec::new(),
         };
         sockets.push((i, entry, started, messages));
@@ -520,21 +524,19 @@ fn attached_file(entry: &Entry) -> Option<&str> {
 }
 
 /// Playwright's `content: 'attach'` side file: one message object per line.
-fn read_attached(path: &Path) -> Result<Vec<WsMessage>, HarError> {
-    let text = std::fs::read_to_string(path).map_err(|source| HarError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+fn read_attached(path: &Path) -> Result<Vec<WsMessage>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| HarError::Invalid {
-                path: path.to_owned(),
-                message: format!(
-                    "line {}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {e}",
+            serde_json::from_str(l).map_err(|e| {
+                format!(
+                    "{}:{}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {e}",
+                    path.display(),
                     n + 1
-                ),
+                )
             })
         })
         .collect()

@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod demo;
 mod faults;
+mod interop;
 mod replay;
 mod secrets;
 mod signals;
