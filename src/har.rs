@@ -25,6 +25,7 @@
 //! [`ImportReport::missing`] says so.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -163,7 +164,8 @@ struct Response {
     headers: Vec<NameValue>,
     #[serde(default)]
     content: Option<Content>,
-    #[serde(rename = "_failureText", default)]
+    /// Playwright's `_failureText`, mitmproxy's `_error`.
+    #[serde(rename = "_failureText", alias = "_error", default)]
     failure: Option<String>,
 }
 
@@ -206,43 +208,66 @@ pub struct Imported {
     pub report: ImportReport,
 }
 
+/// One WebSocket entry with its messages and their times (epoch microseconds).
+struct Socket {
+    /// Position in `log.entries`, for messages.
+    index: usize,
+    entry: Entry,
+    started: i128,
+    messages: Vec<WsMessage>,
+    times: Vec<i128>,
+}
+
+impl Socket {
+    /// mitmproxy's `hardump` writes a WebSocket flow at its upgrade and again when it
+    /// ends: the same handshake twice.
+    fn same_handshake(&self, other: &Socket) -> bool {
+        let key = |s: &Socket| {
+            s.entry
+                .request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .map(|h| h.value.clone())
+        };
+        self.started == other.started
+            && self.entry.request.url == other.entry.request.url
+            && key(self) == key(other)
+    }
+}
+
 /// Reads a HAR file (and any side files it references) into recording records.
 pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
     let invalid = |message: String| HarError::Invalid {
         path: har.to_owned(),
         message,
     };
-    let bytes = std::fs::read(har).map_err(|source| HarError::Io {
-        path: har.to_owned(),
-        source,
-    })?;
-    if bytes.starts_with(b"PK\x03\x04") {
-        return Err(invalid(
-            "is a zip archive (Playwright writes one when the HAR path ends in .zip): unzip it and import the .har inside".into(),
-        ));
-    }
-    let parsed: Har = serde_json::from_slice(&bytes).map_err(|e| {
-        invalid(format!(
-            "not a HAR file: {e}. A HAR is JSON of the form {{\"log\": {{\"entries\": [...]}}}}, as Chrome DevTools (\"Save all as HAR\"), Playwright's recordHar or mitmproxy write it"
-        ))
-    })?;
-    let creator = parsed
-        .log
+    let log = load(har)?;
+    let creator = log
         .creator
         .map(|c| format!("{} {}", c.name, c.version).trim().to_string())
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "unknown tool".into());
+    let mut report = ImportReport {
+        creator,
+        unit: TimeUnit::None,
+        connections: 0,
+        messages: BTreeMap::new(),
+        skipped_entries: 0,
+        notes: Vec::new(),
+        missing: NOT_IN_A_HAR,
+    };
     let dir = har.parent().unwrap_or(Path::new(""));
-    let mut skipped_entries = 0;
-    let mut sockets = Vec::new();
-    for (i, entry) in parsed.log.entries.into_iter().enumerate() {
+    let mut sockets: Vec<Socket> = Vec::new();
+    let mut duplicates = 0;
+    for (index, entry) in log.entries.into_iter().enumerate() {
         if !entry.is_websocket() {
-            skipped_entries += 1;
+            report.skipped_entries += 1;
             continue;
         }
         let started = parse_time(&entry.started).ok_or_else(|| {
             invalid(format!(
-                "entries[{i}].startedDateTime {:?} is not an ISO-8601 date-time",
+                "entries[{index}].startedDateTime {:?} is not an ISO-8601 date-time",
                 entry.started
             ))
         })?;
@@ -250,157 +275,67 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             (Some(list), _) => list.clone(),
             (None, Some(file)) => read_attached(&dir.join(file)).map_err(|e| {
                 invalid(format!(
-                    "entries[{i}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
+                    "entries[{index}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
                 ))
             })?,
             (None, None) => Vec::new(),
         };
-        sockets.push((i, entry, started, messages));
-    }
-    let unit = detect_unit(sockets.iter().flat_map(|s| s.3.iter().map(|m| m.time)));
-    // Every time in epoch microseconds; the recording starts at the first of them.
-    let mut timed = Vec::new();
-    for (i, entry, started, messages) in sockets {
-        let first = messages.iter().map(|m| m.time).find(|t| *t >= 0.0);
-        let times: Vec<i128> = messages
-            .iter()
-            .enumerate()
-            .map(|(n, m)| match unit {
-                TimeUnit::Seconds if m.time >= 0.0 => (m.time * 1e6).round() as i128,
-                TimeUnit::Milliseconds if m.time >= 0.0 => (m.time * 1e3).round() as i128,
-                TimeUnit::RelativeSeconds if m.time >= 0.0 => {
-                    started + ((m.time - first.unwrap_or(0.0)) * 1e6).round() as i128
+        let socket = Socket {
+            index,
+            entry,
+            started,
+            messages,
+            times: Vec::new(),
+        };
+        match sockets.iter_mut().find(|s| s.same_handshake(&socket)) {
+            Some(seen) => {
+                duplicates += 1;
+                if socket.messages.len() > seen.messages.len() {
+                    *seen = socket;
                 }
-                _ => started + 1000 * (n as i128 + 1),
-            })
-            .collect();
-        timed.push((i, entry, started, messages, times));
+            }
+            None => sockets.push(socket),
+        }
     }
-    let start_us = timed
+    if duplicates > 0 {
+        report.notes.push(format!(
+            "{duplicates} entr{} repeated a WebSocket handshake (mitmproxy writes a flow at its upgrade and at its end): imported once, with the most messages",
+            if duplicates == 1 { "y" } else { "ies" }
+        ));
+    }
+    report.unit = detect_unit(
+        sockets
+            .iter()
+            .flat_map(|s| s.messages.iter().map(|m| m.time)),
+    );
+    for socket in &mut sockets {
+        socket.times = message_times(report.unit, socket.started, &socket.messages);
+    }
+    // The recording starts at the first moment of the capture, on a whole millisecond.
+    let start_us = sockets
         .iter()
-        .flat_map(|t| std::iter::once(t.2).chain(t.4.iter().copied()))
+        .flat_map(|s| std::iter::once(s.started).chain(s.times.iter().copied()))
         .min()
         .unwrap_or(0);
     let start_us = start_us - start_us.rem_euclid(1000);
-    let rel = |t: i128| (t - start_us).max(0) as u64;
-
-    let redactor = Redactor::new(&options.redact);
-    let mut records: Vec<Record> = Vec::new();
-    let mut report = ImportReport {
-        creator,
-        unit,
-        connections: 0,
-        messages: BTreeMap::new(),
-        skipped_entries,
-        notes: Vec::new(),
-        missing: NOT_IN_A_HAR,
-    };
-    for (conn0, (i, entry, started, messages, times)) in timed.into_iter().enumerate() {
-        let conn = conn0 as u64 + 1;
-        let mut conn_records = Vec::new();
-        let open_at = times.iter().copied().fold(started, i128::min);
-        let (open, end) = open_record(
-            &entry,
+    let mut records = Vec::new();
+    for (n, socket) in sockets.iter().enumerate() {
+        let conn = n as u64 + 1;
+        connection_records(
+            socket,
             conn,
             &options.route,
-            rel(open_at),
-            !messages.is_empty(),
+            start_us,
+            &mut report,
+            &mut records,
         )
-        .map_err(|m| invalid(format!("entries[{i}]: {m}")))?;
-        conn_records.push(Record::Open(open));
-        for (n, (m, t)) in messages.iter().zip(&times).enumerate() {
-            let t_us = rel(*t);
-            if m.opcode == -1 || m.kind == "error" {
-                report.notes.push(format!(
-                    "connection {conn}: the browser saw an error: {}",
-                    m.data
-                ));
-                conn_records.push(Record::End(End {
-                    t_us,
-                    conn,
-                    how: EndHow::Reset,
-                    by: Side::Upstream,
-                    error: Some(m.data.clone()),
-                }));
-                continue;
-            }
-            let dir = match m.kind.as_str() {
-                "send" => Dir::ClientToServer,
-                "receive" => Dir::ServerToClient,
-                other => {
-                    return Err(invalid(format!(
-                    "entries[{i}] message {n}: type {other:?} is neither \"send\" nor \"receive\""
-                )))
-                }
-            };
-            let body = |m: &WsMessage| -> Result<Vec<u8>, HarError> {
-                base64::engine::general_purpose::STANDARD
-                    .decode(m.data.trim())
-                    .map_err(|e| {
-                        invalid(format!(
-                            "entries[{i}] message {n}: opcode {} data is not base64: {e}",
-                            m.opcode
-                        ))
-                    })
-            };
-            let record = match m.opcode {
-                1 => Record::Message(timed_message(
-                    conn,
-                    dir,
-                    Opcode::TEXT,
-                    Body::Text(m.data.clone()),
-                    t_us,
-                )),
-                2 => Record::Message(timed_message(
-                    conn,
-                    dir,
-                    Opcode::BINARY,
-                    Body::Bytes(body(m)?),
-                    t_us,
-                )),
-                8 => Record::Close(Close {
-                    t_us,
-                    conn,
-                    dir,
-                    code: None,
-                    reason: m.data.clone(),
-                    base64: None,
-                }),
-                9 | 10 => {
-                    let control = Control {
-                        t_us,
-                        conn,
-                        dir,
-                        op: None,
-                        body: Body::from_bytes(m.data.clone().into_bytes()),
-                    };
-                    if m.opcode == 9 {
-                        Record::Ping(control)
-                    } else {
-                        Record::Pong(control)
-                    }
-                }
-                other => {
-                    report.notes.push(format!(
-                        "connection {conn}: skipped a frame with opcode {other} (not a WebSocket data or control opcode)"
-                    ));
-                    continue;
-                }
-            };
-            if let Record::Message(m) = &record {
-                *report.messages.entry(m.dir).or_default() += 1;
-            }
-            conn_records.push(record);
-        }
-        if let Some(end) = end {
-            conn_records.push(Record::End(end));
-        }
+        .map_err(|m| invalid(format!("entries[{}]: {m}", socket.index)))?;
         report.connections += 1;
-        records.extend(conn_records);
     }
     // One global time order; a connection's records stay in their order (stable sort,
     // its open first).
     records.sort_by_key(Record::t_us);
+    let redactor = Redactor::new(&options.redact);
     for record in &mut records {
         crate::sink::redact_record(&redactor, record);
     }
@@ -415,6 +350,147 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
         records,
         report,
     })
+}
+
+/// The HAR's `log`: plain JSON, or zlib-compressed JSON (mitmproxy's `.zhar`).
+fn load(har: &Path) -> Result<Log, HarError> {
+    let invalid = |message: String| HarError::Invalid {
+        path: har.to_owned(),
+        message,
+    };
+    let mut bytes = std::fs::read(har).map_err(|source| HarError::Io {
+        path: har.to_owned(),
+        source,
+    })?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(invalid(
+            "is a zip archive (Playwright writes one when the HAR path ends in .zip): unzip it and import the .har inside".into(),
+        ));
+    }
+    if bytes.first() == Some(&0x78) {
+        let mut inflated = Vec::new();
+        flate2::read::ZlibDecoder::new(bytes.as_slice())
+            .read_to_end(&mut inflated)
+            .map_err(|e| {
+                invalid(format!(
+                    "looks zlib-compressed (.zhar) but does not inflate: {e}"
+                ))
+            })?;
+        bytes = inflated;
+    }
+    let parsed: Har = serde_json::from_slice(&bytes).map_err(|e| {
+        invalid(format!(
+            "not a HAR file: {e}. A HAR is JSON of the form {{\"log\": {{\"entries\": [...]}}}}, as Chrome DevTools (\"Save all as HAR\"), Playwright's recordHar or mitmproxy write it"
+        ))
+    })?;
+    Ok(parsed.log)
+}
+
+/// Each message's time in epoch microseconds.
+fn message_times(unit: TimeUnit, started: i128, messages: &[WsMessage]) -> Vec<i128> {
+    let first = messages.iter().map(|m| m.time).find(|t| *t >= 0.0);
+    messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| match unit {
+            TimeUnit::Seconds if m.time >= 0.0 => (m.time * 1e6).round() as i128,
+            TimeUnit::Milliseconds if m.time >= 0.0 => (m.time * 1e3).round() as i128,
+            TimeUnit::RelativeSeconds if m.time >= 0.0 => {
+                started + ((m.time - first.unwrap_or(0.0)) * 1e6).round() as i128
+            }
+            _ => started + 1000 * (n as i128 + 1),
+        })
+        .collect()
+}
+
+/// The records of one WebSocket entry: its open, messages, and end when it failed.
+fn connection_records(
+    socket: &Socket,
+    conn: u64,
+    route: &str,
+    start_us: i128,
+    report: &mut ImportReport,
+    records: &mut Vec<Record>,
+) -> Result<(), String> {
+    let rel = |t: i128| (t - start_us).max(0) as u64;
+    let open_at = socket.times.iter().copied().fold(socket.started, i128::min);
+    let (open, end) = open_record(
+        &socket.entry,
+        conn,
+        route,
+        rel(open_at),
+        !socket.messages.is_empty(),
+    )?;
+    records.push(Record::Open(open));
+    for (n, (m, t)) in socket.messages.iter().zip(&socket.times).enumerate() {
+        let t_us = rel(*t);
+        if m.opcode == -1 || m.kind == "error" {
+            report.notes.push(format!(
+                "connection {conn}: the browser saw an error: {}",
+                m.data
+            ));
+            records.push(Record::End(End {
+                t_us,
+                conn,
+                how: EndHow::Reset,
+                by: Side::Upstream,
+                error: Some(m.data.clone()),
+            }));
+            continue;
+        }
+        let dir = match m.kind.as_str() {
+            "send" => Dir::ClientToServer,
+            "receive" => Dir::ServerToClient,
+            other => {
+                return Err(format!(
+                    "message {n}: type {other:?} is neither \"send\" nor \"receive\""
+                ))
+            }
+        };
+        let message = |op, body| {
+            let mut m = Message::whole(conn, dir, op, body);
+            m.t_us = t_us;
+            Record::Message(m)
+        };
+        let control = || Control {
+            t_us,
+            conn,
+            dir,
+            op: None,
+            body: Body::from_bytes(m.data.clone().into_bytes()),
+        };
+        let record = match m.opcode {
+            1 => message(Opcode::TEXT, Body::Text(m.data.clone())),
+            2 => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(m.data.trim())
+                    .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
+                message(Opcode::BINARY, Body::Bytes(bytes))
+            }
+            8 => Record::Close(Close {
+                t_us,
+                conn,
+                dir,
+                code: None,
+                reason: m.data.clone(),
+                base64: None,
+            }),
+            9 => Record::Ping(control()),
+            10 => Record::Pong(control()),
+            other => {
+                report.notes.push(format!(
+                    "connection {conn}: skipped a frame with opcode {other} (not a WebSocket data or control opcode)"
+                ));
+                continue;
+            }
+        };
+        if let Record::Message(m) = &record {
+            *report.messages.entry(m.dir).or_default() += 1;
+        }
+        records.push(record);
+    }
+    records.extend(end.map(Record::End));
+    Ok(())
 }
 
 /// Imports a HAR file into a new recording at `out`.
@@ -434,12 +510,6 @@ pub fn import(har: &Path, out: &Path, options: &ImportOptions) -> Result<ImportR
     drop(writer);
     file.sync_all().map_err(write_err)?;
     Ok(imported.report)
-}
-
-fn timed_message(conn: u64, dir: Dir, op: Opcode, body: Body, t_us: u64) -> Message {
-    let mut m = Message::whole(conn, dir, op, body);
-    m.t_us = t_us;
-    m
 }
 
 /// The `open` record of a WebSocket entry, and its `end` when the handshake failed.

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::format::{Dir, Opcode, Record, Recording};
+use crate::format::{Dir, Message, Opcode, Record, Recording};
 use crate::kind::{self, DISCRIMINATORS};
 use crate::structure::{
     enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
@@ -196,22 +196,60 @@ impl Shape {
             };
             return;
         }
-        // One format for every string seen: say which; mixed formats say nothing.
-        if let [format] = self.formats.iter().collect::<Vec<_>>().as_slice() {
-            match format_keyword(format) {
-                Some(("format", v)) => out.insert("format".into(), json!(v)),
-                Some(("maxLength", _)) => out.insert("maxLength".into(), json!(0)),
-                Some((k, v)) => out.insert(k.into(), json!(v)),
-                None => None,
+        // One keyword for every string seen (two timestamp styles can both be
+        // date-times): say it; mixed formats say nothing.
+        let keywords: BTreeSet<Option<(&str, String)>> =
+            self.formats.iter().map(format_keyword).collect();
+        if let [Some((keyword, value))] = keywords.into_iter().collect::<Vec<_>>().as_slice() {
+            let value = match *keyword {
+                "maxLength" => json!(0),
+                _ => json!(value),
             };
-            if let StrFormat::Timestamp(style) = format {
-                out.insert(
-                    "description".into(),
-                    json!(format!("ISO-8601 timestamp ({style})")),
-                );
-            }
+            out.insert(keyword.to_string(), value);
         }
     }
+}
+
+/// A recorded message with what schemas need to know about it.
+pub struct Observed<'a> {
+    pub route: &'a str,
+    pub message: &'a Message,
+    /// Position on its connection (1-based, both directions counted).
+    pub index: usize,
+    /// The message as JSON, when it is a text message holding JSON.
+    pub value: Option<Value>,
+}
+
+/// Every message of a recording whose connection was opened, in order.
+pub fn messages(recording: &Recording) -> Vec<Observed<'_>> {
+    let mut routes: BTreeMap<u64, (&str, usize)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for record in &recording.records {
+        match record {
+            Record::Open(o) => {
+                routes.insert(o.conn, (o.route.as_str(), 0));
+            }
+            Record::Message(m) => {
+                let Some((route, count)) = routes.get_mut(&m.conn) else {
+                    continue;
+                };
+                *count += 1;
+                let value = m
+                    .body
+                    .as_text()
+                    .filter(|_| m.op == Opcode::TEXT)
+                    .and_then(|t| serde_json::from_str::<Value>(t).ok());
+                out.push(Observed {
+                    route,
+                    message: m,
+                    index: *count,
+                    value,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The JSON Schema keyword (and value) for a recognised string format.
@@ -290,41 +328,26 @@ impl Contract {
     /// Observes every message of a recording.
     pub fn add(&mut self, recording: &Recording) {
         self.sources.push(recording.path.display().to_string());
-        let mut routes: BTreeMap<u64, String> = BTreeMap::new();
-        for record in &recording.records {
-            match record {
-                Record::Open(o) => {
-                    routes.insert(o.conn, o.route.clone());
-                    let route = self.routes.entry(o.route.clone()).or_default();
-                    if route.upstream.is_empty() {
-                        route.upstream = o.upstream.clone();
-                        route.address = o.path().split('?').next().unwrap_or("/").to_string();
-                    }
-                }
-                Record::Message(m) => {
-                    let Some(route) = routes.get(&m.conn) else {
-                        continue;
-                    };
-                    let value = m
-                        .body
-                        .as_text()
-                        .filter(|_| m.op == Opcode::TEXT)
-                        .and_then(|t| serde_json::from_str::<Value>(t).ok());
-                    let Some(value) = value else {
-                        self.skipped += 1;
-                        continue;
-                    };
-                    let label = kind::label_of_json(&value);
-                    let route = self.routes.entry(route.clone()).or_default();
-                    let (shape, count) = route
-                        .kinds
-                        .entry((m.dir, label))
-                        .or_insert_with(|| (Shape::new(), 0));
-                    *count += 1;
-                    shape.observe(&value);
-                }
-                _ => {}
+        for o in recording.opens() {
+            let route = self.routes.entry(o.route.clone()).or_default();
+            if route.upstream.is_empty() {
+                route.upstream = o.upstream.clone();
+                route.address = o.path().split('?').next().unwrap_or("/").to_string();
             }
+        }
+        for m in messages(recording) {
+            let Some(value) = m.value else {
+                self.skipped += 1;
+                continue;
+            };
+            let label = kind::label_of_json(&value);
+            let route = self.routes.entry(m.route.to_string()).or_default();
+            let (shape, count) = route
+                .kinds
+                .entry((m.message.dir, label))
+                .or_insert_with(|| (Shape::new(), 0));
+            *count += 1;
+            shape.observe(&value);
         }
     }
 

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::format::{Dir, Opcode, Record, Recording};
+use crate::format::{Dir, Recording};
 use crate::kind::{self, DISCRIMINATORS};
 use crate::schema::{fragment, pointer_token};
 
@@ -185,44 +185,22 @@ impl Schema {
     /// Checks every JSON message of `recording` (of `route` and `dir`, when given).
     pub fn check(&self, recording: &Recording, route: Option<&str>, dir: Option<Dir>) -> Report {
         let mut report = Report::default();
-        let mut routes: BTreeMap<u64, String> = BTreeMap::new();
-        let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-        for record in &recording.records {
-            let m = match record {
-                Record::Open(o) => {
-                    routes.insert(o.conn, o.route.clone());
-                    continue;
-                }
-                Record::Message(m) => m,
-                _ => continue,
-            };
-            let index = {
-                let n = counts.entry(m.conn).or_default();
-                *n += 1;
-                *n
-            };
-            let Some(r) = routes.get(&m.conn) else {
-                continue;
-            };
+        for observed in crate::schema::messages(recording) {
+            let (r, m) = (observed.route, observed.message);
             if route.is_some_and(|want| want != r) || dir.is_some_and(|want| want != m.dir) {
                 continue;
             }
-            let value = m
-                .body
-                .as_text()
-                .filter(|_| m.op == Opcode::TEXT)
-                .and_then(|t| serde_json::from_str::<Value>(t).ok());
-            let Some(value) = value else {
+            let Some(value) = observed.value else {
                 report.not_json += 1;
                 continue;
             };
             let label = kind::label_of_json(&value);
             let mut violation = Violation {
                 conn: m.conn,
-                route: r.clone(),
+                route: r.to_string(),
                 dir: m.dir,
                 kind: label.clone(),
-                index,
+                index: observed.index,
                 t_us: m.t_us,
                 schema: None,
                 errors: Vec::new(),

@@ -134,9 +134,14 @@ fn an_imported_har_is_a_recording_that_show_accepts() {
     }
 }
 
-/// A mitmproxy-style export: `http://` URL, seconds, a binary frame, an error frame,
+/// A mitmproxy `hardump`: `http://` URL, seconds, the WebSocket flow written twice (at
+/// its upgrade, and with its messages at its end), a binary frame, an error frame,
 /// secrets in the handshake and in a message, a refused upgrade and an XHR entry.
-const MITMPROXY_HAR: &str = r#"{"log": {"version": "1.2", "creator": {"name": "mitmproxy", "version": "11.0.0"}, "entries": [
+const MITMPROXY_HAR: &str = r#"{"log": {"version": "1.2", "creator": {"name": "mitmproxy exporthar", "version": "0.1"}, "entries": [
+ {"startedDateTime": "2026-11-23T09:00:00+00:00", "time": 10,
+  "request": {"method": "GET", "url": "http://api.example.test:8080/socket?user=ann&token=tok-123", "httpVersion": "HTTP/1.1",
+              "headers": [{"name": "Authorization", "value": "Bearer s3cr3t"}, {"name": "Sec-WebSocket-Key", "value": "abc"}]},
+  "response": {"status": 101, "statusText": "Switching Protocols", "headers": [], "content": {"size": 0, "mimeType": ""}}},
  {"startedDateTime": "2026-11-23T09:00:00.000000+00:00", "time": 10,
   "request": {"method": "GET", "url": "http://api.example.test:8080/socket?user=ann&token=tok-123", "httpVersion": "HTTP/1.1",
               "headers": [{"name": "Authorization", "value": "Bearer s3cr3t"}, {"name": "Sec-WebSocket-Key", "value": "abc"}]},
@@ -163,6 +168,17 @@ fn mitmproxy_exports_import_with_secrets_redacted_and_failures_kept() {
     assert_eq!(report.unit, TimeUnit::Seconds);
     assert_eq!((report.connections, report.skipped_entries), (2, 1));
     assert!(report.notes.iter().any(|n| n.contains("connection reset")));
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.contains("1 entry repeated a WebSocket handshake")));
+    // mitmproxy's `.zhar` is the same, zlib-compressed.
+    let zhar = dir.path().join("flows.zhar");
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut z, MITMPROXY_HAR.as_bytes()).unwrap();
+    std::fs::write(&zhar, z.finish().unwrap()).unwrap();
+    let unzipped = har::read(&zhar, &options()).unwrap();
+    assert_eq!(messages(&unzipped.records).len(), 2);
     let text = std::fs::read_to_string(&out).unwrap();
     for secret in ["tok-123", "s3cr3t", "hunter2", "xyz"] {
         assert!(!text.contains(secret), "{secret} leaked into {text}");
@@ -255,17 +271,12 @@ fn definition(doc: &Value, name: &str) -> jsonschema::Validator {
 
 /// Every JSON message of `rec` with its definition name.
 fn named_messages(rec: &Recording) -> Vec<(String, Value)> {
-    let routes: std::collections::HashMap<u64, String> =
-        rec.opens().map(|o| (o.conn, o.route.clone())).collect();
-    rec.records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Message(m) => {
-                let value: Value = serde_json::from_str(m.body.as_text()?).ok()?;
-                let label = wsreplay::kind::label_of_json(&value);
-                Some((format!("{}.{}.{label}", routes[&m.conn], m.dir), value))
-            }
-            _ => None,
+    wsreplay::schema::messages(rec)
+        .into_iter()
+        .filter_map(|m| {
+            let value = m.value?;
+            let label = wsreplay::kind::label_of_json(&value);
+            Some((format!("{}.{}.{label}", m.route, m.message.dir), value))
         })
         .collect()
 }
