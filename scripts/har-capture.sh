@@ -9,7 +9,9 @@
 #  4. `wsreplay snapshot`, then `wsreplay check` replays the recording against the clean
 #     backend: no difference allowed;
 #  5. `wsreplay schema` infers the contract from the capture and `wsreplay validate`
-#     checks the replayed run against it.
+#     checks the replayed run against it;
+#  6. restarts the backend with REGRESSION=1: `check` and `validate` must both fail on
+#     tool_executing.
 #
 #   scripts/har-capture.sh [--save DIR]    (--save: keep the HAR and its side files in DIR)
 #
@@ -39,6 +41,11 @@ for p in "$BACKEND_PORT" "$NLP_PORT" "$DATA_PORT" "$VIZ_PORT"; do
 done
 WORK="$(mktemp -d)"
 export SUT_RUN_DIR="$WORK/run"
+cleanup() {
+  bash "$SUT/run_sut.sh" stop >/dev/null || true
+  cd "$ROOT" && rm -rf "$WORK"
+}
+trap cleanup EXIT
 unset NLP_AGENT_URL DATA_AGENT_URL VIZ_AGENT_URL REGRESSION
 if [ -z "${SUT_VENV:-}" ]; then
   export SUT_VENV="$WORK/venv"
@@ -47,7 +54,6 @@ fi
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml"
 WSREPLAY="$ROOT/target/debug/wsreplay"
 bash "$SUT/run_sut.sh" start >/dev/null
-trap 'bash "$SUT/run_sut.sh" stop >/dev/null || true' EXIT
 BACKEND="ws://127.0.0.1:$BACKEND_PORT"
 
 echo "== capture: Chromium ($("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")) → $BACKEND"
@@ -90,10 +96,26 @@ echo "== schema + validate (the replayed run against the contract inferred from 
 "$WSREPLAY" schema recordings/browser.jsonl --format asyncapi --out browser.asyncapi.json
 "$WSREPLAY" validate runs/browser.jsonl --schema browser.asyncapi.json
 
+echo "== the same against a REGRESSION=1 backend: check and validate must both fail"
+bash "$SUT/run_sut.sh" stop >/dev/null
+REGRESSION=1 bash "$SUT/run_sut.sh" start >/dev/null
+set +e
+"$WSREPLAY" check recordings/browser.jsonl --target "frontend=$BACKEND" --check --runs runs-regression >check-regression.txt
+check_code=$?
+"$WSREPLAY" validate runs-regression/browser.jsonl --schema browser.asyncapi.json >validate-regression.txt
+validate_code=$?
+set -e
+tail -3 check-regression.txt
+grep -m2 -A2 "tool_executing" validate-regression.txt || true
+tail -1 validate-regression.txt
+if [ "$check_code" != 1 ] || [ "$validate_code" != 1 ] || ! grep -q '"payload" is a required property' validate-regression.txt; then
+  echo "FAIL: the regression was not caught (check exit $check_code, validate exit $validate_code)"
+  exit 1
+fi
+
 if [ -n "$SAVE" ]; then
   mkdir -p "$SAVE"
   cp "$WORK"/har/* "$SAVE"/
   echo "saved the HAR and its side files in $SAVE"
 fi
-echo "PASS: a real Chromium capture imports, shows the page's counts, and replays against the clean backend with no difference"
-cd "$ROOT" && rm -rf "$WORK"
+echo "PASS: a real Chromium capture imports, shows the page's counts, replays against the clean backend with no difference, and catches the REGRESSION=1 backend"
