@@ -181,7 +181,7 @@ struct NameValue {
     value: String,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 struct WsMessage {
     #[serde(rename = "type")]
     kind: String,
@@ -219,9 +219,9 @@ struct Socket {
 }
 
 impl Socket {
-    /// mitmproxy's `hardump` writes a WebSocket flow at its upgrade and again when it
-    /// ends: the same handshake twice.
-    fn same_handshake(&self, other: &Socket) -> bool {
+    /// mitmproxy's `hardump` writes a WebSocket flow at its upgrade (no messages yet)
+    /// and again when it ends: the same handshake twice.
+    fn repeats(&self, other: &Socket) -> bool {
         let key = |s: &Socket| {
             s.entry
                 .request
@@ -230,7 +230,8 @@ impl Socket {
                 .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
                 .map(|h| h.value.clone())
         };
-        self.started == other.started
+        (self.messages.is_empty() || other.messages.is_empty())
+            && self.started == other.started
             && self.entry.request.url == other.entry.request.url
             && key(self) == key(other)
     }
@@ -260,7 +261,7 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
     let dir = har.parent().unwrap_or(Path::new(""));
     let mut sockets: Vec<Socket> = Vec::new();
     let mut duplicates = 0;
-    for (index, entry) in log.entries.into_iter().enumerate() {
+    for (index, mut entry) in log.entries.into_iter().enumerate() {
         if !entry.is_websocket() {
             report.skipped_entries += 1;
             continue;
@@ -271,8 +272,8 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
                 entry.started
             ))
         })?;
-        let messages = match (&entry.messages, attached_file(&entry)) {
-            (Some(list), _) => list.clone(),
+        let messages = match (entry.messages.take(), attached_file(&entry)) {
+            (Some(list), _) => list,
             (None, Some(file)) => read_attached(&dir.join(file)).map_err(|e| {
                 invalid(format!(
                     "entries[{index}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
@@ -287,7 +288,7 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             messages,
             times: Vec::new(),
         };
-        match sockets.iter_mut().find(|s| s.same_handshake(&socket)) {
+        match sockets.iter_mut().find(|s| s.repeats(&socket)) {
             Some(seen) => {
                 duplicates += 1;
                 if socket.messages.len() > seen.messages.len() {

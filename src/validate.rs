@@ -68,6 +68,8 @@ pub struct Violation {
 /// What a validation found.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
+    /// What kind of document the schema was ([`Schema::kind`]).
+    pub schema_kind: &'static str,
     pub checked: u64,
     pub violations: Vec<Violation>,
     /// Messages on routes (or directions) the schema does not describe.
@@ -107,10 +109,11 @@ impl Report {
         }
         let _ = write!(
             out,
-            "{}: {} message(s) checked against {}, {} violation(s)",
+            "{}: {} message(s) checked against {} ({}), {} violation(s)",
             recording.display(),
             self.checked,
             schema.display(),
+            self.schema_kind,
             self.violations.len()
         );
         if self.not_json > 0 {
@@ -184,7 +187,10 @@ impl Schema {
 
     /// Checks every JSON message of `recording` (of `route` and `dir`, when given).
     pub fn check(&self, recording: &Recording, route: Option<&str>, dir: Option<Dir>) -> Report {
-        let mut report = Report::default();
+        let mut report = Report {
+            schema_kind: self.kind,
+            ..Report::default()
+        };
         for observed in crate::schema::messages(recording) {
             let (r, m) = (observed.route, observed.message);
             if route.is_some_and(|want| want != r) || dir.is_some_and(|want| want != m.dir) {
