@@ -39,6 +39,19 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `wsreplay import har HAR --out OUT EXTRA...`
+fn import(har: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "import",
+        "har",
+        har.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// (conn, dir, t_us, body) of every message.
 fn messages(records: &[Record]) -> Vec<(u64, Dir, u64, String)> {
     records
@@ -90,15 +103,7 @@ fn an_imported_har_is_a_recording_that_show_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("recordings/browser.jsonl");
     let har = fixture("playwright/capture.har");
-    let (code, stdout, stderr) = run(&[
-        "import",
-        "har",
-        har.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--route",
-        "web",
-    ]);
+    let (code, stdout, stderr) = import(&har, &out, &["--route", "web"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("imported 2 WebSocket connection(s)")
@@ -243,13 +248,7 @@ fn a_bad_har_is_an_error_naming_the_file() {
     for (name, text, expected) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let (code, _, stderr) = run(&[
-            "import",
-            "har",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (code, _, stderr) = import(&path, &out, &[]);
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(
             stderr.contains(name) && stderr.contains(expected),
@@ -395,13 +394,7 @@ fn the_official_asyncapi_parser_accepts_the_document() {
     let recording = root.join("recordings/checkout.jsonl");
     let har = fixture("playwright/capture.har");
     let imported = dir.path().join("browser.jsonl");
-    let (code, _, stderr) = run(&[
-        "import",
-        "har",
-        har.to_str().unwrap(),
-        "--out",
-        imported.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = import(&har, &imported, &[]);
     assert_eq!(code, 0, "{stderr}");
     let (code, _, stderr) = run(&[
         "schema",
