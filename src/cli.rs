@@ -967,6 +967,13 @@ fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
     });
     let report = schema.check(&recording, args.route.as_deref(), dir);
     print!("{}", report.render(&args.recording, &args.schema));
+    anyhow::ensure!(
+        report.checked > 0 || report.not_covered.is_empty(),
+        "{} describes none of the routes of {}: it has {}. Name AsyncAPI channels after the recording's routes (or give them the address the connections used)",
+        args.schema.display(),
+        args.recording.display(),
+        schema.routes().join(", ")
+    );
     Ok(if report.passed() {
         EXIT_OK
     } else {

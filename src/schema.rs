@@ -213,6 +213,8 @@ impl Shape {
 /// A recorded message with what schemas need to know about it.
 pub struct Observed<'a> {
     pub route: &'a str,
+    /// The path of its connection's request, without the query (`/ws`).
+    pub path: &'a str,
     pub message: &'a Message,
     /// Position on its connection (1-based, both directions counted).
     pub index: usize,
@@ -222,15 +224,16 @@ pub struct Observed<'a> {
 
 /// Every message of a recording whose connection was opened, in order.
 pub fn messages(recording: &Recording) -> Vec<Observed<'_>> {
-    let mut routes: BTreeMap<u64, (&str, usize)> = BTreeMap::new();
+    let mut routes: BTreeMap<u64, (&str, &str, usize)> = BTreeMap::new();
     let mut out = Vec::new();
     for record in &recording.records {
         match record {
             Record::Open(o) => {
-                routes.insert(o.conn, (o.route.as_str(), 0));
+                let path = o.path().split('?').next().unwrap_or_default();
+                routes.insert(o.conn, (o.route.as_str(), path, 0));
             }
             Record::Message(m) => {
-                let Some((route, count)) = routes.get_mut(&m.conn) else {
+                let Some((route, path, count)) = routes.get_mut(&m.conn) else {
                     continue;
                 };
                 *count += 1;
@@ -241,6 +244,7 @@ pub fn messages(recording: &Recording) -> Vec<Observed<'_>> {
                     .and_then(|t| serde_json::from_str::<Value>(t).ok());
                 out.push(Observed {
                     route,
+                    path,
                     message: m,
                     index: *count,
                     value,
@@ -332,7 +336,7 @@ impl Contract {
             let route = self.routes.entry(o.route.clone()).or_default();
             if route.upstream.is_empty() {
                 route.upstream = o.upstream.clone();
-                route.address = o.path().split('?').next().unwrap_or("/").to_string();
+                route.address = o.path().split('?').next().unwrap_or_default().to_string();
             }
         }
         for m in messages(recording) {

@@ -6,7 +6,8 @@
 //!   checked against the definition of its route, direction and kind (the `$defs`
 //!   entries annotated with `x-wsreplay`);
 //! - an AsyncAPI 3.x document (`wsreplay schema --format asyncapi`, or one a team
-//!   maintains): each channel is a route (its key), a `receive` operation's messages
+//!   maintains): each channel is a route (by its key, or by its `address` matching the
+//!   path connections were opened with), a `receive` operation's messages
 //!   are what clients send (c2s), a `send` operation's what the server sends (s2c); a
 //!   message is checked against the payload whose discriminator (`type`, ...) has its
 //!   kind as `const` (or single `enum`) value, else against every payload of its
@@ -32,13 +33,41 @@ use crate::schema::{fragment, pointer_token};
 /// The base URI the schema document is registered under, for `$ref`s into it.
 const BASE: &str = "urn:wsreplay:validate:schema";
 
-/// Which messages a part of the schema applies to (`None`: any).
-struct Target {
+/// Which messages a part of the document applies to (`None`: any), and where it is.
+struct Part {
+    /// The route (a `wsreplay schema` route, an AsyncAPI channel key).
     route: Option<String>,
+    /// An AsyncAPI channel's `address`: it also covers connections to this path.
+    address: Option<String>,
     dir: Option<Dir>,
     kind: Option<String>,
-    /// Where in the document the schema is (for messages), as a JSON pointer.
+    /// Where in the document the schema is, as a JSON pointer.
     pointer: String,
+}
+
+impl Part {
+    fn any(pointer: String) -> Part {
+        Part {
+            route: None,
+            address: None,
+            dir: None,
+            kind: None,
+            pointer,
+        }
+    }
+
+    /// Whether this part describes the messages of `route` whose requests go to `path`.
+    fn covers(&self, route: &str, path: &str) -> bool {
+        match &self.route {
+            None => true,
+            Some(r) => r == route || self.address.as_deref() == Some(path),
+        }
+    }
+}
+
+/// A part of the document with its compiled validator.
+struct Target {
+    part: Part,
     validator: jsonschema::Validator,
 }
 
@@ -157,15 +186,16 @@ impl Schema {
         } else if let Some(parts) = wsreplay_parts(&doc) {
             ("wsreplay schema", parts)
         } else {
-            ("JSON Schema", vec![(None, None, None, String::new())])
+            ("JSON Schema", vec![Part::any(String::new())])
         };
         let registry = jsonschema::Registry::new()
             .add(BASE, doc.clone())
             .and_then(|r| r.prepare())
             .map_err(|e| anyhow::anyhow!("cannot resolve the schema's references: {e}"))?;
         let mut targets = Vec::new();
-        for (route, dir, kind, pointer) in parts {
-            let wrapper = json!({ "$ref": format!("{BASE}#{}", fragment(&pointer)) });
+        for part in parts {
+            let pointer = &part.pointer;
+            let wrapper = json!({ "$ref": format!("{BASE}#{}", fragment(pointer)) });
             let validator = jsonschema::options()
                 .with_registry(&registry)
                 .should_validate_formats(true)
@@ -173,16 +203,29 @@ impl Schema {
                 .map_err(|e| {
                     anyhow::anyhow!("the schema at #{pointer} is not a valid JSON Schema: {e}")
                 })?;
-            targets.push(Target {
-                route,
-                dir,
-                kind,
-                pointer,
-                validator,
-            });
+            targets.push(Target { part, validator });
         }
         anyhow::ensure!(!targets.is_empty(), "the document describes no message");
         Ok(Schema { kind, targets })
+    }
+
+    /// The routes (and channel addresses) the document describes; empty when it
+    /// applies to every route.
+    pub fn routes(&self) -> Vec<String> {
+        let mut routes: Vec<String> = self
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let route = t.part.route.as_deref()?;
+                Some(match &t.part.address {
+                    Some(a) => format!("{route} (address {a})"),
+                    None => route.to_string(),
+                })
+            })
+            .collect();
+        routes.sort();
+        routes.dedup();
+        routes
     }
 
     /// Checks every JSON message of `recording` (of `route` and `dir`, when given).
@@ -214,7 +257,7 @@ impl Schema {
             let on_route: Vec<&Target> = self
                 .targets
                 .iter()
-                .filter(|t| t.route.as_deref().is_none_or(|x| x == r))
+                .filter(|t| t.part.covers(r, observed.path))
                 .collect();
             if on_route.is_empty() {
                 *report.not_covered.entry(format!("route {r}")).or_default() += 1;
@@ -223,18 +266,18 @@ impl Schema {
             report.checked += 1;
             let candidates: Vec<&Target> = on_route
                 .into_iter()
-                .filter(|t| t.dir.is_none_or(|x| x == m.dir))
+                .filter(|t| t.part.dir.is_none_or(|x| x == m.dir))
                 .collect();
             let specific: Vec<&Target> = candidates
                 .iter()
                 .copied()
-                .filter(|t| t.kind.as_deref() == Some(label.as_str()))
+                .filter(|t| t.part.kind.as_deref() == Some(label.as_str()))
                 .collect();
             let pool = if specific.is_empty() {
                 candidates
                     .iter()
                     .copied()
-                    .filter(|t| t.kind.is_none())
+                    .filter(|t| t.part.kind.is_none())
                     .collect()
             } else {
                 specific
@@ -242,7 +285,7 @@ impl Schema {
             if pool.is_empty() {
                 let known: Vec<&str> = candidates
                     .iter()
-                    .filter_map(|t| t.kind.as_deref())
+                    .filter_map(|t| t.part.kind.as_deref())
                     .collect();
                 violation.errors.push((
                     String::new(),
@@ -275,15 +318,13 @@ impl Schema {
                 })
                 .min_by_key(|(_, e)| e.len())
                 .expect("the pool is not empty");
-            violation.schema = Some(target.pointer.clone());
+            violation.schema = Some(target.part.pointer.clone());
             violation.errors = errors;
             report.violations.push(violation);
         }
         report
     }
 }
-
-type Part = (Option<String>, Option<Dir>, Option<String>, String);
 
 /// The per-kind definitions of a `wsreplay schema` document, if it is one.
 fn wsreplay_parts(doc: &Value) -> Option<Vec<Part>> {
@@ -297,12 +338,13 @@ fn wsreplay_parts(doc: &Value) -> Option<Vec<Part>> {
                 "s2c" => Dir::ServerToClient,
                 _ => return None,
             };
-            Some((
-                Some(meta.get("route")?.as_str()?.to_string()),
-                Some(dir),
-                Some(meta.get("kind")?.as_str()?.to_string()),
-                format!("/$defs/{}", pointer_token(name)),
-            ))
+            Some(Part {
+                route: Some(meta.get("route")?.as_str()?.to_string()),
+                address: None,
+                dir: Some(dir),
+                kind: Some(meta.get("kind")?.as_str()?.to_string()),
+                pointer: format!("/$defs/{}", pointer_token(name)),
+            })
         })
         .collect();
     (!parts.is_empty()).then_some(parts)
@@ -324,12 +366,10 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
             .pointer("/channel/$ref")
             .and_then(Value::as_str)
             .ok_or_else(|| anyhow::anyhow!("operation {name}: no channel $ref"))?;
-        let route = channel_ref
-            .strip_prefix("#/channels/")
-            .map(pointer_unescape)
-            .ok_or_else(|| {
-                anyhow::anyhow!("operation {name}: channel {channel_ref:?} is not #/channels/NAME")
-            })?;
+        anyhow::ensure!(
+            channel_ref.starts_with("#/channels/"),
+            "operation {name}: channel {channel_ref:?} is not #/channels/NAME"
+        );
         let refs: Vec<String> = match op.get("messages").and_then(Value::as_array) {
             Some(list) => list
                 .iter()
@@ -341,7 +381,7 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
         for r in refs {
             let pointer = resolve(doc, &r)
                 .ok_or_else(|| anyhow::anyhow!("operation {name}: cannot resolve {r:?}"))?;
-            parts.push(payload_part(doc, Some(route.clone()), Some(dir), pointer));
+            parts.push(payload_part(doc, channel_ref, Some(dir), pointer));
         }
     }
     if parts.is_empty() {
@@ -355,7 +395,7 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
             let channel_ref = format!("#/channels/{}", fragment(&pointer_token(name)));
             for r in channel_message_refs(doc, &channel_ref) {
                 if let Some(pointer) = resolve(doc, &r) {
-                    parts.push(payload_part(doc, Some(name.clone()), None, pointer));
+                    parts.push(payload_part(doc, &channel_ref, None, pointer));
                 }
             }
         }
@@ -363,9 +403,10 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
     Ok(parts)
 }
 
-fn payload_part(doc: &Value, route: Option<String>, dir: Option<Dir>, message: String) -> Part {
-    let payload = format!("{message}/payload");
-    let kind = doc.pointer(&payload).and_then(|p| {
+/// The payload of an AsyncAPI message (at `message`) of the channel at `channel_ref`.
+fn payload_part(doc: &Value, channel_ref: &str, dir: Option<Dir>, message: String) -> Part {
+    let pointer = format!("{message}/payload");
+    let kind = doc.pointer(&pointer).and_then(|p| {
         let schema = follow(doc, p);
         DISCRIMINATORS.iter().find_map(|d| {
             let field = follow(doc, schema.get("properties")?.get(*d)?);
@@ -379,7 +420,19 @@ fn payload_part(doc: &Value, route: Option<String>, dir: Option<Dir>, message: S
             }
         })
     });
-    (route, dir, kind, payload)
+    let address = resolve(doc, channel_ref)
+        .and_then(|c| doc.pointer(&format!("{c}/address")))
+        .and_then(Value::as_str)
+        .map(|a| a.split('?').next().unwrap_or_default().to_string());
+    Part {
+        route: channel_ref
+            .strip_prefix("#/channels/")
+            .map(pointer_unescape),
+        address,
+        dir,
+        kind,
+        pointer,
+    }
 }
 
 /// References to the messages of a channel (`#/channels/NAME/messages/KEY`).

@@ -338,7 +338,45 @@ async fn inferred_schemas_accept_every_recorded_message_and_reject_the_regressio
     let asyncapi = wsreplay::validate::Schema::from_value(contract.asyncapi()).unwrap();
     assert!(asyncapi.check(&recording, None, None).passed());
     assert_eq!(asyncapi.check(&run, None, None).violations.len(), rejected);
+
+    // An AsyncAPI document a team maintains by hand: its channel is found by address,
+    // its payloads have no const discriminator (any payload of the direction may fit).
+    let team = wsreplay::validate::Schema::from_value(TEAM_ASYNCAPI.parse().unwrap()).unwrap();
+    let clean = team.check(&recording, None, None);
+    assert!(clean.passed(), "{:?}", clean.violations);
+    assert!(clean.checked > 0 && clean.not_covered.contains_key("route nlp"));
+    let report = team.check(&run, None, None);
+    assert_eq!(report.violations.len(), rejected);
+    for v in &report.violations {
+        assert_eq!(v.kind, "tool_executing");
+        assert!(
+            v.errors.iter().any(
+                |(path, m)| path.is_empty() && m.contains("\"payload\" is a required property")
+            ),
+            "{:?}",
+            v.errors
+        );
+    }
 }
+
+/// What a frontend team might maintain: agent events carry an object `payload`.
+const TEAM_ASYNCAPI: &str = r##"{
+  "asyncapi": "3.0.0",
+  "info": {"title": "Chat backend", "version": "2.1.0"},
+  "channels": {"events": {"address": "/ws", "messages": {
+    "clientMessage": {"payload": {"type": "object", "required": ["type"]}},
+    "agentEvent": {"payload": {"$ref": "#/components/schemas/AgentEvent"}},
+    "serviceEvent": {"payload": {"type": "object", "required": ["type"],
+      "properties": {"type": {"enum": ["heartbeat_response", "error"]}}}}}}},
+  "operations": {
+    "receiveFromClients": {"action": "receive", "channel": {"$ref": "#/channels/events"},
+      "messages": [{"$ref": "#/channels/events/messages/clientMessage"}]},
+    "sendToClients": {"action": "send", "channel": {"$ref": "#/channels/events"},
+      "messages": [{"$ref": "#/channels/events/messages/agentEvent"}, {"$ref": "#/channels/events/messages/serviceEvent"}]}},
+  "components": {"schemas": {"AgentEvent": {"type": "object", "required": ["type", "payload"],
+    "properties": {"type": {"enum": ["agent_started", "agent_thinking", "progress_update", "tool_executing", "tool_completed", "agent_completed"]},
+                   "payload": {"type": "object", "required": ["agent_name", "run_id"]}}}}}
+}"##;
 
 #[test]
 fn the_asyncapi_document_has_a_channel_per_route_and_operations_per_direction() {
@@ -477,6 +515,24 @@ fn validate_exit_codes_and_violation_paths() {
     assert!(
         !stdout.contains("c2s"),
         "--dir s2c checks only s2c: {stdout}"
+    );
+
+    // A document that describes none of the recording's routes is a usage error.
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, TEAM_ASYNCAPI.replace("\"/ws\"", "\"/chat\"")).unwrap();
+    let (code, _, stderr) = run(&[
+        "validate",
+        rec,
+        "--schema",
+        elsewhere.to_str().unwrap(),
+        "--route",
+        "frontend",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("describes none of the routes")
+            && stderr.contains("events (address /chat)"),
+        "{stderr}"
     );
 
     let (code, _, stderr) = run(&["validate", rec, "--schema", "missing.json"]);
