@@ -658,4 +658,34 @@ mod tests {
             0
         );
     }
+
+    #[test]
+    fn times_become_epoch_microseconds() {
+        let at = |times: &[f64]| -> Vec<WsMessage> {
+            times
+                .iter()
+                .map(|t| WsMessage {
+                    kind: "send".into(),
+                    time: *t,
+                    opcode: 1,
+                    data: String::new(),
+                })
+                .collect()
+        };
+        let started = 1_795_425_177_000_000;
+        let seconds = message_times(TimeUnit::Seconds, started, &at(&[1_795_425_177.734_363]));
+        let millis = message_times(
+            TimeUnit::Milliseconds,
+            started,
+            &at(&[1_795_425_177_734.362_8]),
+        );
+        assert_eq!(seconds, [1_795_425_177_734_363]);
+        assert_eq!(seconds, millis);
+        // A clock of its own: the first message at the entry's start, gaps kept.
+        let relative = message_times(TimeUnit::RelativeSeconds, started, &at(&[812.25, 812.5]));
+        assert_eq!(relative, [started, started + 250_000]);
+        // No times at all: order kept, 1 ms apart.
+        let none = message_times(TimeUnit::None, started, &at(&[-1.0, -1.0]));
+        assert_eq!(none, [started + 1000, started + 2000]);
+    }
 }
