@@ -379,6 +379,39 @@ const TEAM_ASYNCAPI: &str = r##"{
 }"##;
 
 #[test]
+fn the_browser_capture_fits_its_inferred_schema_with_formats_asserted() {
+    let imported = har::read(&fixture("playwright/capture.har"), &options()).unwrap();
+    let recording = Recording {
+        path: "capture.jsonl".into(),
+        header: imported.header,
+        records: imported.records,
+        warnings: Vec::new(),
+    };
+    let mut contract = Contract::new(StructureConfig::default());
+    contract.add(&recording);
+    assert_eq!(contract.skipped, 2, "the two non-JSON probes");
+    let doc = contract.json_schema();
+    // The Python backend's ISO timestamps (fraction, +00:00) are date-times.
+    let heartbeat = &doc["$defs"]["frontend.s2c.heartbeat_response"]["properties"];
+    assert_eq!(heartbeat["timestamp"]["format"], "date-time");
+    assert_eq!(heartbeat["client_id"]["pattern"], "^client_[0-9a-fA-F]+$");
+    let named = named_messages(&recording);
+    assert_eq!(named.len(), 49);
+    for (name, value) in &named {
+        assert!(definition(&doc, name).is_valid(value), "{name}: {value}");
+    }
+    // Formats are asserted: a timestamp that is no date-time fails.
+    let mut bad = named
+        .iter()
+        .find(|(n, _)| n.ends_with("heartbeat_response"))
+        .unwrap()
+        .1
+        .clone();
+    bad["timestamp"] = json!("yesterday");
+    assert!(!definition(&doc, "frontend.s2c.heartbeat_response").is_valid(&bad));
+}
+
+#[test]
 fn the_asyncapi_document_has_a_channel_per_route_and_operations_per_direction() {
     let recording =
         Recording::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/checkout.jsonl"))
