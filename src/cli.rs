@@ -77,10 +77,132 @@ pub enum Command {
     /// Run services of the built-in demo system as a long-lived process (until Ctrl-C),
     /// e.g. as a build under test for `replay --spawn`, or to try wsreplay by hand.
     ServeDemo(ServeDemoArgs),
+    /// Turn a capture made elsewhere into a recording: `import har` reads the HAR file a
+    /// browser (Chrome DevTools, Playwright) or mitmproxy wrote.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Infer the event contract from recordings: a JSON Schema (2020-12) per route,
+    /// direction and message kind, or an AsyncAPI 3.0 document with a channel per route.
+    Schema(SchemaArgs),
+    /// Check the messages of a recording (or of a replay's capture) against a JSON
+    /// Schema or AsyncAPI document. Exit 0 all valid, 1 violations, 2 bad input.
+    Validate(ValidateArgs),
     /// Run the built-in demo: start a small multi-service system, record a session,
     /// snapshot it, then check the same build (passes) and a build with a breaking
     /// change (fails, with the diff). Needs nothing else running.
     Demo(DemoArgs),
+}
+
+/// What `wsreplay import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import the WebSocket connections of a HAR file (Chrome DevTools "Save all as
+    /// HAR", Playwright recordHar, mitmproxy's HAR export) as a recording that show,
+    /// replay, snapshot and check accept. Other entries are skipped.
+    #[command(
+        after_help = "Example:\n  wsreplay import har capture.har --out recordings/checkout.jsonl --route frontend\n\nThe time unit (seconds or milliseconds) is detected. A HAR has no close frames, close\ncodes or pings: the recording has none either. Secrets are redacted as when recording."
+    )]
+    Har(ImportHarArgs),
+}
+
+/// Arguments of `wsreplay import har`.
+#[derive(Debug, Args)]
+pub struct ImportHarArgs {
+    /// The HAR file. Playwright's side files (content: 'attach') are read from its
+    /// directory.
+    pub file: PathBuf,
+    /// The recording to write (JSON Lines).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The route name of the imported connections (what `replay --target ROUTE=URL`
+    /// and the snapshot call them).
+    #[arg(long, value_name = "NAME", default_value = "frontend")]
+    pub route: String,
+    #[command(flatten)]
+    pub redact: RedactFlags,
+}
+
+/// Extra secrets to redact, on top of the defaults.
+#[derive(Debug, Args)]
+pub struct RedactFlags {
+    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
+    /// and Set-Cookie always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Also redact this query parameter (token, access_token, api_key and password
+    /// always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_query: Vec<String>,
+    /// Also redact string values of this JSON key, at any depth, in text messages.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub redact_json_key: Vec<String>,
+    /// Do not look for credentials by their shape (JWTs, Bearer tokens, AWS keys,
+    /// private keys, random values in fields named like *token*, *secret*, *key* or
+    /// *password*). Only the named headers, query parameters and JSON keys are
+    /// redacted then.
+    #[arg(long)]
+    pub no_secret_scan: bool,
+}
+
+impl From<RedactFlags> for RedactConfig {
+    fn from(f: RedactFlags) -> RedactConfig {
+        RedactConfig {
+            headers: f.redact_header,
+            query: f.redact_query,
+            json_keys: f.redact_json_key,
+            secret_scan: !f.no_secret_scan,
+        }
+    }
+}
+
+/// Output formats of `wsreplay schema`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// One JSON Schema 2020-12 document, a definition per route, direction and kind.
+    JsonSchema,
+    /// An AsyncAPI 3.0 document: a channel per route, send/receive operations.
+    Asyncapi,
+}
+
+/// Arguments of `wsreplay schema`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  wsreplay schema recordings/ --format json-schema --out contract.schema.json\n  wsreplay schema recordings/checkout.jsonl --format asyncapi --out asyncapi.json\n  wsreplay validate runs/checkout.jsonl --schema contract.schema.json"
+)]
+pub struct SchemaArgs {
+    /// Recordings (or directories of *.jsonl recordings) to infer from.
+    #[arg(required = true)]
+    pub recordings: Vec<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: SchemaFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Read literal-field overrides ([structure] literal/volatile: which fields become
+    /// enums) from this TOML file [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `wsreplay validate`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The schema is a `wsreplay schema` document (each message is checked against its route,\ndirection and kind), an AsyncAPI 3.x document (channels are routes; receive = c2s,\nsend = s2c), or any JSON Schema (every message is checked against it).\n\nExit status: 0 every message is valid, 1 violations (each printed with its path), 2 bad input."
+)]
+pub struct ValidateArgs {
+    /// The recording (or replay capture) whose messages to check.
+    pub recording: PathBuf,
+    /// The JSON Schema or AsyncAPI document (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+    /// Check only the messages of this route.
+    #[arg(long, value_name = "NAME")]
+    pub route: Option<String>,
+    /// Check only the messages of this direction.
+    #[arg(long, value_name = "DIR", value_parser = ["c2s", "s2c"])]
+    pub dir: Option<String>,
 }
 
 /// Arguments of `wsreplay record`.
@@ -111,24 +233,8 @@ pub struct RecordArgs {
     /// Do not verify wss:// upstream certificates (self-signed staging only).
     #[arg(long)]
     pub insecure: bool,
-    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
-    /// and Set-Cookie always are). Repeatable.
-    #[arg(long, value_name = "NAME")]
-    pub redact_header: Vec<String>,
-    /// Also redact this query parameter (token, access_token, api_key and password
-    /// always are). Repeatable.
-    #[arg(long, value_name = "NAME")]
-    pub redact_query: Vec<String>,
-    /// Also redact string values of this JSON key, at any depth, in text messages.
-    /// Repeatable.
-    #[arg(long, value_name = "KEY")]
-    pub redact_json_key: Vec<String>,
-    /// Do not look for credentials by their shape (JWTs, Bearer tokens, AWS keys,
-    /// private keys, random values in fields named like *token*, *secret*, *key* or
-    /// *password*). Only the named headers, query parameters and JSON keys are
-    /// redacted then.
-    #[arg(long)]
-    pub no_secret_scan: bool,
+    #[command(flatten)]
+    pub redact: RedactFlags,
     /// Keep at most this many bytes of each message body; longer bodies are
     /// recorded truncated, with their full size. Forwarding is never affected.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -410,6 +516,9 @@ pub fn run(cli: Cli) -> i32 {
                 Ok(EXIT_OK)
             }
             Command::ServeDemo(args) => serve_demo(args).await,
+            Command::Import(ImportCommand::Har(args)) => import_har(args),
+            Command::Schema(args) => schema(args),
+            Command::Validate(args) => validate(args),
             Command::Demo(args) => {
                 let dir = args
                     .dir
@@ -467,12 +576,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         Output::Discard => PathBuf::from("(discarded)"),
     };
     let mut redact = file.redact;
-    redact.merge(RedactConfig {
-        headers: args.redact_header,
-        query: args.redact_query,
-        json_keys: args.redact_json_key,
-        secret_scan: !args.no_secret_scan,
-    });
+    redact.merge(args.redact.into());
     for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
         tracing::warn!(
             "route {} listens on {}, reachable from other machines",
@@ -850,4 +954,116 @@ fn show(args: ShowArgs) -> anyhow::Result<i32> {
         print!("{}", crate::show::render(&recording));
     }
     Ok(EXIT_OK)
+}
+
+fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
+    let options = crate::har::ImportOptions {
+        route: args.route,
+        redact: args.redact.into(),
+    };
+    let report = crate::har::import(&args.file, &args.out, &options)?;
+    let count = |d| report.messages.get(&d).copied().unwrap_or(0);
+    println!(
+        "imported {} WebSocket connection(s) from {} ({}) into {}: {} c2s + {} s2c message(s) on route {}",
+        report.connections,
+        args.file.display(),
+        report.creator,
+        args.out.display(),
+        count(crate::format::Dir::ClientToServer),
+        count(crate::format::Dir::ServerToClient),
+        options.route
+    );
+    println!("  message times: {}", report.unit.describe());
+    if report.skipped_entries > 0 {
+        println!(
+            "  skipped {} non-WebSocket {} (pages, scripts, XHR)",
+            report.skipped_entries,
+            if report.skipped_entries == 1 {
+                "entry"
+            } else {
+                "entries"
+            }
+        );
+    }
+    for note in &report.notes {
+        println!("  note: {note}");
+    }
+    println!(
+        "  not in a HAR, so not in the recording: {}",
+        report.missing
+    );
+    if report.connections == 0 {
+        eprintln!(
+            "warning: {} has no WebSocket connection; in DevTools, keep the Network panel open while the page connects, then \"Save all as HAR\"",
+            args.file.display()
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn schema(args: SchemaArgs) -> anyhow::Result<i32> {
+    let config = FileConfig::load(args.config.as_deref())?.structure;
+    let mut contract = crate::schema::Contract::new(config);
+    let files = check::expand(&args.recordings)?;
+    for file in &files {
+        let recording = Recording::read(file)?;
+        contract.add(&recording);
+    }
+    let doc = match args.format {
+        SchemaFormat::JsonSchema => contract.json_schema(),
+        SchemaFormat::Asyncapi => contract.asyncapi(),
+    };
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    let (routes, kinds) = contract.counts();
+    let summary = format!(
+        "{routes} route(s), {kinds} message kind(s) from {} recording(s){}",
+        files.len(),
+        if contract.skipped > 0 {
+            format!("; {} non-JSON message(s) have no schema", contract.skipped)
+        } else {
+            String::new()
+        }
+    );
+    match &args.out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}: {summary}", path.display());
+        }
+        None => {
+            print!("{text}");
+            eprintln!("{summary}");
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
+    let schema = crate::validate::Schema::read(&args.schema)?;
+    let recording = Recording::read(&args.recording)?;
+    let dir = args.dir.as_deref().map(|d| {
+        if d == "c2s" {
+            crate::format::Dir::ClientToServer
+        } else {
+            crate::format::Dir::ServerToClient
+        }
+    });
+    let report = schema.check(&recording, args.route.as_deref(), dir);
+    print!("{}", report.render(&args.recording, &args.schema));
+    anyhow::ensure!(
+        report.checked > 0 || report.not_covered.is_empty(),
+        "{} describes none of the routes of {}: it has {}. Name AsyncAPI channels after the recording's routes (or give them the address the connections used)",
+        args.schema.display(),
+        args.recording.display(),
+        schema.routes().join(", ")
+    );
+    Ok(if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_DIFFERS
+    })
 }

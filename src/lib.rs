@@ -30,6 +30,9 @@
 //! | [`check`] | `snapshot`, `check` and `diff`: the regression gate, JUnit and Markdown outputs |
 //! | [`bench`] | `wsreplay bench`: the performance figures, side by side |
 //! | [`soak`] | `wsreplay soak`: many connections through the recorder, nothing lost |
+//! | [`har`] | `wsreplay import har`: browser and mitmproxy captures as recordings |
+//! | [`schema`] | `wsreplay schema`: JSON Schema and AsyncAPI documents inferred from recordings |
+//! | [`validate`] | `wsreplay validate`: recorded messages checked against a JSON Schema or AsyncAPI document |
 //! | [`cli`] | command-line definitions and exit codes |
 
 pub mod accept;
@@ -43,11 +46,13 @@ pub mod diff;
 pub mod format;
 pub mod frame;
 pub mod handshake;
+pub mod har;
 pub mod kind;
 pub mod proxy;
 pub mod redact;
 pub mod replay;
 pub mod report;
+pub mod schema;
 pub mod secrets;
 pub mod sequence;
 pub mod show;
@@ -59,3 +64,4 @@ pub mod tap;
 pub mod timing;
 pub mod tls;
 pub mod tunnel;
+pub mod validate;

@@ -222,7 +222,7 @@ impl Sink {
 }
 
 /// Creates a file only its owner can read: recordings hold real traffic.
-fn create_private(path: &Path) -> io::Result<File> {
+pub fn create_private(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -329,19 +329,7 @@ impl WriterThread {
     }
 
     fn redact(&self, record: &mut Record) {
-        match record {
-            Record::Open(open) => {
-                self.redactor.headers(&mut open.headers);
-                self.redactor.headers(&mut open.response_headers);
-                open.request = redact_request_line(&self.redactor, &open.request);
-            }
-            Record::Message(m) => {
-                if let Some(text) = m.body.as_text().and_then(|t| self.redactor.text(t)) {
-                    m.body = crate::format::Body::Text(text);
-                }
-            }
-            _ => {}
-        }
+        redact_record(&self.redactor, record);
     }
 
     fn count(&mut self, record: &Record) {
@@ -371,6 +359,25 @@ impl WriterThread {
     fn stats_of(&mut self, conn: u64) -> Option<&mut RouteStats> {
         let route = self.routes_by_conn.get(&conn)?;
         self.outcome.routes.get_mut(route)
+    }
+}
+
+/// Removes the secrets of one record before it is written: the handshake's headers and
+/// request target, and the secret JSON keys of text messages. Every writer of
+/// recordings (the recorder, `import har`) goes through this.
+pub fn redact_record(redactor: &Redactor, record: &mut Record) {
+    match record {
+        Record::Open(open) => {
+            redactor.headers(&mut open.headers);
+            redactor.headers(&mut open.response_headers);
+            open.request = redact_request_line(redactor, &open.request);
+        }
+        Record::Message(m) => {
+            if let Some(text) = m.body.as_text().and_then(|t| redactor.text(t)) {
+                m.body = crate::format::Body::Text(text);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -52,7 +52,8 @@ pub struct StructureConfig {
 }
 
 impl StructureConfig {
-    fn names(list: &[String], path: &str) -> bool {
+    /// Whether `list` names `path`, by its key path or its field name.
+    pub(crate) fn names(list: &[String], path: &str) -> bool {
         list.iter().any(|e| e == path || e == field_name(path))
     }
 }
@@ -381,8 +382,7 @@ fn enum_token(s: &str) -> bool {
 }
 
 /// Whether a string value could be an enum member.
-#[cfg(test)]
-fn enum_like(s: &str) -> bool {
+pub(crate) fn enum_like(s: &str) -> bool {
     enum_token(s) && StrFormat::of(s) == StrFormat::Plain
 }
 

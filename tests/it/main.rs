@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod faults;
 mod hostile;
+mod interop;
 mod replay;
 mod replay_faults;
 mod review;

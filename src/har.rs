@@ -1,0 +1,691 @@
+//! `wsreplay import har`: WebSocket sessions captured by a browser or mitmproxy, as
+//! recordings.
+//!
+//! A HAR file (HTTP Archive 1.2) holds one entry per request. WebSocket entries carry
+//! their frames in a non-standard `_webSocketMessages` list of
+//! `{"type": "send"|"receive", "time", "opcode", "data"}`:
+//!
+//! | writer | marks | `time` | messages |
+//! |---|---|---|---|
+//! | Chrome DevTools ("Save all as HAR") | `_resourceType: "websocket"` | seconds since the epoch | in the entry |
+//! | Playwright `recordHar` | `_resourceType: "websocket"` | milliseconds since the epoch | in the entry (`content: 'embed'`), or one JSON object per line in a side file named by `response.content._file` (`content: 'attach'`) |
+//! | mitmproxy (HAR export) | `_resourceType: "websocket"` | seconds since the epoch | in the entry |
+//!
+//! `opcode` 1 is text (`data` as is), 2 binary (`data` in base64), -1 (or `type:
+//! "error"`) an error the browser saw. The time unit is detected from the values
+//! (epoch milliseconds are a thousand times larger than epoch seconds); values too
+//! small to be either are taken as seconds on a clock of their own, anchored at the
+//! entry's `startedDateTime`.
+//!
+//! Every WebSocket entry becomes one connection of the recording's route, with its
+//! handshake (URL, request and response headers) and messages, redacted like the
+//! recorder redacts ([`crate::sink::redact_record`]). Other entries are skipped and
+//! counted. What a HAR does not carry (close frames and codes, pings, pongs, frame
+//! boundaries, how a connection ended) is absent from the recording, and
+//! [`ImportReport::missing`] says so.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::format::{
+    Body, Close, Control, Dir, End, EndHow, Finish, Header, Message, Opcode, Open, Record, Side,
+    Writer,
+};
+use crate::redact::{RedactConfig, Redactor};
+
+/// What the HAR formats cannot carry, said after every import.
+pub const NOT_IN_A_HAR: &str = "close frames and close codes, pings and pongs, frame boundaries \
+(each message counts as one frame) and how connections ended";
+
+/// Settings of an import.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// The route every imported connection belongs to.
+    pub route: String,
+    /// Secrets to redact on top of the defaults.
+    pub redact: RedactConfig,
+}
+
+/// How the HAR's message times were read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Seconds since the epoch (Chrome DevTools, mitmproxy).
+    Seconds,
+    /// Milliseconds since the epoch (Playwright).
+    Milliseconds,
+    /// Seconds on a clock of their own (not since the epoch), anchored at each entry's
+    /// start.
+    RelativeSeconds,
+    /// No message has a time (`-1`, Playwright's `omitTiming`): messages keep their
+    /// order, 1 ms apart.
+    None,
+}
+
+impl TimeUnit {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TimeUnit::Seconds => "seconds since the epoch (Chrome DevTools / mitmproxy style)",
+            TimeUnit::Milliseconds => "milliseconds since the epoch (Playwright style)",
+            TimeUnit::RelativeSeconds => {
+                "seconds on the browser's own clock, anchored at each connection's start"
+            }
+            TimeUnit::None => "none recorded: messages keep their order, 1 ms apart",
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug)]
+pub struct ImportReport {
+    /// The tool that wrote the HAR (`log.creator`), e.g. `Playwright 1.65.1`.
+    pub creator: String,
+    pub unit: TimeUnit,
+    /// Imported WebSocket connections.
+    pub connections: usize,
+    /// Messages per direction.
+    pub messages: BTreeMap<Dir, usize>,
+    /// Entries that are not WebSocket connections (pages, scripts, XHR).
+    pub skipped_entries: usize,
+    /// Things worth knowing about this file (errors the browser saw, frames that
+    /// could not be imported).
+    pub notes: Vec<String>,
+    /// What no HAR carries: [`NOT_IN_A_HAR`].
+    pub missing: &'static str,
+}
+
+/// Why a HAR could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum HarError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: cannot write the recording: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Deserialize)]
+struct Har {
+    log: Log,
+}
+
+#[derive(Deserialize)]
+struct Log {
+    #[serde(default)]
+    creator: Option<Creator>,
+    entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Creator {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(rename = "startedDateTime")]
+    started: String,
+    request: Request,
+    #[serde(default)]
+    response: Option<Response>,
+    #[serde(rename = "_resourceType", default)]
+    resource_type: Option<String>,
+    #[serde(rename = "_webSocketMessages", default)]
+    messages: Option<Vec<WsMessage>>,
+}
+
+#[derive(Deserialize)]
+struct Request {
+    url: String,
+    #[serde(default)]
+    headers: Vec<NameValue>,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    status: i64,
+    #[serde(default)]
+    headers: Vec<NameValue>,
+    #[serde(default)]
+    content: Option<Content>,
+    /// Playwright's `_failureText`, mitmproxy's `_error`.
+    #[serde(rename = "_failureText", alias = "_error", default)]
+    failure: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(rename = "_file", default)]
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NameValue {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct WsMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    time: f64,
+    opcode: i64,
+    #[serde(default)]
+    data: String,
+}
+
+impl Entry {
+    fn is_websocket(&self) -> bool {
+        self.resource_type.as_deref() == Some("websocket")
+            || self.messages.is_some()
+            || self.request.url.starts_with("ws://")
+            || self.request.url.starts_with("wss://")
+            || self.response.as_ref().is_some_and(|r| r.status == 101)
+    }
+}
+
+/// A HAR read into records, ready to be written.
+pub struct Imported {
+    pub header: Header,
+    pub records: Vec<Record>,
+    pub report: ImportReport,
+}
+
+/// One WebSocket entry with its messages and their times (epoch microseconds).
+struct Socket {
+    /// Position in `log.entries`, for messages.
+    index: usize,
+    entry: Entry,
+    started: i128,
+    messages: Vec<WsMessage>,
+    times: Vec<i128>,
+}
+
+impl Socket {
+    /// mitmproxy's `hardump` writes a WebSocket flow at its upgrade (no messages yet)
+    /// and again when it ends: the same handshake twice.
+    fn repeats(&self, other: &Socket) -> bool {
+        let key = |s: &Socket| {
+            s.entry
+                .request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+                .map(|h| h.value.clone())
+        };
+        (self.messages.is_empty() || other.messages.is_empty())
+            && self.started == other.started
+            && self.entry.request.url == other.entry.request.url
+            && key(self) == key(other)
+    }
+}
+
+/// Reads a HAR file (and any side files it references) into recording records.
+pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
+    let invalid = |message: String| HarError::Invalid {
+        path: har.to_owned(),
+        message,
+    };
+    let log = load(har)?;
+    let creator = log
+        .creator
+        .map(|c| format!("{} {}", c.name, c.version).trim().to_string())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "unknown tool".into());
+    let mut report = ImportReport {
+        creator,
+        unit: TimeUnit::None,
+        connections: 0,
+        messages: BTreeMap::new(),
+        skipped_entries: 0,
+        notes: Vec::new(),
+        missing: NOT_IN_A_HAR,
+    };
+    let dir = har.parent().unwrap_or(Path::new(""));
+    let mut sockets: Vec<Socket> = Vec::new();
+    let mut duplicates = 0;
+    for (index, mut entry) in log.entries.into_iter().enumerate() {
+        if !entry.is_websocket() {
+            report.skipped_entries += 1;
+            continue;
+        }
+        let started = parse_time(&entry.started).ok_or_else(|| {
+            invalid(format!(
+                "entries[{index}].startedDateTime {:?} is not an ISO-8601 date-time",
+                entry.started
+            ))
+        })?;
+        let messages = match (entry.messages.take(), attached_file(&entry)) {
+            (Some(list), _) => list,
+            (None, Some(file)) => read_attached(&dir.join(file)).map_err(|e| {
+                invalid(format!(
+                    "entries[{index}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
+                ))
+            })?,
+            (None, None) => Vec::new(),
+        };
+        let socket = Socket {
+            index,
+            entry,
+            started,
+            messages,
+            times: Vec::new(),
+        };
+        match sockets.iter_mut().find(|s| s.repeats(&socket)) {
+            Some(seen) => {
+                duplicates += 1;
+                if socket.messages.len() > seen.messages.len() {
+                    *seen = socket;
+                }
+            }
+            None => sockets.push(socket),
+        }
+    }
+    if duplicates > 0 {
+        report.notes.push(format!(
+            "{duplicates} entr{} repeated a WebSocket handshake (mitmproxy writes a flow at its upgrade and at its end): imported once, with the most messages",
+            if duplicates == 1 { "y" } else { "ies" }
+        ));
+    }
+    report.unit = detect_unit(
+        sockets
+            .iter()
+            .flat_map(|s| s.messages.iter().map(|m| m.time)),
+    );
+    for socket in &mut sockets {
+        socket.times = message_times(report.unit, socket.started, &socket.messages);
+    }
+    // The recording starts at the first moment of the capture, on a whole millisecond.
+    let start_us = sockets
+        .iter()
+        .flat_map(|s| std::iter::once(s.started).chain(s.times.iter().copied()))
+        .min()
+        .unwrap_or(0);
+    let start_us = start_us - start_us.rem_euclid(1000);
+    let mut records = Vec::new();
+    for (n, socket) in sockets.iter().enumerate() {
+        let conn = n as u64 + 1;
+        connection_records(
+            socket,
+            conn,
+            &options.route,
+            start_us,
+            &mut report,
+            &mut records,
+        )
+        .map_err(|m| invalid(format!("entries[{}]: {m}", socket.index)))?;
+        report.connections += 1;
+    }
+    // One global time order; a connection's records stay in their order (stable sort,
+    // its open first).
+    records.sort_by_key(Record::t_us);
+    let redactor = Redactor::new(&options.redact);
+    for record in &mut records {
+        crate::sink::redact_record(&redactor, record);
+    }
+    let last = records.last().map_or(0, Record::t_us);
+    records.push(Record::Finish(Finish {
+        t_us: last,
+        complete: true,
+        lost: 0,
+    }));
+    Ok(Imported {
+        header: Header::current((start_us / 1000).max(0) as u64),
+        records,
+        report,
+    })
+}
+
+/// The HAR's `log`: plain JSON, or zlib-compressed JSON (mitmproxy's `.zhar`).
+fn load(har: &Path) -> Result<Log, HarError> {
+    let invalid = |message: String| HarError::Invalid {
+        path: har.to_owned(),
+        message,
+    };
+    let mut bytes = std::fs::read(har).map_err(|source| HarError::Io {
+        path: har.to_owned(),
+        source,
+    })?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(invalid(
+            "is a zip archive (Playwright writes one when the HAR path ends in .zip): unzip it and import the .har inside".into(),
+        ));
+    }
+    if bytes.first() == Some(&0x78) {
+        let mut inflated = Vec::new();
+        flate2::read::ZlibDecoder::new(bytes.as_slice())
+            .read_to_end(&mut inflated)
+            .map_err(|e| {
+                invalid(format!(
+                    "looks zlib-compressed (.zhar) but does not inflate: {e}"
+                ))
+            })?;
+        bytes = inflated;
+    }
+    let parsed: Har = serde_json::from_slice(&bytes).map_err(|e| {
+        invalid(format!(
+            "not a HAR file: {e}. A HAR is JSON of the form {{\"log\": {{\"entries\": [...]}}}}, as Chrome DevTools (\"Save all as HAR\"), Playwright's recordHar or mitmproxy write it"
+        ))
+    })?;
+    Ok(parsed.log)
+}
+
+/// Each message's time in epoch microseconds.
+fn message_times(unit: TimeUnit, started: i128, messages: &[WsMessage]) -> Vec<i128> {
+    let first = messages.iter().map(|m| m.time).find(|t| *t >= 0.0);
+    messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| match unit {
+            TimeUnit::Seconds if m.time >= 0.0 => (m.time * 1e6).round() as i128,
+            TimeUnit::Milliseconds if m.time >= 0.0 => (m.time * 1e3).round() as i128,
+            TimeUnit::RelativeSeconds if m.time >= 0.0 => {
+                started + ((m.time - first.unwrap_or(0.0)) * 1e6).round() as i128
+            }
+            _ => started + 1000 * (n as i128 + 1),
+        })
+        .collect()
+}
+
+/// The records of one WebSocket entry: its open, messages, and end when it failed.
+fn connection_records(
+    socket: &Socket,
+    conn: u64,
+    route: &str,
+    start_us: i128,
+    report: &mut ImportReport,
+    records: &mut Vec<Record>,
+) -> Result<(), String> {
+    let rel = |t: i128| (t - start_us).max(0) as u64;
+    let open_at = socket.times.iter().copied().fold(socket.started, i128::min);
+    let (open, end) = open_record(
+        &socket.entry,
+        conn,
+        route,
+        rel(open_at),
+        !socket.messages.is_empty(),
+    )?;
+    records.push(Record::Open(open));
+    for (n, (m, t)) in socket.messages.iter().zip(&socket.times).enumerate() {
+        let t_us = rel(*t);
+        if m.opcode == -1 || m.kind == "error" {
+            report.notes.push(format!(
+                "connection {conn}: the browser saw an error: {}",
+                m.data
+            ));
+            records.push(Record::End(End {
+                t_us,
+                conn,
+                how: EndHow::Reset,
+                by: Side::Upstream,
+                error: Some(m.data.clone()),
+            }));
+            continue;
+        }
+        let dir = match m.kind.as_str() {
+            "send" => Dir::ClientToServer,
+            "receive" => Dir::ServerToClient,
+            other => {
+                return Err(format!(
+                    "message {n}: type {other:?} is neither \"send\" nor \"receive\""
+                ))
+            }
+        };
+        let message = |op, body| {
+            let mut m = Message::whole(conn, dir, op, body);
+            m.t_us = t_us;
+            Record::Message(m)
+        };
+        let control = || Control {
+            t_us,
+            conn,
+            dir,
+            op: None,
+            body: Body::from_bytes(m.data.clone().into_bytes()),
+        };
+        let record = match m.opcode {
+            1 => message(Opcode::TEXT, Body::Text(m.data.clone())),
+            2 => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(m.data.trim())
+                    .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
+                message(Opcode::BINARY, Body::Bytes(bytes))
+            }
+            8 => Record::Close(Close {
+                t_us,
+                conn,
+                dir,
+                code: None,
+                reason: m.data.clone(),
+                base64: None,
+            }),
+            9 => Record::Ping(control()),
+            10 => Record::Pong(control()),
+            other => {
+                report.notes.push(format!(
+                    "connection {conn}: skipped a frame with opcode {other} (not a WebSocket data or control opcode)"
+                ));
+                continue;
+            }
+        };
+        if let Record::Message(m) = &record {
+            *report.messages.entry(m.dir).or_default() += 1;
+        }
+        records.push(record);
+    }
+    records.extend(end.map(Record::End));
+    Ok(())
+}
+
+/// Imports a HAR file into a new recording at `out`.
+pub fn import(har: &Path, out: &Path, options: &ImportOptions) -> Result<ImportReport, HarError> {
+    let imported = read(har, options)?;
+    let write_err = |source| HarError::Write {
+        path: out.to_owned(),
+        source,
+    };
+    let file = crate::sink::create_private(out).map_err(write_err)?;
+    let mut writer =
+        Writer::new(std::io::BufWriter::new(&file), &imported.header).map_err(write_err)?;
+    for record in &imported.records {
+        writer.write(record).map_err(write_err)?;
+    }
+    writer.flush().map_err(write_err)?;
+    drop(writer);
+    file.sync_all().map_err(write_err)?;
+    Ok(imported.report)
+}
+
+/// The `open` record of a WebSocket entry, and its `end` when the handshake failed.
+fn open_record(
+    entry: &Entry,
+    conn: u64,
+    route: &str,
+    t_us: u64,
+    has_messages: bool,
+) -> Result<(Open, Option<End>), String> {
+    let url = url::Url::parse(&entry.request.url)
+        .map_err(|e| format!("request.url {:?} is not a URL: {e}", entry.request.url))?;
+    let scheme = match url.scheme() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        other => return Err(format!("request.url has scheme {other:?}, not ws or wss")),
+    };
+    let host = url.host_str().unwrap_or_default();
+    let upstream = match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    };
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let pairs = |list: &[NameValue]| -> Vec<(String, String)> {
+        list.iter()
+            // HTTP/2 pseudo-headers (`:authority`) are no upgrade headers.
+            .filter(|h| !h.name.starts_with(':'))
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect()
+    };
+    let response = entry.response.as_ref();
+    let given = response.map_or(0, |r| r.status);
+    let (status, end) = match u16::try_from(given).ok().filter(|s| (100..600).contains(s)) {
+        Some(s) if s == 101 || has_messages => (s, None),
+        Some(s) => (
+            s,
+            Some(End {
+                t_us,
+                conn,
+                how: EndHow::Rejected,
+                by: Side::Upstream,
+                error: None,
+            }),
+        ),
+        None if has_messages => (101, None),
+        None => (
+            502,
+            Some(End {
+                t_us,
+                conn,
+                how: EndHow::Unreachable,
+                by: Side::Upstream,
+                error: Some(
+                    response
+                        .and_then(|r| r.failure.clone())
+                        .unwrap_or_else(|| "the HAR has no response for this WebSocket".into()),
+                ),
+            }),
+        ),
+    };
+    Ok((
+        Open {
+            t_us,
+            route: route.to_string(),
+            conn,
+            client: "(imported from a HAR)".into(),
+            upstream,
+            request: format!("GET {target} HTTP/1.1"),
+            headers: pairs(&entry.request.headers),
+            status,
+            response_headers: response.map(|r| pairs(&r.headers)).unwrap_or_default(),
+        },
+        end,
+    ))
+}
+
+fn attached_file(entry: &Entry) -> Option<&str> {
+    entry.response.as_ref()?.content.as_ref()?.file.as_deref()
+}
+
+/// Playwright's `content: 'attach'` side file: one message object per line.
+fn read_attached(path: &Path) -> Result<Vec<WsMessage>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                format!(
+                    "{}:{}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {e}",
+                    path.display(),
+                    n + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// Epoch milliseconds are ~10¹², epoch seconds ~10⁹; anything much smaller is a clock
+/// of its own.
+fn detect_unit(times: impl Iterator<Item = f64>) -> TimeUnit {
+    let largest = times
+        .filter(|t| *t >= 0.0)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    match largest {
+        None => TimeUnit::None,
+        Some(t) if t >= 1e11 => TimeUnit::Milliseconds,
+        Some(t) if t >= 1e8 => TimeUnit::Seconds,
+        Some(_) => TimeUnit::RelativeSeconds,
+    }
+}
+
+/// An ISO-8601 date-time (`2026-11-23T09:05:51.123Z`, `...+00:00`) in epoch microseconds.
+fn parse_time(s: &str) -> Option<i128> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(t.unix_timestamp_nanos() / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_units_are_told_apart_by_size() {
+        assert_eq!(
+            detect_unit([1.795e9, 1.7951e9].into_iter()),
+            TimeUnit::Seconds
+        );
+        assert_eq!(detect_unit([1.795e12].into_iter()), TimeUnit::Milliseconds);
+        assert_eq!(
+            detect_unit([12345.6].into_iter()),
+            TimeUnit::RelativeSeconds
+        );
+        assert_eq!(detect_unit([-1.0, -1.0].into_iter()), TimeUnit::None);
+        assert_eq!(
+            parse_time("2026-11-23T09:05:51.123Z"),
+            parse_time("2026-11-23T10:05:51.123+01:00")
+        );
+        assert_eq!(
+            parse_time("2026-11-23T09:05:51.000Z").unwrap() % 1_000_000,
+            0
+        );
+    }
+
+    #[test]
+    fn times_become_epoch_microseconds() {
+        let at = |times: &[f64]| -> Vec<WsMessage> {
+            times
+                .iter()
+                .map(|t| WsMessage {
+                    kind: "send".into(),
+                    time: *t,
+                    opcode: 1,
+                    data: String::new(),
+                })
+                .collect()
+        };
+        let started = 1_795_425_177_000_000;
+        let seconds = message_times(TimeUnit::Seconds, started, &at(&[1_795_425_177.734_363]));
+        let millis = message_times(
+            TimeUnit::Milliseconds,
+            started,
+            &at(&[1_795_425_177_734.362_8]),
+        );
+        assert_eq!(seconds, [1_795_425_177_734_363]);
+        assert_eq!(seconds, millis);
+        // A clock of its own: the first message at the entry's start, gaps kept.
+        let relative = message_times(TimeUnit::RelativeSeconds, started, &at(&[812.25, 812.5]));
+        assert_eq!(relative, [started, started + 250_000]);
+        // No times at all: order kept, 1 ms apart.
+        let none = message_times(TimeUnit::None, started, &at(&[-1.0, -1.0]));
+        assert_eq!(none, [started + 1000, started + 2000]);
+    }
+}
