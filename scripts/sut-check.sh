@@ -23,13 +23,7 @@ PY="$SUT_VENV/bin/python"
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
 WSREPLAY="$ROOT/target/release/wsreplay"
 bash "$SUT/setup.sh" >/dev/null
-bash "$SUT/run_sut.sh" start >/dev/null
-recorder=""
-cleanup() {
-  [ -n "$recorder" ] && kill "$recorder" 2>/dev/null || true
-  bash "$SUT/run_sut.sh" stop >/dev/null || true
-}
-trap cleanup EXIT
+source "$ROOT/scripts/sut-lib.sh"
 
 check() { # name clients
   local name="$1" clients="$2" rec="$WORK/$1.jsonl"

@@ -28,13 +28,7 @@ if [ -z "${WSREPLAY:-}" ]; then   # or set WSREPLAY to a wsreplay binary to use
 fi
 [ -x "$PY" ] || bash "$SUT/setup.sh" >/dev/null
 mkdir -p "$SUT_RUN_DIR" "$WORK/project/recordings"
-bash "$SUT/run_sut.sh" start >/dev/null
-recorder=""
-cleanup() {
-  [ -n "$recorder" ] && kill "$recorder" 2>/dev/null || true
-  bash "$SUT/run_sut.sh" stop >/dev/null || true
-}
-trap cleanup EXIT
+source "$ROOT/scripts/sut-lib.sh"
 
 cd "$WORK/project"
 "$WSREPLAY" record --out recordings/session.jsonl \

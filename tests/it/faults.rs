@@ -43,6 +43,18 @@ async fn upstream_down_gives_the_client_a_502_and_the_recording_says_so() {
     );
 }
 
+/// The first message record: here, the part of a message forwarded before its sender
+/// vanished.
+fn first_message(rec: &wsreplay::format::Recording) -> &wsreplay::format::Message {
+    rec.records
+        .iter()
+        .find_map(|r| match r {
+            Record::Message(m) => Some(m),
+            _ => None,
+        })
+        .expect("what was forwarded of the message is recorded")
+}
+
 /// The upstream sends 300 of a 1,000-byte message's bytes, then dies.
 async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
     let up = RawUpstream::bind().await;
@@ -68,14 +80,7 @@ async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
     drop(client);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let recording = rec.finish().await.0;
-    let partial = recording
-        .records
-        .iter()
-        .find_map(|r| match r {
-            Record::Message(m) => Some(m),
-            _ => None,
-        })
-        .expect("what was forwarded of the message is recorded");
+    let partial = first_message(&recording);
     assert_eq!(partial.body.as_bytes(), [7; 300].as_slice());
     assert_eq!((partial.truncated, partial.size), (true, Some(1000)));
     (recording, waited)
@@ -173,14 +178,7 @@ async fn a_client_reset_mid_message_ends_the_upstream_and_keeps_what_was_forward
         .expect("the upstream was not closed after the client vanished");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
     let (recording, _) = rec.finish().await;
-    let partial = recording
-        .records
-        .iter()
-        .find_map(|r| match r {
-            Record::Message(m) => Some(m),
-            _ => None,
-        })
-        .expect("the forwarded part of the message is recorded");
+    let partial = first_message(&recording);
     assert_eq!(partial.body.as_bytes(), vec![b'x'; 400].as_slice());
     assert!(partial.truncated);
     assert_eq!(partial.size, Some(1000));
