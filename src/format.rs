@@ -43,6 +43,16 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+/// The base64 engine for binary bodies everywhere (standard alphabet, padded): AVX2 or
+/// NEON where the CPU has it, several times faster than the scalar engine on the
+/// recorder's hot path (64 KiB binary messages are written as base64).
+pub fn base64() -> &'static base64::engine::Simd {
+    static ENGINE: std::sync::LazyLock<base64::engine::Simd> = std::sync::LazyLock::new(|| {
+        base64::engine::Simd::standard(base64::engine::general_purpose::PAD)
+    });
+    &ENGINE
+}
+
 /// The value of the header's `format` field.
 pub const FORMAT_NAME: &str = "wsreplay-recording";
 /// Major version written by this build; files of a newer major version are refused.
@@ -249,10 +259,7 @@ impl Serialize for Body {
         let mut map = s.serialize_map(Some(1))?;
         match self {
             Body::Text(t) => map.serialize_entry("text", t)?,
-            Body::Bytes(b) => map.serialize_entry(
-                "base64",
-                &base64::engine::general_purpose::STANDARD.encode(b),
-            )?,
+            Body::Bytes(b) => map.serialize_entry("base64", &base64().encode(b))?,
         }
         map.end()
     }
@@ -268,7 +275,7 @@ impl<'de> Deserialize<'de> for Body {
         let raw = Raw::deserialize(d)?;
         match (raw.text, raw.base64) {
             (Some(t), None) => Ok(Body::Text(t)),
-            (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            (None, Some(b)) => base64()
                 .decode(b)
                 .map(Body::Bytes)
                 .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}"))),
@@ -482,6 +489,8 @@ fn is_zero(n: &u8) -> bool {
 /// Writes a recording, one line at a time.
 pub struct Writer<W: Write> {
     out: W,
+    /// Reused for the base64 of binary bodies.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> Writer<W> {
@@ -489,7 +498,10 @@ impl<W: Write> Writer<W> {
     pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
         serde_json::to_writer(&mut out, header)?;
         out.write_all(b"\n")?;
-        Ok(Writer { out })
+        Ok(Writer {
+            out,
+            scratch: Vec::new(),
+        })
     }
 
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
@@ -499,7 +511,7 @@ impl<W: Write> Writer<W> {
                     body: Body::Bytes(bytes),
                     ..
                 },
-            ) => write_binary_message(&mut self.out, m, bytes),
+            ) => write_binary_message(&mut self.out, &mut self.scratch, m, bytes),
             other => {
                 serde_json::to_writer(&mut self.out, other)?;
                 self.out.write_all(b"\n")
@@ -512,10 +524,15 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Writes a message with a binary body as serde would, but encodes the base64 straight
-/// into the output: no intermediate string and no escape scan (base64 needs none). This
-/// is the recorder's hottest path for large binary frames.
-fn write_binary_message<W: Write>(out: &mut W, m: &Message, bytes: &[u8]) -> io::Result<()> {
+/// Writes a message with a binary body as serde would, but encodes the base64 in one
+/// SIMD pass into a reused buffer: no intermediate string and no escape scan (base64
+/// needs none). This is the recorder's hottest path for large binary frames.
+fn write_binary_message<W: Write>(
+    out: &mut W,
+    scratch: &mut Vec<u8>,
+    m: &Message,
+    bytes: &[u8],
+) -> io::Result<()> {
     write!(
         out,
         r#"{{"kind":"message","t_us":{},"conn":{},"dir":"{}","op":"{}","base64":""#,
@@ -524,14 +541,11 @@ fn write_binary_message<W: Write>(out: &mut W, m: &Message, bytes: &[u8]) -> io:
         m.dir,
         m.op.name()
     )?;
-    {
-        let mut encoder = base64::write::EncoderWriter::new(
-            &mut *out,
-            &base64::engine::general_purpose::STANDARD,
-        );
-        encoder.write_all(bytes)?;
-        encoder.finish()?;
-    }
+    scratch.resize(bytes.len().div_ceil(3) * 4, 0);
+    let n = base64()
+        .encode_slice(bytes, scratch)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    out.write_all(&scratch[..n])?;
     write!(out, r#"","frames":{}"#, m.frames)?;
     if m.compressed {
         out.write_all(br#","compressed":true"#)?;
@@ -931,7 +945,12 @@ mod tests {
                 (compressed, rsv, truncated, size, note);
             let record = Record::Message(m.clone());
             let mut fast = Vec::new();
-            Writer { out: &mut fast }.write(&record).unwrap();
+            Writer {
+                out: &mut fast,
+                scratch: Vec::new(),
+            }
+            .write(&record)
+            .unwrap();
             let mut slow = serde_json::to_vec(&record).unwrap();
             slow.push(b'\n');
             assert_eq!(

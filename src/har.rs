@@ -463,7 +463,7 @@ fn connection_records(
         let record = match m.opcode {
             1 => message(Opcode::TEXT, Body::Text(m.data.clone())),
             2 => {
-                let bytes = base64::engine::general_purpose::STANDARD
+                let bytes = crate::format::base64()
                     .decode(m.data.trim())
                     .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
                 message(Opcode::BINARY, Body::Bytes(bytes))

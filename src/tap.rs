@@ -196,5 +196,5 @@ fn close_record(conn: u64, dir: Dir, payload: &[u8]) -> Close {
 
 fn encode_base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    crate::format::base64().encode(bytes)
 }
