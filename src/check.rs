@@ -4,7 +4,7 @@
 //! the captured run with the recording's [`Hints`], and compares the replayed routes
 //! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
 //! semantic summary, and (unless in CI or `--check`) written to
-//! `snapshots/<name>.snap.new` for `cargo insta review`. Many recordings can be
+//! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). Many recordings can be
 //! checked at once (`-j`), or split across CI machines (`--partition I/N`); results go
 //! to JUnit XML and a Markdown summary on request.
 
@@ -148,7 +148,7 @@ impl CheckResult {
         );
         if let Some(p) = &self.written {
             out += &format!(
-                "  wrote {} — review with `cargo insta review` (or accept with `cargo insta accept`)\n",
+                "  wrote {} — review with `wsreplay review` (or `cargo insta review` in a Rust project)\n",
                 p.display()
             );
         }

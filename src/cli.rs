@@ -58,6 +58,10 @@ pub enum Command {
     /// Compare the structure of two recordings (B against A), without replaying.
     /// Exit 0 same, 1 differs, 2 bad input.
     Diff(DiffArgs),
+    /// Accept or reject the changed structures `check` left as snapshots/*.snap.new,
+    /// one by one with their diff, or all at once. Works in any project; in a Rust
+    /// project `cargo insta review` does the same.
+    Review(ReviewArgs),
     /// Print what a recording holds: per route and connection, message counts by
     /// type, close codes and how each connection ended.
     Show(ShowArgs),
@@ -257,6 +261,22 @@ pub struct ReplayArgs {
     /// Where to write the capture of the replay [default: runs/<recording name>.jsonl].
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Arguments of `wsreplay review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Only these snapshots (names as in snapshots/NAME.snap.new) [default: all pending].
+    pub names: Vec<String>,
+    /// Where snapshots live.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
+    /// Accept every pending snapshot without asking (NAME.snap.new replaces NAME.snap).
+    #[arg(long, conflicts_with = "reject")]
+    pub accept: bool,
+    /// Reject every pending snapshot without asking (NAME.snap.new is deleted).
+    #[arg(long)]
+    pub reject: bool,
 }
 
 /// Arguments of `wsreplay snapshot`.
@@ -509,6 +529,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Snapshot(args) => snapshot(args),
             Command::Check(args) => check(args).await,
             Command::Diff(args) => diff(args),
+            Command::Review(args) => review(args),
             Command::Bench(args) => bench(args).await,
             Command::Soak(args) => soak(args).await,
             Command::BenchRelay { listen, upstream } => {
@@ -757,6 +778,43 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
             file.display()
         );
     }
+    Ok(EXIT_OK)
+}
+
+fn review(args: ReviewArgs) -> anyhow::Result<i32> {
+    use crate::review::Decision;
+    use std::io::IsTerminal;
+    let decision = match (args.accept, args.reject) {
+        (true, _) => Decision::Accept,
+        (_, true) => Decision::Reject,
+        _ => Decision::Ask,
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let done = crate::review::review(
+        &args.snapshots,
+        &args.names,
+        decision,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout(),
+        color,
+    )?;
+    if done.accepted.is_empty() && done.rejected.is_empty() && done.skipped.is_empty() {
+        println!("no pending snapshots in {}", args.snapshots.display());
+        return Ok(EXIT_OK);
+    }
+    let list = |names: &[String]| match names {
+        [] => String::new(),
+        names => format!(" ({})", names.join(", ")),
+    };
+    println!(
+        "accepted {}{}, rejected {}{}, left pending {}{}",
+        done.accepted.len(),
+        list(&done.accepted),
+        done.rejected.len(),
+        list(&done.rejected),
+        done.skipped.len(),
+        list(&done.skipped)
+    );
     Ok(EXIT_OK)
 }
 

@@ -20,6 +20,7 @@
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`kind`] | naming a message by its discriminator (`type`, ...) |
 //! | [`structure`] | the structure normaliser: messages reduced to key paths, types and formats |
+//! | [`review`] | `wsreplay review`: accepting or rejecting pending snapshots |
 //! | [`snapshot`] | structure snapshots as insta `.snap` files |
 //! | [`diff`] | unified diffs and the semantic summary of a structure change |
 //! | [`show`] | `wsreplay show`: summaries and timelines |
@@ -52,6 +53,7 @@ pub mod proxy;
 pub mod redact;
 pub mod replay;
 pub mod report;
+pub mod review;
 pub mod schema;
 pub mod secrets;
 pub mod sequence;

@@ -209,8 +209,8 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
             "demo step {step} gave exit code {code}, expected {expected}"
         );
     }
-    println!("If the change was intended, a reviewer accepts it like any insta snapshot:");
-    println!("   cargo insta review     (or: cargo insta accept)");
+    println!("If the change was intended, a reviewer accepts it:");
+    println!("   wsreplay review        (or, in a Rust project: cargo insta review)");
     println!("and the next check passes. Try it on your own system with `wsreplay record`, see README.md.");
     Ok(0)
 }

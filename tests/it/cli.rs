@@ -143,3 +143,49 @@ fn a_missing_file_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/x.jsonl: cannot read"), "{err}");
 }
+
+#[test]
+fn review_asks_for_each_pending_snapshot_without_cargo_insta() {
+    use wsreplay::snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snapshots");
+    let body = |t: &str| format!("## route f\n\n### s2c {t} ×1\ntype  \"{t}\"\n");
+    let rec = std::path::Path::new("recordings/checkout.jsonl");
+    snapshot::write(
+        &snapshot::path_for(&snaps, "checkout"),
+        rec,
+        &body("payload"),
+    )
+    .unwrap();
+    snapshot::write(
+        &snapshot::new_path_for(&snaps, "checkout"),
+        rec,
+        &body("data"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["review", "--snapshots"])
+        .arg(&snaps)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"a\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("-### s2c payload ×1") && stdout.contains("+### s2c data ×1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("accepted 1 (checkout), rejected 0, left pending 0\n"),
+        "{stdout}"
+    );
+    let reviewed = snapshot::read(&snapshot::path_for(&snaps, "checkout"))
+        .unwrap()
+        .unwrap();
+    assert!(reviewed.contains("s2c data"));
+    assert!(!snapshot::new_path_for(&snaps, "checkout").exists());
+}
