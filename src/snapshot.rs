@@ -49,7 +49,15 @@ pub fn read(path: &Path) -> Result<Option<String>, SnapshotError> {
     if !path.exists() {
         return Ok(None);
     }
-    let snapshot = insta::Snapshot::from_file(path).map_err(|e| SnapshotError::Read {
+    // insta's YAML reader panics on some malformed headers (found by fuzzing:
+    // `+.INF\0`); a hostile file must give an error, not a crash.
+    let read = std::panic::catch_unwind(|| insta::Snapshot::from_file(path)).map_err(|_| {
+        SnapshotError::Read {
+            path: path.to_owned(),
+            reason: "its header is not valid insta YAML".into(),
+        }
+    })?;
+    let snapshot = read.map_err(|e| SnapshotError::Read {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
@@ -110,6 +118,27 @@ fn yaml_scalar(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the snapshot-reader fuzz target: insta's YAML reader panics on this
+    /// header; reading it must be an error naming the file.
+    #[test]
+    fn a_header_that_crashes_insta_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.snap");
+        std::fs::write(
+            &path,
+            "---\n+.INF\0\n               2 object\npayload.agent_dataco\n\n#",
+        )
+        .unwrap();
+        let err = read_structure(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: not a readable insta snapshot",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
 
     #[test]
     fn written_snapshots_are_read_back_by_insta() {

@@ -507,6 +507,10 @@ impl Observation {
                         Some(j) => j.label(),
                         None => Cow::Owned(kind::label(m.op, &m.body)),
                     };
+                    let label = match line_safe(&label, false) {
+                        Cow::Borrowed(_) => label,
+                        quoted => Cow::Owned(quoted.into_owned()),
+                    };
                     let id = match label_ids.get(label.as_ref()) {
                         Some(id) => *id,
                         None => {
@@ -723,6 +727,23 @@ fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathS
     observe_children(value, path, paths);
 }
 
+/// A key or label as it can stand in the line-based snapshot text: as it is, unless it
+/// holds a control character (a newline would start a new line) or, for a key (`strict`),
+/// any whitespace or a leading `#` or `"` (which the parser would take for a heading or
+/// a separator); then JSON-quoted, with spaces escaped too.
+fn line_safe(s: &str, strict: bool) -> Cow<'_, str> {
+    let awkward = s.chars().any(char::is_control)
+        || (strict && (s.chars().any(char::is_whitespace) || s.starts_with(['#', '"'])));
+    if !awkward {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        serde_json::Value::String(s.to_string())
+            .to_string()
+            .replace(' ', "\\u0020"),
+    )
+}
+
 fn observe_children(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathStats>) {
     let len = path.len();
     match value {
@@ -731,7 +752,7 @@ fn observe_children(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<Stri
                 if len > 0 {
                     path.push('.');
                 }
-                path.push_str(k);
+                path.push_str(&line_safe(k, true));
                 observe(v, path, paths);
                 path.truncate(len);
             }
@@ -1054,6 +1075,34 @@ mod tests {
                 && !enum_like("Cost by service")
                 && !enum_like("msg_4f3a9c2b")
         );
+    }
+
+    /// Found by the normaliser fuzz target: keys and labels that would break the
+    /// line-based text (a `### ` prefix, newlines, double spaces) must round-trip.
+    #[test]
+    fn awkward_keys_and_labels_render_and_parse_back() {
+        let texts = [
+            r####"{"type":"t","### age_id":"m","a  b":1," lead":2,"new\nline":3,"\"q":4}"####,
+            r#"{"type":"two\nlines","x":1}"#,
+        ];
+        let rec = Recording::single_connection(
+            "r",
+            texts
+                .iter()
+                .map(|t| (Dir::ServerToClient, Body::Text(t.to_string()))),
+        );
+        let structure = Structure::of(&rec);
+        let rendered = structure.render();
+        assert!(
+            rendered.contains(r####""###\u0020age_id""####),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"### s2c "two\nlines" ×1"#),
+            "{rendered}"
+        );
+        let parsed = Structure::parse(&rendered).unwrap();
+        assert_eq!(parsed, structure);
     }
 
     #[test]
