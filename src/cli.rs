@@ -474,8 +474,9 @@ pub struct ServeDemoArgs {
 /// Arguments of `wsreplay demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's recording, snapshot and runs (emptied first)
-    /// [default: wsreplay-demo in the system's temporary directory].
+    /// Directory for the demo's recording, snapshot and runs (emptied first if the demo
+    /// made it; any other non-empty directory is refused) [default: wsreplay-demo-UID in
+    /// the system's temporary directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Chats the demo frontend sends.
@@ -485,6 +486,9 @@ pub struct DemoArgs {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if !cli.command.uses_sockets() {
+        restore_default_sigpipe();
+    }
     init_logging(cli.verbose);
     // The recorder forwards on one thread (its writer has a thread of its own): on a
     // small machine that avoids a wake-up between worker threads for every frame.
@@ -520,9 +524,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Schema(args) => schema(args),
             Command::Validate(args) => validate(args),
             Command::Demo(args) => {
-                let dir = args
-                    .dir
-                    .unwrap_or_else(|| std::env::temp_dir().join("wsreplay-demo"));
+                let dir = args.dir.unwrap_or_else(crate::demo::default_dir);
                 crate::demo::run_cli(dir, args.chats).await
             }
         }
@@ -536,6 +538,35 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+impl Command {
+    /// Whether the command talks over sockets (records, replays, serves).
+    fn uses_sockets(&self) -> bool {
+        !matches!(
+            self,
+            Command::Show(_)
+                | Command::Snapshot(_)
+                | Command::Diff(_)
+                | Command::Import(_)
+                | Command::Schema(_)
+                | Command::Validate(_)
+        )
+    }
+}
+
+/// Lets a closed stdout (`wsreplay show X --timeline | head`) end the process quietly,
+/// as it ends other Unix tools, instead of a panic on "Broken pipe". Rust starts
+/// programs with SIGPIPE ignored; the commands that only read files and print get the
+/// default back. The commands that use sockets keep it ignored: a peer that goes away
+/// while a TLS record is written must be an error on that connection, not the end of
+/// the recorder.
+fn restore_default_sigpipe() {
+    // SAFETY: called at the start of the program, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_logging(verbose: u8) {
     // The demo system's own services log at info; keep them quiet unless asked.
     let default = match verbose {
@@ -545,9 +576,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = color_on(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }
@@ -705,7 +738,11 @@ fn replay_config(
     }
     anyhow::ensure!(
         !targets.is_empty() || !config.mocks.is_empty(),
-        "nothing to replay: give --target ROUTE=URL for recorded clients and/or --mock ROUTE=LISTEN for recorded servers"
+        "nothing to replay: give --target ROUTE=URL for the recorded clients (and --mock ROUTE=LISTEN for recorded servers)"
+    );
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
     );
     if let Some(cmd) = flags.spawn {
         config.spawn = Some((cmd, seconds("--spawn-timeout", flags.spawn_timeout)?));
@@ -841,10 +878,14 @@ fn diff(args: DiffArgs) -> anyhow::Result<i32> {
     Ok(result.verdict().exit_code())
 }
 
-/// Colour on a terminal, unless NO_COLOR is set.
-fn use_color() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// Colour on stdout: on a terminal, unless NO_COLOR is set.
+pub fn use_color() -> bool {
+    color_on(&std::io::stdout())
+}
+
+/// Colour on `stream`: when it is a terminal and NO_COLOR is not set.
+fn color_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
@@ -1052,6 +1093,15 @@ fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
             crate::format::Dir::ServerToClient
         }
     });
+    if let Some(route) = &args.route {
+        let routes = recording.routes();
+        anyhow::ensure!(
+            routes.contains(&route.as_str()),
+            "{}: route {route} is not in the recording (routes: {})",
+            args.recording.display(),
+            routes.join(", ")
+        );
+    }
     let report = schema.check(&recording, args.route.as_deref(), dir);
     print!("{}", report.render(&args.recording, &args.schema));
     anyhow::ensure!(

@@ -683,6 +683,14 @@ impl Recording {
             _ => None,
         })
     }
+
+    /// The names of the routes its connections were recorded on, sorted.
+    pub fn routes(&self) -> Vec<&str> {
+        let mut routes: Vec<&str> = self.opens().map(|o| o.route.as_str()).collect();
+        routes.sort();
+        routes.dedup();
+        routes
+    }
 }
 
 /// Streams the records of a recording one at a time, in bounded memory, with the same

@@ -105,15 +105,10 @@ fn route(name: &str, upstream: &str) -> Route {
 /// `wsreplay demo`: record the demo system, snapshot it, check the same build, then
 /// check a build with the payload→data regression, printing what a CI job would see.
 pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
-    let color = {
-        use std::io::IsTerminal;
-        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-    };
+    let color = crate::cli::use_color();
     let recording = dir.join("recordings").join("checkout.jsonl");
     let snapshots = dir.join("snapshots");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
+    prepare_dir(&dir)?;
     println!("wsreplay demo: catching a breaking change in a WebSocket event, end to end.");
     println!(
         "Everything runs on this machine; files go to {}\n",
@@ -215,9 +210,112 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The file that marks a directory as the demo's own: `demo` empties only such a one.
+const MARKER: &str = ".wsreplay-demo";
+
+/// What a demo directory may hold besides [`MARKER`]: the demo's own output.
+const DEMO_ENTRIES: [&str; 3] = ["recordings", "snapshots", "runs"];
+
+/// The default `--dir`: per user, so that users sharing a temporary directory do not
+/// meet each other's demo.
+pub fn default_dir() -> PathBuf {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("wsreplay-demo-{uid}"))
+}
+
+/// Makes `dir` an empty demo directory holding only [`MARKER`]. An existing directory is
+/// emptied only when it is one the demo made (it has the marker, or holds nothing but the
+/// demo's own output); anything else is refused before a file is touched.
+fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(list) => {
+            for entry in list {
+                entries.push(entry?.file_name());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("{}: cannot read the directory: {e}", dir.display()),
+    }
+    let marked = entries.iter().any(|n| n == MARKER);
+    let own = entries
+        .iter()
+        .all(|n| n == MARKER || DEMO_ENTRIES.iter().any(|d| n == d));
+    if !entries.is_empty() && !marked && !own {
+        anyhow::bail!(
+            "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
+            dir.display()
+        );
+    }
+    for name in &entries {
+        let path = dir.join(name);
+        if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `wsreplay demo`, which empties this directory when it runs again\n",
+    )?;
+    Ok(())
+}
+
 /// Prints text indented under a step.
 fn indent(text: &str) {
     for line in text.lines() {
         println!("   {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_the_demo_did_not_make_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        std::fs::create_dir(dir.path().join("runs")).unwrap();
+        let err = prepare_dir(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
+                dir.path().display()
+            )
+        );
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(dir.path().join("runs").exists());
+    }
+
+    #[test]
+    fn a_demo_directory_is_emptied_and_marked() {
+        let fresh = tempfile::tempdir().unwrap();
+        let new = fresh.path().join("new");
+        prepare_dir(&new).unwrap();
+        assert!(new.join(MARKER).exists());
+
+        // Marked by an earlier run: everything in it goes.
+        std::fs::write(new.join("leftover"), "x").unwrap();
+        std::fs::create_dir_all(new.join("runs/a")).unwrap();
+        prepare_dir(&new).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&new)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [MARKER]);
+
+        // Unmarked, but holding only the demo's own output (a run before the marker).
+        let old = tempfile::tempdir().unwrap();
+        for d in DEMO_ENTRIES {
+            std::fs::create_dir(old.path().join(d)).unwrap();
+        }
+        prepare_dir(old.path()).unwrap();
+        assert!(!old.path().join("runs").exists());
+        assert!(old.path().join(MARKER).exists());
     }
 }

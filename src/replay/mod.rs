@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Upstream;
-use crate::format::Recording;
+use crate::format::{Dir, Recording};
 use crate::redact::{RedactConfig, Redactor};
 use crate::sink::{Outcome, Output, Sink};
 use capture::Capture;
@@ -370,6 +370,40 @@ impl Replay {
         Ok(())
     }
 
+    /// Why `rule`'s KIND can never match: no message of that kind is sent on its
+    /// route in the direction wsreplay sends there (a target's client messages, a
+    /// mock's responses). `None` when it can, or when the rule has no KIND.
+    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<String> {
+        let kind = rule.kind.as_deref()?;
+        let is_target = self.config.targets.iter().any(|(r, _)| *r == rule.route);
+        let is_mock = self.config.mocks.iter().any(|(r, _)| *r == rule.route);
+        let mut kinds = std::collections::BTreeSet::new();
+        for conn in crate::show::summarize(&self.recording) {
+            if conn.route != rule.route {
+                continue;
+            }
+            for (dir, labels) in &conn.messages {
+                let sent = match dir {
+                    Dir::ClientToServer => is_target,
+                    Dir::ServerToClient => is_mock,
+                };
+                if sent {
+                    kinds.extend(labels.keys().cloned());
+                }
+            }
+        }
+        if kinds.contains(kind) {
+            return None;
+        }
+        let list: Vec<_> = kinds.into_iter().collect();
+        Some(format!(
+            "--fault {:?}: KIND `{kind}` never occurs on route {} in the direction the fault acts on (kinds: {})",
+            rule.spec,
+            rule.route,
+            if list.is_empty() { "none".to_string() } else { list.join(", ") }
+        ))
+    }
+
     /// Plays every recorded client connection of the targets, concurrently and at their
     /// recorded relative start times; then stops the build, the mocks and the capture.
     pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
@@ -386,6 +420,10 @@ impl Replay {
             ));
             self.shutdown().await;
             return Err(err);
+        }
+        if let Some(err) = self.config.faults.iter().find_map(|f| self.kind_never_sent(f)) {
+            self.shutdown().await;
+            return Err(ReplayError::Target(err));
         }
         let scripts: Vec<_> = self
             .config
@@ -508,13 +546,10 @@ impl Replay {
 }
 
 fn check_route(recording: &Recording, route: &str) -> Result<(), ReplayError> {
-    let mut known: Vec<&str> = recording.opens().map(|o| o.route.as_str()).collect();
-    known.dedup();
+    let known = recording.routes();
     if known.contains(&route) {
         return Ok(());
     }
-    known.sort();
-    known.dedup();
     Err(ReplayError::UnknownRoute {
         path: recording.path.display().to_string(),
         route: route.to_string(),
