@@ -532,7 +532,9 @@ pub fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Every error names its cause in its own message: printing the chain of
+            // sources as well would repeat the OS reason.
+            eprintln!("error: {e}");
             EXIT_ERROR
         }
     }
@@ -761,9 +763,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     });
     let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
     for (route, url) in targets {
-        let upstream = url
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--target {route}={url}: {e}"))?;
+        let upstream = crate::config::parse_target(&route, &url).map_err(anyhow::Error::msg)?;
         config.targets.push((route, upstream));
     }
     let replay = Replay::start(recording, config).await?;

@@ -365,7 +365,7 @@ impl Replay {
     /// Adds a target: replay the recorded clients of `route` against `url`.
     pub fn target(&mut self, route: &str, url: &str) -> Result<(), ReplayError> {
         check_route(&self.recording, route)?;
-        let upstream: Upstream = url.parse().map_err(ReplayError::Target)?;
+        let upstream = crate::config::parse_target(route, url).map_err(ReplayError::Target)?;
         self.config.targets.push((route.to_string(), upstream));
         Ok(())
     }
