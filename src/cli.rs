@@ -285,8 +285,9 @@ pub struct CheckArgs {
     pub recordings: Vec<PathBuf>,
     #[command(flatten)]
     pub replay: ReplayFlags,
-    /// Never write anything (also when the CI environment variable is set): a
-    /// difference only fails.
+    /// Write no snapshot files, neither a new snapshot nor a .snap.new to review (also
+    /// when the CI environment variable is set): a difference only fails. The captured
+    /// runs and the reports asked for are still written.
     #[arg(long)]
     pub check: bool,
     /// Where snapshots live.
@@ -668,7 +669,7 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
         );
     }
     if outcome.complete() {
-        println!("wrote {} ({} records)", out.display(), outcome.records);
+        println!("{}", wrote(out, outcome.records));
         EXIT_OK
     } else {
         eprintln!(
@@ -679,6 +680,12 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
         );
         EXIT_ERROR
     }
+}
+
+/// `wrote FILE (N records)`, the last line of a complete recording.
+fn wrote(out: &std::path::Path, records: u64) -> String {
+    let s = if records == 1 { "" } else { "s" };
+    format!("wrote {} ({records} record{s})", out.display())
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {
@@ -755,7 +762,7 @@ fn replay_config(
 async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let recording = Recording::read(&args.recording)?;
     for w in &recording.warnings {
-        eprintln!("warning: {}:{w}", args.recording.display());
+        eprintln!("warning: {}", w.at(&args.recording));
     }
     let out = args.out.unwrap_or_else(|| {
         let stem = args.recording.file_stem().unwrap_or_default();
@@ -853,7 +860,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
         counts(check::Verdict::Differs),
         counts(check::Verdict::Error),
         if read_only {
-            " (read-only: nothing written)"
+            " (no snapshot files written)"
         } else {
             ""
         }
@@ -987,7 +994,7 @@ fn show(args: ShowArgs) -> anyhow::Result<i32> {
     } else if args.timeline {
         print!("{}", crate::show::render_timeline(&recording));
         for w in &recording.warnings {
-            eprintln!("warning: {}:{w}", args.file.display());
+            eprintln!("warning: {}", w.at(&args.file));
         }
     } else if args.secrets {
         print!("{}", crate::secrets::Inventory::of(&recording).render());

@@ -606,6 +606,13 @@ impl fmt::Display for Warning {
     }
 }
 
+impl Warning {
+    /// `FILE:LINE: message`, as errors name a place in a recording.
+    pub fn at(&self, path: &Path) -> String {
+        format!("{}:{}: {}", path.display(), self.line, self.message)
+    }
+}
+
 /// A recording loaded into memory.
 #[derive(Clone, Debug)]
 pub struct Recording {

@@ -116,7 +116,7 @@ impl fmt::Display for Problem {
                 "mock {route}: `{label}` request structure differs from the recording: {difference}"
             ),
             Problem::BuildDied { status, tail } => {
-                write!(f, "the build under test exited during the replay ({status}); its stderr ends with:\n{tail}")
+                write!(f, "the build under test exited during the replay ({status}); {tail}")
             }
         }
     }
@@ -224,8 +224,8 @@ pub struct ReplayReport {
     pub problems: Vec<Problem>,
     /// Per target route: (connections replayed, connected, messages sent, received).
     pub clients: Vec<(String, usize, usize, u64, u64)>,
-    /// Per mock route: (requests, answered, unmatched).
-    pub mocks: Vec<(String, u64, u64, u64)>,
+    /// Per mock route: (requests, answered, responses dropped by `--fault`, unmatched).
+    pub mocks: Vec<(String, u64, u64, u64, u64)>,
     pub capture: Outcome,
 }
 
@@ -243,9 +243,14 @@ impl ReplayReport {
                 "client {route}: {connected}/{total} connection(s) replayed, {sent} message(s) sent, {received} received\n"
             );
         }
-        for (route, requests, answered, unmatched) in &self.mocks {
+        for (route, requests, answered, dropped, unmatched) in &self.mocks {
+            let dropped = if *dropped > 0 {
+                format!(" ({dropped} dropped by --fault)")
+            } else {
+                String::new()
+            };
             out += &format!(
-                "mock {route}: {requests} request(s), {answered} answered from the recording, {unmatched} unmatched\n"
+                "mock {route}: {requests} request(s), {answered} answered from the recording{dropped}, {unmatched} unmatched\n"
             );
         }
         if self.problems.is_empty() {
@@ -514,6 +519,7 @@ impl Replay {
                     m.ctx.route.clone(),
                     s.requests.load(Ordering::Relaxed),
                     s.answered.load(Ordering::Relaxed),
+                    s.dropped.load(Ordering::Relaxed),
                     s.unmatched.load(Ordering::Relaxed),
                 )
             })

@@ -131,7 +131,7 @@ fn a_torn_last_line_is_a_warning_and_the_rest_is_used() {
     let (code, out, _) = show(&path, &[]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("warning: ") && out.contains("torn.jsonl:line 4: torn last line ignored"),
+        out.contains("warning: ") && out.contains("torn.jsonl:4: torn last line ignored"),
         "{out}"
     );
     assert!(out.contains("chat ×1"), "{out}");
