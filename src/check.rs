@@ -188,7 +188,7 @@ fn recolor(diff: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct SnapshotPolicy {
     pub dir: PathBuf,
-    /// Never write (`--check`, or `CI` set).
+    /// Write no snapshot files (`--check`, or `CI` set).
     pub read_only: bool,
 }
 

@@ -1124,3 +1124,15 @@ fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
         EXIT_DIFFERS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_summary_counts_in_words() {
+        let out = std::path::Path::new("rc.jsonl");
+        assert_eq!(wrote(out, 1), "wrote rc.jsonl (1 record)");
+        assert_eq!(wrote(out, 2), "wrote rc.jsonl (2 records)");
+    }
+}

@@ -284,7 +284,58 @@ async fn a_crashing_build_is_reported_with_its_stderr_tail() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("exited (exit status: 3)")
-            && stderr.contains("| fatal: no config at /etc/backend.toml"),
+            && stderr.contains("its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml"),
         "{stderr}"
+    );
+
+    let out = tokio::process::Command::new(bin())
+        .arg("replay")
+        .arg(&rec_path)
+        .args([
+            "--target",
+            &format!("frontend=ws://127.0.0.1:{}", free_port()),
+        ])
+        .args(["--spawn", "exit 4", "--out"])
+        .arg(dir.path().join("run.jsonl"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("exited (exit status: 4) before 127.0.0.1:")
+            && stderr.ends_with("accepted connections; (its stderr was empty)\n"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_mock_summary_counts_the_responses_a_fault_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec_path = dir.path().join("demo.jsonl");
+    record_demo_to(&rec_path, 1, 2).await;
+    let port = free_port();
+    let spawn = format!(
+        "exec {} serve-demo --backend 127.0.0.1:{port} --agent-timeout 0.2 --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
+        bin()
+    );
+    let out = tokio::process::Command::new(bin())
+        .arg("replay")
+        .arg(&rec_path)
+        .args(["--target", &format!("frontend=ws://127.0.0.1:{port}")])
+        .args(MOCK_AGENTS)
+        .args(["--fault", "data:drop:sql_query_response", "--step-timeout", "1"])
+        .args(["--spawn", &spawn, "--out"])
+        .arg(dir.path().join("run.jsonl"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "mock data: 2 request(s), 2 answered from the recording (2 dropped by --fault), 0 unmatched"
+        ) && stdout.contains("mock nlp: 2 request(s), 2 answered from the recording, 0 unmatched"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
