@@ -225,8 +225,9 @@ pub fn default_dir() -> PathBuf {
 }
 
 /// Makes `dir` an empty demo directory holding only [`MARKER`]. An existing directory is
-/// emptied only when it is one the demo made (it has the marker, or holds nothing but the
-/// demo's own output); anything else is refused before a file is touched.
+/// emptied only when it is one the demo made: it has the marker and nothing but the
+/// demo's own output. Anything else is refused before a file is touched (a project's own
+/// `recordings/` and `snapshots/` look like the demo's, but have no marker).
 fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     match std::fs::read_dir(dir) {
@@ -242,7 +243,7 @@ fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let own = entries
         .iter()
         .all(|n| n == MARKER || DEMO_ENTRIES.iter().any(|d| n == d));
-    if !entries.is_empty() && !marked && !own {
+    if !entries.is_empty() && !(marked && own) {
         anyhow::bail!(
             "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
             dir.display()
@@ -277,19 +278,29 @@ mod tests {
 
     #[test]
     fn a_directory_the_demo_did_not_make_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-        std::fs::create_dir(dir.path().join("runs")).unwrap();
-        let err = prepare_dir(dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!(
-                "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
-                dir.path().display()
-            )
-        );
-        assert!(dir.path().join("notes.txt").exists());
-        assert!(dir.path().join("runs").exists());
+        let refused = |dir: &std::path::Path| {
+            let err = prepare_dir(dir).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
+                    dir.display()
+                )
+            );
+        };
+        // A project of the user's: the same folders as the demo's, but no marker.
+        let project = tempfile::tempdir().unwrap();
+        for d in DEMO_ENTRIES {
+            std::fs::create_dir(project.path().join(d)).unwrap();
+        }
+        refused(project.path());
+        assert!(project.path().join("recordings").exists());
+        // A demo directory the user has put a file of their own into.
+        let demo = tempfile::tempdir().unwrap();
+        prepare_dir(demo.path()).unwrap();
+        std::fs::write(demo.path().join("notes.txt"), "mine").unwrap();
+        refused(demo.path());
+        assert!(demo.path().join("notes.txt").exists());
     }
 
     #[test]
@@ -299,9 +310,10 @@ mod tests {
         prepare_dir(&new).unwrap();
         assert!(new.join(MARKER).exists());
 
-        // Marked by an earlier run: everything in it goes.
-        std::fs::write(new.join("leftover"), "x").unwrap();
-        std::fs::create_dir_all(new.join("runs/a")).unwrap();
+        // What a run leaves: the marker and the demo's own output. All of it goes.
+        for d in DEMO_ENTRIES {
+            std::fs::create_dir_all(new.join(d).join("x")).unwrap();
+        }
         prepare_dir(&new).unwrap();
         let names: Vec<_> = std::fs::read_dir(&new)
             .unwrap()
@@ -309,13 +321,9 @@ mod tests {
             .collect();
         assert_eq!(names, [MARKER]);
 
-        // Unmarked, but holding only the demo's own output (a run before the marker).
-        let old = tempfile::tempdir().unwrap();
-        for d in DEMO_ENTRIES {
-            std::fs::create_dir(old.path().join(d)).unwrap();
-        }
-        prepare_dir(old.path()).unwrap();
-        assert!(!old.path().join("runs").exists());
-        assert!(old.path().join(MARKER).exists());
+        // An empty directory is fine too.
+        let empty = tempfile::tempdir().unwrap();
+        prepare_dir(empty.path()).unwrap();
+        assert!(empty.path().join(MARKER).exists());
     }
 }

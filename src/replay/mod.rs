@@ -426,7 +426,12 @@ impl Replay {
             self.shutdown().await;
             return Err(err);
         }
-        if let Some(err) = self.config.faults.iter().find_map(|f| self.kind_never_sent(f)) {
+        if let Some(err) = self
+            .config
+            .faults
+            .iter()
+            .find_map(|f| self.kind_never_sent(f))
+        {
             self.shutdown().await;
             return Err(ReplayError::Target(err));
         }

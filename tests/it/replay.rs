@@ -284,7 +284,9 @@ async fn a_crashing_build_is_reported_with_its_stderr_tail() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("exited (exit status: 3)")
-            && stderr.contains("its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml"),
+            && stderr.contains(
+                "its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml"
+            ),
         "{stderr}"
     );
 
@@ -324,7 +326,12 @@ async fn the_mock_summary_counts_the_responses_a_fault_dropped() {
         .arg(&rec_path)
         .args(["--target", &format!("frontend=ws://127.0.0.1:{port}")])
         .args(MOCK_AGENTS)
-        .args(["--fault", "data:drop:sql_query_response", "--step-timeout", "1"])
+        .args([
+            "--fault",
+            "data:drop:sql_query_response",
+            "--step-timeout",
+            "1",
+        ])
         .args(["--spawn", &spawn, "--out"])
         .arg(dir.path().join("run.jsonl"))
         .output()
