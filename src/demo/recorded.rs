@@ -240,10 +240,11 @@ fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("{}: cannot read the directory: {e}", dir.display()),
     }
     let marked = entries.iter().any(|n| n == MARKER);
-    let own = entries
+    let only_own = entries
         .iter()
         .all(|n| n == MARKER || DEMO_ENTRIES.iter().any(|d| n == d));
-    if !entries.is_empty() && !(marked && own) {
+    let demo_dir = entries.is_empty() || (marked && only_own);
+    if !demo_dir {
         anyhow::bail!(
             "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
             dir.display()
