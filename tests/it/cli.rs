@@ -22,17 +22,9 @@ fn write(
 }
 
 fn show(path: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .arg("show")
-        .arg(path)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut args = vec!["show", path.to_str().unwrap()];
+    args.extend(extra);
+    run(&args)
 }
 
 const OPEN: &str = r#"{"kind":"open","t_us":10,"route":"frontend","conn":1,"client":"127.0.0.1:5000","upstream":"ws://127.0.0.1:18000","request":"GET /ws?user_id=x HTTP/1.1","headers":[],"status":101,"response_headers":[]}"#;
