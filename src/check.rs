@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::config::Upstream;
 use crate::diff::{compare, RouteDiff};
 use crate::format::{Dir, Record, Recording};
 use crate::replay::{Replay, ReplayConfig};
@@ -189,7 +188,7 @@ fn recolor(diff: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct SnapshotPolicy {
     pub dir: PathBuf,
-    /// Never write (`--check`, or `CI` set).
+    /// Write no snapshot files (`--check`, or `CI` set).
     pub read_only: bool,
 }
 
@@ -323,7 +322,7 @@ pub struct CheckConfig {
 pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResult {
     match check_inner(recording_path, config).await {
         Ok(r) => r,
-        Err(e) => CheckResult::failed(recording_path, format!("{e:#}")),
+        Err(e) => CheckResult::failed(recording_path, e.to_string()),
     }
 }
 
@@ -343,10 +342,8 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         .targets
         .iter()
         .map(|(route, url)| {
-            let upstream: Upstream = url
-                .replace("{port}", &port)
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("--target {route}: {e}"))?;
+            let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))
+                .map_err(anyhow::Error::msg)?;
             Ok((route.clone(), upstream))
         })
         .collect::<anyhow::Result<_>>()?;

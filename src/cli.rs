@@ -305,8 +305,9 @@ pub struct CheckArgs {
     pub recordings: Vec<PathBuf>,
     #[command(flatten)]
     pub replay: ReplayFlags,
-    /// Never write anything (also when the CI environment variable is set): a
-    /// difference only fails.
+    /// Write no snapshot files, neither a new snapshot nor a .snap.new to review (also
+    /// when the CI environment variable is set): a difference only fails. The captured
+    /// runs and the reports asked for are still written.
     #[arg(long)]
     pub check: bool,
     /// Where snapshots live.
@@ -494,8 +495,9 @@ pub struct ServeDemoArgs {
 /// Arguments of `wsreplay demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's recording, snapshot and runs (emptied first)
-    /// [default: wsreplay-demo in the system's temporary directory].
+    /// Directory for the demo's recording, snapshot and runs (emptied first if the demo
+    /// made it; any other non-empty directory is refused) [default: wsreplay-demo-UID in
+    /// the system's temporary directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Chats the demo frontend sends.
@@ -505,6 +507,9 @@ pub struct DemoArgs {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if !cli.command.uses_sockets() {
+        restore_default_sigpipe();
+    }
     init_logging(cli.verbose);
     // The recorder forwards on one thread (its writer has a thread of its own): on a
     // small machine that avoids a wake-up between worker threads for every frame.
@@ -541,9 +546,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Schema(args) => schema(args),
             Command::Validate(args) => validate(args),
             Command::Demo(args) => {
-                let dir = args
-                    .dir
-                    .unwrap_or_else(|| std::env::temp_dir().join("wsreplay-demo"));
+                let dir = args.dir.unwrap_or_else(crate::demo::default_dir);
                 crate::demo::run_cli(dir, args.chats).await
             }
         }
@@ -551,9 +554,40 @@ pub fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Every error names its cause in its own message: printing the chain of
+            // sources as well would repeat the OS reason.
+            eprintln!("error: {e}");
             EXIT_ERROR
         }
+    }
+}
+
+impl Command {
+    /// Whether the command talks over sockets (records, replays, serves).
+    fn uses_sockets(&self) -> bool {
+        !matches!(
+            self,
+            Command::Show(_)
+                | Command::Snapshot(_)
+                | Command::Diff(_)
+                | Command::Import(_)
+                | Command::Schema(_)
+                | Command::Validate(_)
+        )
+    }
+}
+
+/// Lets a closed stdout (`wsreplay show X --timeline | head`) end the process quietly,
+/// as it ends other Unix tools, instead of a panic on "Broken pipe". Rust starts
+/// programs with SIGPIPE ignored; the commands that only read files and print get the
+/// default back. The commands that use sockets keep it ignored: a peer that goes away
+/// while a TLS record is written must be an error on that connection, not the end of
+/// the recorder.
+fn restore_default_sigpipe() {
+    // SAFETY: called at the start of the program, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -566,9 +600,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = color_on(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }
@@ -654,7 +690,7 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
         );
     }
     if outcome.complete() {
-        println!("wrote {} ({} records)", out.display(), outcome.records);
+        println!("{}", wrote(out, outcome.records));
         EXIT_OK
     } else {
         eprintln!(
@@ -665,6 +701,12 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
         );
         EXIT_ERROR
     }
+}
+
+/// `wrote FILE (N records)`, the last line of a complete recording.
+fn wrote(out: &std::path::Path, records: u64) -> String {
+    let s = if records == 1 { "" } else { "s" };
+    format!("wrote {} ({records} record{s})", out.display())
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {
@@ -726,7 +768,11 @@ fn replay_config(
     }
     anyhow::ensure!(
         !targets.is_empty() || !config.mocks.is_empty(),
-        "nothing to replay: give --target ROUTE=URL for recorded clients and/or --mock ROUTE=LISTEN for recorded servers"
+        "nothing to replay: give --target ROUTE=URL for the recorded clients (and --mock ROUTE=LISTEN for recorded servers)"
+    );
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
     );
     if let Some(cmd) = flags.spawn {
         config.spawn = Some((cmd, seconds("--spawn-timeout", flags.spawn_timeout)?));
@@ -737,7 +783,7 @@ fn replay_config(
 async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     let recording = Recording::read(&args.recording)?;
     for w in &recording.warnings {
-        eprintln!("warning: {}:{w}", args.recording.display());
+        eprintln!("warning: {}", w.at(&args.recording));
     }
     let out = args.out.unwrap_or_else(|| {
         let stem = args.recording.file_stem().unwrap_or_default();
@@ -745,9 +791,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<i32> {
     });
     let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
     for (route, url) in targets {
-        let upstream = url
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--target {route}={url}: {e}"))?;
+        let upstream = crate::config::parse_target(&route, &url).map_err(anyhow::Error::msg)?;
         config.targets.push((route, upstream));
     }
     let replay = Replay::start(recording, config).await?;
@@ -874,7 +918,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
         counts(check::Verdict::Differs),
         counts(check::Verdict::Error),
         if read_only {
-            " (read-only: nothing written)"
+            " (no snapshot files written)"
         } else {
             ""
         }
@@ -899,10 +943,14 @@ fn diff(args: DiffArgs) -> anyhow::Result<i32> {
     Ok(result.verdict().exit_code())
 }
 
-/// Colour on a terminal, unless NO_COLOR is set.
-fn use_color() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// Colour on stdout: on a terminal, unless NO_COLOR is set.
+pub fn use_color() -> bool {
+    color_on(&std::io::stdout())
+}
+
+/// Colour on `stream`: when it is a terminal and NO_COLOR is not set.
+fn color_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 async fn serve_demo(args: ServeDemoArgs) -> anyhow::Result<i32> {
@@ -1004,7 +1052,7 @@ fn show(args: ShowArgs) -> anyhow::Result<i32> {
     } else if args.timeline {
         print!("{}", crate::show::render_timeline(&recording));
         for w in &recording.warnings {
-            eprintln!("warning: {}:{w}", args.file.display());
+            eprintln!("warning: {}", w.at(&args.file));
         }
     } else if args.secrets {
         print!("{}", crate::secrets::Inventory::of(&recording).render());
@@ -1110,6 +1158,15 @@ fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
             crate::format::Dir::ServerToClient
         }
     });
+    if let Some(route) = &args.route {
+        let routes = recording.routes();
+        anyhow::ensure!(
+            routes.contains(&route.as_str()),
+            "{}: route {route} is not in the recording (routes: {})",
+            args.recording.display(),
+            routes.join(", ")
+        );
+    }
     let report = schema.check(&recording, args.route.as_deref(), dir);
     print!("{}", report.render(&args.recording, &args.schema));
     anyhow::ensure!(
@@ -1124,4 +1181,16 @@ fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_DIFFERS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_summary_counts_in_words() {
+        let out = std::path::Path::new("rc.jsonl");
+        assert_eq!(wrote(out, 1), "wrote rc.jsonl (1 record)");
+        assert_eq!(wrote(out, 2), "wrote rc.jsonl (2 records)");
+    }
 }

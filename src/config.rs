@@ -75,19 +75,26 @@ impl FromStr for Upstream {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let url = url::Url::parse(s).map_err(|e| format!("upstream {s:?} is not a URL: {e}"))?;
-        let tls = match url.scheme() {
-            "ws" => false,
-            "wss" => true,
-            other => {
-                return Err(format!(
-                    "upstream {s:?} has scheme {other:?}; use ws:// or wss://"
-                ))
-            }
-        };
+        Upstream::parse(s, "")
+    }
+}
+
+impl Upstream {
+    /// Parses a `ws://` or `wss://` URL; `example` is put in front of the corrected URL
+    /// an error suggests (`frontend=` for `--target frontend=...`).
+    pub fn parse(s: &str, example: &str) -> Result<Upstream, String> {
+        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
+        if !matches!(scheme, Some("ws" | "wss")) {
+            let rest = s.split_once("://").map_or(s, |(_, rest)| rest);
+            return Err(format!(
+                "the URL must start with ws:// or wss://, e.g. {example}ws://{rest}"
+            ));
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+        let tls = url.scheme() == "wss";
         let host = url
             .host_str()
-            .ok_or_else(|| format!("upstream {s:?} has no host"))?
+            .ok_or_else(|| format!("{s:?} has no host"))?
             .trim_matches(|c| c == '[' || c == ']')
             .to_string();
         let port = url
@@ -102,6 +109,11 @@ impl FromStr for Upstream {
             path,
         })
     }
+}
+
+/// Parses the URL of `--target ROUTE=URL`.
+pub fn parse_target(route: &str, url: &str) -> Result<Upstream, String> {
+    Upstream::parse(url, &format!("{route}=")).map_err(|e| format!("--target {route}={url}: {e}"))
 }
 
 impl fmt::Display for Upstream {
@@ -141,7 +153,8 @@ impl Route {
         Ok(Route {
             name: name.to_string(),
             listen: parse_listen(listen)?,
-            upstream: upstream.parse()?,
+            upstream: Upstream::parse(upstream, &format!("{name}={listen}="))
+                .map_err(|e| format!("upstream {upstream}: {e}"))?,
         })
     }
 }

@@ -606,6 +606,13 @@ impl fmt::Display for Warning {
     }
 }
 
+impl Warning {
+    /// `FILE:LINE: message`, as errors name a place in a recording.
+    pub fn at(&self, path: &Path) -> String {
+        format!("{}:{}: {}", path.display(), self.line, self.message)
+    }
+}
+
 /// A recording loaded into memory.
 #[derive(Clone, Debug)]
 pub struct Recording {
@@ -682,6 +689,14 @@ impl Recording {
             Record::Open(o) => Some(o),
             _ => None,
         })
+    }
+
+    /// The names of the routes its connections were recorded on, sorted.
+    pub fn routes(&self) -> Vec<&str> {
+        let mut routes: Vec<&str> = self.opens().map(|o| o.route.as_str()).collect();
+        routes.sort();
+        routes.dedup();
+        routes
     }
 }
 

@@ -122,7 +122,7 @@ pub fn render(recording: &Recording) -> String {
         total
     );
     for w in &recording.warnings {
-        let _ = writeln!(out, "warning: {}:{}", recording.path.display(), w);
+        let _ = writeln!(out, "warning: {}", w.at(&recording.path));
     }
     let mut current_route = None;
     for c in &conns {
@@ -168,7 +168,7 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
         .collect();
     let end = match &c.end {
         Some((how, by, error)) => {
-            let mut s = format!("{} by {}", how_name(*how), by.as_str());
+            let mut s = ended(*how, *by);
             if let Some(e) = error {
                 let _ = write!(s, ": {e}");
             }
@@ -195,6 +195,17 @@ fn how_name(how: EndHow) -> &'static str {
         EndHow::Unreachable => "upstream unreachable",
         EndHow::Rejected => "upgrade rejected",
         EndHow::Stopped => "recorder stopped",
+    }
+}
+
+/// How a connection ended and by which side, without naming the side twice
+/// ("recorder stopped", not "recorder stopped by recorder").
+fn ended(how: EndHow, by: Side) -> String {
+    let how = how_name(how);
+    if how.starts_with(by.as_str()) {
+        how.to_string()
+    } else {
+        format!("{how} by {}", by.as_str())
     }
 }
 
@@ -237,9 +248,8 @@ pub fn render_timeline(recording: &Recording) -> String {
                 c.reason
             ),
             Record::End(e) => format!(
-                "end    {} by {}{}",
-                how_name(e.how),
-                e.by.as_str(),
+                "end    {}{}",
+                ended(e.how, e.by),
                 e.error
                     .as_deref()
                     .map(|e| format!(": {e}"))

@@ -105,15 +105,10 @@ fn route(name: &str, upstream: &str) -> Route {
 /// `wsreplay demo`: record the demo system, snapshot it, check the same build, then
 /// check a build with the payload→data regression, printing what a CI job would see.
 pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
-    let color = {
-        use std::io::IsTerminal;
-        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-    };
+    let color = crate::cli::use_color();
     let recording = dir.join("recordings").join("checkout.jsonl");
     let snapshots = dir.join("snapshots");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
+    prepare_dir(&dir)?;
     println!("wsreplay demo: catching a breaking change in a WebSocket event, end to end.");
     println!(
         "Everything runs on this machine; files go to {}\n",
@@ -215,9 +210,121 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The file that marks a directory as the demo's own: `demo` empties only such a one.
+const MARKER: &str = ".wsreplay-demo";
+
+/// What a demo directory may hold besides [`MARKER`]: the demo's own output.
+const DEMO_ENTRIES: [&str; 3] = ["recordings", "snapshots", "runs"];
+
+/// The default `--dir`: per user, so that users sharing a temporary directory do not
+/// meet each other's demo.
+pub fn default_dir() -> PathBuf {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("wsreplay-demo-{uid}"))
+}
+
+/// Makes `dir` an empty demo directory holding only [`MARKER`]. An existing directory is
+/// emptied only when it is one the demo made: it has the marker and nothing but the
+/// demo's own output. Anything else is refused before a file is touched (a project's own
+/// `recordings/` and `snapshots/` look like the demo's, but have no marker).
+fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(list) => {
+            for entry in list {
+                entries.push(entry?.file_name());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("{}: cannot read the directory: {e}", dir.display()),
+    }
+    let marked = entries.iter().any(|n| n == MARKER);
+    let only_own = entries
+        .iter()
+        .all(|n| n == MARKER || DEMO_ENTRIES.iter().any(|d| n == d));
+    let demo_dir = entries.is_empty() || (marked && only_own);
+    if !demo_dir {
+        anyhow::bail!(
+            "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
+            dir.display()
+        );
+    }
+    for name in &entries {
+        let path = dir.join(name);
+        if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `wsreplay demo`, which empties this directory when it runs again\n",
+    )?;
+    Ok(())
+}
+
 /// Prints text indented under a step.
 fn indent(text: &str) {
     for line in text.lines() {
         println!("   {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_the_demo_did_not_make_is_left_alone() {
+        let refused = |dir: &std::path::Path| {
+            let err = prepare_dir(dir).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)",
+                    dir.display()
+                )
+            );
+        };
+        // A project of the user's: the same folders as the demo's, but no marker.
+        let project = tempfile::tempdir().unwrap();
+        for d in DEMO_ENTRIES {
+            std::fs::create_dir(project.path().join(d)).unwrap();
+        }
+        refused(project.path());
+        assert!(project.path().join("recordings").exists());
+        // A demo directory the user has put a file of their own into.
+        let demo = tempfile::tempdir().unwrap();
+        prepare_dir(demo.path()).unwrap();
+        std::fs::write(demo.path().join("notes.txt"), "mine").unwrap();
+        refused(demo.path());
+        assert!(demo.path().join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_demo_directory_is_emptied_and_marked() {
+        let fresh = tempfile::tempdir().unwrap();
+        let new = fresh.path().join("new");
+        prepare_dir(&new).unwrap();
+        assert!(new.join(MARKER).exists());
+
+        // What a run leaves: the marker and the demo's own output. All of it goes.
+        for d in DEMO_ENTRIES {
+            std::fs::create_dir_all(new.join(d).join("x")).unwrap();
+        }
+        prepare_dir(&new).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&new)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [MARKER]);
+
+        // An empty directory is fine too.
+        let empty = tempfile::tempdir().unwrap();
+        prepare_dir(empty.path()).unwrap();
+        assert!(empty.path().join(MARKER).exists());
     }
 }

@@ -162,6 +162,8 @@ pub struct Injector {
     counts: Vec<u64>,
     /// A message `reorder` holds back, with its label.
     held: Option<(WsMessage, String)>,
+    /// Messages dropped since [`Injector::take_dropped`] was last called.
+    dropped: u64,
     dir: Dir,
 }
 
@@ -173,6 +175,7 @@ impl Injector {
             counts: vec![0; rules.len()],
             rules,
             held: None,
+            dropped: 0,
             dir,
         }
     }
@@ -217,7 +220,7 @@ impl Injector {
             Some((rule, action)) => {
                 self.record(&rule, &label, capture);
                 match action {
-                    Action::Drop => {}
+                    Action::Drop => self.dropped += 1,
                     Action::Delay(d) => planned.push((Out::Later(d, msg), label)),
                     Action::Duplicate => planned.extend([
                         (Out::Send(msg.clone()), label.clone()),
@@ -237,6 +240,11 @@ impl Injector {
         }
         planned.extend(self.held.take().map(|(m, l)| (Out::Send(m), l)));
         self.counted(planned, capture)
+    }
+
+    /// Messages dropped by a `drop` rule since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
     }
 
     /// The message a `reorder` held back, if it is still held.

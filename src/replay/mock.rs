@@ -37,6 +37,8 @@ use crate::kind;
 pub struct MockStats {
     pub requests: AtomicU64,
     pub answered: AtomicU64,
+    /// Responses a `--fault` drop rule kept from being sent.
+    pub dropped: AtomicU64,
     pub unmatched: AtomicU64,
 }
 
@@ -176,7 +178,11 @@ async fn serve(
             }
             Some(due) = pending.next(), if !pending.is_empty() => {
                 let outs = match due {
-                    Due::Recorded(msg) if faults.active() => faults.outgoing(msg, &mut capture),
+                    Due::Recorded(msg) if faults.active() => {
+                        let outs = faults.outgoing(msg, &mut capture);
+                        ctx.stats.dropped.fetch_add(faults.take_dropped(), Ordering::Relaxed);
+                        outs
+                    }
                     Due::Recorded(msg) | Due::Delayed(msg) => vec![Out::Send(msg)],
                     Due::Release => faults.release(&mut capture),
                 };

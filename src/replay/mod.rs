@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Upstream;
-use crate::format::Recording;
+use crate::format::{Dir, Recording};
 use crate::redact::{RedactConfig, Redactor};
 use crate::sink::{Outcome, Output, Sink};
 use capture::Capture;
@@ -116,7 +116,7 @@ impl fmt::Display for Problem {
                 "mock {route}: `{label}` request structure differs from the recording: {difference}"
             ),
             Problem::BuildDied { status, tail } => {
-                write!(f, "the build under test exited during the replay ({status}); its stderr ends with:\n{tail}")
+                write!(f, "the build under test exited during the replay ({status}); {tail}")
             }
         }
     }
@@ -224,8 +224,8 @@ pub struct ReplayReport {
     pub problems: Vec<Problem>,
     /// Per target route: (connections replayed, connected, messages sent, received).
     pub clients: Vec<(String, usize, usize, u64, u64)>,
-    /// Per mock route: (requests, answered, unmatched).
-    pub mocks: Vec<(String, u64, u64, u64)>,
+    /// Per mock route: (requests, answered, responses dropped by `--fault`, unmatched).
+    pub mocks: Vec<(String, u64, u64, u64, u64)>,
     pub capture: Outcome,
 }
 
@@ -243,9 +243,14 @@ impl ReplayReport {
                 "client {route}: {connected}/{total} connection(s) replayed, {sent} message(s) sent, {received} received\n"
             );
         }
-        for (route, requests, answered, unmatched) in &self.mocks {
+        for (route, requests, answered, dropped, unmatched) in &self.mocks {
+            let dropped = if *dropped > 0 {
+                format!(" ({dropped} dropped by --fault)")
+            } else {
+                String::new()
+            };
             out += &format!(
-                "mock {route}: {requests} request(s), {answered} answered from the recording, {unmatched} unmatched\n"
+                "mock {route}: {requests} request(s), {answered} answered from the recording{dropped}, {unmatched} unmatched\n"
             );
         }
         if self.problems.is_empty() {
@@ -365,9 +370,43 @@ impl Replay {
     /// Adds a target: replay the recorded clients of `route` against `url`.
     pub fn target(&mut self, route: &str, url: &str) -> Result<(), ReplayError> {
         check_route(&self.recording, route)?;
-        let upstream: Upstream = url.parse().map_err(ReplayError::Target)?;
+        let upstream = crate::config::parse_target(route, url).map_err(ReplayError::Target)?;
         self.config.targets.push((route.to_string(), upstream));
         Ok(())
+    }
+
+    /// Why `rule`'s KIND can never match: no message of that kind is sent on its
+    /// route in the direction wsreplay sends there (a target's client messages, a
+    /// mock's responses). `None` when it can, or when the rule has no KIND.
+    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<String> {
+        let kind = rule.kind.as_deref()?;
+        let is_target = self.config.targets.iter().any(|(r, _)| *r == rule.route);
+        let is_mock = self.config.mocks.iter().any(|(r, _)| *r == rule.route);
+        let mut kinds = std::collections::BTreeSet::new();
+        for conn in crate::show::summarize(&self.recording) {
+            if conn.route != rule.route {
+                continue;
+            }
+            for (dir, labels) in &conn.messages {
+                let sent = match dir {
+                    Dir::ClientToServer => is_target,
+                    Dir::ServerToClient => is_mock,
+                };
+                if sent {
+                    kinds.extend(labels.keys().cloned());
+                }
+            }
+        }
+        if kinds.contains(kind) {
+            return None;
+        }
+        let list: Vec<_> = kinds.into_iter().collect();
+        Some(format!(
+            "--fault {:?}: KIND `{kind}` never occurs on route {} in the direction the fault acts on (kinds: {})",
+            rule.spec,
+            rule.route,
+            if list.is_empty() { "none".to_string() } else { list.join(", ") }
+        ))
     }
 
     /// Plays every recorded client connection of the targets, concurrently and at their
@@ -386,6 +425,15 @@ impl Replay {
             ));
             self.shutdown().await;
             return Err(err);
+        }
+        if let Some(err) = self
+            .config
+            .faults
+            .iter()
+            .find_map(|f| self.kind_never_sent(f))
+        {
+            self.shutdown().await;
+            return Err(ReplayError::Target(err));
         }
         let scripts: Vec<_> = self
             .config
@@ -476,6 +524,7 @@ impl Replay {
                     m.ctx.route.clone(),
                     s.requests.load(Ordering::Relaxed),
                     s.answered.load(Ordering::Relaxed),
+                    s.dropped.load(Ordering::Relaxed),
                     s.unmatched.load(Ordering::Relaxed),
                 )
             })
@@ -508,13 +557,10 @@ impl Replay {
 }
 
 fn check_route(recording: &Recording, route: &str) -> Result<(), ReplayError> {
-    let mut known: Vec<&str> = recording.opens().map(|o| o.route.as_str()).collect();
-    known.dedup();
+    let known = recording.routes();
     if known.contains(&route) {
         return Ok(());
     }
-    known.sort();
-    known.dedup();
     Err(ReplayError::UnknownRoute {
         path: recording.path.display().to_string(),
         route: route.to_string(),

@@ -28,14 +28,14 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--spawn {command:?} exited ({status}) before {target} accepted connections; its stderr ends with:\n{tail}")]
+    #[error("--spawn {command:?} exited ({status}) before {target} accepted connections; {tail}")]
     DiedEarly {
         command: String,
         status: ExitStatus,
         target: String,
         tail: String,
     },
-    #[error("--spawn {command:?}: {target} did not accept connections within {timeout:?}; its stderr ends with:\n{tail}")]
+    #[error("--spawn {command:?}: {target} did not accept connections within {timeout:?}; {tail}")]
     NotReady {
         command: String,
         target: String,
@@ -89,13 +89,15 @@ impl Spawned {
         })
     }
 
-    /// The last lines the build wrote to stderr.
+    /// The last lines the build wrote to stderr, introduced ("its stderr ends with:"),
+    /// or that there were none.
     pub fn tail(&self) -> String {
         let t = self.tail.lock().unwrap_or_else(|p| p.into_inner());
-        t.iter()
-            .map(|l| format!("  | {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        if t.is_empty() {
+            return "(its stderr was empty)".into();
+        }
+        let lines: Vec<_> = t.iter().map(|l| format!("  | {l}")).collect();
+        format!("its stderr ends with:\n{}", lines.join("\n"))
     }
 
     /// Waits until `host:port` accepts TCP connections, or the build dies, or `timeout`.

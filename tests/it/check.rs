@@ -150,14 +150,14 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
 }
 
 #[tokio::test]
-async fn in_ci_nothing_is_written() {
+async fn in_ci_no_snapshot_file_is_written() {
     let p = project();
     let dir = p.path();
     wsreplay(dir, &["snapshot", "recordings/"], false).await;
     let differs = check(dir, true, &[], true).await;
     assert_eq!(differs.status.code(), Some(1), "{}", text(&differs));
     assert!(!dir.join("snapshots/checkout.snap.new").exists());
-    assert!(text(&differs).contains("read-only: nothing written"));
+    assert!(text(&differs).contains("(no snapshot files written)"));
     let explicit = check(dir, true, &["--check"], false).await;
     assert_eq!(explicit.status.code(), Some(1));
     assert!(!dir.join("snapshots/checkout.snap.new").exists());

@@ -22,17 +22,9 @@ fn write(
 }
 
 fn show(path: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .arg("show")
-        .arg(path)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut args = vec!["show", path.to_str().unwrap()];
+    args.extend(extra);
+    run(&args)
 }
 
 const OPEN: &str = r#"{"kind":"open","t_us":10,"route":"frontend","conn":1,"client":"127.0.0.1:5000","upstream":"ws://127.0.0.1:18000","request":"GET /ws?user_id=x HTTP/1.1","headers":[],"status":101,"response_headers":[]}"#;
@@ -131,7 +123,7 @@ fn a_torn_last_line_is_a_warning_and_the_rest_is_used() {
     let (code, out, _) = show(&path, &[]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("warning: ") && out.contains("torn.jsonl:line 4: torn last line ignored"),
+        out.contains("warning: ") && out.contains("torn.jsonl:4: torn last line ignored"),
         "{out}"
     );
     assert!(out.contains("chat ×1"), "{out}");
@@ -188,4 +180,165 @@ fn review_asks_for_each_pending_snapshot_without_cargo_insta() {
         .unwrap();
     assert!(reviewed.contains("s2c data"));
     assert!(!snapshot::new_path_for(&snaps, "checkout").exists());
+}
+
+/// The committed demo recording (4 routes: frontend, nlp, data, viz).
+const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/checkout.jsonl");
+
+/// Runs `wsreplay ARGS` with NO_COLOR unset; returns exit code, stdout and stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_missing_file_is_named_once_with_its_reason_once() {
+    let (code, _, err) = run(&["show", "nope.jsonl"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "error: nope.jsonl: cannot read: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn demo_refuses_a_directory_it_did_not_make_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), "years of work").unwrap();
+    let (code, out, err) = run(&["demo", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {} is not empty and is not a wsreplay demo directory; choose another --dir (nothing was deleted)\n",
+            dir.path().display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_show_quietly() {
+    // Far more than a pipe buffer holds, so show must write after the reader is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = vec![HEADER, OPEN];
+    lines.extend(std::iter::repeat_n(CHAT, 5000));
+    lines.extend([CLOSE, END, FINISH]);
+    let path = write(&dir, "big.jsonl", &lines, true);
+    let mut child = Command::new(bin())
+        .arg("show")
+        .arg(&path)
+        .arg("--timeline")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+#[test]
+fn replay_with_mocks_but_no_target_is_refused() {
+    let (code, _, err) = run(&["replay", CHECKOUT, "--mock", "nlp=127.0.0.1:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: --mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL\n"
+    );
+}
+
+#[test]
+fn a_target_without_scheme_says_how_to_write_it() {
+    let (code, _, err) = run(&["replay", CHECKOUT, "--target", "frontend=127.0.0.1:29110"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: --target frontend=127.0.0.1:29110: the URL must start with ws:// or wss://, e.g. frontend=ws://127.0.0.1:29110\n"
+    );
+    let (code, _, err) = run(&[
+        "record",
+        "--discard",
+        "--route",
+        "frontend=127.0.0.1:0=127.0.0.1:29110",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("upstream 127.0.0.1:29110: the URL must start with ws:// or wss://, e.g. frontend=127.0.0.1:0=ws://127.0.0.1:29110"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_refuses_a_route_the_recording_does_not_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    let (code, _, err) = run(&[
+        "schema",
+        CHECKOUT,
+        "--format",
+        "json-schema",
+        "--out",
+        schema.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&[
+        "validate",
+        CHECKOUT,
+        "--schema",
+        schema.to_str().unwrap(),
+        "--route",
+        "nosuch",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err,
+        format!("error: {CHECKOUT}: route nosuch is not in the recording (routes: data, frontend, nlp, viz)\n")
+    );
+}
+
+#[test]
+fn logs_written_to_a_file_have_no_colour_codes() {
+    // A mock on a non-loopback address logs a warning (then the missing --target stops it).
+    let (code, _, err) = run(&[
+        "replay",
+        CHECKOUT,
+        "--mock",
+        "nlp=0.0.0.0:0",
+        "--allow-remote",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("reachable from other machines"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn an_ending_names_its_side_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = r#"{"kind":"end","t_us":50,"conn":1,"how":"unreachable","by":"upstream","error":"connection refused"}"#;
+    let path = write(&dir, "u.jsonl", &[HEADER, OPEN, unreachable, FINISH], true);
+    let (code, out, _) = show(&path, &[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ended: ABNORMAL upstream unreachable: connection refused\n"),
+        "{out}"
+    );
+    let (_, out, _) = show(&path, &["--timeline"]);
+    assert!(
+        out.contains("end    upstream unreachable: connection refused\n"),
+        "{out}"
+    );
 }

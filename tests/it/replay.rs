@@ -216,14 +216,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn spawn_starts_the_build_and_stops_it_at_the_end() {
+/// A 2-chat demo recording in a fresh directory, replayed against `serve-demo` (with
+/// `serve` appended to its arguments) started by `--spawn` on a free port, the agents
+/// mocked, with `extra` arguments. Returns the output, the directory (demo.jsonl,
+/// run.jsonl) and the port.
+async fn replay_spawned(
+    serve: &str,
+    extra: &[&str],
+) -> (std::process::Output, tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let rec_path = dir.path().join("demo.jsonl");
     record_demo_to(&rec_path, 1, 2).await;
     let port = free_port();
     let spawn = format!(
-        "exec {} serve-demo --backend 127.0.0.1:{port} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
+        "exec {} serve-demo --backend 127.0.0.1:{port}{serve} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
         bin()
     );
     let out = tokio::process::Command::new(bin())
@@ -231,11 +237,18 @@ async fn spawn_starts_the_build_and_stops_it_at_the_end() {
         .arg(&rec_path)
         .args(["--target", &format!("frontend=ws://127.0.0.1:{port}")])
         .args(MOCK_AGENTS)
+        .args(extra)
         .args(["--spawn", &spawn, "--out"])
         .arg(dir.path().join("run.jsonl"))
         .output()
         .await
         .unwrap();
+    (out, dir, port)
+}
+
+#[tokio::test]
+async fn spawn_starts_the_build_and_stops_it_at_the_end() {
+    let (out, dir, port) = replay_spawned("", &[]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -255,7 +268,7 @@ async fn spawn_starts_the_build_and_stops_it_at_the_end() {
         "the spawned build must be stopped when the replay ends"
     );
     let run = Recording::read(dir.path().join("run.jsonl")).unwrap();
-    let rec = Recording::read(&rec_path).unwrap();
+    let rec = Recording::read(dir.path().join("demo.jsonl")).unwrap();
     assert_eq!(label_counts(&run), label_counts(&rec));
 }
 
@@ -264,27 +277,52 @@ async fn a_crashing_build_is_reported_with_its_stderr_tail() {
     let dir = tempfile::tempdir().unwrap();
     let rec_path = dir.path().join("demo.jsonl");
     record_demo_to(&rec_path, 1, 1).await;
-    let out = tokio::process::Command::new(bin())
-        .arg("replay")
-        .arg(&rec_path)
-        .args([
-            "--target",
-            &format!("frontend=ws://127.0.0.1:{}", free_port()),
-        ])
-        .args([
-            "--spawn",
+    for (spawn, expected) in [
+        (
             "echo starting >&2; echo 'fatal: no config at /etc/backend.toml' >&2; exit 3",
-        ])
-        .args(["--out"])
-        .arg(dir.path().join("run.jsonl"))
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+            "exited (exit status: 3) before 127.0.0.1:",
+        ),
+        ("exit 4", "exited (exit status: 4) before 127.0.0.1:"),
+    ] {
+        let out = tokio::process::Command::new(bin())
+            .arg("replay")
+            .arg(&rec_path)
+            .args([
+                "--target",
+                &format!("frontend=ws://127.0.0.1:{}", free_port()),
+            ])
+            .args(["--spawn", spawn, "--out"])
+            .arg(dir.path().join("run.jsonl"))
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        let tail = if spawn == "exit 4" {
+            "accepted connections; (its stderr was empty)\n"
+        } else {
+            "accepted connections; its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml\n"
+        };
+        assert!(stderr.ends_with(tail), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_mock_summary_counts_the_responses_a_fault_dropped() {
+    let extra = [
+        "--fault",
+        "data:drop:sql_query_response",
+        "--step-timeout",
+        "1",
+    ];
+    let (out, _dir, _) = replay_spawned(" --agent-timeout 0.2", &extra).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stderr.contains("exited (exit status: 3)")
-            && stderr.contains("| fatal: no config at /etc/backend.toml"),
-        "{stderr}"
+        stdout.contains(
+            "mock data: 2 request(s), 2 answered from the recording (2 dropped by --fault), 0 unmatched"
+        ) && stdout.contains("mock nlp: 2 request(s), 2 answered from the recording, 0 unmatched"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

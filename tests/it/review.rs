@@ -231,7 +231,7 @@ async fn faults_on_the_mock_side_and_the_client_side_are_injected_and_recorded()
 }
 
 #[tokio::test]
-async fn a_fault_on_a_route_the_replay_does_not_touch_is_refused() {
+async fn a_fault_that_could_never_be_injected_is_refused() {
     let p = project();
     for (fault, error) in [
         (
@@ -239,17 +239,28 @@ async fn a_fault_on_a_route_the_replay_does_not_touch_is_refused() {
             "--fault \"data:drop\": route data is neither replayed (--target) nor mocked (--mock)",
         ),
         ("nlp:explode", "unknown action \"explode\""),
+        (
+            "frontend:drop:nosuchkind",
+            "--fault \"frontend:drop:nosuchkind\": KIND `nosuchkind` never occurs on route frontend in the direction the fault acts on (kinds: (text), chat, heartbeat)",
+        ),
+        // A mock sends responses: a request kind never passes through its injector.
+        (
+            "nlp:drop:nlp_query",
+            "KIND `nlp_query` never occurs on route nlp in the direction the fault acts on (kinds: nlp_query_response)",
+        ),
     ] {
         let args = [
             "replay",
             "recordings/checkout.jsonl",
+            "--target",
+            "frontend=ws://127.0.0.1:1",
             "--mock",
             "nlp=127.0.0.1:0",
             "--fault",
             fault,
         ];
         let out = wsreplay(p.path(), &args, false).await;
-        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(out.status.code(), Some(2), "{fault}: {}", text(&out));
         assert!(text(&out).contains(error), "{}", text(&out));
     }
 }
