@@ -371,7 +371,8 @@ pub struct ReplayFlags {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub spawn_timeout: f64,
     /// Replay with the recorded gaps divided by this factor (1.0 = as recorded) instead
-    /// of causal pacing. Mock response delays are always divided by it (default 1).
+    /// of causal pacing. Without --speed, clients pace causally and mocks answer after
+    /// the recorded delays.
     #[arg(long, value_name = "FACTOR")]
     pub speed: Option<f64>,
     /// Seconds a client waits for a server message a step depends on before it reports
