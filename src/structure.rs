@@ -1008,12 +1008,17 @@ impl Structure {
                 let (path, desc) = line
                     .split_once("  ")
                     .ok_or_else(|| err("expected `PATH  DESCRIPTION`"))?;
+                // Rendered paths never start so (awkward keys are quoted); one that did
+                // would render as a heading or lose its leading space.
+                if path.starts_with(|c: char| c.is_whitespace() || c == '#') {
+                    return Err(err("a field path cannot start with whitespace or `#`"));
+                }
                 section
                     .kinds
                     .get_mut(k)
                     .expect("inserted above")
                     .fields
-                    .insert(path.trim().to_string(), desc.trim().to_string());
+                    .insert(path.trim_end().to_string(), desc.trim().to_string());
             } else {
                 return Err(err("field line outside a `### DIR KIND ×N` section"));
             }
@@ -1103,6 +1108,14 @@ mod tests {
         );
         let parsed = Structure::parse(&rendered).unwrap();
         assert_eq!(parsed, structure);
+        // Found by the snapshot-reader fuzz target: a field line that starts with a
+        // vertical tab would have been trimmed into a heading.
+        let hostile = "## route r\n\n### s2c t ×1\n\u{b}### s2c x  string\n";
+        let err = Structure::parse(hostile).unwrap_err();
+        assert!(
+            err.starts_with("line 4: a field path cannot start"),
+            "{err}"
+        );
     }
 
     #[test]
