@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::bin;
+use crate::support::{bin, run};
 
 const HEADER: &str = r#"{"format":"wsreplay-recording","version":"1.0","tool":"wsreplay 0.1.0","started_unix_ms":0}"#;
 
@@ -184,20 +184,6 @@ fn review_asks_for_each_pending_snapshot_without_cargo_insta() {
 
 /// The committed demo recording (4 routes: frontend, nlp, data, viz).
 const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/checkout.jsonl");
-
-/// Runs `wsreplay ARGS` with NO_COLOR unset; returns exit code, stdout and stderr.
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn a_missing_file_is_named_once_with_its_reason_once() {

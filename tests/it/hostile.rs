@@ -21,14 +21,10 @@ fn message(text: &str) -> String {
     )
 }
 
-/// Runs the CLI; returns (exit code, stdout, stderr).
+/// Runs `wsreplay ARGS FILE`; returns (exit code, stdout, stderr).
 fn wsreplay(args: &[&str], file: &Path) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).arg(file).output().unwrap();
-    (
-        out.status.code().expect("exited, not killed by a signal"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let file = file.to_str().unwrap();
+    run(&[args, &[file]].concat())
 }
 
 fn file_with(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {

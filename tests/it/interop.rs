@@ -16,7 +16,7 @@ use wsreplay::redact::RedactConfig;
 use wsreplay::schema::Contract;
 use wsreplay::structure::StructureConfig;
 
-use crate::support::{bin, replay_demo};
+use crate::support::{replay_demo, run};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,15 +29,6 @@ fn options() -> ImportOptions {
         route: "frontend".into(),
         redact: RedactConfig::default(),
     }
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `wsreplay import har HAR --out OUT EXTRA...`

@@ -134,6 +134,21 @@ pub fn traffic(rec: &Recording) -> Vec<&Record> {
         .collect()
 }
 
+/// Runs `wsreplay ARGS` with NO_COLOR unset; returns exit code (-1 when killed by a
+/// signal), stdout and stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Path of the built `wsreplay` binary.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsreplay")
