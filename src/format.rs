@@ -506,12 +506,7 @@ impl<W: Write> Writer<W> {
 
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
         match record {
-            Record::Message(
-                m @ Message {
-                    body: Body::Bytes(bytes),
-                    ..
-                },
-            ) => write_binary_message(&mut self.out, &mut self.scratch, m, bytes),
+            Record::Message(m) => write_message(&mut self.out, &mut self.scratch, m),
             other => {
                 serde_json::to_writer(&mut self.out, other)?;
                 self.out.write_all(b"\n")
@@ -524,29 +519,35 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Writes a message with a binary body as serde would, but encodes the base64 in one
-/// SIMD pass into a reused buffer: no intermediate string and no escape scan (base64
-/// needs none). This is the recorder's hottest path for large binary frames.
-fn write_binary_message<W: Write>(
-    out: &mut W,
-    scratch: &mut Vec<u8>,
-    m: &Message,
-    bytes: &[u8],
-) -> io::Result<()> {
+/// Writes a message record exactly as serde would, without serde's map machinery for
+/// the tagged, flattened record (the recorder's and the replay capture's hottest path:
+/// every message goes through here). A binary body's base64 is encoded in one SIMD pass
+/// into a reused buffer: no intermediate string and no escape scan (base64 needs none).
+fn write_message<W: Write>(out: &mut W, scratch: &mut Vec<u8>, m: &Message) -> io::Result<()> {
     write!(
         out,
-        r#"{{"kind":"message","t_us":{},"conn":{},"dir":"{}","op":"{}","base64":""#,
+        r#"{{"kind":"message","t_us":{},"conn":{},"dir":"{}","op":"{}","#,
         m.t_us,
         m.conn,
         m.dir,
         m.op.name()
     )?;
-    scratch.resize(bytes.len().div_ceil(3) * 4, 0);
-    let n = base64()
-        .encode_slice(bytes, scratch)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    out.write_all(&scratch[..n])?;
-    write!(out, r#"","frames":{}"#, m.frames)?;
+    match &m.body {
+        Body::Text(text) => {
+            out.write_all(br#""text":"#)?;
+            serde_json::to_writer(&mut *out, text)?;
+        }
+        Body::Bytes(bytes) => {
+            out.write_all(br#""base64":""#)?;
+            scratch.resize(bytes.len().div_ceil(3) * 4, 0);
+            let n = base64()
+                .encode_slice(bytes, scratch)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            out.write_all(&scratch[..n])?;
+            out.write_all(b"\"")?;
+        }
+    }
+    write!(out, r#","frames":{}"#, m.frames)?;
     if m.compressed {
         out.write_all(br#","compressed":true"#)?;
     }
@@ -938,15 +939,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn binary_messages_are_written_exactly_as_serde_writes_them() {
-        let mut m = Message::whole(
-            7,
-            Dir::ServerToClient,
-            Opcode::BINARY,
-            Body::Bytes((0..=255).collect()),
-        );
-        m.t_us = 123;
-        for (compressed, rsv, truncated, size, note) in [
+    fn messages_are_written_exactly_as_serde_writes_them() {
+        let bodies = [
+            (Opcode::BINARY, Body::Bytes((0..=255).collect())),
+            (
+                Opcode::TEXT,
+                Body::Text("{\"a\":\"\\u00e9 é \\\" \u{1}\n\"}".into()),
+            ),
+        ];
+        let options = [
             (false, 0, false, None, None),
             (
                 true,
@@ -955,10 +956,16 @@ mod tests {
                 Some(99_u64),
                 Some("a \"note\"\n".to_string()),
             ),
-        ] {
+        ];
+        for ((op, body), (compressed, rsv, truncated, size, note)) in bodies
+            .into_iter()
+            .flat_map(|b| options.clone().into_iter().map(move |o| (b.clone(), o)))
+        {
+            let mut m = Message::whole(7, Dir::ServerToClient, op, body);
+            m.t_us = 123;
             (m.compressed, m.rsv, m.truncated, m.size, m.note) =
                 (compressed, rsv, truncated, size, note);
-            let record = Record::Message(m.clone());
+            let record = Record::Message(m);
             let mut fast = Vec::new();
             Writer {
                 out: &mut fast,
