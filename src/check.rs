@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::diff::{compare, RouteDiff};
+use crate::diff::{compare, routes_of, RouteDiff};
 use crate::format::{Dir, Record, Recording};
 use crate::replay::{Replay, ReplayConfig};
 use crate::sequence::{ArrowKind, Sequence};
@@ -220,18 +220,10 @@ pub fn diff_recordings(
     let a_obs = Observation::of(&a_rec);
     let hints = a_obs.hints_with(config);
     let (old, new) = (a_obs.render(&hints), Observation::of(&b_rec).render(&hints));
-    let mut routes: Vec<String> = old
-        .routes
-        .keys()
-        .chain(new.routes.keys())
-        .cloned()
-        .collect();
-    routes.sort();
-    routes.dedup();
     Ok(CheckResult {
         recording: b.to_owned(),
         name: snapshot::name_of(a),
-        routes: compare(&old, &new, &routes),
+        routes: compare(&old, &new, &routes_of(&old, &new)),
         error: None,
         replay_problems: Vec::new(),
         snapshot_missing: false,

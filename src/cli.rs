@@ -828,20 +828,18 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
 
 fn review(args: ReviewArgs) -> anyhow::Result<i32> {
     use crate::review::Decision;
-    use std::io::IsTerminal;
     let decision = match (args.accept, args.reject) {
         (true, _) => Decision::Accept,
         (_, true) => Decision::Reject,
         _ => Decision::Ask,
     };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let done = crate::review::review(
         &args.snapshots,
         &args.names,
         decision,
         &mut std::io::stdin().lock(),
         &mut std::io::stdout(),
-        color,
+        use_color(),
     )?;
     if done.accepted.is_empty() && done.rejected.is_empty() && done.skipped.is_empty() {
         println!("no pending snapshots in {}", args.snapshots.display());

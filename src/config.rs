@@ -83,9 +83,8 @@ impl Upstream {
     /// Parses a `ws://` or `wss://` URL; `example` is put in front of the corrected URL
     /// an error suggests (`frontend=` for `--target frontend=...`).
     pub fn parse(s: &str, example: &str) -> Result<Upstream, String> {
-        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
-        if !matches!(scheme, Some("ws" | "wss")) {
-            let rest = s.split_once("://").map_or(s, |(_, rest)| rest);
+        let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
+        if !matches!(scheme, "ws" | "wss") {
             return Err(format!(
                 "the URL must start with ws:// or wss://, e.g. {example}ws://{rest}"
             ));

@@ -29,6 +29,13 @@ impl RouteDiff {
     }
 }
 
+/// Every route either structure has, sorted (what `diff` and `review` compare).
+pub fn routes_of(old: &Structure, new: &Structure) -> Vec<String> {
+    let routes: std::collections::BTreeSet<&String> =
+        old.routes.keys().chain(new.routes.keys()).collect();
+    routes.into_iter().cloned().collect()
+}
+
 /// Compares `old` (the snapshot) with `new` (the run) for each route in `routes`.
 pub fn compare(old: &Structure, new: &Structure, routes: &[String]) -> Vec<RouteDiff> {
     routes

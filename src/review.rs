@@ -9,7 +9,7 @@
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::diff::{compare, unified_diff};
+use crate::diff::{compare, routes_of, unified_diff};
 use crate::snapshot::{self, SnapshotError};
 
 /// What to do with the pending snapshots.
@@ -142,17 +142,8 @@ fn describe(dir: &Path, name: &str, color: bool) -> Result<String, ReviewError> 
             new.render()
         ));
     };
-    let routes: Vec<String> = old
-        .routes
-        .keys()
-        .chain(new.routes.keys())
-        .cloned()
-        .collect();
-    let mut routes = routes;
-    routes.sort();
-    routes.dedup();
     let mut out = format!("{} → {}\n", new_path.display(), old_path.display());
-    for d in compare(&old, &new, &routes) {
+    for d in compare(&old, &new, &routes_of(&old, &new)) {
         for line in &d.summary {
             out += &format!("  - {line}\n");
         }

@@ -16,7 +16,7 @@ use wsreplay::redact::RedactConfig;
 use wsreplay::schema::Contract;
 use wsreplay::structure::StructureConfig;
 
-use crate::support::{replay_demo, run};
+use crate::support::{replay_demo, run, CHECKOUT};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -405,9 +405,7 @@ fn the_browser_capture_fits_its_inferred_schema_with_formats_asserted() {
 
 #[test]
 fn the_asyncapi_document_has_a_channel_per_route_and_operations_per_direction() {
-    let recording =
-        Recording::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/checkout.jsonl"))
-            .unwrap();
+    let recording = Recording::read(CHECKOUT).unwrap();
     let mut contract = Contract::new(StructureConfig::default());
     contract.add(&recording);
     let doc = contract.asyncapi();
@@ -495,8 +493,7 @@ fn the_official_asyncapi_parser_accepts_the_document() {
 #[test]
 fn validate_exit_codes_and_violation_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let recording = Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/checkout.jsonl");
-    let rec = recording.to_str().unwrap();
+    let rec = CHECKOUT;
     let schema = dir.path().join("contract.schema.json");
     let (code, _, stderr) = run(&[
         "schema",
@@ -514,6 +511,19 @@ fn validate_exit_codes_and_violation_paths() {
     let (code, stdout, _) = run(&["validate", rec, "--schema", schema.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("0 violation(s)"), "{stdout}");
+    let (code, out, err) = run(&[
+        "validate",
+        rec,
+        "--schema",
+        schema.to_str().unwrap(),
+        "--route",
+        "nosuch",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err,
+        format!("error: {CHECKOUT}: route nosuch is not in the recording (routes: data, frontend, nlp, viz)\n")
+    );
 
     // A schema a team maintains: plain JSON Schema, every s2c frontend message must
     // carry an object `payload` whose `timestamp` is a string.

@@ -149,6 +149,9 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The committed demo recording (4 routes: frontend, nlp, data, viz).
+pub const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/checkout.jsonl");
+
 /// Path of the built `wsreplay` binary.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsreplay")
