@@ -277,12 +277,17 @@ async fn a_crashing_build_is_reported_with_its_stderr_tail() {
     let dir = tempfile::tempdir().unwrap();
     let rec_path = dir.path().join("demo.jsonl");
     record_demo_to(&rec_path, 1, 1).await;
-    for (spawn, expected) in [
+    for (spawn, expected, tail) in [
         (
             "echo starting >&2; echo 'fatal: no config at /etc/backend.toml' >&2; exit 3",
             "exited (exit status: 3) before 127.0.0.1:",
+            "accepted connections; its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml\n",
         ),
-        ("exit 4", "exited (exit status: 4) before 127.0.0.1:"),
+        (
+            "exit 4",
+            "exited (exit status: 4) before 127.0.0.1:",
+            "accepted connections; (its stderr was empty)\n",
+        ),
     ] {
         let out = tokio::process::Command::new(bin())
             .arg("replay")
@@ -299,11 +304,6 @@ async fn a_crashing_build_is_reported_with_its_stderr_tail() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
-        let tail = if spawn == "exit 4" {
-            "accepted connections; (its stderr was empty)\n"
-        } else {
-            "accepted connections; its stderr ends with:\n  | starting\n  | fatal: no config at /etc/backend.toml\n"
-        };
         assert!(stderr.ends_with(tail), "{stderr}");
     }
 }
