@@ -571,6 +571,7 @@ impl Command {
             Command::Show(_)
                 | Command::Snapshot(_)
                 | Command::Diff(_)
+                | Command::Review(_)
                 | Command::Import(_)
                 | Command::Schema(_)
                 | Command::Validate(_)

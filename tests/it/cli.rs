@@ -211,27 +211,50 @@ fn demo_refuses_a_directory_it_did_not_make_and_deletes_nothing() {
     );
 }
 
+/// Runs `wsreplay ARGS` with `stdin` as its input and its stdout closed by the reader
+/// at once; returns its stderr after asserting it did not panic.
+fn with_stdout_closed(args: &[&std::ffi::OsStr], stdin: &[u8]) -> String {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    err
+}
+
 #[test]
-fn a_closed_stdout_ends_show_quietly() {
-    // Far more than a pipe buffer holds, so show must write after the reader is gone.
+fn a_closed_stdout_ends_show_and_review_quietly() {
+    // Far more than a pipe buffer holds, so each must write after the reader is gone.
     let dir = tempfile::tempdir().unwrap();
     let mut lines = vec![HEADER, OPEN];
     lines.extend(std::iter::repeat_n(CHAT, 5000));
     lines.extend([CLOSE, END, FINISH]);
     let path = write(&dir, "big.jsonl", &lines, true);
-    let mut child = Command::new(bin())
-        .arg("show")
-        .arg(&path)
-        .arg("--timeline")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    with_stdout_closed(
+        &["show".as_ref(), path.as_ref(), "--timeline".as_ref()],
+        b"",
+    );
+
+    let snaps = dir.path().join("snapshots");
+    let fields: String = (0..5000).map(|i| format!("field_{i}  integer\n")).collect();
+    let rec = std::path::Path::new("recordings/big.jsonl");
+    let body = format!("## route f\n\n### s2c t ×1\n{fields}");
+    wsreplay::snapshot::write(&wsreplay::snapshot::new_path_for(&snaps, "big"), rec, &body)
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_ne!(out.status.code(), Some(101), "{err}");
+    with_stdout_closed(
+        &["review".as_ref(), "--snapshots".as_ref(), snaps.as_ref()],
+        b"s\n",
+    );
 }
 
 #[test]
