@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() {
-    std::process::exit(wsreplay::cli::run(wsreplay::cli::Cli::parse()));
+    std::process::exit(wsreplay::commands::run(wsreplay::commands::Cli::parse()));
 }

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::deflate::{Inflater, Negotiated};
-use wsreplay::format::Dir;
-use wsreplay::frame::{Event, FrameParser};
+use wsreplay::record::deflate::{Inflater, Negotiated};
+use wsreplay::recording::format::Dir;
+use wsreplay::record::frame::{Event, FrameParser};
 
 fn events(chunks: &[&[u8]]) -> Vec<Event> {
     let mut parser = FrameParser::new(1 << 16);

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::handshake::parse_request;
+use wsreplay::record::handshake::parse_request;
 use wsreplay::redact::{RedactConfig, Redactor};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::format::{Body, Dir, Opcode, Recording};
+use wsreplay::recording::format::{Body, Dir, Opcode, Recording};
 use wsreplay::redact::{RedactConfig, Redactor};
 use wsreplay::structure::Structure;
 
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let messages = text.lines().enumerate().map(|(i, line)| {
         let dir = if i % 2 == 0 { Dir::ClientToServer } else { Dir::ServerToClient };
         let body = Body::Text(redactor.text(line).unwrap_or_else(|| line.to_string()));
-        let _ = wsreplay::kind::label(Opcode::TEXT, &body);
+        let _ = wsreplay::protocol::label(Opcode::TEXT, &body);
         (dir, body)
     });
     let recording = Recording::single_connection("r", messages);
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
     let rendered = structure.render();
     let parsed = Structure::parse(&rendered).expect("a rendered structure parses");
     assert_eq!(parsed.render(), rendered);
-    let diffs = wsreplay::diff::compare(&structure, &parsed, &[]);
+    let diffs = wsreplay::structure::diff::compare(&structure, &parsed, &[]);
     assert!(diffs.iter().all(|d| d.same()), "a structure differs from itself");
 });

@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::format::Recording;
+use wsreplay::recording::format::Recording;
 
 fuzz_target!(|data: &[u8]| {
     match Recording::from_reader(Path::new("fuzz.jsonl"), data) {
         Ok(recording) => {
-            let _ = wsreplay::show::render(&recording);
-            let _ = wsreplay::show::render_timeline(&recording);
-            let _ = wsreplay::secrets::Inventory::of(&recording).render();
+            let _ = wsreplay::recording::summary::render(&recording);
+            let _ = wsreplay::recording::summary::render_timeline(&recording);
+            let _ = wsreplay::redact::secrets::Inventory::of(&recording).render();
             let _ = wsreplay::structure::Structure::of(&recording).render();
         }
         Err(e) => assert!(e.to_string().starts_with("fuzz.jsonl"), "{e}"),

@@ -22,7 +22,7 @@ fuzz_target!(
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fuzz.snap");
     std::fs::write(&path, data).unwrap();
-    match wsreplay::snapshot::read_structure(&path) {
+    match wsreplay::structure::snapshot::read_structure(&path) {
         Ok(Some(structure)) => {
             let rendered = structure.render();
             let again = wsreplay::structure::Structure::parse(&rendered).expect("re-parses");

@@ -15,8 +15,8 @@ use super::backend::{self, BackendConfig};
 use super::frontend::{self, FrontendOptions, FrontendReport};
 use super::{protocol, Server, DEFAULT_AGENT_DELAY, DEFAULT_AGENT_TIMEOUT};
 use crate::config::Route;
-use crate::proxy::{Proxy, ProxyConfig};
-use crate::sink::{Outcome, Output};
+use crate::record::proxy::{Proxy, ProxyConfig};
+use crate::recording::sink::{Outcome, Output};
 
 /// The demo system running behind a recording proxy.
 pub struct RecordedDemo {
@@ -105,7 +105,7 @@ fn route(name: &str, upstream: &str) -> Route {
 /// `wsreplay demo`: record the demo system, snapshot it, check the same build, then
 /// check a build with the payload→data regression, printing what a CI job would see.
 pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
-    let color = crate::cli::use_color();
+    let color = crate::commands::use_color();
     let recording = dir.join("recordings").join("checkout.jsonl");
     let snapshots = dir.join("snapshots");
     prepare_dir(&dir)?;
@@ -125,8 +125,8 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     let outcome = demo.stop().await;
     let report = report?;
     anyhow::ensure!(outcome.complete(), "the demo recording is incomplete");
-    let rec = crate::format::Recording::read(&recording)?;
-    indent(&crate::show::render(&rec));
+    let rec = crate::recording::format::Recording::read(&recording)?;
+    indent(&crate::recording::summary::render(&rec));
     println!(
         "   The frontend validated every event: {} problem(s).\n",
         report.problems.len()
@@ -135,7 +135,7 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     println!("2. SNAPSHOT. Each message kind reduced to its structure (key paths, types, formats;");
     println!("   no ids, timestamps or other volatile values), as an insta snapshot file:\n");
     let (snap, structure) =
-        crate::check::write_snapshot(&recording, &snapshots, &Default::default())?;
+        crate::gate::check::write_snapshot(&recording, &snapshots, &Default::default())?;
     let section = structure.render_route("frontend");
     let excerpt: String = section
         .split("\n\n")
@@ -171,13 +171,13 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
         }
         replay.step_timeout = Duration::from_secs(5);
         replay.spawn = Some((spawn, Duration::from_secs(10)));
-        let config = crate::check::CheckConfig {
+        let config = crate::gate::check::CheckConfig {
             targets: vec![("frontend".into(), "ws://127.0.0.1:{port}".into())],
             replay,
             runs_dir: dir.join("runs"),
-            snapshots: crate::check::SnapshotPolicy {
+            snapshots: crate::gate::check::SnapshotPolicy {
                 dir: snapshots.clone(),
-                read_only: regression && crate::check::in_ci(),
+                read_only: regression && crate::gate::check::in_ci(),
             },
             structure: Default::default(),
             timing: None,
@@ -187,7 +187,7 @@ pub async fn run_cli(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
             recording.display(),
             if regression { " (new build)" } else { "" }
         );
-        let result = crate::check::check_one(&recording, &config).await;
+        let result = crate::gate::check::check_one(&recording, &config).await;
         indent(&result.render(color));
         let code = result.verdict().exit_code();
         println!(

@@ -2,7 +2,7 @@
 //!
 //! Replayed clients and mocks are real WebSocket peers built on tokio-tungstenite
 //! messages; [`Capture`] turns what they send and receive into the same records the
-//! recording proxy writes, through the same [`crate::sink`], so every command works on a
+//! recording proxy writes, through the same [`crate::recording::sink`], so every command works on a
 //! replay's output as on a recording.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +11,10 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::format::{
+use crate::recording::format::{
     Body, Close, Control, Dir, End, EndHow, Fault, Message, Opcode, Open, Record, Side,
 };
-use crate::sink::SinkHandle;
+use crate::recording::sink::SinkHandle;
 
 /// The `client` of a replayed client connection's `open` record.
 pub const REPLAY_CLIENT: &str = "wsreplay replay";

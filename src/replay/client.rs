@@ -29,8 +29,8 @@ use super::fault::{FaultRule, Injector, Out};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
-use crate::format::{Dir, EndHow, Open, Side};
-use crate::tls::{self, UpstreamStream};
+use crate::record::tls::{self, UpstreamStream};
+use crate::recording::format::{Dir, EndHow, Open, Side};
 
 /// What every replayed client shares.
 pub struct ClientCtx {

@@ -26,8 +26,8 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::capture::ConnCapture;
-use crate::format::{Body, Dir, Opcode};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Body, Dir, Opcode};
 
 /// Longest time a `reorder` holds a message back when nothing follows it.
 pub const REORDER_HOLD: Duration = Duration::from_secs(1);
@@ -209,7 +209,7 @@ impl Injector {
             }
             _ => return vec![Out::Send(msg)],
         };
-        let label = kind::label(op, &body);
+        let label = protocol::label(op, &body);
         let mut planned = Vec::new();
         let rule = self
             .rules

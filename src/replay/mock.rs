@@ -29,8 +29,8 @@ use super::correlate::{shape_difference, Flat, IdPair, Substitution};
 use super::fault::{FaultRule, Injector, Out};
 use super::script::{MockTable, RecordedResponse};
 use super::{Problem, Problems};
-use crate::format::{Body, Dir, EndHow, Opcode, Open, Side};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Body, Dir, EndHow, Opcode, Open, Side};
 
 /// Counters a mock keeps for the replay's summary.
 #[derive(Debug, Default)]
@@ -77,7 +77,7 @@ impl MockServer {
         let shared = ctx.clone();
         let task = tokio::spawn(async move {
             let what = format!("mock {}", shared.route);
-            crate::accept::accept_until(listener, stop_rx, &what, |socket, peer, stop| {
+            crate::record::accept::accept_until(listener, stop_rx, &what, |socket, peer, stop| {
                 serve(socket, peer, shared.clone(), stop)
             })
             .await
@@ -221,7 +221,7 @@ async fn serve(
 /// Finds the recorded request for a live one and schedules its responses.
 fn answer(ctx: &MockCtx, op: Opcode, body: Body, pending: &mut FuturesUnordered<Pending>) {
     ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
-    let label = kind::label(op, &body);
+    let label = protocol::label(op, &body);
     let live_json: Option<Value> = body.as_text().and_then(|t| serde_json::from_str(t).ok());
     let live_flat = live_json.as_ref().map(Flat::of);
     let Some(index) = best_match(ctx, &label, &body, live_flat.as_ref()) else {

@@ -2,9 +2,9 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wsreplay::format::Recording;
+//! use wsreplay::recording::format::Recording;
 //! use wsreplay::replay::{Replay, ReplayConfig};
-//! use wsreplay::sink::Output;
+//! use wsreplay::recording::sink::Output;
 //!
 //! let recording = Recording::read("recordings/checkout.jsonl")?;
 //! let mut config = ReplayConfig::new(Output::File("runs/checkout.jsonl".into()));
@@ -44,9 +44,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Upstream;
-use crate::format::{Dir, Recording};
+use crate::recording::format::{Dir, Recording};
+use crate::recording::sink::{Outcome, Output, Sink};
 use crate::redact::{RedactConfig, Redactor};
-use crate::sink::{Outcome, Output, Sink};
 use capture::Capture;
 use correlate::IdPair;
 use mock::{MockCtx, MockServer};
@@ -215,7 +215,7 @@ pub enum ReplayError {
         error: String,
     },
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::record::tls::TlsError),
 }
 
 /// What a replay did.
@@ -383,7 +383,7 @@ impl Replay {
         let is_target = self.config.targets.iter().any(|(r, _)| *r == rule.route);
         let is_mock = self.config.mocks.iter().any(|(r, _)| *r == rule.route);
         let mut kinds = std::collections::BTreeSet::new();
-        for conn in crate::show::summarize(&self.recording) {
+        for conn in crate::recording::summary::summarize(&self.recording) {
             if conn.route != rule.route {
                 continue;
             }
@@ -454,7 +454,7 @@ impl Replay {
             .sum();
         let progress = progress_bar(total_messages as u64);
         let tls = if self.config.targets.iter().any(|(_, t)| t.tls) {
-            Some(crate::tls::connector(&Default::default())?)
+            Some(crate::record::tls::connector(&Default::default())?)
         } else {
             None
         };

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::correlate::{contains_string, id_values, Flat};
-use crate::format::{Body, Dir, EndHow, Opcode, Record, Recording};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Body, Dir, EndHow, Opcode, Record, Recording};
 
 /// One thing a replayed client does.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +40,7 @@ impl Step {
     /// Label of the action (`chat`, `(text)`, `close`), for reports.
     pub fn label(&self) -> String {
         match &self.action {
-            Action::Send(op, body) => kind::label(*op, body),
+            Action::Send(op, body) => protocol::label(*op, body),
             Action::Ping(_) => "ping".into(),
             Action::Close(..) => "close".into(),
         }
@@ -81,7 +81,7 @@ impl ClientScript {
     /// labelling parses JSON, which a large replay should not pay for up front).
     pub fn server_label(&self, i: usize) -> String {
         match self.server.get(i).map(|&r| &self.recording.records[r]) {
-            Some(Record::Message(m)) => kind::label(m.op, &m.body),
+            Some(Record::Message(m)) => protocol::label(m.op, &m.body),
             _ => "?".into(),
         }
     }
@@ -202,7 +202,7 @@ pub struct RecordedMessage {
 impl RecordedMessage {
     fn new(op: Opcode, body: Body) -> Self {
         let json = body.as_text().and_then(|t| serde_json::from_str(t).ok());
-        let label = kind::label(op, &body);
+        let label = protocol::label(op, &body);
         RecordedMessage {
             op,
             body,
@@ -293,7 +293,7 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{Header, Message, Open};
+    use crate::recording::format::{Header, Message, Open};
 
     fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {

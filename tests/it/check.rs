@@ -217,24 +217,25 @@ async fn partitions_split_the_recordings_between_machines() {
         )
         .unwrap();
     }
-    let files = wsreplay::check::expand(&[dir.join("recordings")]).unwrap();
+    let files = wsreplay::gate::check::expand(&[dir.join("recordings")]).unwrap();
     let names = |spec| -> Vec<String> {
-        wsreplay::check::partition(files.clone(), Some(spec))
+        wsreplay::gate::check::partition(files.clone(), Some(spec))
             .unwrap()
             .iter()
-            .map(|f| wsreplay::snapshot::name_of(f))
+            .map(|f| wsreplay::structure::snapshot::name_of(f))
             .collect()
     };
     assert_eq!(names("1/2"), ["b", "checkout"]);
     assert_eq!(names("2/2"), ["c"]);
-    assert!(wsreplay::check::partition(files, Some("3/2")).is_err());
+    assert!(wsreplay::gate::check::partition(files, Some("3/2")).is_err());
 }
 
 #[tokio::test]
 async fn diff_compares_two_recordings_without_replaying() {
     let p = project();
     let dir = p.path();
-    let rec = wsreplay::format::Recording::read(dir.join("recordings/checkout.jsonl")).unwrap();
+    let rec = wsreplay::recording::format::Recording::read(dir.join("recordings/checkout.jsonl"))
+        .unwrap();
     let (_, same_run) = replay_demo(&rec, |_| {}, vec![], None).await;
     let (_, broken_run) = replay_demo(&rec, |_| {}, vec!["tool_executing".into()], None).await;
     for (run, name) in [(&same_run, "same.jsonl"), (&broken_run, "broken.jsonl")] {

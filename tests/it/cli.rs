@@ -138,7 +138,7 @@ fn a_missing_file_is_a_clear_error() {
 
 #[test]
 fn review_asks_for_each_pending_snapshot_without_cargo_insta() {
-    use wsreplay::snapshot;
+    use wsreplay::structure::snapshot;
     let dir = tempfile::tempdir().unwrap();
     let snaps = dir.path().join("snapshots");
     let body = |t: &str| format!("## route f\n\n### s2c {t} ×1\ntype  \"{t}\"\n");
@@ -249,8 +249,12 @@ fn a_closed_stdout_ends_show_and_review_quietly() {
     let fields: String = (0..5000).map(|i| format!("field_{i}  integer\n")).collect();
     let rec = std::path::Path::new("recordings/big.jsonl");
     let body = format!("## route f\n\n### s2c t ×1\n{fields}");
-    wsreplay::snapshot::write(&wsreplay::snapshot::new_path_for(&snaps, "big"), rec, &body)
-        .unwrap();
+    wsreplay::structure::snapshot::write(
+        &wsreplay::structure::snapshot::new_path_for(&snaps, "big"),
+        rec,
+        &body,
+    )
+    .unwrap();
     with_stdout_closed(
         &["review".as_ref(), "--snapshots".as_ref(), snaps.as_ref()],
         b"s\n",

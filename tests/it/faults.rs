@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsreplay::format::{EndHow, Record, Side};
+use wsreplay::recording::format::{EndHow, Record, Side};
 
 use crate::support::*;
 
-fn end_of(rec: &wsreplay::format::Recording) -> &wsreplay::format::End {
+fn end_of(rec: &wsreplay::recording::format::Recording) -> &wsreplay::recording::format::End {
     rec.records
         .iter()
         .find_map(|r| match r {
@@ -45,7 +45,9 @@ async fn upstream_down_gives_the_client_a_502_and_the_recording_says_so() {
 
 /// The first message record: here, the part of a message forwarded before its sender
 /// vanished.
-fn first_message(rec: &wsreplay::format::Recording) -> &wsreplay::format::Message {
+fn first_message(
+    rec: &wsreplay::recording::format::Recording,
+) -> &wsreplay::recording::format::Message {
     rec.records
         .iter()
         .find_map(|r| match r {
@@ -56,13 +58,18 @@ fn first_message(rec: &wsreplay::format::Recording) -> &wsreplay::format::Messag
 }
 
 /// The upstream sends 300 of a 1,000-byte message's bytes, then dies.
-async fn upstream_dies(reset: bool) -> (wsreplay::format::Recording, Duration) {
+async fn upstream_dies(reset: bool) -> (wsreplay::recording::format::Recording, Duration) {
     let up = RawUpstream::bind().await;
     let rec = Recorder::start(&up.url).await;
     let (client, (mut upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
     let (mut client, _) = client;
-    let frame =
-        wsreplay::frame::encode_frame(true, 0, wsreplay::format::Opcode::BINARY, None, &[7; 1000]);
+    let frame = wsreplay::record::frame::encode_frame(
+        true,
+        0,
+        wsreplay::recording::format::Opcode::BINARY,
+        None,
+        &[7; 1000],
+    );
     upstream.write_all(&frame[..4 + 300]).await.unwrap();
     assert_eq!(read_exact(&mut client, 4 + 300).await, frame[..4 + 300]);
     if reset {
@@ -149,10 +156,10 @@ async fn an_upstream_refusal_reaches_the_client_unchanged() {
 
 /// A masked client text frame carrying `len` bytes of `x`.
 fn client_frame(len: usize) -> Vec<u8> {
-    wsreplay::frame::encode_frame(
+    wsreplay::record::frame::encode_frame(
         true,
         0,
-        wsreplay::format::Opcode::TEXT,
+        wsreplay::recording::format::Opcode::TEXT,
         Some([1, 2, 3, 4]),
         &vec![b'x'; len],
     )
@@ -207,10 +214,10 @@ async fn a_half_closed_client_still_gets_the_upstreams_reply() {
     let mut rest = Vec::new();
     upstream.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty(), "the client's FIN reaches the upstream");
-    let reply = wsreplay::frame::encode_frame(
+    let reply = wsreplay::record::frame::encode_frame(
         true,
         0,
-        wsreplay::format::Opcode::TEXT,
+        wsreplay::recording::format::Opcode::TEXT,
         None,
         b"reply after the client's FIN",
     );
@@ -230,7 +237,7 @@ async fn a_half_closed_client_still_gets_the_upstreams_reply() {
             _ => None,
         })
         .collect();
-    use wsreplay::format::Dir;
+    use wsreplay::recording::format::Dir;
     assert_eq!(
         texts,
         [

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use wsreplay::format::Recording;
+use wsreplay::recording::format::Recording;
 
 use crate::support::*;
 

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use wsreplay::format::{Dir, EndHow, Record, Recording};
-use wsreplay::har::{self, ImportOptions, TimeUnit};
+use wsreplay::interop::har::{self, ImportOptions, TimeUnit};
+use wsreplay::interop::schema::Contract;
+use wsreplay::recording::format::{Dir, EndHow, Record, Recording};
 use wsreplay::redact::RedactConfig;
-use wsreplay::schema::Contract;
 use wsreplay::structure::StructureConfig;
 
 use crate::support::{replay_demo, run, CHECKOUT};
@@ -253,7 +253,7 @@ fn a_bad_har_is_an_error_naming_the_file() {
 /// Compiles one definition of a `wsreplay schema` document on its own.
 fn definition(doc: &Value, name: &str) -> jsonschema::Validator {
     let mut def = doc["$defs"][name].clone();
-    def["$schema"] = json!(wsreplay::schema::DIALECT);
+    def["$schema"] = json!(wsreplay::interop::schema::DIALECT);
     jsonschema::options()
         .should_validate_formats(true)
         .build(&def)
@@ -262,11 +262,11 @@ fn definition(doc: &Value, name: &str) -> jsonschema::Validator {
 
 /// Every JSON message of `rec` with its definition name.
 fn named_messages(rec: &Recording) -> Vec<(String, Value)> {
-    wsreplay::schema::messages(rec)
+    wsreplay::interop::schema::messages(rec)
         .into_iter()
         .filter_map(|m| {
             let value = m.value?;
-            let label = wsreplay::kind::label_of_json(&value);
+            let label = wsreplay::protocol::label_of_json(&value);
             Some((format!("{}.{}.{label}", m.route, m.message.dir), value))
         })
         .collect()
@@ -310,7 +310,7 @@ async fn inferred_schemas_accept_every_recorded_message_and_reject_the_regressio
     assert!(rejected > 0, "the regressed run has no tool_executing");
 
     // The same through `wsreplay validate`, with each violation's path.
-    let schema = wsreplay::validate::Schema::from_value(doc).unwrap();
+    let schema = wsreplay::interop::validate::Schema::from_value(doc).unwrap();
     assert!(schema.check(&recording, None, None).passed());
     let report = schema.check(&run, None, None);
     assert_eq!(report.violations.len(), rejected);
@@ -327,13 +327,14 @@ async fn inferred_schemas_accept_every_recorded_message_and_reject_the_regressio
         );
         assert!(text.iter().any(|e| e.contains("'data'")), "{text:?}");
     }
-    let asyncapi = wsreplay::validate::Schema::from_value(contract.asyncapi()).unwrap();
+    let asyncapi = wsreplay::interop::validate::Schema::from_value(contract.asyncapi()).unwrap();
     assert!(asyncapi.check(&recording, None, None).passed());
     assert_eq!(asyncapi.check(&run, None, None).violations.len(), rejected);
 
     // An AsyncAPI document a team maintains by hand: its channel is found by address,
     // its payloads have no const discriminator (any payload of the direction may fit).
-    let team = wsreplay::validate::Schema::from_value(TEAM_ASYNCAPI.parse().unwrap()).unwrap();
+    let team =
+        wsreplay::interop::validate::Schema::from_value(TEAM_ASYNCAPI.parse().unwrap()).unwrap();
     let clean = team.check(&recording, None, None);
     assert!(clean.passed(), "{:?}", clean.violations);
     assert!(clean.checked > 0 && clean.not_covered.contains_key("route nlp"));

@@ -6,9 +6,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::format::{Dir, Record, Recording};
+use wsreplay::recording::format::{Dir, Record, Recording};
+use wsreplay::recording::sink::Output;
 use wsreplay::replay::{Problem, Replay, ReplayConfig, ReplayReport};
-use wsreplay::sink::Output;
 
 use crate::support::*;
 

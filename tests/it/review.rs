@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wsreplay::format::{Dir, EndHow, Record, Recording};
+use wsreplay::recording::format::{Dir, EndHow, Record, Recording};
 use wsreplay::replay::fault::FaultRule;
 
 use crate::check::{check_with, project, snapshotted_project, text, wsreplay};
@@ -138,7 +138,7 @@ async fn a_ten_times_slower_build_fails_timing_and_passes_without_it() {
 
     // The build really was 10× slower than recorded (a lower bound: its 150 ms pauses).
     let duration = |rec: &Recording| {
-        let c = wsreplay::show::summarize(rec)
+        let c = wsreplay::recording::summary::summarize(rec)
             .into_iter()
             .find(|c| c.route == "frontend")
             .unwrap();
@@ -209,7 +209,7 @@ async fn faults_on_the_mock_side_and_the_client_side_are_injected_and_recorded()
     let run = replay_with(&["frontend:reorder:heartbeat", "frontend:disconnect-after=2"]).await;
     let sent: Vec<String> = texts(&run, "frontend", Dir::ClientToServer)
         .iter()
-        .map(|t| wsreplay::kind::label_of_json(&serde_json::from_str(t).unwrap()))
+        .map(|t| wsreplay::protocol::label_of_json(&serde_json::from_str(t).unwrap()))
         .collect();
     assert_eq!(sent, ["chat", "heartbeat"]);
     let end = run

@@ -3,7 +3,7 @@
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::format::Record;
+use wsreplay::recording::format::Record;
 
 use crate::support::*;
 
@@ -113,7 +113,7 @@ async fn echo_with_subprotocol() -> String {
 /// JWT as a subprotocol and in a field on the second.
 async fn record_two_hops(scan: bool) -> (tempfile::TempDir, std::path::PathBuf, String) {
     use wsreplay::config::Route;
-    use wsreplay::proxy::{Proxy, ProxyConfig};
+    use wsreplay::record::proxy::{Proxy, ProxyConfig};
     let upstream = echo_with_subprotocol().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rec.jsonl");
@@ -121,7 +121,10 @@ async fn record_two_hops(scan: bool) -> (tempfile::TempDir, std::path::PathBuf, 
         .iter()
         .map(|n| format!("{n}=127.0.0.1:0={upstream}").parse().unwrap())
         .collect();
-    let mut config = ProxyConfig::new(routes, wsreplay::sink::Output::File(path.clone()));
+    let mut config = ProxyConfig::new(
+        routes,
+        wsreplay::recording::sink::Output::File(path.clone()),
+    );
     config.redact.secret_scan = scan;
     let proxy = Proxy::start(config).await.unwrap();
 
@@ -177,7 +180,7 @@ async fn a_jwt_header_and_query_key_never_reach_the_recording_and_one_jwt_is_one
     ] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
-    let rec = wsreplay::format::Recording::read(&path).unwrap();
+    let rec = wsreplay::recording::format::Recording::read(&path).unwrap();
     let opens: Vec<_> = rec
         .records
         .iter()

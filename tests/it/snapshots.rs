@@ -4,7 +4,7 @@
 //! is accepted with `cargo insta review`. Teams do the same in their own harness repo
 //! with their own build instead of the demo backend (see README).
 
-use wsreplay::format::Recording;
+use wsreplay::recording::format::Recording;
 use wsreplay::structure::Observation;
 
 use crate::support::*;
@@ -12,7 +12,7 @@ use crate::support::*;
 #[tokio::test]
 async fn every_recording_matches_its_snapshot() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings");
-    let files = wsreplay::check::expand(&[dir.into()]).unwrap();
+    let files = wsreplay::gate::check::expand(&[dir.into()]).unwrap();
     assert!(
         !files.is_empty(),
         "recordings/ should hold at least the demo recording"
@@ -22,7 +22,7 @@ async fn every_recording_matches_its_snapshot() {
         let (report, run) = replay_demo(&recording, |_| {}, vec![], None).await;
         assert!(report.problems.is_empty(), "{}", report.render());
         let structure = Observation::of(&run).render(&Observation::of(&recording).hints());
-        let name = wsreplay::snapshot::name_of(&file);
+        let name = wsreplay::structure::snapshot::name_of(&file);
         insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!(name, structure.render());
         });

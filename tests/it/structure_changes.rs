@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use wsreplay::demo::agent::AgentKind;
 use wsreplay::demo::backend::{Mutator, Outgoing};
-use wsreplay::diff::compare;
-use wsreplay::format::Recording;
+use wsreplay::recording::format::Recording;
+use wsreplay::structure::diff::compare;
 use wsreplay::structure::Observation;
 
 use crate::support::*;

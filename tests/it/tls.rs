@@ -7,8 +7,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::format::{EndHow, Record};
-use wsreplay::tls::TlsOptions;
+use wsreplay::record::tls::TlsOptions;
+use wsreplay::recording::format::{EndHow, Record};
 
 use crate::support::*;
 

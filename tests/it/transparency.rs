@@ -3,8 +3,8 @@
 
 use flate2::{Compress, Compression, FlushCompress};
 use tokio::io::AsyncWriteExt;
-use wsreplay::format::{Body, Dir, Opcode, Record, Recording};
-use wsreplay::frame::encode_frame;
+use wsreplay::record::frame::encode_frame;
+use wsreplay::recording::format::{Body, Dir, Opcode, Record, Recording};
 
 use crate::support::*;
 
@@ -45,7 +45,7 @@ async fn roundtrip(c2s: &[u8], s2c: &[u8]) -> Recording {
     roundtrip_with("", c2s, s2c).await
 }
 
-fn message(r: &Record) -> &wsreplay::format::Message {
+fn message(r: &Record) -> &wsreplay::recording::format::Message {
     match r {
         Record::Message(m) => m,
         other => panic!("expected a message, got {other:?}"),

@@ -8,15 +8,15 @@
 //! across recordings.
 //!
 //! Unless the secret scan is switched off (`--no-secret-scan`), values that look like
-//! credentials ([`crate::secrets`]) are pseudonymised the same way wherever they are:
+//! credentials ([`crate::redact::secrets`]) are pseudonymised the same way wherever they are:
 //! a JWT in a chat message, a token in `Sec-WebSocket-Protocol`, an API key in a field
 //! named `stripe_key`.
 //!
 //! Only recordings are redacted; the proxy forwards the real values to the upstream.
 
-use std::collections::HashSet;
+pub mod secrets;
 
-use crate::secrets;
+use std::collections::HashSet;
 
 /// Headers redacted by default.
 pub const DEFAULT_HEADERS: &[&str] = &[

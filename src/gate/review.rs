@@ -9,8 +9,8 @@
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::diff::{compare, routes_of, unified_diff};
-use crate::snapshot::{self, SnapshotError};
+use crate::structure::diff::{compare, routes_of, unified_diff};
+use crate::structure::snapshot::{self, SnapshotError};
 
 /// What to do with the pending snapshots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

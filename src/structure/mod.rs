@@ -17,12 +17,17 @@
 //! are counted, and the list is sorted.
 
 use std::borrow::Cow;
+pub mod diff;
+pub mod sequence;
+pub mod snapshot;
+pub mod timing;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::format::{Body, Dir, Opcode, Record, Recording};
-use crate::kind::{self, DISCRIMINATORS};
+use crate::protocol::{self, DISCRIMINATORS};
+use crate::recording::format::{Body, Dir, Opcode, Record, Recording};
 
 /// Keys whose value groups messages into one conversation, most specific first.
 pub const CORRELATION_KEYS: &[&str] = &[
@@ -87,7 +92,7 @@ impl<'a> J<'a> {
     }
 
     /// The message's label: its discriminator value or its JSON kind (as
-    /// [`kind::label_of_json`] names them).
+    /// [`protocol::label_of_json`] names them).
     fn label(&self) -> Cow<'_, str> {
         let discriminator = DISCRIMINATORS.iter().find_map(|k| match self.get(k) {
             Some(J::Str(s)) => Some(s.as_ref()),
@@ -505,7 +510,7 @@ impl Observation {
                         .and_then(J::parse);
                     let label = match &json {
                         Some(j) => j.label(),
-                        None => Cow::Owned(kind::label(m.op, &m.body)),
+                        None => Cow::Owned(protocol::label(m.op, &m.body)),
                     };
                     let label = match line_safe(&label, false) {
                         Cow::Borrowed(_) => label,

@@ -12,11 +12,11 @@ use std::path::Path;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bench::{checksum, echo_server, raise_fd_limit};
 use crate::config::Route;
-use crate::format::{Dir, Reader, Record};
-use crate::proxy::{Proxy, ProxyConfig};
-use crate::sink::Output;
+use crate::measure::bench::{checksum, echo_server, raise_fd_limit};
+use crate::record::proxy::{Proxy, ProxyConfig};
+use crate::recording::format::{Dir, Reader, Record};
+use crate::recording::sink::Output;
 
 /// What a soak run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

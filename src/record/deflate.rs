@@ -9,7 +9,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::format::Dir;
+use crate::recording::format::Dir;
 
 /// Parameters of a negotiated permessage-deflate extension.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

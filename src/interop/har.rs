@@ -19,7 +19,7 @@
 //!
 //! Every WebSocket entry becomes one connection of the recording's route, with its
 //! handshake (URL, request and response headers) and messages, redacted like the
-//! recorder redacts ([`crate::sink::redact_record`]). Other entries are skipped and
+//! recorder redacts ([`crate::recording::sink::redact_record`]). Other entries are skipped and
 //! counted. What a HAR does not carry (close frames and codes, pings, pongs, frame
 //! boundaries, how a connection ended) is absent from the recording, and
 //! [`ImportReport::missing`] says so.
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::format::{
+use crate::recording::format::{
     Body, Close, Control, Dir, End, EndHow, Finish, Header, Message, Opcode, Open, Record, Side,
     Writer,
 };
@@ -338,7 +338,7 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
     records.sort_by_key(Record::t_us);
     let redactor = Redactor::new(&options.redact);
     for record in &mut records {
-        crate::sink::redact_record(&redactor, record);
+        crate::recording::sink::redact_record(&redactor, record);
     }
     let last = records.last().map_or(0, Record::t_us);
     records.push(Record::Finish(Finish {
@@ -463,7 +463,7 @@ fn connection_records(
         let record = match m.opcode {
             1 => message(Opcode::TEXT, Body::Text(m.data.clone())),
             2 => {
-                let bytes = crate::format::base64()
+                let bytes = crate::recording::format::base64()
                     .decode(m.data.trim())
                     .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
                 message(Opcode::BINARY, Body::Bytes(bytes))
@@ -501,7 +501,7 @@ pub fn import(har: &Path, out: &Path, options: &ImportOptions) -> Result<ImportR
         path: out.to_owned(),
         source,
     };
-    let file = crate::sink::create_private(out).map_err(write_err)?;
+    let file = crate::recording::sink::create_private(out).map_err(write_err)?;
     let mut writer =
         Writer::new(std::io::BufWriter::new(&file), &imported.header).map_err(write_err)?;
     for record in &imported.records {

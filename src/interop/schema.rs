@@ -2,7 +2,7 @@
 //! (2020-12) and as an AsyncAPI 3.0 document.
 //!
 //! Every JSON message of every recording is observed per route, direction and kind
-//! (its discriminator value, as [`crate::kind`] names it). Per kind the inferred schema
+//! (its discriminator value, as [`crate::protocol`] names it). Per kind the inferred schema
 //! has, at every key path: the JSON types seen (`integer` when only integers were seen,
 //! `number` otherwise), `required` for the fields present in every message, string
 //! formats in the structure normaliser's terms ([`StrFormat`]: uuid, date-time,
@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::format::{Dir, Message, Opcode, Record, Recording};
-use crate::kind::{self, DISCRIMINATORS};
+use crate::protocol::{self, DISCRIMINATORS};
+use crate::recording::format::{Dir, Message, Opcode, Record, Recording};
 use crate::structure::{
     enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
 };
@@ -344,7 +344,7 @@ impl Contract {
                 self.skipped += 1;
                 continue;
             };
-            let label = kind::label_of_json(&value);
+            let label = protocol::label_of_json(&value);
             let route = self.routes.entry(m.route.to_string()).or_default();
             let (shape, count) = route
                 .kinds

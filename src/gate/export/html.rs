@@ -1,16 +1,16 @@
 //! The HTML report of `wsreplay check --html FILE` (and `diff --html FILE`).
 //!
 //! One self-contained file, no scripts and nothing fetched: a table with a row per
-//! recording and route (pass/fail and the semantic summary from [`crate::diff`]),
+//! recording and route (pass/fail and the semantic summary from [`crate::structure::diff`]),
 //! then per recording the faults injected, timing breaches, replay problems, the
 //! unified diff of each changed route with the changed key paths highlighted, and the
-//! session as a sequence diagram ([`crate::sequence`]) drawn as inline SVG, with the
+//! session as a sequence diagram ([`crate::structure::sequence`]) drawn as inline SVG, with the
 //! first message whose kind's structure differs marked.
 
 use std::fmt::Write as _;
 
-use crate::check::{CheckResult, Verdict};
-use crate::sequence::{ArrowKind, Sequence};
+use crate::gate::check::{CheckResult, Verdict};
+use crate::structure::sequence::{ArrowKind, Sequence};
 
 /// Most arrows drawn per diagram (the rest is summarised), around the marked one.
 const MAX_ARROWS: usize = 400;

@@ -17,9 +17,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
-use crate::format::{EndHow, Side};
-use crate::sink::SinkHandle;
-use crate::tap::Tap;
+use crate::record::tap::Tap;
+use crate::recording::format::{EndHow, Side};
+use crate::recording::sink::SinkHandle;
 
 /// Read buffer per direction.
 pub const BUF_SIZE: usize = 16 * 1024;

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::check;
 use crate::config::{validate_routes, FileConfig, Route};
-use crate::format::Recording;
-use crate::proxy::{Proxy, ProxyConfig};
+use crate::gate::check;
+use crate::record::proxy::{Proxy, ProxyConfig};
+use crate::record::tls::TlsOptions;
+use crate::recording::format::Recording;
+use crate::recording::sink::{Outcome, Output};
 use crate::redact::RedactConfig;
 use crate::replay::{Replay, ReplayConfig};
-use crate::sink::{Outcome, Output};
-use crate::tls::TlsOptions;
 
 /// Success.
 pub const EXIT_OK: i32 = 0;
@@ -334,10 +334,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub timing: bool,
     /// With --timing: how many times slower than recorded a figure may be.
-    #[arg(long, value_name = "FACTOR", default_value_t = crate::timing::TimingConfig::default().tolerance, requires = "timing")]
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::structure::timing::TimingConfig::default().tolerance, requires = "timing")]
     pub timing_tolerance: f64,
     /// With --timing: milliseconds allowed on top, for scheduling noise on small figures.
-    #[arg(long, value_name = "MS", default_value_t = crate::timing::TimingConfig::default().slack.as_millis() as u64, requires = "timing")]
+    #[arg(long, value_name = "MS", default_value_t = crate::structure::timing::TimingConfig::default().slack.as_millis() as u64, requires = "timing")]
     pub timing_slack_ms: u64,
     /// Check this many recordings at once (their mocks must use port 0 and their
     /// targets {port}, or they would collide).
@@ -442,7 +442,7 @@ pub struct BenchArgs {
     pub quick: bool,
     /// Run only one workload (for profiling).
     #[arg(long, value_enum, value_name = "WORKLOAD")]
-    pub only: Option<crate::bench::Workload>,
+    pub only: Option<crate::measure::bench::Workload>,
 }
 
 /// Arguments of `wsreplay soak`.
@@ -539,7 +539,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Bench(args) => bench(args).await,
             Command::Soak(args) => soak(args).await,
             Command::BenchRelay { listen, upstream } => {
-                crate::bench::blind_relay(listen, upstream).await?;
+                crate::measure::bench::blind_relay(listen, upstream).await?;
                 Ok(EXIT_OK)
             }
             Command::ServeDemo(args) => serve_demo(args).await,
@@ -678,12 +678,12 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
     for (route, s) in &outcome.routes {
         let c2s = s
             .messages
-            .get(&crate::format::Dir::ClientToServer)
+            .get(&crate::recording::format::Dir::ClientToServer)
             .copied()
             .unwrap_or(0);
         let s2c = s
             .messages
-            .get(&crate::format::Dir::ServerToClient)
+            .get(&crate::recording::format::Dir::ServerToClient)
             .copied()
             .unwrap_or(0);
         println!(
@@ -828,13 +828,13 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<i32> {
 }
 
 fn review(args: ReviewArgs) -> anyhow::Result<i32> {
-    use crate::review::Decision;
+    use crate::gate::review::Decision;
     let decision = match (args.accept, args.reject) {
         (true, _) => Decision::Accept,
         (_, true) => Decision::Reject,
         _ => Decision::Ask,
     };
-    let done = crate::review::review(
+    let done = crate::gate::review::review(
         &args.snapshots,
         &args.names,
         decision,
@@ -883,7 +883,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
             args.timing_tolerance >= 1.0 && args.timing_tolerance.is_finite(),
             "--timing-tolerance must be a factor of at least 1.0, e.g. 2.0"
         );
-        config.timing = Some(crate::timing::TimingConfig {
+        config.timing = Some(crate::structure::timing::TimingConfig {
             tolerance: args.timing_tolerance,
             slack: std::time::Duration::from_millis(args.timing_slack_ms),
         });
@@ -927,7 +927,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 fn write_html(path: &std::path::Path, results: &[check::CheckResult]) -> anyhow::Result<()> {
-    std::fs::write(path, crate::report::html(results))
+    std::fs::write(path, crate::gate::export::html::html(results))
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
@@ -1014,7 +1014,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
     if !args.json {
         eprintln!("wsreplay bench: measuring (a few minutes; --quick for a short run)...");
     }
-    let report = crate::bench::run(crate::bench::BenchOptions {
+    let report = crate::measure::bench::run(crate::measure::bench::BenchOptions {
         quick: args.quick,
         only: args.only,
     })
@@ -1029,7 +1029,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<i32> {
 
 async fn soak(args: SoakArgs) -> anyhow::Result<i32> {
     let dir = std::env::temp_dir().join(format!("wsreplay-soak-{}", std::process::id()));
-    let report = crate::soak::run(args.connections, args.messages, &dir.join("soak.jsonl")).await;
+    let report =
+        crate::measure::soak::run(args.connections, args.messages, &dir.join("soak.jsonl")).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = report?;
     if args.json {
@@ -1048,26 +1049,32 @@ fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
 fn show(args: ShowArgs) -> anyhow::Result<i32> {
     let recording = Recording::read(&args.file)?;
     if args.mermaid {
-        print!("{}", crate::sequence::Sequence::of(&recording).mermaid());
+        print!(
+            "{}",
+            crate::structure::sequence::Sequence::of(&recording).mermaid()
+        );
     } else if args.timeline {
-        print!("{}", crate::show::render_timeline(&recording));
+        print!("{}", crate::recording::summary::render_timeline(&recording));
         for w in &recording.warnings {
             eprintln!("warning: {}", w.at(&args.file));
         }
     } else if args.secrets {
-        print!("{}", crate::secrets::Inventory::of(&recording).render());
+        print!(
+            "{}",
+            crate::redact::secrets::Inventory::of(&recording).render()
+        );
     } else {
-        print!("{}", crate::show::render(&recording));
+        print!("{}", crate::recording::summary::render(&recording));
     }
     Ok(EXIT_OK)
 }
 
 fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
-    let options = crate::har::ImportOptions {
+    let options = crate::interop::har::ImportOptions {
         route: args.route,
         redact: args.redact.into(),
     };
-    let report = crate::har::import(&args.file, &args.out, &options)?;
+    let report = crate::interop::har::import(&args.file, &args.out, &options)?;
     let count = |d| report.messages.get(&d).copied().unwrap_or(0);
     println!(
         "imported {} WebSocket connection(s) from {} ({}) into {}: {} c2s + {} s2c message(s) on route {}",
@@ -1075,8 +1082,8 @@ fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
         args.file.display(),
         report.creator,
         args.out.display(),
-        count(crate::format::Dir::ClientToServer),
-        count(crate::format::Dir::ServerToClient),
+        count(crate::recording::format::Dir::ClientToServer),
+        count(crate::recording::format::Dir::ServerToClient),
         options.route
     );
     println!("  message times: {}", report.unit.describe());
@@ -1109,7 +1116,7 @@ fn import_har(args: ImportHarArgs) -> anyhow::Result<i32> {
 
 fn schema(args: SchemaArgs) -> anyhow::Result<i32> {
     let config = FileConfig::load(args.config.as_deref())?.structure;
-    let mut contract = crate::schema::Contract::new(config);
+    let mut contract = crate::interop::schema::Contract::new(config);
     let files = check::expand(&args.recordings)?;
     for file in &files {
         let recording = Recording::read(file)?;
@@ -1149,13 +1156,13 @@ fn schema(args: SchemaArgs) -> anyhow::Result<i32> {
 }
 
 fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
-    let schema = crate::validate::Schema::read(&args.schema)?;
+    let schema = crate::interop::validate::Schema::read(&args.schema)?;
     let recording = Recording::read(&args.recording)?;
     let dir = args.dir.as_deref().map(|d| {
         if d == "c2s" {
-            crate::format::Dir::ClientToServer
+            crate::recording::format::Dir::ClientToServer
         } else {
-            crate::format::Dir::ServerToClient
+            crate::recording::format::Dir::ServerToClient
         }
     });
     if let Some(route) = &args.route {

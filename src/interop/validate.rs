@@ -26,9 +26,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::format::{Dir, Recording};
-use crate::kind::{self, DISCRIMINATORS};
-use crate::schema::{fragment, pointer_token};
+use crate::interop::schema::{fragment, pointer_token};
+use crate::protocol::{self, DISCRIMINATORS};
+use crate::recording::format::{Dir, Recording};
 
 /// The base URI the schema document is registered under, for `$ref`s into it.
 const BASE: &str = "urn:wsreplay:validate:schema";
@@ -234,7 +234,7 @@ impl Schema {
             schema_kind: self.kind,
             ..Report::default()
         };
-        for observed in crate::schema::messages(recording) {
+        for observed in crate::interop::schema::messages(recording) {
             let (r, m) = (observed.route, observed.message);
             if route.is_some_and(|want| want != r) || dir.is_some_and(|want| want != m.dir) {
                 continue;
@@ -243,7 +243,7 @@ impl Schema {
                 report.not_json += 1;
                 continue;
             };
-            let label = kind::label_of_json(&value);
+            let label = protocol::label_of_json(&value);
             let mut violation = Violation {
                 conn: m.conn,
                 route: r.to_string(),

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::format::{
+use crate::recording::format::{
     Body, Dir, Header, Message as RecMessage, Opcode, Open, Record, Recording, Writer,
 };
 
@@ -366,7 +366,7 @@ async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f
 
 /// Whether the recording holds exactly `n` messages each way with checksum `sum`.
 fn verify(path: &Path, n: u64, sum: u64) -> anyhow::Result<bool> {
-    let (counts, sums, warnings) = crate::soak::read_back(path)?;
+    let (counts, sums, warnings) = crate::measure::soak::read_back(path)?;
     Ok(counts == [n, n] && sums == [sum, sum] && warnings == 0)
 }
 
@@ -460,7 +460,7 @@ fn normalise_and_compare(events: u64) -> f64 {
     let hints = base.hints();
     let old = base.render(&hints);
     let new = crate::structure::Observation::of(&b).render(&hints);
-    let diffs = crate::diff::compare(&old, &new, &["frontend".to_string()]);
+    let diffs = crate::structure::diff::compare(&old, &new, &["frontend".to_string()]);
     let elapsed = start.elapsed().as_secs_f64();
     assert!(
         diffs.iter().all(|d| d.same()),
@@ -506,8 +506,9 @@ async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resu
     }
     let recording = Recording::read(&path)?;
     let start = Instant::now();
-    let mut config =
-        crate::replay::ReplayConfig::new(crate::sink::Output::File(dir.join("replay-run.jsonl")));
+    let mut config = crate::replay::ReplayConfig::new(crate::recording::sink::Output::File(
+        dir.join("replay-run.jsonl"),
+    ));
     config.step_timeout = Duration::from_secs(30);
     let mut replay = crate::replay::Replay::start(recording, config).await?;
     replay.target("echo", &format!("ws://{echo}"))?;

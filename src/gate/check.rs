@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::diff::{compare, routes_of, RouteDiff};
-use crate::format::{Dir, Record, Recording};
+use crate::recording::format::{Dir, Record, Recording};
+use crate::recording::sink::Output;
 use crate::replay::{Replay, ReplayConfig};
-use crate::sequence::{ArrowKind, Sequence};
-use crate::sink::Output;
-use crate::snapshot;
+use crate::structure::diff::{compare, routes_of, RouteDiff};
+use crate::structure::sequence::{ArrowKind, Sequence};
+use crate::structure::snapshot;
+use crate::structure::timing::{Breach, TimingConfig};
 use crate::structure::{Observation, Structure, StructureConfig};
-use crate::timing::{Breach, TimingConfig};
 
 /// How a recording fared, from best to worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +38,7 @@ impl Verdict {
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Same => 0,
-            Verdict::Slow => crate::cli::EXIT_SLOW,
+            Verdict::Slow => crate::commands::EXIT_SLOW,
             Verdict::Differs => 1,
             Verdict::Error => 2,
         }
@@ -389,7 +389,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
                     .map(|(r, _)| (r.clone(), Dir::ClientToServer)),
             )
             .collect();
-        result.timing = crate::timing::compare(&recording, &run, &streams, envelope);
+        result.timing = crate::structure::timing::compare(&recording, &run, &streams, envelope);
     }
     if result.verdict() == Verdict::Differs && !config.snapshots.read_only {
         // Routes that were not replayed keep their snapshot sections.

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::format::{Dir, Record, Recording};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Dir, Record, Recording};
 
 /// How much slower than recorded the build may be.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,7 +119,7 @@ pub fn figures(recording: &Recording, streams: &[(String, Dir)]) -> BTreeMap<Kin
                 if !streams.iter().any(|(r, d)| r == route && *d == m.dir) {
                     continue;
                 }
-                let key = (route.to_string(), m.dir, kind::label(m.op, &m.body));
+                let key = (route.to_string(), m.dir, protocol::label(m.op, &m.body));
                 let since_open = m.t_us.saturating_sub(*opened);
                 firsts.entry((m.conn, key.clone())).or_insert(since_open);
                 let f = out.entry(key).or_default();
@@ -173,7 +173,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{Body, Header, Message, Opcode, Open};
+    use crate::recording::format::{Body, Header, Message, Opcode, Open};
 
     /// One connection: chat at 0, then server messages at the given offsets (ms).
     fn session(server_ms: &[u64]) -> Recording {

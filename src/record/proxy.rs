@@ -4,7 +4,7 @@
 //! route's upstream (`ws://` or `wss://`), forwards the request (only `Host` and the
 //! path prefix change), and forwards the upstream's answer byte for byte: a `101`
 //! starts the tunnel, a refusal (403, 404, ...) reaches the client as the upstream
-//! sent it. After the `101` the bytes flow through [`crate::tunnel`] untouched while
+//! sent it. After the `101` the bytes flow through [`crate::record::tunnel`] untouched while
 //! each direction's [`Tap`] records a copy.
 //!
 //! An unreachable upstream gets the client a `502` naming the upstream, a log line,
@@ -24,13 +24,13 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 use crate::config::Route;
-use crate::deflate::Negotiated;
-use crate::format::{Dir, End, EndHow, Open, Record, Side};
-use crate::handshake::{self, HeadError, RequestHead};
+use crate::record::deflate::Negotiated;
+use crate::record::handshake::{self, HeadError, RequestHead};
+use crate::record::tap::Tap;
+use crate::record::tls::{self, TlsOptions, UpstreamStream};
+use crate::recording::format::{Dir, End, EndHow, Open, Record, Side};
+use crate::recording::sink::{Outcome, Output, Sink, SinkHandle};
 use crate::redact::{RedactConfig, Redactor};
-use crate::sink::{Outcome, Output, Sink, SinkHandle};
-use crate::tap::Tap;
-use crate::tls::{self, TlsOptions, UpstreamStream};
 
 /// Everything `wsreplay record` needs.
 #[derive(Clone, Debug)]
@@ -154,10 +154,15 @@ impl Proxy {
             let what = format!("route {}", route.name);
             let shutdown_rx = shutdown.subscribe();
             accept_loops.push(tokio::spawn(async move {
-                crate::accept::accept_until(listener, shutdown_rx, &what, |socket, peer, stop| {
-                    let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
-                    serve(id, socket, peer, ctx.clone(), stop)
-                })
+                crate::record::accept::accept_until(
+                    listener,
+                    shutdown_rx,
+                    &what,
+                    |socket, peer, stop| {
+                        let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
+                        serve(id, socket, peer, ctx.clone(), stop)
+                    },
+                )
                 .await
             }));
         }
@@ -300,7 +305,7 @@ async fn serve(
     c2s.feed(&early_c2s, &ctx.sink);
     s2c.feed(&resp[resp_len..], &ctx.sink);
     tracing::debug!(route = %route.name, conn = id, %peer, "tunnel open");
-    let end = crate::tunnel::run(
+    let end = crate::record::tunnel::run(
         &mut client,
         &mut upstream,
         &mut c2s,

@@ -7,13 +7,13 @@
 //! discriminator, close frames, injected faults), collapsing runs of the same message
 //! between the same participants into one arrow (`progress_update ×3`).
 //! [`Sequence::mermaid`] renders it for `wsreplay show --mermaid`; the HTML report
-//! ([`crate::report`]) draws the same model as inline SVG.
+//! ([`crate::gate::export::html`]) draws the same model as inline SVG.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::format::{Dir, Record, Recording};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Dir, Record, Recording};
 use crate::replay::capture::{MOCK_UPSTREAM, REPLAY_CLIENT};
 
 /// One lifeline: a route's client or its server, or the build under test.
@@ -110,7 +110,7 @@ impl Sequence {
                 Record::Message(m) => (
                     m.conn,
                     m.dir,
-                    kind::label(m.op, &m.body),
+                    protocol::label(m.op, &m.body),
                     ArrowKind::Message,
                 ),
                 Record::Close(c) => (
@@ -206,7 +206,7 @@ fn mermaid_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{Body, Close, Message, Opcode, Open};
+    use crate::recording::format::{Body, Close, Message, Opcode, Open};
 
     fn open(conn: u64, route: &str) -> Record {
         Record::Open(Open {
@@ -255,7 +255,7 @@ mod tests {
                 }),
             ],
             path: "t.jsonl".into(),
-            header: crate::format::Header::current(0),
+            header: crate::recording::format::Header::current(0),
             warnings: Vec::new(),
         };
         insta::assert_snapshot!(Sequence::of(&rec).mermaid(), @r"

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::format::{Body, Dir, EndHow, Record, Recording, Side};
-use crate::kind;
+use crate::protocol;
+use crate::recording::format::{Body, Dir, EndHow, Record, Recording, Side};
 
 /// One connection as `show` sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
                 *c.messages
                     .entry(m.dir)
                     .or_default()
-                    .entry(kind::label(m.op, &m.body))
+                    .entry(protocol::label(m.op, &m.body))
                     .or_default() += 1;
             }
             Record::Ping(p) => c.pings.entry(p.dir).or_default().0 += 1,
@@ -235,7 +235,7 @@ pub fn render_timeline(recording: &Recording) -> String {
             Record::Message(m) => format!(
                 "{}    {} {}",
                 m.dir,
-                kind::label(m.op, &m.body),
+                protocol::label(m.op, &m.body),
                 excerpt(&m.body)
             ),
             Record::Ping(p) => format!("{}    ping {}", p.dir, excerpt(&p.body)),

@@ -1,0 +1,3 @@
+//! The reports a gate writes for people and CI systems.
+
+pub mod html;

@@ -1,0 +1,12 @@
+//! Recording live traffic: the transparent proxy and everything beneath it, from the
+//! accept loop and the HTTP upgrade to the byte tunnel, the passive frame parser,
+//! permessage-deflate inflation, the tap that turns copies into records, and TLS.
+
+pub mod accept;
+pub mod deflate;
+pub mod frame;
+pub mod handshake;
+pub mod proxy;
+pub mod tap;
+pub mod tls;
+pub mod tunnel;
