@@ -10,7 +10,7 @@ pub mod frontend;
 pub mod protocol;
 pub mod recorded;
 
-pub use recorded::{default_dir, run_cli};
+pub use recorded::RecordedDemo;
 
 #[cfg(test)]
 mod tests;

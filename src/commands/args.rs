@@ -1,0 +1,153 @@
+//! Flags shared by several commands (redaction, replay settings) and their
+//! conversion into the library's validated configuration.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::FileConfig;
+use crate::recording::sink::Output;
+use crate::redact::RedactConfig;
+use crate::replay::ReplayConfig;
+
+/// Extra secrets to redact, on top of the defaults.
+#[derive(Debug, Args)]
+pub struct RedactFlags {
+    /// Also redact this header's value (Authorization, Proxy-Authorization, Cookie
+    /// and Set-Cookie always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Also redact this query parameter (token, access_token, api_key and password
+    /// always are). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub redact_query: Vec<String>,
+    /// Also redact string values of this JSON key, at any depth, in text messages.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub redact_json_key: Vec<String>,
+    /// Do not look for credentials by their shape (JWTs, Bearer tokens, AWS keys,
+    /// private keys, random values in fields named like *token*, *secret*, *key* or
+    /// *password*). Only the named headers, query parameters and JSON keys are
+    /// redacted then.
+    #[arg(long)]
+    pub no_secret_scan: bool,
+}
+
+impl From<RedactFlags> for RedactConfig {
+    fn from(f: RedactFlags) -> RedactConfig {
+        RedactConfig {
+            headers: f.redact_header,
+            query: f.redact_query,
+            json_keys: f.redact_json_key,
+            secret_scan: !f.no_secret_scan,
+        }
+    }
+}
+
+/// Replay settings shared by `replay` and `check`.
+#[derive(Debug, Args)]
+pub struct ReplayFlags {
+    /// Replay the recorded clients of ROUTE against the build at URL (ws:// or wss://).
+    /// The recorded path and query are appended to URL. `{port}` (check only) becomes
+    /// a free port, different for each recording. Repeatable.
+    #[arg(short, long = "target", value_name = "ROUTE=URL")]
+    pub targets: Vec<String>,
+    /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT; port
+    /// 0 picks a free one), and answer the build's requests with the recorded
+    /// responses. Repeatable.
+    #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
+    pub mocks: Vec<String>,
+    /// Shell command that starts the build under test; run after the mocks listen and
+    /// stopped (SIGTERM, then SIGKILL) at the end. It gets WSREPLAY_MOCK_<ROUTE>=ws://…
+    /// in its environment.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    /// Seconds the --spawn build may take until the first target accepts connections.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub spawn_timeout: f64,
+    /// Replay with the recorded gaps divided by this factor (1.0 = as recorded) instead
+    /// of causal pacing. Without --speed, clients pace causally and mocks answer after
+    /// the recorded delays.
+    #[arg(long, value_name = "FACTOR")]
+    pub speed: Option<f64>,
+    /// Seconds a client waits for a server message a step depends on before it reports
+    /// the wait and goes on.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub step_timeout: f64,
+    /// Read correlation overrides ([[correlate]] route/request/response) from this TOML
+    /// file [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow mocks to listen on non-loopback addresses.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Inject a fault into what wsreplay sends on ROUTE: a mock's responses (--mock
+    /// route) or a replayed client's messages (--target route), limited to messages of
+    /// type KIND when given. ACTION: drop, delay=DURATION (2s, 250ms), duplicate,
+    /// reorder (sent after the next message), corrupt (invalid JSON), or
+    /// disconnect-after=N (drop the connection after N messages). The captured run
+    /// holds a `fault` record for every injection. Repeatable.
+    #[arg(long = "fault", value_name = "ROUTE:ACTION[:KIND]")]
+    pub faults: Vec<crate::replay::fault::FaultRule>,
+}
+
+/// The replay settings of `replay` and `check`; targets stay raw (`check` fills in
+/// `{port}` per recording).
+pub(crate) fn replay_config(
+    flags: ReplayFlags,
+    output: Output,
+) -> anyhow::Result<(ReplayConfig, Vec<(String, String)>)> {
+    let file = FileConfig::load(flags.config.as_deref())?;
+    let mut config = ReplayConfig::new(output);
+    config.id_pairs = file.correlate;
+    config.faults = flags.faults;
+    config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
+    if let Some(speed) = flags.speed {
+        anyhow::ensure!(
+            speed > 0.0 && speed.is_finite(),
+            "--speed must be a positive number, e.g. 1.0"
+        );
+        config.speed = Some(speed);
+    }
+    let mut targets = Vec::new();
+    for spec in &flags.targets {
+        let (route, url) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!(
+                "--target {spec:?}: expected ROUTE=URL, e.g. frontend=ws://127.0.0.1:18000"
+            )
+        })?;
+        targets.push((route.to_string(), url.to_string()));
+    }
+    for spec in &flags.mocks {
+        let (route, listen) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--mock {spec:?}: expected ROUTE=LISTEN, e.g. nlp=127.0.0.1:28001")
+        })?;
+        let addr = crate::config::parse_listen(listen)
+            .map_err(|e| anyhow::anyhow!("--mock {spec:?}: {e}"))?;
+        anyhow::ensure!(
+            flags.allow_remote || addr.ip().is_loopback(),
+            "--mock {spec:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock"
+        );
+        if !addr.ip().is_loopback() {
+            tracing::warn!("mock {route} listens on {addr}, reachable from other machines");
+        }
+        config.mock(route, addr);
+    }
+    anyhow::ensure!(
+        !targets.is_empty() || !config.mocks.is_empty(),
+        "nothing to replay: give --target ROUTE=URL for the recorded clients (and --mock ROUTE=LISTEN for recorded servers)"
+    );
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
+    );
+    if let Some(cmd) = flags.spawn {
+        config.spawn = Some((cmd, seconds("--spawn-timeout", flags.spawn_timeout)?));
+    }
+    Ok((config, targets))
+}
+
+pub(crate) fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
+}

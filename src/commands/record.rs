@@ -1,0 +1,165 @@
+//! `wsreplay record`: the recording proxy on every route until Ctrl-C or SIGTERM, and the
+//! per-route summary printed at the end.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::RedactFlags;
+use super::terminal::wait_for_stop_signal;
+use super::{EXIT_ERROR, EXIT_OK};
+use crate::config::{validate_routes, FileConfig, Route};
+use crate::record::proxy::{Proxy, ProxyConfig};
+use crate::record::tls::TlsOptions;
+use crate::recording::sink::{Outcome, Output};
+
+/// Arguments of `wsreplay record`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  wsreplay record --out recordings/checkout.jsonl \\\n    --route frontend=127.0.0.1:18100=ws://127.0.0.1:18000 \\\n    --route nlp=127.0.0.1:18101=ws://127.0.0.1:18001\n\nPoint the client at ws://127.0.0.1:18100 and the backend's agent URL at ws://127.0.0.1:18101."
+)]
+pub struct RecordArgs {
+    /// The recording to write (JSON Lines). Overrides `out` in the config file.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Parse and serialise everything but write no file (to measure the recorder
+    /// without its disk cost).
+    #[arg(long, conflicts_with = "out")]
+    pub discard: bool,
+    /// A hop to record, as NAME=LISTEN=UPSTREAM: the proxy listens on LISTEN
+    /// (HOST:PORT) and forwards to UPSTREAM (ws:// or wss:// URL). Repeat for
+    /// every hop. Replaces the routes of the config file.
+    #[arg(short, long = "route", value_name = "NAME=LISTEN=UPSTREAM")]
+    pub routes: Vec<Route>,
+    /// Read routes, output and redaction from this TOML file [default: ./wsreplay.toml
+    /// when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra PEM CA certificate(s) to trust for wss:// upstreams.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify wss:// upstream certificates (self-signed staging only).
+    #[arg(long)]
+    pub insecure: bool,
+    #[command(flatten)]
+    pub redact: RedactFlags,
+    /// Keep at most this many bytes of each message body; longer bodies are
+    /// recorded truncated, with their full size. Forwarding is never affected.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+    /// Allow listening on non-loopback addresses (exposes the recorder to the network).
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+pub async fn run(args: RecordArgs) -> anyhow::Result<i32> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
+    let routes = if args.routes.is_empty() {
+        file.routes(&config_path)?
+    } else {
+        args.routes
+    };
+    validate_routes(&routes, args.allow_remote)?;
+    let output = if args.discard {
+        Output::Discard
+    } else {
+        Output::File(args.out.or(file.out).ok_or_else(|| {
+            anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
+        })?)
+    };
+    let out = match &output {
+        Output::File(p) => p.clone(),
+        Output::Discard => PathBuf::from("(discarded)"),
+    };
+    let mut redact = file.redact;
+    redact.merge(args.redact.into());
+    for r in routes.iter().filter(|r| !r.listen.ip().is_loopback()) {
+        tracing::warn!(
+            "route {} listens on {}, reachable from other machines",
+            r.name,
+            r.listen
+        );
+    }
+    let mut config = ProxyConfig::new(routes, output);
+    config.redact = redact;
+    config.tls = TlsOptions {
+        ca_cert: args.ca_cert,
+        insecure: args.insecure,
+    };
+    config.max_message_bytes = args.max_message_size;
+    let proxy = Proxy::start(config).await?;
+    for (name, addr) in proxy.addrs() {
+        eprintln!(
+            "wsreplay: route {name}: ws://{addr} → {}",
+            upstream_of(&proxy, name)
+        );
+    }
+    eprintln!(
+        "wsreplay: recording to {}; press Ctrl-C to stop",
+        out.display()
+    );
+    wait_for_stop_signal().await?;
+    let outcome = proxy.stop().await;
+    Ok(report_outcome(&out, &outcome))
+}
+
+pub(crate) fn upstream_of(proxy: &Proxy, route: &str) -> String {
+    proxy
+        .upstream(route)
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+/// Prints one line per route and says whether the recording is complete.
+pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
+    for (route, s) in &outcome.routes {
+        let c2s = s
+            .messages
+            .get(&crate::recording::format::Dir::ClientToServer)
+            .copied()
+            .unwrap_or(0);
+        let s2c = s
+            .messages
+            .get(&crate::recording::format::Dir::ServerToClient)
+            .copied()
+            .unwrap_or(0);
+        println!(
+            "{route}: {} connection(s), {c2s} c2s + {s2c} s2c message(s), {} abnormal end(s)",
+            s.connections, s.abnormal_ends
+        );
+    }
+    if outcome.complete() {
+        println!("{}", wrote(out, outcome.records));
+        EXIT_OK
+    } else {
+        eprintln!(
+            "error: the recording {} is INCOMPLETE: {} record(s) could not be written ({}). Traffic was forwarded regardless.",
+            out.display(),
+            outcome.lost,
+            outcome.error.as_deref().unwrap_or("unknown error")
+        );
+        EXIT_ERROR
+    }
+}
+
+/// `wrote FILE (N records)`, the last line of a complete recording.
+pub(crate) fn wrote(out: &std::path::Path, records: u64) -> String {
+    let s = if records == 1 { "" } else { "s" };
+    format!("wrote {} ({records} record{s})", out.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_summary_counts_in_words() {
+        let out = std::path::Path::new("rc.jsonl");
+        assert_eq!(wrote(out, 1), "wrote rc.jsonl (1 record)");
+        assert_eq!(wrote(out, 2), "wrote rc.jsonl (2 records)");
+    }
+}

@@ -1,0 +1,57 @@
+//! `wsreplay replay`: the recorded clients against a build, mocks for its peers.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::{replay_config, ReplayFlags};
+use super::record::report_outcome;
+use super::{EXIT_DIFFERS, EXIT_OK};
+use crate::recording::format::Recording;
+use crate::recording::sink::Output;
+use crate::replay::Replay;
+
+/// Arguments of `wsreplay replay`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (the build under test is a backend; its agents are mocked):\n  wsreplay replay recordings/checkout.jsonl \\\n    --target frontend=ws://127.0.0.1:18000 \\\n    --mock nlp=127.0.0.1:28001 --mock data=127.0.0.1:28002 --mock viz=127.0.0.1:28003 \\\n    --spawn 'NLP_AGENT_URL=ws://127.0.0.1:28001 ... ./start-backend.sh'\n\nExit status: 0 replayed with no problems, 1 problems were reported, 2 could not replay."
+)]
+pub struct ReplayArgs {
+    /// The recording to replay.
+    pub recording: PathBuf,
+    #[command(flatten)]
+    pub replay: ReplayFlags,
+    /// Where to write the capture of the replay [default: runs/<recording name>.jsonl].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub async fn run(args: ReplayArgs) -> anyhow::Result<i32> {
+    let recording = Recording::read(&args.recording)?;
+    for w in &recording.warnings {
+        eprintln!("warning: {}", w.at(&args.recording));
+    }
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args.recording.file_stem().unwrap_or_default();
+        PathBuf::from("runs").join(stem).with_extension("jsonl")
+    });
+    let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
+    for (route, url) in targets {
+        let upstream = crate::config::parse_target(&route, &url).map_err(anyhow::Error::msg)?;
+        config.targets.push((route, upstream));
+    }
+    let replay = Replay::start(recording, config).await?;
+    for (route, addr) in replay.mock_addrs() {
+        eprintln!("wsreplay: mock {route} listening on ws://{addr}");
+    }
+    let report = replay.run().await?;
+    print!("{}", report.render());
+    let code = report_outcome(&out, &report.capture);
+    Ok(if code != EXIT_OK {
+        code
+    } else if report.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_DIFFERS
+    })
+}

@@ -1,0 +1,97 @@
+//! `wsreplay serve-demo`: services of the demo system as a long-lived process.
+
+use super::args::seconds;
+use super::terminal::wait_for_stop_signal;
+use super::EXIT_OK;
+use clap::Args;
+
+/// Arguments of `wsreplay serve-demo`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example (the whole demo system on the ports of ../shared/sut):\n  wsreplay serve-demo --agent nlp=127.0.0.1:18001 --agent data=127.0.0.1:18002 \\\n    --agent viz=127.0.0.1:18003 --backend 127.0.0.1:18000"
+)]
+pub struct ServeDemoArgs {
+    /// Run the demo backend, listening on HOST:PORT.
+    #[arg(long, value_name = "LISTEN")]
+    pub backend: Option<String>,
+    /// The backend's nlp agent [default: the --agent nlp address, else ws://127.0.0.1:18001].
+    #[arg(long, value_name = "URL")]
+    pub nlp_url: Option<String>,
+    /// The backend's data agent [default: the --agent data address, else ws://127.0.0.1:18002].
+    #[arg(long, value_name = "URL")]
+    pub data_url: Option<String>,
+    /// The backend's viz agent [default: the --agent viz address, else ws://127.0.0.1:18003].
+    #[arg(long, value_name = "URL")]
+    pub viz_url: Option<String>,
+    /// Make the backend send tool_executing in the broken legacy shape (payload → data).
+    #[arg(long)]
+    pub regression: bool,
+    /// Seconds the backend waits for an agent's reply before it ends the chat with an
+    /// error envelope.
+    #[arg(long, value_name = "SECS", default_value_t = crate::demo::DEFAULT_AGENT_TIMEOUT.as_secs_f64())]
+    pub agent_timeout: f64,
+    /// Milliseconds the backend waits before every message it sends to the frontend
+    /// (a slow build, to try `check --timing`).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub reply_delay_ms: u64,
+    /// Run a demo agent: KIND=LISTEN with KIND one of nlp, data, viz. Repeatable.
+    #[arg(long = "agent", value_name = "KIND=LISTEN")]
+    pub agents: Vec<String>,
+}
+
+pub async fn run(args: ServeDemoArgs) -> anyhow::Result<i32> {
+    use crate::demo::agent::{self, AgentKind};
+    use crate::demo::backend::{self, BackendConfig};
+    let mut servers = Vec::new();
+    let mut agent_urls = std::collections::BTreeMap::new();
+    for spec in &args.agents {
+        let (kind, listen) = spec.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--agent {spec:?}: expected KIND=LISTEN, e.g. nlp=127.0.0.1:18001")
+        })?;
+        let kind = AgentKind::all()
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| anyhow::anyhow!("--agent {spec:?}: KIND must be nlp, data or viz"))?;
+        let addr = crate::config::parse_listen(listen)
+            .map_err(|e| anyhow::anyhow!("--agent {spec:?}: {e}"))?;
+        let server = agent::spawn(kind, addr, crate::demo::DEFAULT_AGENT_DELAY).await?;
+        eprintln!("wsreplay: demo {} agent on {}", kind.name(), server.url());
+        agent_urls.insert(kind.name(), server.url());
+        servers.push(server);
+    }
+    if let Some(listen) = &args.backend {
+        let addr =
+            crate::config::parse_listen(listen).map_err(|e| anyhow::anyhow!("--backend: {e}"))?;
+        let url = |given: &Option<String>, kind: &str, port: u16| {
+            given
+                .clone()
+                .or_else(|| agent_urls.get(kind).cloned())
+                .unwrap_or_else(|| format!("ws://127.0.0.1:{port}"))
+        };
+        let cfg = BackendConfig {
+            nlp_url: url(&args.nlp_url, "nlp", 18001),
+            data_url: url(&args.data_url, "data", 18002),
+            viz_url: url(&args.viz_url, "viz", 18003),
+            regression_events: if args.regression {
+                vec![crate::demo::protocol::DEFAULT_REGRESSION_EVENT.to_owned()]
+            } else {
+                Vec::new()
+            },
+            agent_timeout: seconds("--agent-timeout", args.agent_timeout)?,
+            reply_delay: std::time::Duration::from_millis(args.reply_delay_ms),
+            mutate: None,
+        };
+        let server = backend::spawn(cfg, addr).await?;
+        eprintln!("wsreplay: demo backend on {}", server.url());
+        servers.push(server);
+    }
+    anyhow::ensure!(
+        !servers.is_empty(),
+        "nothing to serve: give --backend LISTEN and/or --agent KIND=LISTEN"
+    );
+    wait_for_stop_signal().await?;
+    for server in servers {
+        server.shutdown().await;
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,50 @@
+//! `wsreplay show`: what a recording holds.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::EXIT_OK;
+use crate::recording::format::Recording;
+
+/// Arguments of `wsreplay show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The recording to describe.
+    pub file: PathBuf,
+    /// Print every message in order, one line each, across all hops.
+    #[arg(long, conflicts_with = "mermaid")]
+    pub timeline: bool,
+    /// List what was redacted: where (header, query parameter, message field) and
+    /// what kind (jwt, aws-key, private-key, secret), with counts. Never a value.
+    #[arg(long, conflicts_with_all = ["timeline", "mermaid"])]
+    pub secrets: bool,
+    /// Print the session as a Mermaid sequence diagram: each route's client and server
+    /// are participants, messages are labelled by their type, runs of the same message
+    /// are collapsed (`progress_update ×3`). Paste into a Markdown ```mermaid block.
+    #[arg(long)]
+    pub mermaid: bool,
+}
+
+pub fn run(args: ShowArgs) -> anyhow::Result<i32> {
+    let recording = Recording::read(&args.file)?;
+    if args.mermaid {
+        print!(
+            "{}",
+            crate::structure::sequence::Sequence::of(&recording).mermaid()
+        );
+    } else if args.timeline {
+        print!("{}", crate::recording::summary::render_timeline(&recording));
+        for w in &recording.warnings {
+            eprintln!("warning: {}", w.at(&args.file));
+        }
+    } else if args.secrets {
+        print!(
+            "{}",
+            crate::redact::secrets::Inventory::of(&recording).render()
+        );
+    } else {
+        print!("{}", crate::recording::summary::render(&recording));
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,39 @@
+//! `wsreplay snapshot`: the structure snapshot of recordings.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::EXIT_OK;
+use crate::config::FileConfig;
+use crate::gate::check;
+
+/// Arguments of `wsreplay snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Recordings (or directories of *.jsonl recordings) to snapshot.
+    #[arg(required = true)]
+    pub recordings: Vec<PathBuf>,
+    /// Where snapshots live.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshots: PathBuf,
+    /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
+    /// [default: ./wsreplay.toml when present].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(args: SnapshotArgs) -> anyhow::Result<i32> {
+    let structure_config = FileConfig::load(args.config.as_deref())?.structure;
+    for file in check::expand(&args.recordings)? {
+        let (path, structure) = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
+        let kinds: usize = structure.routes.values().map(|r| r.kinds.len()).sum();
+        println!(
+            "wrote {} ({} route(s), {kinds} message kind(s)) from {}",
+            path.display(),
+            structure.routes.len(),
+            file.display()
+        );
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,59 @@
+//! What only a terminal program decides: colour, SIGPIPE, logging, and waiting for
+//! Ctrl-C or SIGTERM.
+
+/// Lets a closed stdout (`wsreplay show X --timeline | head`) end the process quietly,
+/// as it ends other Unix tools, instead of a panic on "Broken pipe". Rust starts
+/// programs with SIGPIPE ignored; the commands that only read files and print get the
+/// default back. The commands that use sockets keep it ignored: a peer that goes away
+/// while a TLS record is written must be an error on that connection, not the end of
+/// the recorder.
+pub(crate) fn restore_default_sigpipe() {
+    // SAFETY: called at the start of the program, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+pub(crate) fn init_logging(verbose: u8) {
+    // The demo system's own services log at info; keep them quiet unless asked.
+    let default = match verbose {
+        0 => "wsreplay=info,wsreplay::demo=warn",
+        1 => "wsreplay=debug",
+        _ => "wsreplay=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = color_on(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}
+
+pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// Colour on stdout: on a terminal, unless NO_COLOR is set.
+pub fn use_color() -> bool {
+    color_on(&std::io::stdout())
+}
+
+/// Colour on `stream`: when it is a terminal and NO_COLOR is not set.
+pub(crate) fn color_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
