@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wsreplay::record::deflate::{Inflater, Negotiated};
-use wsreplay::recording::format::Dir;
+use wsreplay::recording::Dir;
 use wsreplay::record::frame::{Event, FrameParser};
 
 fn events(chunks: &[&[u8]]) -> Vec<Event> {

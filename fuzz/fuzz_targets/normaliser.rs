@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::recording::format::{Body, Dir, Opcode, Recording};
+use wsreplay::recording::{Body, Dir, Opcode, Recording};
 use wsreplay::redact::{RedactConfig, Redactor};
 use wsreplay::structure::Structure;
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use wsreplay::recording::format::Recording;
+use wsreplay::recording::Recording;
 
 fuzz_target!(|data: &[u8]| {
     match Recording::from_reader(Path::new("fuzz.jsonl"), data) {

@@ -1,6 +1,6 @@
 //! `wsreplay bench`: the performance figures.
 
-use super::EXIT_OK;
+use crate::gate::Verdict;
 use clap::Args;
 
 /// Arguments of `wsreplay bench`.
@@ -17,7 +17,7 @@ pub struct BenchArgs {
     pub only: Option<crate::measure::bench::Workload>,
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
+pub async fn run(args: BenchArgs) -> anyhow::Result<Verdict> {
     if !args.json {
         eprintln!("wsreplay bench: measuring (a few minutes; --quick for a short run)...");
     }
@@ -31,5 +31,5 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", report.render());
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

@@ -9,6 +9,8 @@ use super::args::{replay_config, ReplayFlags};
 use super::terminal::use_color;
 use crate::config::FileConfig;
 use crate::gate::check;
+use crate::gate::export::{self, html::Html, junit::Junit, markdown::Markdown};
+use crate::gate::{CheckResult, Verdict};
 use crate::recording::sink::Output;
 
 /// Arguments of `wsreplay check`.
@@ -66,7 +68,7 @@ pub struct CheckArgs {
     pub partition: Option<String>,
 }
 
-pub async fn run(args: CheckArgs) -> anyhow::Result<i32> {
+pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
     let files = check::partition(check::expand(&args.recordings)?, args.partition.as_deref())?;
     let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
     let (replay, targets) = replay_config(args.replay, Output::Discard)?;
@@ -98,12 +100,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<i32> {
         print!("{}", r.render(color));
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, check::junit(&results))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        export::to_file(&Junit, &results, path)?;
     }
     if let Some(path) = &args.summary_md {
-        std::fs::write(path, check::summary_markdown(&results))
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        export::to_file(&Markdown, &results, path)?;
     }
     if let Some(path) = &args.html {
         write_html(path, &results)?;
@@ -112,30 +112,26 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|r| r.verdict())
         .max()
-        .unwrap_or(check::Verdict::Same);
+        .unwrap_or(Verdict::Same);
     let counts = |v| results.iter().filter(|r| r.verdict() == v).count();
     println!(
         "\n{} recording(s): {} same, {} outside the timing envelope, {} differ, {} could not be checked{}",
         results.len(),
-        counts(check::Verdict::Same),
-        counts(check::Verdict::Slow),
-        counts(check::Verdict::Differs),
-        counts(check::Verdict::Error),
+        counts(Verdict::Same),
+        counts(Verdict::Slow),
+        counts(Verdict::Differs),
+        counts(Verdict::Error),
         if read_only {
             " (no snapshot files written)"
         } else {
             ""
         }
     );
-    Ok(worst.exit_code())
+    Ok(worst)
 }
 
-pub(crate) fn write_html(
-    path: &std::path::Path,
-    results: &[check::CheckResult],
-) -> anyhow::Result<()> {
-    std::fs::write(path, crate::gate::export::html::html(results))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+pub(crate) fn write_html(path: &std::path::Path, results: &[CheckResult]) -> anyhow::Result<()> {
+    export::to_file(&Html, results, path)?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::terminal::use_color;
 use crate::demo::RecordedDemo;
+use crate::gate::Verdict;
 use crate::recording::sink::Output;
 
 /// Arguments of `wsreplay demo`.
@@ -28,12 +29,12 @@ pub struct DemoArgs {
 
 /// `wsreplay demo`: record the demo system, snapshot it, check the same build, then
 /// check a build with the payload→data regression, printing what a CI job would see.
-pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
+pub async fn run(args: DemoArgs) -> anyhow::Result<Verdict> {
     let dir = args.dir.unwrap_or_else(default_dir);
     run_in(dir, args.chats).await
 }
 
-async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
+async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
     let color = use_color();
     let recording = dir.join("recordings").join("checkout.jsonl");
     let snapshots = dir.join("snapshots");
@@ -54,7 +55,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     let outcome = demo.stop().await;
     let report = report?;
     anyhow::ensure!(outcome.complete(), "the demo recording is incomplete");
-    let rec = crate::recording::format::Recording::read(&recording)?;
+    let rec = crate::recording::Recording::read(&recording)?;
     indent(&crate::recording::summary::render(&rec));
     println!(
         "   The frontend validated every event: {} problem(s).\n",
@@ -136,7 +137,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<i32> {
     println!("If the change was intended, a reviewer accepts it:");
     println!("   wsreplay review        (or, in a Rust project: cargo insta review)");
     println!("and the next check passes. Try it on your own system with `wsreplay record`, see README.md.");
-    Ok(0)
+    Ok(Verdict::Same)
 }
 
 /// The file that marks a directory as the demo's own: `demo` empties only such a one.

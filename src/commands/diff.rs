@@ -7,7 +7,7 @@ use clap::Args;
 use super::check::write_html;
 use super::terminal::use_color;
 use crate::config::FileConfig;
-use crate::gate::check;
+use crate::gate::{check, Verdict};
 
 /// Arguments of `wsreplay diff`.
 #[derive(Debug, Args)]
@@ -25,12 +25,12 @@ pub struct DiffArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: DiffArgs) -> anyhow::Result<i32> {
+pub fn run(args: DiffArgs) -> anyhow::Result<Verdict> {
     let structure = FileConfig::load(args.config.as_deref())?.structure;
     let result = check::diff_recordings(&args.a, &args.b, &structure)?;
     print!("{}", result.render(use_color()));
     if let Some(path) = &args.html {
         write_html(path, std::slice::from_ref(&result))?;
     }
-    Ok(result.verdict().exit_code())
+    Ok(result.verdict())
 }

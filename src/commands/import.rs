@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::args::RedactFlags;
-use super::EXIT_OK;
+use crate::gate::Verdict;
 use clap::{Args, Subcommand};
 
 /// What `wsreplay import` reads.
@@ -35,7 +35,7 @@ pub struct ImportHarArgs {
     pub redact: RedactFlags,
 }
 
-pub fn run(args: ImportHarArgs) -> anyhow::Result<i32> {
+pub fn run(args: ImportHarArgs) -> anyhow::Result<Verdict> {
     let options = crate::interop::har::ImportOptions {
         route: args.route,
         redact: args.redact.into(),
@@ -48,8 +48,8 @@ pub fn run(args: ImportHarArgs) -> anyhow::Result<i32> {
         args.file.display(),
         report.creator,
         args.out.display(),
-        count(crate::recording::format::Dir::ClientToServer),
-        count(crate::recording::format::Dir::ServerToClient),
+        count(crate::recording::Dir::ClientToServer),
+        count(crate::recording::Dir::ServerToClient),
         options.route
     );
     println!("  message times: {}", report.unit.describe());
@@ -77,5 +77,5 @@ pub fn run(args: ImportHarArgs) -> anyhow::Result<i32> {
             args.file.display()
         );
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

@@ -1,8 +1,9 @@
 //! The command line: clap definitions and the glue from arguments to the library.
 //!
-//! `main.rs` parses a [`Cli`] and calls [`run`]; everything here turns raw arguments
-//! into validated configuration, calls the library, prints, and maps the result to a
-//! documented exit code ([`EXIT_OK`], [`EXIT_DIFFERS`], [`EXIT_ERROR`]).
+//! `main.rs` parses a [`Cli`] and calls [`run`]. Each command's module turns its raw
+//! arguments into validated configuration, calls the library and prints; it returns a
+//! [`Verdict`], whose [`Verdict::exit_code`] is the documented exit status. Only this
+//! layer draws progress bars, decides colour and installs logging (the `cli` feature).
 
 use clap::{Parser, Subcommand};
 
@@ -38,16 +39,7 @@ use self::snapshot::SnapshotArgs;
 use self::soak::SoakArgs;
 use self::terminal::{init_logging, restore_default_sigpipe};
 use self::validate::ValidateArgs;
-
-/// Success.
-pub const EXIT_OK: i32 = 0;
-/// The structure of the traffic differs from the snapshot.
-pub const EXIT_DIFFERS: i32 = 1;
-/// wsreplay could not do its job: bad input, unreachable target, incomplete recording.
-pub const EXIT_ERROR: i32 = 2;
-/// `check --timing`: the structure is the same, but the build is slower than the
-/// timing envelope allows ([`check::Verdict::Slow`]).
-pub const EXIT_SLOW: i32 = 3;
+use crate::gate::Verdict;
 
 /// Record, replay and structurally diff WebSocket traffic between services.
 #[derive(Debug, Parser)]
@@ -137,7 +129,7 @@ pub fn run(cli: Cli) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
+            return Verdict::Error.exit_code();
         }
     };
     let result = runtime.block_on(async {
@@ -153,7 +145,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Soak(args) => soak::run(args).await,
             Command::BenchRelay { listen, upstream } => {
                 crate::measure::bench::blind_relay(listen, upstream).await?;
-                Ok(EXIT_OK)
+                Ok(Verdict::Same)
             }
             Command::ServeDemo(args) => serve_demo::run(args).await,
             Command::Import(ImportCommand::Har(args)) => import::run(args),
@@ -163,12 +155,12 @@ pub fn run(cli: Cli) -> i32 {
         }
     });
     match result {
-        Ok(code) => code,
+        Ok(verdict) => verdict.exit_code(),
         Err(e) => {
             // Every error names its cause in its own message: printing the chain of
             // sources as well would repeat the OS reason.
             eprintln!("error: {e}");
-            EXIT_ERROR
+            Verdict::Error.exit_code()
         }
     }
 }

@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::args::RedactFlags;
 use super::terminal::wait_for_stop_signal;
-use super::{EXIT_ERROR, EXIT_OK};
 use crate::config::{validate_routes, FileConfig, Route};
+use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
 use crate::recording::sink::{Outcome, Output};
@@ -52,7 +52,7 @@ pub struct RecordArgs {
     pub allow_remote: bool,
 }
 
-pub async fn run(args: RecordArgs) -> anyhow::Result<i32> {
+pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     let file = FileConfig::load(args.config.as_deref())?;
     let config_path = args
         .config
@@ -115,16 +115,16 @@ pub(crate) fn upstream_of(proxy: &Proxy, route: &str) -> String {
 }
 
 /// Prints one line per route and says whether the recording is complete.
-pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
+pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> Verdict {
     for (route, s) in &outcome.routes {
         let c2s = s
             .messages
-            .get(&crate::recording::format::Dir::ClientToServer)
+            .get(&crate::recording::Dir::ClientToServer)
             .copied()
             .unwrap_or(0);
         let s2c = s
             .messages
-            .get(&crate::recording::format::Dir::ServerToClient)
+            .get(&crate::recording::Dir::ServerToClient)
             .copied()
             .unwrap_or(0);
         println!(
@@ -134,7 +134,7 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
     }
     if outcome.complete() {
         println!("{}", wrote(out, outcome.records));
-        EXIT_OK
+        Verdict::Same
     } else {
         eprintln!(
             "error: the recording {} is INCOMPLETE: {} record(s) could not be written ({}). Traffic was forwarded regardless.",
@@ -142,7 +142,7 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> i32 {
             outcome.lost,
             outcome.error.as_deref().unwrap_or("unknown error")
         );
-        EXIT_ERROR
+        Verdict::Error
     }
 }
 

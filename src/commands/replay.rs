@@ -6,9 +6,9 @@ use clap::Args;
 
 use super::args::{replay_config, ReplayFlags};
 use super::record::report_outcome;
-use super::{EXIT_DIFFERS, EXIT_OK};
-use crate::recording::format::Recording;
+use crate::gate::Verdict;
 use crate::recording::sink::Output;
+use crate::recording::Recording;
 use crate::replay::Replay;
 
 /// Arguments of `wsreplay replay`.
@@ -26,7 +26,7 @@ pub struct ReplayArgs {
     pub out: Option<PathBuf>,
 }
 
-pub async fn run(args: ReplayArgs) -> anyhow::Result<i32> {
+pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.recording)?;
     for w in &recording.warnings {
         eprintln!("warning: {}", w.at(&args.recording));
@@ -47,11 +47,11 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<i32> {
     let report = replay.run().await?;
     print!("{}", report.render());
     let code = report_outcome(&out, &report.capture);
-    Ok(if code != EXIT_OK {
+    Ok(if code != Verdict::Same {
         code
     } else if report.problems.is_empty() {
-        EXIT_OK
+        Verdict::Same
     } else {
-        EXIT_DIFFERS
+        Verdict::Differs
     })
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::terminal::use_color;
-use super::EXIT_OK;
+use crate::gate::Verdict;
 use clap::Args;
 
 /// Arguments of `wsreplay review`.
@@ -22,7 +22,7 @@ pub struct ReviewArgs {
     pub reject: bool,
 }
 
-pub fn run(args: ReviewArgs) -> anyhow::Result<i32> {
+pub fn run(args: ReviewArgs) -> anyhow::Result<Verdict> {
     use crate::gate::review::Decision;
     let decision = match (args.accept, args.reject) {
         (true, _) => Decision::Accept,
@@ -39,7 +39,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<i32> {
     )?;
     if done.accepted.is_empty() && done.rejected.is_empty() && done.skipped.is_empty() {
         println!("no pending snapshots in {}", args.snapshots.display());
-        return Ok(EXIT_OK);
+        return Ok(Verdict::Same);
     }
     let list = |names: &[String]| match names {
         [] => String::new(),
@@ -54,5 +54,5 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<i32> {
         done.skipped.len(),
         list(&done.skipped)
     );
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::EXIT_OK;
 use crate::config::FileConfig;
 use crate::gate::check;
-use crate::recording::format::Recording;
+use crate::gate::Verdict;
+use crate::recording::Recording;
 
 /// Output formats of `wsreplay schema`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +39,7 @@ pub struct SchemaArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: SchemaArgs) -> anyhow::Result<i32> {
+pub fn run(args: SchemaArgs) -> anyhow::Result<Verdict> {
     let config = FileConfig::load(args.config.as_deref())?.structure;
     let mut contract = crate::interop::schema::Contract::new(config);
     let files = check::expand(&args.recordings)?;
@@ -77,5 +77,5 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<i32> {
             eprintln!("{summary}");
         }
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

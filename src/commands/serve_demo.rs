@@ -2,7 +2,7 @@
 
 use super::args::seconds;
 use super::terminal::wait_for_stop_signal;
-use super::EXIT_OK;
+use crate::gate::Verdict;
 use clap::Args;
 
 /// Arguments of `wsreplay serve-demo`.
@@ -39,7 +39,7 @@ pub struct ServeDemoArgs {
     pub agents: Vec<String>,
 }
 
-pub async fn run(args: ServeDemoArgs) -> anyhow::Result<i32> {
+pub async fn run(args: ServeDemoArgs) -> anyhow::Result<Verdict> {
     use crate::demo::agent::{self, AgentKind};
     use crate::demo::backend::{self, BackendConfig};
     let mut servers = Vec::new();
@@ -93,5 +93,5 @@ pub async fn run(args: ServeDemoArgs) -> anyhow::Result<i32> {
     for server in servers {
         server.shutdown().await;
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

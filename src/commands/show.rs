@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::EXIT_OK;
-use crate::recording::format::Recording;
+use crate::gate::Verdict;
+use crate::recording::Recording;
 
 /// Arguments of `wsreplay show`.
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ pub struct ShowArgs {
     pub mermaid: bool,
 }
 
-pub fn run(args: ShowArgs) -> anyhow::Result<i32> {
+pub fn run(args: ShowArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.file)?;
     if args.mermaid {
         print!(
@@ -46,5 +46,5 @@ pub fn run(args: ShowArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", crate::recording::summary::render(&recording));
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

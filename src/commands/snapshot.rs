@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::EXIT_OK;
 use crate::config::FileConfig;
 use crate::gate::check;
+use crate::gate::Verdict;
 
 /// Arguments of `wsreplay snapshot`.
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub struct SnapshotArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: SnapshotArgs) -> anyhow::Result<i32> {
+pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
     let structure_config = FileConfig::load(args.config.as_deref())?.structure;
     for file in check::expand(&args.recordings)? {
         let (path, structure) = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
@@ -35,5 +35,5 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<i32> {
             file.display()
         );
     }
-    Ok(EXIT_OK)
+    Ok(Verdict::Same)
 }

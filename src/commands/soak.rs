@@ -1,6 +1,6 @@
 //! `wsreplay soak`: many connections through the recorder, nothing lost.
 
-use super::{EXIT_ERROR, EXIT_OK};
+use crate::gate::Verdict;
 use clap::Args;
 
 /// Arguments of `wsreplay soak`.
@@ -17,7 +17,7 @@ pub struct SoakArgs {
     pub json: bool,
 }
 
-pub async fn run(args: SoakArgs) -> anyhow::Result<i32> {
+pub async fn run(args: SoakArgs) -> anyhow::Result<Verdict> {
     let dir = std::env::temp_dir().join(format!("wsreplay-soak-{}", std::process::id()));
     let report =
         crate::measure::soak::run(args.connections, args.messages, &dir.join("soak.jsonl")).await;
@@ -28,5 +28,9 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", report.render());
     }
-    Ok(if report.passed() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if report.passed() {
+        Verdict::Same
+    } else {
+        Verdict::Error
+    })
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{EXIT_DIFFERS, EXIT_OK};
-use crate::recording::format::Recording;
+use crate::gate::Verdict;
+use crate::recording::Recording;
 
 /// Arguments of `wsreplay validate`.
 #[derive(Debug, Args)]
@@ -26,14 +26,14 @@ pub struct ValidateArgs {
     pub dir: Option<String>,
 }
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
+pub fn run(args: ValidateArgs) -> anyhow::Result<Verdict> {
     let schema = crate::interop::validate::Schema::read(&args.schema)?;
     let recording = Recording::read(&args.recording)?;
     let dir = args.dir.as_deref().map(|d| {
         if d == "c2s" {
-            crate::recording::format::Dir::ClientToServer
+            crate::recording::Dir::ClientToServer
         } else {
-            crate::recording::format::Dir::ServerToClient
+            crate::recording::Dir::ServerToClient
         }
     });
     if let Some(route) = &args.route {
@@ -55,8 +55,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
         schema.routes().join(", ")
     );
     Ok(if report.passed() {
-        EXIT_OK
+        Verdict::Same
     } else {
-        EXIT_DIFFERS
+        Verdict::Differs
     })
 }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::recording::format::{
+use crate::recording::{
     Body, Close, Control, Dir, End, EndHow, Finish, Header, Message, Opcode, Open, Record, Side,
     Writer,
 };
@@ -463,7 +463,7 @@ fn connection_records(
         let record = match m.opcode {
             1 => message(Opcode::TEXT, Body::Text(m.data.clone())),
             2 => {
-                let bytes = crate::recording::format::base64()
+                let bytes = crate::recording::base64()
                     .decode(m.data.trim())
                     .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
                 message(Opcode::BINARY, Body::Bytes(bytes))

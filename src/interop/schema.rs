@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::{self, DISCRIMINATORS};
-use crate::recording::format::{Dir, Message, Opcode, Record, Recording};
+use crate::recording::{Dir, Message, Opcode, Record, Recording};
 use crate::structure::{
-    enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
+    formats::enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
 };
 
 /// The JSON Schema dialect of every document written here.

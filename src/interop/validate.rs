@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::interop::schema::{fragment, pointer_token};
 use crate::protocol::{self, DISCRIMINATORS};
-use crate::recording::format::{Dir, Recording};
+use crate::recording::{Dir, Recording};
 
 /// The base URI the schema document is registered under, for `$ref`s into it.
 const BASE: &str = "urn:wsreplay:validate:schema";

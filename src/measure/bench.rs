@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::recording::format::{
+use crate::recording::{
     Body, Dir, Header, Message as RecMessage, Opcode, Open, Record, Recording, Writer,
 };
 

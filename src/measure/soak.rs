@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::config::Route;
 use crate::measure::bench::{checksum, echo_server, raise_fd_limit};
 use crate::record::proxy::{Proxy, ProxyConfig};
-use crate::recording::format::{Dir, Reader, Record};
 use crate::recording::sink::Output;
+use crate::recording::{Dir, Reader, Record};
 
 /// What a soak run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -5,7 +5,9 @@
 //! label in parentheses that says what it is: `(json object)`, `(text)`, `(binary)`,
 //! `(invalid UTF-8 text)`, `(opcode 0x3)`.
 
-use crate::recording::format::{Body, Opcode};
+pub mod json;
+
+use crate::recording::{Body, Opcode};
 
 /// Keys tried, in order, to name a JSON message's kind.
 pub const DISCRIMINATORS: &[&str] = &["type", "event", "kind", "action", "op", "method"];

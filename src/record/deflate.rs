@@ -9,7 +9,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::recording::format::Dir;
+use crate::recording::Dir;
 
 /// Parameters of a negotiated permessage-deflate extension.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

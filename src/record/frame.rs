@@ -10,7 +10,7 @@
 //! progress and the payload of the message being assembled (capped at
 //! `max_body` bytes; longer bodies are recorded truncated with their full size).
 
-use crate::recording::format::Opcode;
+use crate::recording::Opcode;
 
 /// Something the parser finished assembling.
 #[derive(Clone, Debug, PartialEq, Eq)]

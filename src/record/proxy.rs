@@ -28,8 +28,8 @@ use crate::record::deflate::Negotiated;
 use crate::record::handshake::{self, HeadError, RequestHead};
 use crate::record::tap::Tap;
 use crate::record::tls::{self, TlsOptions, UpstreamStream};
-use crate::recording::format::{Dir, End, EndHow, Open, Record, Side};
 use crate::recording::sink::{Outcome, Output, Sink, SinkHandle};
+use crate::recording::{Dir, End, EndHow, Open, Record, Side};
 use crate::redact::{RedactConfig, Redactor};
 
 /// Everything `wsreplay record` needs.

@@ -7,8 +7,8 @@
 
 use crate::record::deflate::{Inflater, Negotiated};
 use crate::record::frame::{Event, FrameParser, ParsedControl, ParsedMessage};
-use crate::recording::format::{Body, Close, Control, Dir, Message, Opcode, Record};
 use crate::recording::sink::SinkHandle;
+use crate::recording::{Body, Close, Control, Dir, Message, Opcode, Record};
 
 /// RSV1: the permessage-deflate "compressed" bit, as the parser reports RSV bits (0..=7).
 const RSV1: u8 = 0b100;
@@ -196,5 +196,5 @@ fn close_record(conn: u64, dir: Dir, payload: &[u8]) -> Close {
 
 fn encode_base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
-    crate::recording::format::base64().encode(bytes)
+    crate::recording::base64().encode(bytes)
 }

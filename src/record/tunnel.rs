@@ -18,8 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 use crate::record::tap::Tap;
-use crate::recording::format::{EndHow, Side};
 use crate::recording::sink::SinkHandle;
+use crate::recording::{EndHow, Side};
 
 /// Read buffer per direction.
 pub const BUF_SIZE: usize = 16 * 1024;

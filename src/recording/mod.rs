@@ -2,5 +2,11 @@
 //! owns a recording file, and the summaries `wsreplay show` prints.
 
 pub mod format;
+pub mod read;
 pub mod sink;
 pub mod summary;
+pub mod write;
+
+pub use format::*;
+pub use read::*;
+pub use write::*;

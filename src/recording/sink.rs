@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::recording::format::{Dir, Finish, Header, Record, Writer};
+use crate::recording::{Dir, Finish, Header, Record, Writer};
 use crate::redact::Redactor;
 
 /// Bytes of records allowed to wait for the writer before connections pause.
@@ -374,7 +374,7 @@ pub fn redact_record(redactor: &Redactor, record: &mut Record) {
         }
         Record::Message(m) => {
             if let Some(text) = m.body.as_text().and_then(|t| redactor.text(t)) {
-                m.body = crate::recording::format::Body::Text(text);
+                m.body = crate::recording::Body::Text(text);
             }
         }
         _ => {}

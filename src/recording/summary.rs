@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::protocol;
-use crate::recording::format::{Body, Dir, EndHow, Record, Recording, Side};
+use crate::recording::{Body, Dir, EndHow, Record, Recording, Side};
 
 /// One connection as `show` sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::recording::format::{Record, Recording};
+use crate::recording::{Record, Recording};
 
 /// Credential shapes found anywhere in a text, whatever field they are in. The named
 /// group `secret` is the part to replace (a `Bearer` scheme word stays readable).

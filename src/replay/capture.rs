@@ -11,10 +11,10 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::recording::format::{
+use crate::recording::sink::SinkHandle;
+use crate::recording::{
     Body, Close, Control, Dir, End, EndHow, Fault, Message, Opcode, Open, Record, Side,
 };
-use crate::recording::sink::SinkHandle;
 
 /// The `client` of a replayed client connection's `open` record.
 pub const REPLAY_CLIENT: &str = "wsreplay replay";

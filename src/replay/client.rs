@@ -30,7 +30,7 @@ use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
 use crate::record::tls::{self, UpstreamStream};
-use crate::recording::format::{Dir, EndHow, Open, Side};
+use crate::recording::{Dir, EndHow, Open, Side};
 
 /// What every replayed client shares.
 pub struct ClientCtx {

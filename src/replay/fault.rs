@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::capture::ConnCapture;
 use crate::protocol;
-use crate::recording::format::{Body, Dir, Opcode};
+use crate::recording::{Body, Dir, Opcode};
 
 /// Longest time a `reorder` holds a message back when nothing follows it.
 pub const REORDER_HOLD: Duration = Duration::from_secs(1);

@@ -30,7 +30,7 @@ use super::fault::{FaultRule, Injector, Out};
 use super::script::{MockTable, RecordedResponse};
 use super::{Problem, Problems};
 use crate::protocol;
-use crate::recording::format::{Body, Dir, EndHow, Opcode, Open, Side};
+use crate::recording::{Body, Dir, EndHow, Opcode, Open, Side};
 
 /// Counters a mock keeps for the replay's summary.
 #[derive(Debug, Default)]

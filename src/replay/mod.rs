@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wsreplay::recording::format::Recording;
+//! use wsreplay::recording::Recording;
 //! use wsreplay::replay::{Replay, ReplayConfig};
 //! use wsreplay::recording::sink::Output;
 //!
@@ -44,8 +44,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Upstream;
-use crate::recording::format::{Dir, Recording};
 use crate::recording::sink::{Outcome, Output, Sink};
+use crate::recording::{Dir, Recording};
 use crate::redact::{RedactConfig, Redactor};
 use capture::Capture;
 use correlate::IdPair;

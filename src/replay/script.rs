@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::correlate::{contains_string, id_values, Flat};
 use crate::protocol;
-use crate::recording::format::{Body, Dir, EndHow, Opcode, Record, Recording};
+use crate::recording::{Body, Dir, EndHow, Opcode, Record, Recording};
 
 /// One thing a replayed client does.
 #[derive(Clone, Debug, PartialEq)]
@@ -293,7 +293,7 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::format::{Header, Message, Open};
+    use crate::recording::{Header, Message, Open};
 
     fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {

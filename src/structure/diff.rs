@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::recording::format::Dir;
+use crate::recording::Dir;
 use crate::structure::{KindSection, RouteSection, Structure};
 
 /// The comparison of one route.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::protocol;
-use crate::recording::format::{Dir, Record, Recording};
+use crate::recording::{Dir, Record, Recording};
 use crate::replay::capture::{MOCK_UPSTREAM, REPLAY_CLIENT};
 
 /// One lifeline: a route's client or its server, or the build under test.
@@ -206,7 +206,7 @@ fn mermaid_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::format::{Body, Close, Message, Opcode, Open};
+    use crate::recording::{Body, Close, Message, Opcode, Open};
 
     fn open(conn: u64, route: &str) -> Record {
         Record::Open(Open {
@@ -255,7 +255,7 @@ mod tests {
                 }),
             ],
             path: "t.jsonl".into(),
-            header: crate::recording::format::Header::current(0),
+            header: crate::recording::Header::current(0),
             warnings: Vec::new(),
         };
         insta::assert_snapshot!(Sequence::of(&rec).mermaid(), @r"

@@ -13,7 +13,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::protocol;
-use crate::recording::format::{Dir, Record, Recording};
+use crate::recording::{Dir, Record, Recording};
 
 /// How much slower than recorded the build may be.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -173,7 +173,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::format::{Body, Header, Message, Opcode, Open};
+    use crate::recording::{Body, Header, Message, Opcode, Open};
 
     /// One connection: chat at 0, then server messages at the given offsets (ms).
     fn session(server_ms: &[u64]) -> Recording {

@@ -90,7 +90,7 @@ async fn show_mermaid_renders_in_mermaid_itself() {
     };
     let dir = tempfile::tempdir().unwrap();
     // The repository's recording, with a fault record as a replay's capture has them.
-    let mut rec = wsreplay::recording::format::Recording::read(concat!(
+    let mut rec = wsreplay::recording::Recording::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/recordings/checkout.jsonl"
     ))
@@ -99,10 +99,10 @@ async fn show_mermaid_renders_in_mermaid_itself() {
     let at = rec.records.len() / 2;
     rec.records.insert(
         at,
-        wsreplay::recording::format::Record::Fault(wsreplay::recording::format::Fault {
+        wsreplay::recording::Record::Fault(wsreplay::recording::Fault {
             t_us: rec.records[at].t_us(),
             conn: data,
-            dir: wsreplay::recording::format::Dir::ServerToClient,
+            dir: wsreplay::recording::Dir::ServerToClient,
             rule: "data:drop:sql_query_response".into(),
             action: "drop".into(),
             label: "sql_query_response".into(),

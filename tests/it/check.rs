@@ -234,8 +234,7 @@ async fn partitions_split_the_recordings_between_machines() {
 async fn diff_compares_two_recordings_without_replaying() {
     let p = project();
     let dir = p.path();
-    let rec = wsreplay::recording::format::Recording::read(dir.join("recordings/checkout.jsonl"))
-        .unwrap();
+    let rec = wsreplay::recording::Recording::read(dir.join("recordings/checkout.jsonl")).unwrap();
     let (_, same_run) = replay_demo(&rec, |_| {}, vec![], None).await;
     let (_, broken_run) = replay_demo(&rec, |_| {}, vec!["tool_executing".into()], None).await;
     for (run, name) in [(&same_run, "same.jsonl"), (&broken_run, "broken.jsonl")] {

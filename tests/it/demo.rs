@@ -1,8 +1,8 @@
 //! The demo system recorded through the proxy on all four hops, as a user would record
 //! a real frontend → backend → agents system.
 
-use wsreplay::recording::format::Dir;
 use wsreplay::recording::summary::summarize;
+use wsreplay::recording::Dir;
 
 use crate::support::record_demo as record;
 

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsreplay::recording::format::{EndHow, Record, Side};
+use wsreplay::recording::{EndHow, Record, Side};
 
 use crate::support::*;
 
-fn end_of(rec: &wsreplay::recording::format::Recording) -> &wsreplay::recording::format::End {
+fn end_of(rec: &wsreplay::recording::Recording) -> &wsreplay::recording::End {
     rec.records
         .iter()
         .find_map(|r| match r {
@@ -45,9 +45,7 @@ async fn upstream_down_gives_the_client_a_502_and_the_recording_says_so() {
 
 /// The first message record: here, the part of a message forwarded before its sender
 /// vanished.
-fn first_message(
-    rec: &wsreplay::recording::format::Recording,
-) -> &wsreplay::recording::format::Message {
+fn first_message(rec: &wsreplay::recording::Recording) -> &wsreplay::recording::Message {
     rec.records
         .iter()
         .find_map(|r| match r {
@@ -58,7 +56,7 @@ fn first_message(
 }
 
 /// The upstream sends 300 of a 1,000-byte message's bytes, then dies.
-async fn upstream_dies(reset: bool) -> (wsreplay::recording::format::Recording, Duration) {
+async fn upstream_dies(reset: bool) -> (wsreplay::recording::Recording, Duration) {
     let up = RawUpstream::bind().await;
     let rec = Recorder::start(&up.url).await;
     let (client, (mut upstream, _)) = tokio::join!(raw_client(rec.addr(), "/", ""), up.accept(""));
@@ -66,7 +64,7 @@ async fn upstream_dies(reset: bool) -> (wsreplay::recording::format::Recording, 
     let frame = wsreplay::record::frame::encode_frame(
         true,
         0,
-        wsreplay::recording::format::Opcode::BINARY,
+        wsreplay::recording::Opcode::BINARY,
         None,
         &[7; 1000],
     );
@@ -159,7 +157,7 @@ fn client_frame(len: usize) -> Vec<u8> {
     wsreplay::record::frame::encode_frame(
         true,
         0,
-        wsreplay::recording::format::Opcode::TEXT,
+        wsreplay::recording::Opcode::TEXT,
         Some([1, 2, 3, 4]),
         &vec![b'x'; len],
     )
@@ -217,7 +215,7 @@ async fn a_half_closed_client_still_gets_the_upstreams_reply() {
     let reply = wsreplay::record::frame::encode_frame(
         true,
         0,
-        wsreplay::recording::format::Opcode::TEXT,
+        wsreplay::recording::Opcode::TEXT,
         None,
         b"reply after the client's FIN",
     );
@@ -237,7 +235,7 @@ async fn a_half_closed_client_still_gets_the_upstreams_reply() {
             _ => None,
         })
         .collect();
-    use wsreplay::recording::format::Dir;
+    use wsreplay::recording::Dir;
     assert_eq!(
         texts,
         [

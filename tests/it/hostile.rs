@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use wsreplay::recording::format::Recording;
+use wsreplay::recording::Recording;
 
 use crate::support::*;
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use wsreplay::interop::har::{self, ImportOptions, TimeUnit};
 use wsreplay::interop::schema::Contract;
-use wsreplay::recording::format::{Dir, EndHow, Record, Recording};
+use wsreplay::recording::{Dir, EndHow, Record, Recording};
 use wsreplay::redact::RedactConfig;
 use wsreplay::structure::StructureConfig;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use wsreplay::recording::format::{Dir, Record, Recording};
 use wsreplay::recording::sink::Output;
+use wsreplay::recording::{Dir, Record, Recording};
 use wsreplay::replay::{Problem, Replay, ReplayConfig, ReplayError, ReplayReport};
 
 use crate::support::*;
@@ -113,7 +113,7 @@ async fn a_changed_agent_request_is_reported() {
                 if text.contains("\"nlp_query\"") {
                     let mut v: Value = serde_json::from_str(text).unwrap();
                     v["locale"] = "en-GB".into();
-                    m.body = wsreplay::recording::format::Body::Text(v.to_string());
+                    m.body = wsreplay::recording::Body::Text(v.to_string());
                 }
             }
         }

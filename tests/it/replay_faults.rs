@@ -6,8 +6,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::recording::format::{Dir, Record, Recording};
 use wsreplay::recording::sink::Output;
+use wsreplay::recording::{Dir, Record, Recording};
 use wsreplay::replay::{Problem, Replay, ReplayConfig, ReplayReport};
 
 use crate::support::*;

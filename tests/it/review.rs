@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wsreplay::recording::format::{Dir, EndHow, Record, Recording};
+use wsreplay::recording::{Dir, EndHow, Record, Recording};
 use wsreplay::replay::fault::FaultRule;
 
 use crate::check::{check_with, project, snapshotted_project, text, wsreplay};

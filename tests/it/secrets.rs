@@ -3,7 +3,7 @@
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::recording::format::Record;
+use wsreplay::recording::Record;
 
 use crate::support::*;
 
@@ -180,7 +180,7 @@ async fn a_jwt_header_and_query_key_never_reach_the_recording_and_one_jwt_is_one
     ] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
-    let rec = wsreplay::recording::format::Recording::read(&path).unwrap();
+    let rec = wsreplay::recording::Recording::read(&path).unwrap();
     let opens: Vec<_> = rec
         .records
         .iter()

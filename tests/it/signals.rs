@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use wsreplay::recording::format::{Dir, Record, Recording};
+use wsreplay::recording::{Dir, Record, Recording};
 
 use crate::support::*;
 

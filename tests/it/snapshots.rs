@@ -4,7 +4,7 @@
 //! is accepted with `cargo insta review`. Teams do the same in their own harness repo
 //! with their own build instead of the demo backend (see README).
 
-use wsreplay::recording::format::Recording;
+use wsreplay::recording::Recording;
 use wsreplay::structure::Observation;
 
 use crate::support::*;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use wsreplay::demo::agent::AgentKind;
 use wsreplay::demo::backend::{Mutator, Outgoing};
-use wsreplay::recording::format::Recording;
+use wsreplay::recording::Recording;
 use wsreplay::structure::diff::compare;
 use wsreplay::structure::Observation;
 

@@ -9,8 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use wsreplay::config::Route;
 use wsreplay::record::proxy::{Proxy, ProxyConfig};
-use wsreplay::recording::format::{Record, Recording};
 use wsreplay::recording::sink::Output;
+use wsreplay::recording::{Record, Recording};
 
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -214,7 +214,7 @@ pub async fn record_demo(
 /// Messages per (route, direction, label): what "the same conversation" means here.
 pub fn label_counts(
     rec: &Recording,
-) -> std::collections::BTreeMap<(String, wsreplay::recording::format::Dir, String), u64> {
+) -> std::collections::BTreeMap<(String, wsreplay::recording::Dir, String), u64> {
     let mut out = std::collections::BTreeMap::new();
     for c in wsreplay::recording::summary::summarize(rec) {
         for (dir, labels) in &c.messages {
@@ -289,9 +289,8 @@ pub async fn replay_demo(
 
 /// Writes a recording held in memory to a file, through the format's writer.
 pub fn write_recording(rec: &Recording, path: &std::path::Path) {
-    let mut w =
-        wsreplay::recording::format::Writer::new(std::fs::File::create(path).unwrap(), &rec.header)
-            .unwrap();
+    let mut w = wsreplay::recording::Writer::new(std::fs::File::create(path).unwrap(), &rec.header)
+        .unwrap();
     for r in &rec.records {
         w.write(r).unwrap();
     }

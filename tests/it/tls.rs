@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 use wsreplay::record::tls::TlsOptions;
-use wsreplay::recording::format::{EndHow, Record};
+use wsreplay::recording::{EndHow, Record};
 
 use crate::support::*;
 

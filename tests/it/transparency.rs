@@ -4,7 +4,7 @@
 use flate2::{Compress, Compression, FlushCompress};
 use tokio::io::AsyncWriteExt;
 use wsreplay::record::frame::encode_frame;
-use wsreplay::recording::format::{Body, Dir, Opcode, Record, Recording};
+use wsreplay::recording::{Body, Dir, Opcode, Record, Recording};
 
 use crate::support::*;
 
@@ -45,7 +45,7 @@ async fn roundtrip(c2s: &[u8], s2c: &[u8]) -> Recording {
     roundtrip_with("", c2s, s2c).await
 }
 
-fn message(r: &Record) -> &wsreplay::recording::format::Message {
+fn message(r: &Record) -> &wsreplay::recording::Message {
     match r {
         Record::Message(m) => m,
         other => panic!("expected a message, got {other:?}"),

@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::gate::check::{CheckResult, Verdict};
+use super::Exporter;
+use crate::gate::{CheckResult, Verdict};
 use crate::structure::sequence::{ArrowKind, Sequence};
 
 /// Most arrows drawn per diagram (the rest is summarised), around the marked one.
@@ -37,8 +38,17 @@ ul.summary li { margin: 2px 0; }
 .diagram { overflow-x: auto; border: 1px solid #d0d5de; background: #fff; }
 "#;
 
+/// The HTML report.
+pub struct Html;
+
+impl Exporter for Html {
+    fn export(&self, results: &[CheckResult], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(html(results).as_bytes())
+    }
+}
+
 /// The whole report for these results.
-pub fn html(results: &[CheckResult]) -> String {
+fn html(results: &[CheckResult]) -> String {
     let mut out = String::new();
     let count = |v: Verdict| results.iter().filter(|r| r.verdict() == v).count();
     let _ = write!(

@@ -1,0 +1,148 @@
+//! What checking (or diffing) one recording found, and the text printed for it.
+
+use std::path::{Path, PathBuf};
+
+use super::verdict::Verdict;
+use crate::structure::diff::RouteDiff;
+use crate::structure::sequence::Sequence;
+use crate::structure::snapshot;
+use crate::structure::timing::Breach;
+
+/// The result of checking (or diffing) one recording.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    pub recording: PathBuf,
+    pub name: String,
+    pub routes: Vec<RouteDiff>,
+    /// Why the recording could not be checked.
+    pub error: Option<String>,
+    /// What the replay reported (step timeouts, unmatched requests): context, not verdict.
+    pub replay_problems: Vec<String>,
+    /// No snapshot existed yet.
+    pub snapshot_missing: bool,
+    /// Where the changed snapshot was written for review.
+    pub written: Option<PathBuf>,
+    /// Timing figures outside the envelope (`--timing`); never part of the structure.
+    pub timing: Vec<Breach>,
+    /// Faults the replay injected (`--fault`), one line per rule and message kind.
+    pub faults: Vec<String>,
+    /// The session as a sequence diagram (of the run; of B for `diff`), and the arrow
+    /// of the first message whose kind's structure differs.
+    pub diagram: Option<(Sequence, Option<usize>)>,
+}
+
+impl CheckResult {
+    pub(crate) fn failed(recording: &Path, error: String) -> CheckResult {
+        CheckResult {
+            recording: recording.to_owned(),
+            name: snapshot::name_of(recording),
+            routes: Vec::new(),
+            error: Some(error),
+            replay_problems: Vec::new(),
+            snapshot_missing: false,
+            written: None,
+            timing: Vec::new(),
+            faults: Vec::new(),
+            diagram: None,
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.error.is_some() {
+            Verdict::Error
+        } else if self.snapshot_missing || self.routes.iter().any(|r| !r.same()) {
+            Verdict::Differs
+        } else if !self.timing.is_empty() {
+            Verdict::Slow
+        } else {
+            Verdict::Same
+        }
+    }
+
+    /// The headline of [`CheckResult::render`] and the reports.
+    pub fn status(&self) -> &'static str {
+        match self.verdict() {
+            Verdict::Same => "same structure",
+            Verdict::Slow => "same structure, TIMING OUTSIDE THE ENVELOPE",
+            Verdict::Differs if self.snapshot_missing => "NO SNAPSHOT",
+            Verdict::Differs => "STRUCTURE DIFFERS",
+            Verdict::Error => "COULD NOT CHECK",
+        }
+    }
+
+    /// The report printed for this recording.
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        out += &format!("{}: {}\n", self.recording.display(), self.status());
+        if let Some(e) = &self.error {
+            out += &format!("  error: {e}\n");
+        }
+        bullets(&mut out, "faults injected (--fault):".into(), &self.faults);
+        for r in self.routes.iter().filter(|r| !r.same()) {
+            out += &format!("  route {}:\n", r.route);
+            for line in &r.summary {
+                out += &format!("    - {line}\n");
+            }
+        }
+        for r in self.routes.iter().filter(|r| !r.diff.is_empty()) {
+            out += &format!(
+                "\n--- {} (snapshot) route {}\n+++ new run\n",
+                self.name, r.route
+            );
+            out += &if color {
+                recolor(&r.diff)
+            } else {
+                r.diff.clone()
+            };
+        }
+        bullets(
+            &mut out,
+            format!(
+                "timing (--timing, reported apart from the structure): {} figure(s) outside the envelope:",
+                self.timing.len()
+            ),
+            &self.timing,
+        );
+        bullets(
+            &mut out,
+            format!("replay reported {} problem(s):", self.replay_problems.len()),
+            &self.replay_problems,
+        );
+        if let Some(p) = &self.written {
+            out += &format!(
+                "  wrote {} — review with `wsreplay review` (or `cargo insta review` in a Rust project)\n",
+                p.display()
+            );
+        }
+        out
+    }
+}
+
+/// An indented heading and its items as bullets; nothing when there are none.
+fn bullets(out: &mut String, heading: String, items: &[impl std::fmt::Display]) {
+    if items.is_empty() {
+        return;
+    }
+    *out += &format!("  {heading}\n");
+    for item in items {
+        *out += &format!("    - {item}\n");
+    }
+}
+
+fn recolor(diff: &str) -> String {
+    diff.lines()
+        .map(|l| {
+            let code = match l.as_bytes().first() {
+                Some(b'-') => "31",
+                Some(b'+') => "32",
+                Some(b'@') => "36",
+                _ => "",
+            };
+            if code.is_empty() {
+                format!("{l}\n")
+            } else {
+                format!("\x1b[{code}m{l}\x1b[0m\n")
+            }
+        })
+        .collect()
+}

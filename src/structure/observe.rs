@@ -1,0 +1,478 @@
+//! Observing a recording: every message's key paths, types, formats and literal
+//! candidates per route, direction and kind, and the conversation sequences; the
+//! [`Hints`] a baseline gives; and the rendering of observations into a [`Structure`].
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
+
+use super::formats::*;
+use super::*;
+use crate::protocol::json::J;
+use crate::protocol::{self, DISCRIMINATORS};
+use crate::recording::{Body, Dir, Opcode, Record, Recording};
+
+/// What was seen at one path of one message kind.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PathStats {
+    /// Values seen at this path.
+    seen: u64,
+    /// Times this path held a non-empty object (children's parent count).
+    as_object: u64,
+    /// Times this path held a non-empty array (elements' parent count).
+    elements: u64,
+    types: BTreeSet<TypeTag>,
+    /// Distinct string values, while few and enum-like.
+    literals: BTreeSet<String>,
+    /// False once a non-enum-like or one-too-many string was seen.
+    literal_ok: bool,
+}
+
+/// Statistics of one message kind.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KindStats {
+    count: u64,
+    paths: FxHashMap<String, PathStats>,
+}
+
+/// The raw statistics of a recording (or several), before rendering.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    routes: BTreeMap<String, RouteStats>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RouteStats {
+    /// Per direction, per label (nested so a label can be looked up as `&str`).
+    kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
+    /// Rendered conversation sequence → how many times it occurred.
+    sequences: BTreeMap<String, u64>,
+}
+
+/// A message's place in its conversation: direction and (interned) label.
+pub(crate) type Step = (Dir, u32);
+
+/// Baseline facts that make the structure of later runs comparable with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// (route, dir, kind, path) whose string values are shown literally.
+    literal: HashSet<(String, Dir, String, String)>,
+    /// Paths seen as both integer and float: shown as `number`.
+    number: HashSet<(String, Dir, String, String)>,
+    /// Every baseline path.
+    known: HashSet<(String, Dir, String, String)>,
+    /// (route, dir, kind, field name) of literal fields: a path new in a run whose
+    /// field name is one of these (a field moved elsewhere) is shown literally too.
+    literal_names: HashSet<(String, Dir, String, String)>,
+}
+
+impl Observation {
+    /// Observes every message of a recording.
+    pub fn of(recording: &Recording) -> Observation {
+        let mut obs = Observation::default();
+        obs.add(recording);
+        obs
+    }
+
+    /// Adds a recording's messages.
+    pub fn add(&mut self, recording: &Recording) {
+        let mut routes: HashMap<u64, String> = HashMap::new();
+        let mut labels: Vec<String> = Vec::new();
+        let mut label_ids: HashMap<String, u32> = HashMap::new();
+        // Per connection and conversation (None: per connection), the steps in order.
+        let mut convs: FxHashMap<(u64, Option<String>), Vec<Step>> = FxHashMap::default();
+        let mut path = String::new();
+        for record in &recording.records {
+            match record {
+                Record::Open(o) => {
+                    routes.insert(o.conn, o.route.clone());
+                }
+                Record::Message(m) => {
+                    let Some(route) = routes.get(&m.conn) else {
+                        continue;
+                    };
+                    let json = m
+                        .body
+                        .as_text()
+                        .filter(|_| m.op == Opcode::TEXT)
+                        .and_then(J::parse);
+                    let label = match &json {
+                        Some(j) => j.label(),
+                        None => Cow::Owned(protocol::label(m.op, &m.body)),
+                    };
+                    let label = match line_safe(&label, false) {
+                        Cow::Borrowed(_) => label,
+                        quoted => Cow::Owned(quoted.into_owned()),
+                    };
+                    let id = match label_ids.get(label.as_ref()) {
+                        Some(id) => *id,
+                        None => {
+                            let id = labels.len() as u32;
+                            label_ids.insert(label.to_string(), id);
+                            labels.push(label.to_string());
+                            id
+                        }
+                    };
+                    let conv = json.as_ref().and_then(correlation_value);
+                    let stats = match self.routes.get_mut(route.as_str()) {
+                        Some(s) => s,
+                        None => self.routes.entry(route.clone()).or_default(),
+                    };
+                    let by_label = stats.kinds.entry(m.dir).or_default();
+                    let kind = match by_label.get_mut(label.as_ref()) {
+                        Some(k) => k,
+                        None => by_label.entry(label.to_string()).or_default(),
+                    };
+                    kind.count += 1;
+                    match &json {
+                        Some(j) => {
+                            path.clear();
+                            observe(j, &mut path, &mut kind.paths);
+                        }
+                        None => observe_opaque(m.op, &m.body, &mut kind.paths),
+                    }
+                    convs.entry((m.conn, conv)).or_default().push((m.dir, id));
+                }
+                _ => {}
+            }
+        }
+        for ((conn, key), steps) in convs {
+            let Some(route) = routes.get(&conn) else {
+                continue;
+            };
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|(dir, id)| format!("{dir} {}", labels[*id as usize]))
+                .collect();
+            let prefix = if key.is_none() {
+                "per connection: "
+            } else {
+                ""
+            };
+            let line = format!("{prefix}{}", collapse(&steps));
+            *self
+                .routes
+                .entry(route.clone())
+                .or_default()
+                .sequences
+                .entry(line)
+                .or_default() += 1;
+        }
+    }
+
+    /// The hints a baseline gives: literal fields and integer/float paths.
+    pub fn hints(&self) -> Hints {
+        self.hints_with(&StructureConfig::default())
+    }
+
+    /// The hints a baseline gives, with the literal-field overrides of `config`.
+    pub fn hints_with(&self, config: &StructureConfig) -> Hints {
+        let mut hints = Hints::default();
+        for (route, r) in &self.routes {
+            for (dir, label, k) in r
+                .kinds
+                .iter()
+                .flat_map(|(d, m)| m.iter().map(move |(l, k)| (d, l, k)))
+            {
+                for (path, p) in &k.paths {
+                    let key = (route.clone(), *dir, label.clone(), path.clone());
+                    let discriminator = DISCRIMINATORS.contains(&path.as_str());
+                    let only_strings = p
+                        .types
+                        .iter()
+                        .all(|t| matches!(t, TypeTag::Str(_) | TypeTag::Null));
+                    let values = only_strings && p.literal_ok && !p.literals.is_empty();
+                    let auto = values && p.literals.len() <= MAX_LITERALS;
+                    let configured = values && StructureConfig::names(&config.literal, path);
+                    let volatile = StructureConfig::names(&config.volatile, path);
+                    if !volatile && (discriminator || auto || configured) {
+                        hints.literal.insert(key.clone());
+                        let name = field_name(path).to_string();
+                        hints
+                            .literal_names
+                            .insert((route.clone(), *dir, label.clone(), name));
+                    }
+                    hints.known.insert(key.clone());
+                    if p.types.contains(&TypeTag::Int) && p.types.contains(&TypeTag::Float) {
+                        hints.number.insert(key);
+                    }
+                }
+            }
+        }
+        hints
+    }
+
+    /// Renders the structure, using a baseline's hints.
+    pub fn render(&self, hints: &Hints) -> Structure {
+        let mut out = Structure::default();
+        for (route, r) in &self.routes {
+            let section = out.routes.entry(route.clone()).or_default();
+            for (dir, label, k) in r
+                .kinds
+                .iter()
+                .flat_map(|(d, m)| m.iter().map(move |(l, k)| (d, l, k)))
+            {
+                let mut fields = BTreeMap::new();
+                for (path, p) in &k.paths {
+                    let key = (route.clone(), *dir, label.clone(), path.clone());
+                    // Elements are bounded by their array's length, fields by how often
+                    // their parent was an object; top-level fields by the message count.
+                    let parent_count = match parent_of(path).and_then(|parent| k.paths.get(parent))
+                    {
+                        Some(ps) if path.ends_with("[]") => ps.elements,
+                        Some(ps) => ps.as_object,
+                        None => k.count,
+                    };
+                    let optional = p.seen < parent_count;
+                    let name = if optional {
+                        format!("{path}?")
+                    } else {
+                        path.clone()
+                    };
+                    let literal = hints.literal.contains(&key)
+                        || (!hints.known.contains(&key)
+                            && hints.literal_names.contains(&(
+                                route.clone(),
+                                *dir,
+                                label.clone(),
+                                field_name(path).to_string(),
+                            )));
+                    fields.insert(name, describe(p, literal, hints.number.contains(&key)));
+                }
+                section.kinds.insert(
+                    (*dir, label.clone()),
+                    KindSection {
+                        count: k.count,
+                        fields,
+                    },
+                );
+            }
+            section.sequences = r.sequences.iter().map(|(s, n)| (s.clone(), *n)).collect();
+        }
+        out
+    }
+}
+
+/// The parent path whose occurrences bound a path's: `a.b` → `a`, `a[]` → `a`,
+/// `a[].b` → `a[]`; top-level paths have none.
+pub(crate) fn parent_of(path: &str) -> Option<&str> {
+    if let Some(p) = path.strip_suffix("[]") {
+        return Some(p);
+    }
+    path.rfind('.').map(|i| &path[..i])
+}
+
+/// Records `value` at `path` (the path buffer is restored before returning).
+pub(crate) fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathStats>) {
+    if !path.is_empty() {
+        let stats = match paths.get_mut(path.as_str()) {
+            Some(stats) => stats,
+            None => paths.entry(path.clone()).or_insert_with(|| PathStats {
+                literal_ok: true,
+                ..PathStats::default()
+            }),
+        };
+        stats.seen += 1;
+        let tag = match value {
+            J::Null => TypeTag::Null,
+            J::Bool => TypeTag::Bool,
+            J::Int(v) => number_tag(*v, false),
+            J::Float(v) => number_tag(*v, true),
+            J::Str(s) => {
+                let shape = StrShape::of(s);
+                if stats.literal_ok {
+                    let known = stats.literals.contains(s.as_ref());
+                    let fits = known || stats.literals.len() < MAX_CONFIGURED_LITERALS;
+                    if shape == StrShape::Plain && enum_token(s) && fits {
+                        if !known {
+                            stats.literals.insert(s.to_string());
+                        }
+                    } else {
+                        stats.literal_ok = false;
+                        stats.literals.clear();
+                    }
+                }
+                // Strings have no children: done once the format is known.
+                if stats
+                    .types
+                    .iter()
+                    .any(|t| matches!(t, TypeTag::Str(f) if shape.is(f)))
+                {
+                    return;
+                }
+                TypeTag::Str(shape.to_format())
+            }
+            J::Obj(fields) if fields.is_empty() => TypeTag::EmptyObject,
+            J::Obj(_) => {
+                stats.as_object += 1;
+                TypeTag::Object
+            }
+            J::Arr(items) if items.is_empty() => TypeTag::EmptyArray,
+            J::Arr(items) => {
+                stats.elements += items.len() as u64;
+                TypeTag::Array
+            }
+        };
+        if !stats.types.contains(&tag) {
+            stats.types.insert(tag);
+        }
+    }
+    observe_children(value, path, paths);
+}
+
+/// A key or label as it can stand in the line-based snapshot text: as it is, unless it
+/// holds a control character (a newline would start a new line) or, for a key (`strict`),
+/// any whitespace or a leading `#` or `"` (which the parser would take for a heading or
+/// a separator); then JSON-quoted, with spaces escaped too.
+pub(crate) fn line_safe(s: &str, strict: bool) -> Cow<'_, str> {
+    let awkward = s.chars().any(char::is_control)
+        || (strict && (s.chars().any(char::is_whitespace) || s.starts_with(['#', '"'])));
+    if !awkward {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        serde_json::Value::String(s.to_string())
+            .to_string()
+            .replace(' ', "\\u0020"),
+    )
+}
+
+pub(crate) fn observe_children(
+    value: &J<'_>,
+    path: &mut String,
+    paths: &mut FxHashMap<String, PathStats>,
+) {
+    let len = path.len();
+    match value {
+        J::Obj(fields) => {
+            for (k, v) in fields {
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(&line_safe(k, true));
+                observe(v, path, paths);
+                path.truncate(len);
+            }
+        }
+        J::Arr(items) => {
+            path.push_str("[]");
+            for item in items {
+                observe(item, path, paths);
+            }
+            path.truncate(len);
+        }
+        _ => {}
+    }
+}
+
+/// Non-JSON messages: a `(body)` pseudo-path with the kind and a size class.
+pub(crate) fn observe_opaque(op: Opcode, body: &Body, paths: &mut FxHashMap<String, PathStats>) {
+    let stats = paths.entry("(body)".into()).or_default();
+    stats.seen += 1;
+    let kind = match (op, body) {
+        (Opcode::TEXT, Body::Text(_)) => "text",
+        (Opcode::TEXT, Body::Bytes(_)) => "invalid UTF-8 text",
+        (Opcode::BINARY, _) => "binary",
+        _ => "frame",
+    };
+    stats
+        .literals
+        .insert(format!("{kind}, {}", size_class(body.len())));
+}
+
+pub(crate) fn size_class(n: usize) -> &'static str {
+    match n {
+        0 => "empty",
+        1..=15 => "1-15 B",
+        16..=255 => "16-255 B",
+        256..=4095 => "256 B-4 KiB",
+        4096..=65535 => "4-64 KiB",
+        65536..=1048575 => "64 KiB-1 MiB",
+        _ => "1 MiB or more",
+    }
+}
+
+pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
+    if p.types.is_empty() {
+        // Opaque bodies keep their descriptions in `literals`.
+        return p.literals.iter().cloned().collect::<Vec<_>>().join(" | ");
+    }
+    let mut parts: BTreeSet<String> = BTreeSet::new();
+    for t in &p.types {
+        let d = match t {
+            TypeTag::Null => "null".to_string(),
+            TypeTag::Bool => "boolean".into(),
+            TypeTag::Int if number => "number".into(),
+            TypeTag::Float if number => "number".into(),
+            TypeTag::Int => "integer".into(),
+            TypeTag::Float => "float".into(),
+            TypeTag::EpochSeconds => "number: epoch seconds".into(),
+            TypeTag::EpochMillis => "number: epoch milliseconds".into(),
+            TypeTag::Str(_) if literal && p.literal_ok => continue,
+            TypeTag::Str(f) => f.describe(),
+            TypeTag::Object => "object".into(),
+            TypeTag::EmptyObject => "object (empty)".into(),
+            TypeTag::Array => "array".into(),
+            TypeTag::EmptyArray => "array (empty)".into(),
+        };
+        parts.insert(d);
+    }
+    if literal && p.literal_ok {
+        parts.extend(
+            p.literals
+                .iter()
+                .map(|s| serde_json::Value::String(s.clone()).to_string()),
+        );
+    }
+    parts.into_iter().collect::<Vec<_>>().join(" | ")
+}
+
+/// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
+/// depth (shallowest first).
+pub(crate) fn correlation_value(value: &J<'_>) -> Option<String> {
+    CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
+}
+
+pub(crate) fn find_key(value: &J<'_>, key: &str) -> Option<String> {
+    let mut level = vec![value];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for v in level {
+            match v {
+                J::Obj(fields) => {
+                    for (k, v) in fields {
+                        if k == key {
+                            match v {
+                                J::Str(s) if !s.is_empty() => return Some(s.to_string()),
+                                J::Int(n) | J::Float(n) => return Some(n.to_string()),
+                                _ => {}
+                            }
+                        }
+                        next.push(v);
+                    }
+                }
+                J::Arr(items) => next.extend(items),
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// `a, b, b, b, c` → `a → b ×3 → c`.
+pub(crate) fn collapse(steps: &[String]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let run = steps[i..].iter().take_while(|s| **s == steps[i]).count();
+        out.push(if run > 1 {
+            format!("{} ×{run}", steps[i])
+        } else {
+            steps[i].clone()
+        });
+        i += run;
+    }
+    out.join(" → ")
+}
