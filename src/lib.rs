@@ -15,8 +15,9 @@
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`measure`] | `bench` and `soak`: the performance figures and the no-loss soak |
-//! | [`commands`] | the command line: one module per command |
+//! | `commands` | the command line, one module per command (feature `cli`, on by default) |
 
+#[cfg(feature = "cli")]
 pub mod commands;
 pub mod config;
 pub mod demo;

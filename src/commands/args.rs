@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::terminal::Bars;
 use crate::config::FileConfig;
 use crate::recording::sink::Output;
 use crate::redact::RedactConfig;
+use crate::replay::ProgressHandle;
 use crate::replay::ReplayConfig;
 
 /// Extra secrets to redact, on top of the defaults.
@@ -99,6 +101,7 @@ pub(crate) fn replay_config(
 ) -> anyhow::Result<(ReplayConfig, Vec<(String, String)>)> {
     let file = FileConfig::load(flags.config.as_deref())?;
     let mut config = ReplayConfig::new(output);
+    config.progress = ProgressHandle::new(Bars::default());
     config.id_pairs = file.correlate;
     config.faults = flags.faults;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;

@@ -96,6 +96,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
             if regression { " --regression" } else { "" }
         );
         let mut replay = crate::replay::ReplayConfig::new(Output::Discard);
+        replay.progress = crate::replay::ProgressHandle::new(super::terminal::Bars::default());
         for agent in ["nlp", "data", "viz"] {
             replay.mock(agent, SocketAddr::from(([127, 0, 0, 1], 0)));
         }

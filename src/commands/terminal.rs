@@ -1,5 +1,7 @@
-//! What only a terminal program decides: colour, SIGPIPE, logging, and waiting for
-//! Ctrl-C or SIGTERM.
+//! What only a terminal program decides: colour, SIGPIPE, logging, progress bars, and
+//! waiting for Ctrl-C or SIGTERM.
+
+use crate::replay::{Progress, ProgressTask};
 
 /// Lets a closed stdout (`wsreplay show X --timeline | head`) end the process quietly,
 /// as it ends other Unix tools, instead of a panic on "Broken pipe". Rust starts
@@ -48,12 +50,40 @@ pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Colour on stdout: on a terminal, unless NO_COLOR is set.
+/// Colour on stdout: on a terminal, unless NO_COLOR (or CLICOLOR=0) says otherwise;
+/// CLICOLOR_FORCE forces it (anstream's reading of the conventions).
 pub fn use_color() -> bool {
     color_on(&std::io::stdout())
 }
 
-/// Colour on `stream`: when it is a terminal and NO_COLOR is not set.
-pub(crate) fn color_on(stream: &impl std::io::IsTerminal) -> bool {
-    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// Colour on `stream`, by the same rules.
+pub(crate) fn color_on<S: anstream::stream::RawStream>(stream: &S) -> bool {
+    anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
+}
+
+/// Replays shown as progress bars on stderr (indicatif hides them off a terminal).
+#[derive(Default)]
+pub struct Bars(indicatif::MultiProgress);
+
+impl Progress for Bars {
+    fn begin(&self, total: u64) -> Box<dyn ProgressTask> {
+        let bar = indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template(
+                "replaying {bar:30} {pos}/{len} messages {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Box::new(Bar(self.0.add(bar)))
+    }
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl ProgressTask for Bar {
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::verdict::Verdict;
-use crate::structure::diff::RouteDiff;
+use crate::structure::diff::{paint, RouteDiff};
 use crate::structure::sequence::Sequence;
 use crate::structure::snapshot;
 use crate::structure::timing::Breach;
@@ -89,11 +89,10 @@ impl CheckResult {
                 "\n--- {} (snapshot) route {}\n+++ new run\n",
                 self.name, r.route
             );
-            out += &if color {
-                recolor(&r.diff)
-            } else {
-                r.diff.clone()
-            };
+            for line in r.diff.lines() {
+                out += &paint(line, color);
+                out.push('\n');
+            }
         }
         bullets(
             &mut out,
@@ -127,22 +126,4 @@ fn bullets(out: &mut String, heading: String, items: &[impl std::fmt::Display]) 
     for item in items {
         *out += &format!("    - {item}\n");
     }
-}
-
-fn recolor(diff: &str) -> String {
-    diff.lines()
-        .map(|l| {
-            let code = match l.as_bytes().first() {
-                Some(b'-') => "31",
-                Some(b'+') => "32",
-                Some(b'@') => "36",
-                _ => "",
-            };
-            if code.is_empty() {
-                format!("{l}\n")
-            } else {
-                format!("\x1b[{code}m{l}\x1b[0m\n")
-            }
-        })
-        .collect()
 }

@@ -19,12 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::load::{checksum, echo_server, raise_fd_limit, read_back, small_config};
 use crate::recording::{
     Body, Dir, Header, Message as RecMessage, Opcode, Open, Record, Recording, Writer,
 };
@@ -39,7 +39,8 @@ pub struct BenchOptions {
 }
 
 /// A workload of the bench.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Workload {
     /// Ping-pong and 64 KiB streaming on the four paths.
     Paths,
@@ -80,43 +81,6 @@ pub struct BenchReport {
 }
 
 const PATHS: [&str; 4] = ["direct", "blind relay", "record → file", "record → discard"];
-
-fn small_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(8 * 1024)
-}
-
-/// An echo server: answers every data message, writing in bursts (feed, flush when idle).
-pub(crate) async fn echo_server() -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                let Ok(mut ws) =
-                    tokio_tungstenite::accept_async_with_config(s, Some(small_config())).await
-                else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    let mut next = Some(msg);
-                    while let Some(msg) = next.take() {
-                        if (msg.is_text() || msg.is_binary()) && ws.feed(msg).await.is_err() {
-                            return;
-                        }
-                        if let Some(Some(Ok(more))) = ws.next().now_or_never() {
-                            next = Some(more);
-                        }
-                    }
-                    if ws.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Ok(addr)
-}
 
 /// A blind TCP relay: bytes copied both ways, nothing parsed. `wsreplay bench` runs it
 /// in a process of its own (`wsreplay bench-relay`), like the recorder, so both hops
@@ -313,13 +277,6 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// FNV-1a over a message, summed: an order-independent checksum of a message set.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Many messages on one connection through a recording proxy; returns the proxy's RSS
 /// (KiB) at the end and whether the recording holds every message both ways.
 async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f64, bool)> {
@@ -366,7 +323,7 @@ async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f
 
 /// Whether the recording holds exactly `n` messages each way with checksum `sum`.
 fn verify(path: &Path, n: u64, sum: u64) -> anyhow::Result<bool> {
-    let (counts, sums, warnings) = crate::measure::soak::read_back(path)?;
+    let (counts, sums, warnings) = read_back(path)?;
     Ok(counts == [n, n] && sums == [sum, sum] && warnings == 0)
 }
 
@@ -388,20 +345,6 @@ async fn idle_connections(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resul
     drop(conns);
     proxy.stop();
     Ok((after - before) / n as f64)
-}
-
-pub(crate) fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid struct; raising the soft limit to the hard one.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
 
 /// A recording of `users` conversations of demo-like events (ids, timestamps vary).

@@ -2,4 +2,5 @@
 //! `wsreplay soak` (many connections through the recorder, nothing lost).
 
 pub mod bench;
+pub mod load;
 pub mod soak;

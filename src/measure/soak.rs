@@ -12,11 +12,10 @@ use std::path::Path;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::load::{checksum, echo_server, raise_fd_limit, read_back};
 use crate::config::Route;
-use crate::measure::bench::{checksum, echo_server, raise_fd_limit};
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::recording::sink::Output;
-use crate::recording::{Dir, Reader, Record};
 
 /// What a soak run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -115,20 +114,4 @@ async fn connection(addr: SocketAddr, c: u64, messages: u64) -> anyhow::Result<(
     ws.close(None).await?;
     while ws.next().await.is_some() {}
     Ok((intact, sum))
-}
-
-/// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
-/// it; also returns how many warnings the reader had.
-pub(crate) fn read_back(path: &Path) -> anyhow::Result<([u64; 2], [u64; 2], usize)> {
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    let mut reader = Reader::new(path, file)?;
-    let (mut counts, mut sums) = ([0u64; 2], [0u64; 2]);
-    while let Some(record) = reader.next_record()? {
-        if let Record::Message(m) = record {
-            let i = usize::from(m.dir == Dir::ServerToClient);
-            counts[i] += 1;
-            sums[i] = sums[i].wrapping_add(checksum(m.body.as_bytes()));
-        }
-    }
-    Ok((counts, sums, reader.finish().len()))
 }

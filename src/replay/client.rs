@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+use super::progress::ProgressTask;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -39,7 +41,7 @@ pub struct ClientCtx {
     pub connect_timeout: Duration,
     pub speed: Option<f64>,
     pub problems: Problems,
-    pub progress: indicatif::ProgressBar,
+    pub progress: Arc<dyn ProgressTask>,
     pub tls: Option<tokio_rustls::TlsConnector>,
     /// `--fault` rules (those of a target route apply to what its clients send).
     pub faults: Vec<FaultRule>,
@@ -150,7 +152,7 @@ async fn read_loop(
     mut rx: SplitStream<Ws>,
     mut capture: ConnCapture,
     inbox: Arc<Inbox>,
-    progress: indicatif::ProgressBar,
+    progress: Arc<dyn ProgressTask>,
 ) {
     let mut unreported = 0;
     let error = loop {
@@ -158,7 +160,7 @@ async fn read_loop(
             Some(frame) => frame,
             None => {
                 capture.flush();
-                progress.inc(std::mem::take(&mut unreported));
+                progress.advance(std::mem::take(&mut unreported));
                 rx.next().await
             }
         };
@@ -185,7 +187,7 @@ async fn read_loop(
         }
     };
     capture.flush();
-    progress.inc(unreported);
+    progress.advance(unreported);
     *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     inbox.notify.notify_one();
 }
@@ -340,7 +342,9 @@ impl Player<'_> {
             }
             if self.unflushed {
                 self.unflushed = false;
-                self.ctx.progress.inc(std::mem::take(&mut self.unreported));
+                self.ctx
+                    .progress
+                    .advance(std::mem::take(&mut self.unreported));
                 if let Err(e) = self.tx.flush().await {
                     return Wait::Ended(Some(e.to_string()));
                 }

@@ -34,6 +34,7 @@ pub mod client;
 pub mod correlate;
 pub mod fault;
 pub mod mock;
+pub mod progress;
 pub mod script;
 pub mod spawn;
 
@@ -50,6 +51,7 @@ use crate::redact::{RedactConfig, Redactor};
 use capture::Capture;
 use correlate::IdPair;
 use mock::{MockCtx, MockServer};
+pub use progress::{Progress, ProgressHandle, ProgressTask};
 use spawn::{SpawnError, Spawned};
 
 /// Something that went wrong in a replay without stopping it.
@@ -158,6 +160,8 @@ pub struct ReplayConfig {
     pub spawn: Option<(String, Duration)>,
     /// `--fault` rules, applied to what the mocks and replayed clients send.
     pub faults: Vec<fault::FaultRule>,
+    /// Where the replay reports how far it has got (nothing by default).
+    pub progress: ProgressHandle,
 }
 
 impl ReplayConfig {
@@ -172,6 +176,7 @@ impl ReplayConfig {
             id_pairs: Vec::new(),
             spawn: None,
             faults: Vec::new(),
+            progress: ProgressHandle::default(),
         }
     }
 
@@ -452,7 +457,7 @@ impl Replay {
             .flat_map(|(_, _, s)| s)
             .map(|s| s.steps.len() + s.server.len())
             .sum();
-        let progress = progress_bar(total_messages as u64);
+        let progress = self.config.progress.begin(total_messages as u64);
         let tls = if self.config.targets.iter().any(|(_, t)| t.tls) {
             Some(crate::record::tls::connector(&Default::default())?)
         } else {
@@ -488,7 +493,7 @@ impl Replay {
                 c.4 += played.received;
             }
         }
-        progress.finish_and_clear();
+        progress.finish();
         let mut problems = self.problems.take();
         for (route, total, connected, _, _) in &clients {
             if *total > 0 && *connected == 0 {
@@ -566,15 +571,4 @@ fn check_route(recording: &Recording, route: &str) -> Result<(), ReplayError> {
         route: route.to_string(),
         known: known.join(", "),
     })
-}
-
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "replaying {bar:30} {pos}/{len} messages {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
 }

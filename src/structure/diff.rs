@@ -327,17 +327,17 @@ pub fn unified_diff(old: &str, new: &str, color: bool) -> String {
             first.new_range().start + 1,
             last.new_range().end - first.new_range().start
         );
-        out += &paint(&header, "36", color);
+        out += &paint(&header, color);
         out.push('\n');
         for op in &group {
             for change in diff.iter_changes(op) {
-                let (sign, code) = match change.tag() {
-                    ChangeTag::Delete => ("-", "31"),
-                    ChangeTag::Insert => ("+", "32"),
-                    ChangeTag::Equal => (" ", ""),
+                let sign = match change.tag() {
+                    ChangeTag::Delete => "-",
+                    ChangeTag::Insert => "+",
+                    ChangeTag::Equal => " ",
                 };
                 let line = format!("{sign}{}", change.value().trim_end_matches('\n'));
-                out += &paint(&line, code, color);
+                out += &paint(&line, color);
                 out.push('\n');
             }
         }
@@ -345,11 +345,20 @@ pub fn unified_diff(old: &str, new: &str, color: bool) -> String {
     out
 }
 
-fn paint(s: &str, code: &str, color: bool) -> String {
-    if color && !code.is_empty() {
-        format!("\x1b[{code}m{s}\x1b[0m")
+/// A line of a unified diff, coloured by its first character when `color` is set:
+/// removed red, added green, hunk headers cyan.
+pub fn paint(line: &str, color: bool) -> String {
+    use anstyle::AnsiColor;
+    let style = match line.as_bytes().first() {
+        Some(b'-') => AnsiColor::Red.on_default(),
+        Some(b'+') => AnsiColor::Green.on_default(),
+        Some(b'@') => AnsiColor::Cyan.on_default(),
+        _ => anstyle::Style::new(),
+    };
+    if color && style != anstyle::Style::new() {
+        format!("{style}{line}{style:#}")
     } else {
-        s.to_string()
+        line.to_string()
     }
 }
 
