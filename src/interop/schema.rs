@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::{self, DISCRIMINATORS};
+use crate::protocol;
 use crate::recording::{Dir, Message, Opcode, Record, Recording};
 use crate::structure::{
     formats::enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
@@ -176,7 +176,7 @@ impl Shape {
     }
 
     fn string_keywords(&self, path: &str, config: &StructureConfig, out: &mut Map<String, Value>) {
-        let discriminator = DISCRIMINATORS.contains(&path);
+        let discriminator = protocol::default().is_discriminator(path);
         let values = self.literal_ok && !self.literals.is_empty();
         let literal = values
             && !StructureConfig::names(&config.volatile, path)

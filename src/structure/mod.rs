@@ -30,14 +30,6 @@ pub use formats::{IdTail, StrFormat};
 pub use observe::{Hints, Observation};
 pub use render::{KindSection, RouteSection, Structure};
 
-/// Keys whose value groups messages into one conversation, most specific first.
-pub const CORRELATION_KEYS: &[&str] = &[
-    "message_id",
-    "response_to",
-    "request_id",
-    "correlation_id",
-    "run_id",
-];
 /// Most distinct values an auto-detected literal (enum-like) field may have.
 pub const MAX_LITERALS: usize = 12;
 /// Most distinct values a field configured as literal may have (and how many are kept).

@@ -9,8 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::formats::*;
 use super::*;
-use crate::protocol::json::J;
-use crate::protocol::{self, DISCRIMINATORS};
+use crate::protocol::{self, Json, Payload, Protocol};
 use crate::recording::{Body, Dir, Opcode, Record, Recording};
 
 /// What was seen at one path of one message kind.
@@ -37,9 +36,17 @@ pub(crate) struct KindStats {
 }
 
 /// The raw statistics of a recording (or several), before rendering.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Observation {
     routes: BTreeMap<String, RouteStats>,
+    /// How messages are decoded into events.
+    protocol: &'static dyn Protocol,
+}
+
+impl Default for Observation {
+    fn default() -> Observation {
+        Observation::with_protocol(protocol::default())
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -75,6 +82,14 @@ impl Observation {
         obs
     }
 
+    /// An empty observation that decodes messages with `protocol`.
+    pub fn with_protocol(protocol: &'static dyn Protocol) -> Observation {
+        Observation {
+            routes: BTreeMap::new(),
+            protocol,
+        }
+    }
+
     /// Adds a recording's messages.
     pub fn add(&mut self, recording: &Recording) {
         let mut routes: HashMap<u64, String> = HashMap::new();
@@ -83,6 +98,7 @@ impl Observation {
         // Per connection and conversation (None: per connection), the steps in order.
         let mut convs: FxHashMap<(u64, Option<String>), Vec<Step>> = FxHashMap::default();
         let mut path = String::new();
+        let mut events = Vec::new();
         for record in &recording.records {
             match record {
                 Record::Open(o) => {
@@ -92,47 +108,44 @@ impl Observation {
                     let Some(route) = routes.get(&m.conn) else {
                         continue;
                     };
-                    let json = m
-                        .body
-                        .as_text()
-                        .filter(|_| m.op == Opcode::TEXT)
-                        .and_then(J::parse);
-                    let label = match &json {
-                        Some(j) => j.label(),
-                        None => Cow::Owned(protocol::label(m.op, &m.body)),
-                    };
-                    let label = match line_safe(&label, false) {
-                        Cow::Borrowed(_) => label,
-                        quoted => Cow::Owned(quoted.into_owned()),
-                    };
-                    let id = match label_ids.get(label.as_ref()) {
-                        Some(id) => *id,
-                        None => {
-                            let id = labels.len() as u32;
-                            label_ids.insert(label.to_string(), id);
-                            labels.push(label.to_string());
-                            id
+                    events.clear();
+                    self.protocol.decode(m.op, &m.body, &mut events);
+                    for event in events.drain(..) {
+                        let label = match line_safe(&event.kind, false) {
+                            Cow::Borrowed(_) => event.kind,
+                            quoted => Cow::Owned(quoted.into_owned()),
+                        };
+                        let id = match label_ids.get(label.as_ref()) {
+                            Some(id) => *id,
+                            None => {
+                                let id = labels.len() as u32;
+                                label_ids.insert(label.to_string(), id);
+                                labels.push(label.to_string());
+                                id
+                            }
+                        };
+                        let stats = match self.routes.get_mut(route.as_str()) {
+                            Some(s) => s,
+                            None => self.routes.entry(route.clone()).or_default(),
+                        };
+                        let by_label = stats.kinds.entry(m.dir).or_default();
+                        let kind = match by_label.get_mut(label.as_ref()) {
+                            Some(k) => k,
+                            None => by_label.entry(label.to_string()).or_default(),
+                        };
+                        kind.count += 1;
+                        match &event.body {
+                            Payload::Json(j) => {
+                                path.clear();
+                                observe(j, &mut path, &mut kind.paths);
+                            }
+                            Payload::Opaque => observe_opaque(m.op, &m.body, &mut kind.paths),
                         }
-                    };
-                    let conv = json.as_ref().and_then(correlation_value);
-                    let stats = match self.routes.get_mut(route.as_str()) {
-                        Some(s) => s,
-                        None => self.routes.entry(route.clone()).or_default(),
-                    };
-                    let by_label = stats.kinds.entry(m.dir).or_default();
-                    let kind = match by_label.get_mut(label.as_ref()) {
-                        Some(k) => k,
-                        None => by_label.entry(label.to_string()).or_default(),
-                    };
-                    kind.count += 1;
-                    match &json {
-                        Some(j) => {
-                            path.clear();
-                            observe(j, &mut path, &mut kind.paths);
-                        }
-                        None => observe_opaque(m.op, &m.body, &mut kind.paths),
+                        convs
+                            .entry((m.conn, event.correlation))
+                            .or_default()
+                            .push((m.dir, id));
                     }
-                    convs.entry((m.conn, conv)).or_default().push((m.dir, id));
                 }
                 _ => {}
             }
@@ -177,7 +190,7 @@ impl Observation {
             {
                 for (path, p) in &k.paths {
                     let key = (route.clone(), *dir, label.clone(), path.clone());
-                    let discriminator = DISCRIMINATORS.contains(&path.as_str());
+                    let discriminator = self.protocol.is_discriminator(path);
                     let only_strings = p
                         .types
                         .iter()
@@ -264,7 +277,11 @@ pub(crate) fn parent_of(path: &str) -> Option<&str> {
 }
 
 /// Records `value` at `path` (the path buffer is restored before returning).
-pub(crate) fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<String, PathStats>) {
+pub(crate) fn observe(
+    value: &Json<'_>,
+    path: &mut String,
+    paths: &mut FxHashMap<String, PathStats>,
+) {
     if !path.is_empty() {
         let stats = match paths.get_mut(path.as_str()) {
             Some(stats) => stats,
@@ -275,11 +292,11 @@ pub(crate) fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<St
         };
         stats.seen += 1;
         let tag = match value {
-            J::Null => TypeTag::Null,
-            J::Bool => TypeTag::Bool,
-            J::Int(v) => number_tag(*v, false),
-            J::Float(v) => number_tag(*v, true),
-            J::Str(s) => {
+            Json::Null => TypeTag::Null,
+            Json::Bool => TypeTag::Bool,
+            Json::Int(v) => number_tag(*v, false),
+            Json::Float(v) => number_tag(*v, true),
+            Json::Str(s) => {
                 let shape = StrShape::of(s);
                 if stats.literal_ok {
                     let known = stats.literals.contains(s.as_ref());
@@ -303,13 +320,13 @@ pub(crate) fn observe(value: &J<'_>, path: &mut String, paths: &mut FxHashMap<St
                 }
                 TypeTag::Str(shape.to_format())
             }
-            J::Obj(fields) if fields.is_empty() => TypeTag::EmptyObject,
-            J::Obj(_) => {
+            Json::Obj(fields) if fields.is_empty() => TypeTag::EmptyObject,
+            Json::Obj(_) => {
                 stats.as_object += 1;
                 TypeTag::Object
             }
-            J::Arr(items) if items.is_empty() => TypeTag::EmptyArray,
-            J::Arr(items) => {
+            Json::Arr(items) if items.is_empty() => TypeTag::EmptyArray,
+            Json::Arr(items) => {
                 stats.elements += items.len() as u64;
                 TypeTag::Array
             }
@@ -339,13 +356,13 @@ pub(crate) fn line_safe(s: &str, strict: bool) -> Cow<'_, str> {
 }
 
 pub(crate) fn observe_children(
-    value: &J<'_>,
+    value: &Json<'_>,
     path: &mut String,
     paths: &mut FxHashMap<String, PathStats>,
 ) {
     let len = path.len();
     match value {
-        J::Obj(fields) => {
+        Json::Obj(fields) => {
             for (k, v) in fields {
                 if len > 0 {
                     path.push('.');
@@ -355,7 +372,7 @@ pub(crate) fn observe_children(
                 path.truncate(len);
             }
         }
-        J::Arr(items) => {
+        Json::Arr(items) => {
             path.push_str("[]");
             for item in items {
                 observe(item, path, paths);
@@ -426,39 +443,6 @@ pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
         );
     }
     parts.into_iter().collect::<Vec<_>>().join(" | ")
-}
-
-/// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
-/// depth (shallowest first).
-pub(crate) fn correlation_value(value: &J<'_>) -> Option<String> {
-    CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
-}
-
-pub(crate) fn find_key(value: &J<'_>, key: &str) -> Option<String> {
-    let mut level = vec![value];
-    while !level.is_empty() {
-        let mut next = Vec::new();
-        for v in level {
-            match v {
-                J::Obj(fields) => {
-                    for (k, v) in fields {
-                        if k == key {
-                            match v {
-                                J::Str(s) if !s.is_empty() => return Some(s.to_string()),
-                                J::Int(n) | J::Float(n) => return Some(n.to_string()),
-                                _ => {}
-                            }
-                        }
-                        next.push(v);
-                    }
-                }
-                J::Arr(items) => next.extend(items),
-                _ => {}
-            }
-        }
-        level = next;
-    }
-    None
 }
 
 /// `a, b, b, b, c` → `a → b ×3 → c`.

@@ -1,0 +1,144 @@
+//! Plain JSON, the default protocol: one JSON value per text frame, named by the first
+//! of [`DISCRIMINATORS`] whose value is a string (`{"type":"chat",...}` is `chat`), and
+//! tied to its conversation by the first of [`CORRELATION_KEYS`] found at any depth.
+
+use std::borrow::Cow;
+
+use super::json::Json;
+use super::{opaque, Event, Payload, Protocol};
+use crate::recording::{Body, Opcode};
+
+/// Keys tried, in order, to name a JSON message's kind.
+pub const DISCRIMINATORS: &[&str] = &["type", "event", "kind", "action", "op", "method"];
+
+/// Keys whose value groups messages into one conversation, most specific first.
+pub const CORRELATION_KEYS: &[&str] = &[
+    "message_id",
+    "response_to",
+    "request_id",
+    "correlation_id",
+    "run_id",
+];
+
+/// One JSON value per text frame.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainJson;
+
+impl Protocol for PlainJson {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn decode<'a>(&self, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
+        let json = body
+            .as_text()
+            .filter(|_| op == Opcode::TEXT)
+            .and_then(Json::parse);
+        out.push(match json {
+            Some(json) => Event {
+                kind: label_of(&json),
+                correlation: correlation_value(&json),
+                body: Payload::Json(json),
+            },
+            None => opaque(op, body),
+        });
+    }
+
+    fn is_discriminator(&self, path: &str) -> bool {
+        DISCRIMINATORS.contains(&path)
+    }
+}
+
+/// A value's label: its discriminator value or its JSON kind.
+fn label_of<'a>(value: &Json<'a>) -> Cow<'a, str> {
+    let discriminator = DISCRIMINATORS.iter().find_map(|k| match value.get(k) {
+        Some(Json::Str(s)) => Some(s),
+        _ => None,
+    });
+    match (discriminator, value) {
+        (Some(Cow::Borrowed(d)), _) => Cow::Borrowed(d),
+        (Some(Cow::Owned(d)), _) => Cow::Owned(d.clone()),
+        (None, Json::Obj(_)) => "(json object)".into(),
+        (None, Json::Arr(_)) => "(json array)".into(),
+        (None, _) => "(json value)".into(),
+    }
+}
+
+/// The label of a `serde_json` value, as [`PlainJson`] names it.
+pub(crate) fn label_of_value(v: &serde_json::Value) -> String {
+    let discriminator = v.as_object().and_then(|obj| {
+        DISCRIMINATORS
+            .iter()
+            .find_map(|k| obj.get(*k).and_then(|v| v.as_str()))
+    });
+    match discriminator {
+        Some(d) => d.to_string(),
+        None if v.is_object() => "(json object)".into(),
+        None if v.is_array() => "(json array)".into(),
+        None => "(json value)".into(),
+    }
+}
+
+/// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
+/// depth (shallowest first).
+fn correlation_value(value: &Json<'_>) -> Option<String> {
+    CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
+}
+
+/// The first non-empty string or number under `key`, breadth first.
+fn find_key(value: &Json<'_>, key: &str) -> Option<String> {
+    let mut level = vec![value];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for v in level {
+            match v {
+                Json::Obj(fields) => {
+                    for (k, v) in fields {
+                        if k == key {
+                            match v {
+                                Json::Str(s) if !s.is_empty() => return Some(s.to_string()),
+                                Json::Int(n) | Json::Float(n) => return Some(n.to_string()),
+                                _ => {}
+                            }
+                        }
+                        next.push(v);
+                    }
+                }
+                Json::Arr(items) => next.extend(items),
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> (String, Option<String>) {
+        let body = Body::Text(text.into());
+        let mut events = Vec::new();
+        PlainJson.decode(Opcode::TEXT, &body, &mut events);
+        assert_eq!(events.len(), 1);
+        let e = events.remove(0);
+        (e.kind.into_owned(), e.correlation)
+    }
+
+    #[test]
+    fn kinds_and_correlation_ids() {
+        assert_eq!(
+            decode(r#"{"type":"agent_started","payload":{"run_id":"r1"}}"#),
+            ("agent_started".into(), Some("r1".into()))
+        );
+        // The most specific key wins, at any depth; numbers count too.
+        assert_eq!(
+            decode(r#"{"type":"x","run_id":"r","data":{"response_to":7}}"#),
+            ("x".into(), Some("7".into()))
+        );
+        // An escaped discriminator is unescaped.
+        assert_eq!(decode(r#"{"type":"a\u0062c"}"#), ("abc".into(), None));
+        assert_eq!(decode("not json"), ("(text)".into(), None));
+    }
+}
