@@ -5,6 +5,10 @@
 //! [`Verdict`], whose [`Verdict::exit_code`] is the documented exit status. Only this
 //! layer draws progress bars, decides colour and installs logging (the `cli` feature).
 
+// The argument structs' doc comments are clap's help text, written for a terminal:
+// `[structure]` there is a TOML table, not a link.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use clap::{Parser, Subcommand};
 
 pub mod args;

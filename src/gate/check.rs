@@ -1,7 +1,7 @@
 //! `wsreplay snapshot`, `check` and `diff`: the regression gate.
 //!
 //! `check` replays each recording against the build (see [`crate::replay`]), normalises
-//! the captured run with the recording's [`Hints`], and compares the replayed routes
+//! the captured run with the recording's [`Hints`](crate::structure::Hints), and compares the replayed routes
 //! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
 //! semantic summary, and (unless in CI or `--check`) written to
 //! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). Many recordings can be

@@ -7,6 +7,7 @@ mod demo;
 mod faults;
 mod hostile;
 mod interop;
+mod layout;
 mod replay;
 mod replay_faults;
 mod review;
