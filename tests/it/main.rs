@@ -3,6 +3,7 @@
 mod browser;
 mod check;
 mod cli;
+mod cli_output;
 mod demo;
 mod faults;
 mod hostile;
