@@ -30,3 +30,6 @@ pub mod recording;
 pub mod redact;
 pub mod replay;
 pub mod structure;
+
+pub use gate::{Gate, Outcome, Verdict};
+pub use recording::Recording;

@@ -177,20 +177,68 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
             Ok((route.clone(), upstream))
         })
         .collect::<anyhow::Result<_>>()?;
-    let replayed: Vec<String> = replay_config
-        .targets
-        .iter()
-        .map(|(r, _)| r.clone())
-        .chain(replay_config.mocks.iter().map(|(r, _)| r.clone()))
-        .collect();
     let report = Replay::start(recording.clone(), replay_config)
         .await?
         .run()
         .await?;
     let run = Recording::read(&run_path)?;
-    let hints = Observation::of(&recording).hints_with(&config.structure);
-    let new = Observation::of(&run).render(&hints);
-    let mut routes = replayed.clone();
+    let mocks = config.replay.mocks.iter().map(|(r, _)| r.clone()).collect();
+    let replayed = Replayed {
+        recording_path,
+        recording: &recording,
+        stored,
+        run: &run,
+        problems: report.problems.iter().map(ToString::to_string).collect(),
+        targets: config.targets.iter().map(|(r, _)| r.clone()).collect(),
+        mocks,
+    };
+    Ok(judge(
+        replayed,
+        &config.snapshots,
+        &config.structure,
+        config.timing.as_ref(),
+    )?)
+}
+
+/// What a replay left to judge against the snapshot.
+pub(crate) struct Replayed<'a> {
+    pub recording_path: &'a Path,
+    pub recording: &'a Recording,
+    /// The snapshot as stored, if there is one.
+    pub stored: Option<Structure>,
+    /// The capture of the replay.
+    pub run: &'a Recording,
+    /// What the replay reported (context, not verdict).
+    pub problems: Vec<String>,
+    /// Routes whose recorded clients were replayed.
+    pub targets: Vec<String>,
+    /// Routes whose recorded servers were mocked.
+    pub mocks: Vec<String>,
+}
+
+/// Normalises a replay's capture with the recording's hints, compares the replayed
+/// routes with the stored snapshot (and timing, when asked), and writes the changed
+/// structure as `.snap.new` unless the policy is read-only. `check` and the Rust test
+/// API ([`crate::Gate`]) both judge with this, so they give the same verdict.
+pub(crate) fn judge(
+    replayed: Replayed<'_>,
+    snapshots: &SnapshotPolicy,
+    structure: &StructureConfig,
+    timing: Option<&TimingConfig>,
+) -> Result<CheckResult, snapshot::SnapshotError> {
+    let Replayed {
+        recording_path,
+        recording,
+        stored,
+        run,
+        problems,
+        targets,
+        mocks,
+    } = replayed;
+    let name = snapshot::name_of(recording_path);
+    let hints = Observation::of(recording).hints_with(structure);
+    let new = Observation::of(run).render(&hints);
+    let mut routes: Vec<String> = targets.iter().chain(&mocks).cloned().collect();
     routes.sort();
     routes.dedup();
     let mut result = CheckResult {
@@ -198,38 +246,31 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         name: name.clone(),
         routes: Vec::new(),
         error: None,
-        replay_problems: report.problems.iter().map(ToString::to_string).collect(),
+        replay_problems: problems,
         snapshot_missing: stored.is_none(),
         written: None,
         timing: Vec::new(),
-        faults: injected(&run),
+        faults: injected(run),
         diagram: None,
     };
     let base = stored.clone().unwrap_or_default();
-    result.diagram = Some(diagram(&run, &base, &new));
+    result.diagram = Some(diagram(run, &base, &new));
     result.routes = if stored.is_some() {
         compare(&base, &new, &routes)
     } else {
         Vec::new()
     };
-    mark_injected(&mut result.routes, &run);
-    if let Some(envelope) = &config.timing {
+    mark_injected(&mut result.routes, run);
+    if let Some(envelope) = timing {
         // What the build sends: server messages to replayed clients, requests to mocks.
-        let streams: Vec<(String, Dir)> = config
-            .targets
+        let streams: Vec<(String, Dir)> = targets
             .iter()
-            .map(|(r, _)| (r.clone(), Dir::ServerToClient))
-            .chain(
-                config
-                    .replay
-                    .mocks
-                    .iter()
-                    .map(|(r, _)| (r.clone(), Dir::ClientToServer)),
-            )
+            .map(|r| (r.clone(), Dir::ServerToClient))
+            .chain(mocks.iter().map(|r| (r.clone(), Dir::ClientToServer)))
             .collect();
-        result.timing = crate::structure::timing::compare(&recording, &run, &streams, envelope);
+        result.timing = crate::structure::timing::compare(recording, run, &streams, envelope);
     }
-    if result.verdict() == Verdict::Differs && !config.snapshots.read_only {
+    if result.verdict() == Verdict::Differs && !snapshots.read_only {
         // Routes that were not replayed keep their snapshot sections.
         let mut merged = base;
         for route in &routes {
@@ -238,7 +279,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
                 None => merged.routes.remove(route),
             };
         }
-        let path = snapshot::new_path_for(&config.snapshots.dir, &name);
+        let path = snapshot::new_path_for(&snapshots.dir, &name);
         snapshot::write(&path, recording_path, &merged.render())?;
         result.written = Some(path);
     }
@@ -256,12 +297,8 @@ pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .collect();
-            files.sort();
+            let files = expand_dir(input)
+                .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", input.display()))?;
             anyhow::ensure!(
                 !files.is_empty(),
                 "{}: no *.jsonl recordings in this directory",
@@ -273,6 +310,16 @@ pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The `*.jsonl` recordings of a directory, in name order.
+pub(crate) fn expand_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// `--partition I/N`: the recordings this shard takes (every N-th, starting at I).

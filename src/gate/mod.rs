@@ -1,11 +1,14 @@
 //! The regression gate: `snapshot`, `check` and `diff`, their verdicts, the review of
-//! pending snapshots, and the reports a gate writes (JUnit, Markdown, HTML).
+//! pending snapshots, the reports a gate writes (JUnit, Markdown, HTML), and the same
+//! gate as a Rust test API ([`Gate`]).
 
 pub mod check;
 pub mod export;
+pub mod harness;
 pub mod result;
 pub mod review;
 pub mod verdict;
 
+pub use harness::{assert_all, Gate, GateError, Mocks, Outcome};
 pub use result::CheckResult;
 pub use verdict::{exit_code, Verdict};

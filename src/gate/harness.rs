@@ -1,0 +1,337 @@
+//! The regression gate from Rust tests: what `wsreplay check` does, in a few lines of a
+//! team's own `#[tokio::test]`, with the same verdict.
+//!
+//! A [`Gate`] names a recording (or, with [`Gate::each`], every recording of a
+//! directory) and the routes whose recorded servers wsreplay stands in for. Its mocks
+//! start first ([`Gate::start`]), so the build under test can be pointed at them; the
+//! recorded clients are then replayed against the build ([`Mocks::target`],
+//! [`Mocks::run`]) and the run is judged exactly as `check` judges it: the same routes
+//! compared, the same `wsreplay.toml` (`[structure]` hints and `[[correlate]]` pairs),
+//! the same `snapshots/<name>.snap`, a `.snap.new` to review with `wsreplay review` or
+//! `cargo insta review` when the structure changed (none when `CI` is set, as insta
+//! does).
+//!
+//! ```no_run
+//! # async fn spawn_backend(nlp: String, data: String, viz: String) -> String { String::new() }
+//! # async fn test() {
+//! let gate = wsreplay::Gate::load("recordings/checkout.jsonl").mock("nlp").mock("data").mock("viz");
+//! let mocks = gate.start().await.unwrap();
+//! let build = spawn_backend(mocks.url("nlp"), mocks.url("data"), mocks.url("viz")).await;
+//! mocks.target("frontend", build).run().await.unwrap().assert_structure();
+//! # }
+//! ```
+//!
+//! Captured runs go to a directory of their own that is removed afterwards, and mocks
+//! listen on free ports, so gates may run in parallel tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::check::{expand_dir, in_ci, judge, Replayed, SnapshotPolicy};
+use super::{CheckResult, Verdict};
+use crate::config::{ConfigError, FileConfig};
+use crate::recording::sink::Output;
+use crate::recording::{ReadError, Recording};
+use crate::replay::{Replay, ReplayConfig, ReplayError};
+use crate::structure::snapshot::{self, SnapshotError};
+use crate::structure::{Structure, StructureConfig};
+
+/// Why a gate could not give a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("{}: cannot list the recordings: {source}", path.display())]
+    List {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: no *.jsonl recordings in this directory", path.display())]
+    NoRecordings { path: PathBuf },
+    #[error("cannot make a directory for the captured run in {}: {source}", path.display())]
+    RunDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A recording to check, and how.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    recording: PathBuf,
+    mocks: Vec<String>,
+    snapshots: PathBuf,
+    config: Option<PathBuf>,
+    read_only: bool,
+    step_timeout: Duration,
+    runs: Option<PathBuf>,
+}
+
+impl Gate {
+    /// A gate for one recording, with `check`'s defaults: snapshots in `snapshots/`,
+    /// `./wsreplay.toml` when present, `.snap.new` written unless `CI` is set, a 10 s
+    /// step timeout. Nothing is read until [`Gate::start`].
+    pub fn load(recording: impl AsRef<Path>) -> Gate {
+        Gate {
+            recording: recording.as_ref().to_owned(),
+            mocks: Vec::new(),
+            snapshots: PathBuf::from("snapshots"),
+            config: None,
+            read_only: in_ci(),
+            step_timeout: Duration::from_secs(10),
+            runs: None,
+        }
+    }
+
+    /// A gate for every `*.jsonl` recording of `dir`, in name order (as `check DIR`).
+    pub fn each(dir: impl AsRef<Path>) -> Result<Vec<Gate>, GateError> {
+        let dir = dir.as_ref();
+        let files = expand_dir(dir).map_err(|source| GateError::List {
+            path: dir.to_owned(),
+            source,
+        })?;
+        if files.is_empty() {
+            return Err(GateError::NoRecordings {
+                path: dir.to_owned(),
+            });
+        }
+        Ok(files.into_iter().map(Gate::load).collect())
+    }
+
+    /// Stands in for the recorded server of `route` (as `--mock ROUTE=127.0.0.1:0`).
+    pub fn mock(mut self, route: &str) -> Gate {
+        self.mocks.push(route.to_owned());
+        self
+    }
+
+    /// Where snapshots live (as `--snapshots DIR`).
+    pub fn snapshots(mut self, dir: impl AsRef<Path>) -> Gate {
+        self.snapshots = dir.as_ref().to_owned();
+        self
+    }
+
+    /// Reads hints and correlation pairs from this TOML file (as `--config FILE`).
+    pub fn config(mut self, file: impl AsRef<Path>) -> Gate {
+        self.config = Some(file.as_ref().to_owned());
+        self
+    }
+
+    /// Writes no snapshot file, also outside CI (as `--check`).
+    pub fn check_only(mut self) -> Gate {
+        self.read_only = true;
+        self
+    }
+
+    /// How long a replayed client waits for a message a step depends on.
+    pub fn step_timeout(mut self, timeout: Duration) -> Gate {
+        self.step_timeout = timeout;
+        self
+    }
+
+    /// Keeps the captured run as `DIR/<name>.jsonl` (as `--runs DIR`) instead of
+    /// removing it.
+    pub fn runs(mut self, dir: impl AsRef<Path>) -> Gate {
+        self.runs = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The recording this gate checks.
+    pub fn recording(&self) -> &Path {
+        &self.recording
+    }
+
+    /// Reads the recording, its snapshot and the configuration, and starts the mocks
+    /// on free loopback ports.
+    pub async fn start(self) -> Result<Mocks, GateError> {
+        let recording = Arc::new(Recording::read(&self.recording)?);
+        let file = FileConfig::load(self.config.as_deref())?;
+        let name = snapshot::name_of(&self.recording);
+        let stored = snapshot::read_structure(&snapshot::path_for(&self.snapshots, &name))?;
+        let run_dir = match &self.runs {
+            Some(dir) => RunDir::kept(dir)?,
+            None => RunDir::temporary()?,
+        };
+        let run_path = run_dir.path.join(format!("{name}.jsonl"));
+        let mut config = ReplayConfig::new(Output::File(run_path.clone()));
+        config.id_pairs = file.correlate;
+        config.step_timeout = self.step_timeout;
+        for route in &self.mocks {
+            config.mock(route, SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        let replay = Replay::start(recording.clone(), config).await?;
+        Ok(Mocks {
+            gate: self,
+            recording,
+            structure: file.structure,
+            stored,
+            replay,
+            run_dir,
+            run_path,
+            targets: Vec::new(),
+        })
+    }
+}
+
+/// A gate's mocks, listening: point the build under test at [`Mocks::url`], then
+/// replay the recorded clients against it.
+pub struct Mocks {
+    gate: Gate,
+    recording: Arc<Recording>,
+    structure: StructureConfig,
+    stored: Option<Structure>,
+    replay: Replay,
+    run_dir: RunDir,
+    run_path: PathBuf,
+    targets: Vec<(String, String)>,
+}
+
+impl Mocks {
+    /// The `ws://` URL of the mock of `route`.
+    ///
+    /// # Panics
+    /// When `route` was not given to [`Gate::mock`].
+    #[track_caller]
+    pub fn url(&self, route: &str) -> String {
+        match self.replay.mock_addr(route) {
+            Some(addr) => format!("ws://{addr}"),
+            None => panic!(
+                "no mock for route {route:?}: add .mock({route:?}) to the Gate of {}",
+                self.gate.recording.display()
+            ),
+        }
+    }
+
+    /// Replays the recorded clients of `route` against the build at `url` (ws:// or
+    /// wss://; the recorded path and query are appended, as with `--target`).
+    pub fn target(mut self, route: &str, url: impl Into<String>) -> Mocks {
+        self.targets.push((route.to_owned(), url.into()));
+        self
+    }
+
+    /// Replays the targets, stops the mocks and judges the run against the snapshot.
+    pub async fn run(mut self) -> Result<Outcome, GateError> {
+        for (route, url) in &self.targets {
+            self.replay.target(route, url)?;
+        }
+        let report = self.replay.run().await?;
+        let run = Recording::read(&self.run_path)?;
+        let replayed = Replayed {
+            recording_path: &self.gate.recording,
+            recording: &self.recording,
+            stored: self.stored,
+            run: &run,
+            problems: report.problems.iter().map(ToString::to_string).collect(),
+            targets: self.targets.into_iter().map(|(route, _)| route).collect(),
+            mocks: self.gate.mocks.clone(),
+        };
+        let policy = SnapshotPolicy {
+            dir: self.gate.snapshots.clone(),
+            read_only: self.gate.read_only,
+        };
+        let result = judge(replayed, &policy, &self.structure, None)?;
+        drop(self.run_dir);
+        Ok(Outcome { result })
+    }
+}
+
+/// What a gate found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    result: CheckResult,
+}
+
+impl Outcome {
+    /// The verdict `wsreplay check` gives on the same inputs.
+    pub fn verdict(&self) -> Verdict {
+        self.result.verdict()
+    }
+
+    /// Everything found: routes compared with their summaries and diffs, replay
+    /// problems, where a `.snap.new` was written.
+    pub fn result(&self) -> &CheckResult {
+        &self.result
+    }
+
+    /// The report `wsreplay check` prints for this recording (without colour).
+    pub fn report(&self) -> String {
+        self.result.render(false)
+    }
+
+    /// Panics with the report (the semantic summary and the diff) unless the structure
+    /// is the same as the snapshot's.
+    #[track_caller]
+    pub fn assert_structure(&self) {
+        if self.verdict() != Verdict::Same {
+            panic!("wsreplay gate: {}", self.report());
+        }
+    }
+}
+
+/// Panics with the report of every outcome whose structure is not the same, after
+/// looking at all of them.
+#[track_caller]
+pub fn assert_all(outcomes: &[Outcome]) {
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.verdict() != Verdict::Same)
+        .map(Outcome::report)
+        .collect();
+    if !failed.is_empty() {
+        panic!(
+            "wsreplay gate: {} of {} recording(s) failed\n{}",
+            failed.len(),
+            outcomes.len(),
+            failed.join("\n")
+        );
+    }
+}
+
+/// Where a gate's captured run goes: a directory of its own, removed when done, or one
+/// the user asked to keep.
+struct RunDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl RunDir {
+    fn temporary() -> Result<RunDir, GateError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "wsreplay-gate-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        RunDir::make(path, true)
+    }
+
+    fn kept(dir: &Path) -> Result<RunDir, GateError> {
+        RunDir::make(dir.to_owned(), false)
+    }
+
+    fn make(path: PathBuf, remove: bool) -> Result<RunDir, GateError> {
+        std::fs::create_dir_all(&path).map_err(|source| GateError::RunDir {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(RunDir { path, remove })
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
