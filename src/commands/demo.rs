@@ -161,14 +161,14 @@ pub fn default_dir() -> PathBuf {
 /// `recordings/` and `snapshots/` look like the demo's, but have no marker).
 fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut entries = Vec::new();
-    match std::fs::read_dir(dir) {
+    match fs_err::read_dir(dir) {
         Ok(list) => {
             for entry in list {
                 entries.push(entry?.file_name());
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => anyhow::bail!("{}: cannot read the directory: {e}", dir.display()),
+        Err(e) => return Err(e.into()),
     }
     let marked = entries.iter().any(|n| n == MARKER);
     let only_own = entries
@@ -184,13 +184,13 @@ fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     for name in &entries {
         let path = dir.join(name);
         if path.is_dir() && !path.is_symlink() {
-            std::fs::remove_dir_all(&path)?;
+            fs_err::remove_dir_all(&path)?;
         } else {
-            std::fs::remove_file(&path)?;
+            fs_err::remove_file(&path)?;
         }
     }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(
+    fs_err::create_dir_all(dir)?;
+    fs_err::write(
         dir.join(MARKER),
         "made by `wsreplay demo`, which empties this directory when it runs again\n",
     )?;

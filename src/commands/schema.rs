@@ -65,11 +65,9 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Verdict> {
     match &args.out {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+                fs_err::create_dir_all(dir)?;
             }
-            std::fs::write(path, text)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            fs_err::write(path, text)?;
             eprintln!("wrote {}: {summary}", path.display());
         }
         None => {
