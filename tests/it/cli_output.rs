@@ -29,23 +29,11 @@ fn assert_output(name: &str, args: &[&str], dir: Option<&std::path::Path>) {
     settings.set_description(format!("wsreplay {}", args.join(" ")));
     settings.set_omit_expression(true);
     if let Some(dir) = dir {
-        settings.add_filter(&regex_escape(&dir.display().to_string()), "[DIR]");
+        settings.add_filter(&regex::escape(&dir.display().to_string()), "[DIR]");
     }
-    settings.add_filter(&regex_escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
+    settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
     settings.add_filter(r"wsreplay \d+\.\d+\.\d+", "wsreplay [VERSION]");
     settings.bind(|| insta::assert_snapshot!("cli", output(args)));
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
 }
 
 #[test]
