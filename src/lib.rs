@@ -12,6 +12,7 @@
 //! | [`replay`] | replaying recorded clients against a build, mocking its recorded peers |
 //! | [`gate`] | `snapshot`, `check`, `diff` and `review`: the regression gate and its reports |
 //! | [`interop`] | HAR import, JSON Schema / AsyncAPI inference and validation |
+//! | [`text`] | recorded text made safe to show: control and bidi characters escaped |
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`measure`] | `bench` and `soak`: the performance figures and the no-loss soak |
@@ -30,6 +31,7 @@ pub mod recording;
 pub mod redact;
 pub mod replay;
 pub mod structure;
+pub mod text;
 
 pub use gate::{Gate, Outcome, Verdict};
 pub use recording::Recording;

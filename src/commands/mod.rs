@@ -163,7 +163,7 @@ pub fn run(cli: Cli) -> i32 {
         Err(e) => {
             // Every error names its cause in its own message: printing the chain of
             // sources as well would repeat the OS reason.
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::text::printable(&e.to_string()));
             Verdict::Error.exit_code()
         }
     }

@@ -10,6 +10,7 @@ use crate::gate::Verdict;
 use crate::recording::sink::Output;
 use crate::recording::Recording;
 use crate::replay::Replay;
+use crate::text::printable;
 
 /// Arguments of `wsreplay replay`.
 #[derive(Debug, Args)]
@@ -29,7 +30,7 @@ pub struct ReplayArgs {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.recording)?;
     for w in &recording.warnings {
-        eprintln!("warning: {}", w.at(&args.recording));
+        eprintln!("warning: {}", printable(&w.at(&args.recording)));
     }
     let out = args.out.unwrap_or_else(|| {
         let stem = args.recording.file_stem().unwrap_or_default();
@@ -45,7 +46,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
         eprintln!("wsreplay: mock {route} listening on ws://{addr}");
     }
     let report = replay.run().await?;
-    print!("{}", report.render());
+    print!("{}", printable(&report.render()));
     let code = report_outcome(&out, &report.capture);
     Ok(if code != Verdict::Same {
         code

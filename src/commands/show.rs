@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::gate::Verdict;
 use crate::recording::Recording;
+use crate::text::printable;
 
 /// Arguments of `wsreplay show`.
 #[derive(Debug, Args)]
@@ -28,23 +29,21 @@ pub struct ShowArgs {
 
 pub fn run(args: ShowArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.file)?;
-    if args.mermaid {
-        print!(
-            "{}",
-            crate::structure::sequence::Sequence::of(&recording).mermaid()
-        );
+    let text = if args.mermaid {
+        crate::structure::sequence::Sequence::of(&recording).mermaid()
     } else if args.timeline {
-        print!("{}", crate::recording::summary::render_timeline(&recording));
-        for w in &recording.warnings {
-            eprintln!("warning: {}", w.at(&args.file));
-        }
+        crate::recording::summary::render_timeline(&recording)
     } else if args.secrets {
-        print!(
-            "{}",
-            crate::redact::secrets::Inventory::of(&recording).render()
-        );
+        crate::redact::secrets::Inventory::of(&recording).render()
     } else {
-        print!("{}", crate::recording::summary::render(&recording));
+        crate::recording::summary::render(&recording)
+    };
+    // Recorded text never reaches the terminal raw (escape sequences, bidi overrides).
+    print!("{}", printable(&text));
+    if args.timeline {
+        for w in &recording.warnings {
+            eprintln!("warning: {}", printable(&w.at(&args.file)));
+        }
     }
     Ok(Verdict::Same)
 }

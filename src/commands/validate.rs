@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::gate::Verdict;
 use crate::recording::Recording;
+use crate::text::printable;
 
 /// Arguments of `wsreplay validate`.
 #[derive(Debug, Args)]
@@ -46,7 +47,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Verdict> {
         );
     }
     let report = schema.check(&recording, args.route.as_deref(), dir);
-    print!("{}", report.render(&args.recording, &args.schema));
+    print!(
+        "{}",
+        printable(&report.render(&args.recording, &args.schema))
+    );
     anyhow::ensure!(
         report.checked > 0 || report.not_covered.is_empty(),
         "{} describes none of the routes of {}: it has {}. Name AsyncAPI channels after the recording's routes (or give them the address the connections used)",

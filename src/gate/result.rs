@@ -7,6 +7,7 @@ use crate::structure::diff::{paint, RouteDiff};
 use crate::structure::sequence::Sequence;
 use crate::structure::snapshot;
 use crate::structure::timing::Breach;
+use crate::text::printable;
 
 /// The result of checking (or diffing) one recording.
 #[derive(Clone, Debug)]
@@ -70,24 +71,31 @@ impl CheckResult {
         }
     }
 
-    /// The report printed for this recording.
+    /// The report printed for this recording. Recorded text in it (routes, kinds, keys,
+    /// values) has its control and bidi characters escaped ([`printable`]).
     pub fn render(&self, color: bool) -> String {
         let mut out = String::new();
-        out += &format!("{}: {}\n", self.recording.display(), self.status());
+        push(
+            &mut out,
+            &format!("{}: {}\n", self.recording.display(), self.status()),
+        );
         if let Some(e) = &self.error {
-            out += &format!("  error: {e}\n");
+            push(&mut out, &format!("  error: {e}\n"));
         }
         bullets(&mut out, "faults injected (--fault):".into(), &self.faults);
         for r in self.routes.iter().filter(|r| !r.same()) {
-            out += &format!("  route {}:\n", r.route);
+            push(&mut out, &format!("  route {}:\n", r.route));
             for line in &r.summary {
-                out += &format!("    - {line}\n");
+                push(&mut out, &format!("    - {line}\n"));
             }
         }
         for r in self.routes.iter().filter(|r| !r.diff.is_empty()) {
-            out += &format!(
-                "\n--- {} (snapshot) route {}\n+++ new run\n",
-                self.name, r.route
+            push(
+                &mut out,
+                &format!(
+                    "\n--- {} (snapshot) route {}\n+++ new run\n",
+                    self.name, r.route
+                ),
             );
             for line in r.diff.lines() {
                 out += &paint(line, color);
@@ -108,10 +116,10 @@ impl CheckResult {
             &self.replay_problems,
         );
         if let Some(p) = &self.written {
-            out += &format!(
+            push(&mut out, &format!(
                 "  wrote {} — review with `wsreplay review` (or `cargo insta review` in a Rust project)\n",
                 p.display()
-            );
+            ));
         }
         out
     }
@@ -122,8 +130,13 @@ fn bullets(out: &mut String, heading: String, items: &[impl std::fmt::Display]) 
     if items.is_empty() {
         return;
     }
-    *out += &format!("  {heading}\n");
+    push(out, &format!("  {heading}\n"));
     for item in items {
-        *out += &format!("    - {item}\n");
+        push(out, &format!("    - {item}\n"));
     }
+}
+
+/// Appends text that may hold recorded data, made safe to show.
+fn push(out: &mut String, text: &str) {
+    out.push_str(&printable(text));
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::structure::diff::{compare, routes_of, unified_diff};
 use crate::structure::snapshot::{self, SnapshotError};
+use crate::text::printable;
 
 /// What to do with the pending snapshots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,13 +140,13 @@ fn describe(dir: &Path, name: &str, color: bool) -> Result<String, ReviewError> 
         return Ok(format!(
             "{}: new snapshot (nothing reviewed yet)\n{}",
             new_path.display(),
-            new.render()
+            printable(&new.render())
         ));
     };
     let mut out = format!("{} → {}\n", new_path.display(), old_path.display());
     for d in compare(&old, &new, &routes_of(&old, &new)) {
         for line in &d.summary {
-            out += &format!("  - {line}\n");
+            out += &format!("  - {}\n", printable(line));
         }
     }
     out += &unified_diff(&old.render(), &new.render(), color);

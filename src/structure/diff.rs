@@ -12,6 +12,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::recording::Dir;
 use crate::structure::{KindSection, RouteSection, Structure};
+use crate::text::printable;
 
 /// The comparison of one route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,8 +347,10 @@ pub fn unified_diff(old: &str, new: &str, color: bool) -> String {
 }
 
 /// A line of a unified diff, coloured by its first character when `color` is set:
-/// removed red, added green, hunk headers cyan.
+/// removed red, added green, hunk headers cyan. Control and bidi characters of the
+/// line are escaped first ([`printable`]): a diff is for people.
 pub fn paint(line: &str, color: bool) -> String {
+    let line = printable(line);
     use anstyle::AnsiColor;
     let style = match line.as_bytes().first() {
         Some(b'-') => AnsiColor::Red.on_default(),
@@ -358,7 +361,7 @@ pub fn paint(line: &str, color: bool) -> String {
     if color && style != anstyle::Style::new() {
         format!("{style}{line}{style:#}")
     } else {
-        line.to_string()
+        line.into_owned()
     }
 }
 

@@ -137,3 +137,41 @@ fn nesting_10000_levels_deep_is_an_error_in_a_record_and_plain_text_in_a_message
     let snap = std::fs::read_to_string(snapshots.join("deep-message.snap")).unwrap();
     assert!(snap.contains("s2c (text)"), "{snap}");
 }
+
+/// Recorded text that would drive a terminal (colour, window title, bell, carriage
+/// return) or reorder what a reviewer reads (U+202E) is shown escaped by `show`,
+/// `show --timeline`, `diff` and `check`'s report, never raw.
+#[test]
+fn recorded_escape_sequences_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = r#"{"type":"x\u001b]0;pwned\u0007","n\u202eote":"\u001b[2J\r"}"#;
+    let close =
+        r#"{"kind":"close","t_us":2,"conn":1,"dir":"s2c","code":1000,"reason":"\u001b[31mred"}"#;
+    let text = [HEADER, OPEN, &message(evil), close].join("\n") + "\n";
+    let a = file_with(&dir, "a.jsonl", text.as_bytes());
+    let plain = [HEADER, OPEN, &message(r#"{"type":"y"}"#)].join("\n") + "\n";
+    let b = file_with(&dir, "b.jsonl", plain.as_bytes());
+    let raw = |s: &str| {
+        s.contains('\u{1b}') || s.contains('\u{7}') || s.contains('\u{202e}') || s.contains('\r')
+    };
+    for args in [
+        &["show"][..],
+        &["show", "--timeline"],
+        &["show", "--mermaid"],
+    ] {
+        let (code, out, err) = wsreplay(args, &a);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            !raw(&out),
+            "{args:?} printed raw control characters: {out:?}"
+        );
+        // (Mermaid labels have their own escaping: control characters become spaces.)
+        assert!(
+            args.contains(&"--mermaid") || out.contains("x\\x1b]0;pwned\\x07"),
+            "{args:?}: {out}"
+        );
+    }
+    let (_, out, _) = run(&["diff", b.to_str().unwrap(), a.to_str().unwrap()]);
+    assert!(!raw(&out), "diff printed raw control characters: {out:?}");
+    assert!(out.contains("\\u{202e}"), "{out}");
+}
