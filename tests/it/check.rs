@@ -138,7 +138,7 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
         .all(|c| c.status.is_success()));
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(
-        md.contains("| `recordings/checkout.jsonl` | frontend | ❌ differs | tool_executing"),
+        md.contains("| recordings/checkout.jsonl | frontend | ❌ differs | tool\\_executing"),
         "{md}"
     );
 
