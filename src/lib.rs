@@ -13,6 +13,7 @@
 //! | [`gate`] | `snapshot`, `check`, `diff` and `review`: the regression gate and its reports |
 //! | [`interop`] | HAR import, JSON Schema / AsyncAPI inference and validation |
 //! | [`text`] | recorded text made safe to show: control and bidi characters escaped |
+//! | [`files`] | output files written whole and never through a symlink; private recordings |
 //! | [`config`] | validated routes and `wsreplay.toml` |
 //! | [`demo`] | a small multi-service system used by the demo and the tests |
 //! | [`measure`] | `bench` and `soak`: the performance figures and the no-loss soak |
@@ -22,6 +23,7 @@
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod gate;
 pub mod interop;
 pub mod measure;

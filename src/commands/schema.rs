@@ -64,10 +64,8 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Verdict> {
     );
     match &args.out {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs_err::create_dir_all(dir)?;
-            }
-            fs_err::write(path, text)?;
+            crate::files::replace(path, text.as_bytes(), false)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             eprintln!("wrote {}: {summary}", path.display());
         }
         None => {

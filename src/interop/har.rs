@@ -501,7 +501,7 @@ pub fn import(har: &Path, out: &Path, options: &ImportOptions) -> Result<ImportR
         path: out.to_owned(),
         source,
     };
-    let file = crate::recording::sink::create_private(out).map_err(write_err)?;
+    let file = crate::files::create_private(out).map_err(write_err)?;
     let mut writer =
         Writer::new(std::io::BufWriter::new(&file), &imported.header).map_err(write_err)?;
     for record in &imported.records {

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -159,7 +159,7 @@ impl Sink {
     /// Creates the output and starts the writer thread.
     pub fn start(output: &Output, redactor: Redactor) -> io::Result<Sink> {
         let file = match output {
-            Output::File(path) => Some(create_private(path)?),
+            Output::File(path) => Some(crate::files::create_private(path)?),
             Output::Discard => None,
         };
         let started_unix_ms = SystemTime::now()
@@ -219,21 +219,6 @@ impl Sink {
             ..Outcome::default()
         })
     }
-}
-
-/// Creates a file only its owner can read: recordings hold real traffic.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
 }
 
 struct WriterThread {

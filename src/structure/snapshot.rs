@@ -95,10 +95,7 @@ pub fn write(path: &Path, recording: &Path, body: &str) -> Result<(), SnapshotEr
         path: path.to_owned(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    std::fs::write(path, text).map_err(err)
+    crate::files::replace(path, text.as_bytes(), false).map_err(err)
 }
 
 /// A YAML scalar: plain when safe, else double-quoted (JSON strings are valid YAML).

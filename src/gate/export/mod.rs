@@ -27,19 +27,16 @@ pub struct ExportError {
     pub source: io::Error,
 }
 
-/// Writes `exporter`'s report of `results` to the file at `path` (replacing it).
+/// Writes `exporter`'s report of `results` to the file at `path`, replacing it whole.
 pub fn to_file(
     exporter: &dyn Exporter,
     results: &[CheckResult],
     path: &Path,
 ) -> Result<(), ExportError> {
-    let write = || -> io::Result<()> {
-        let mut out = io::BufWriter::new(std::fs::File::create(path)?);
-        exporter.export(results, &mut out)?;
-        out.flush()
-    };
-    write().map_err(|source| ExportError {
-        path: path.to_owned(),
-        source,
+    crate::files::replace_with(path, false, |out| exporter.export(results, out)).map_err(|source| {
+        ExportError {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
