@@ -37,7 +37,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
     });
     let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
     for (route, url) in targets {
-        let upstream = crate::config::parse_target(&route, &url).map_err(anyhow::Error::msg)?;
+        let upstream = crate::config::parse_target(&route, &url)?;
         config.targets.push((route, upstream));
     }
     let replay = Replay::start(recording, config).await?;

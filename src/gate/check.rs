@@ -172,8 +172,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
         .targets
         .iter()
         .map(|(route, url)| {
-            let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))
-                .map_err(anyhow::Error::msg)?;
+            let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))?;
             Ok((route.clone(), upstream))
         })
         .collect::<anyhow::Result<_>>()?;

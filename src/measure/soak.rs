@@ -61,8 +61,7 @@ impl SoakReport {
 pub async fn run(connections: u64, messages: u64, out: &Path) -> anyhow::Result<SoakReport> {
     raise_fd_limit();
     let echo = echo_server().await?;
-    let route =
-        Route::new("soak", "127.0.0.1:0", &format!("ws://{echo}")).map_err(anyhow::Error::msg)?;
+    let route = Route::new("soak", "127.0.0.1:0", &format!("ws://{echo}"))?;
     let proxy = Proxy::start(ProxyConfig::new(vec![route], Output::File(out.to_owned()))).await?;
     let addr = proxy.addr("soak").expect("the route exists");
     let mut tasks = tokio::task::JoinSet::new();

@@ -198,6 +198,8 @@ pub enum ReplayError {
     },
     #[error("{0}")]
     Target(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(
         "mock {route}: cannot listen on {addr}: {source}. Is another process using that port?"
     )]
@@ -375,7 +377,7 @@ impl Replay {
     /// Adds a target: replay the recorded clients of `route` against `url`.
     pub fn target(&mut self, route: &str, url: &str) -> Result<(), ReplayError> {
         check_route(&self.recording, route)?;
-        let upstream = crate::config::parse_target(route, url).map_err(ReplayError::Target)?;
+        let upstream = crate::config::parse_target(route, url)?;
         self.config.targets.push((route.to_string(), upstream));
         Ok(())
     }
