@@ -196,10 +196,22 @@ pub enum ReplayError {
         route: String,
         known: String,
     },
-    #[error("{0}")]
-    Target(String),
+    /// A target's URL (or another part of the configuration) is not usable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("--fault {spec:?}: route {route} is neither replayed (--target) nor mocked (--mock), so the fault would never be injected")]
+    FaultNotReplayed { spec: String, route: String },
+    #[error(
+        "--fault {spec:?}: KIND `{kind}` never occurs on route {route} in the direction the fault acts on (kinds: {})",
+        list_or_none(.kinds)
+    )]
+    FaultKindNeverSent {
+        spec: String,
+        kind: String,
+        route: String,
+        /// The kinds that do occur there.
+        kinds: Vec<String>,
+    },
     #[error(
         "mock {route}: cannot listen on {addr}: {source}. Is another process using that port?"
     )]
@@ -385,7 +397,7 @@ impl Replay {
     /// Why `rule`'s KIND can never match: no message of that kind is sent on its
     /// route in the direction wsreplay sends there (a target's client messages, a
     /// mock's responses). `None` when it can, or when the rule has no KIND.
-    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<String> {
+    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<ReplayError> {
         let kind = rule.kind.as_deref()?;
         let is_target = self.config.targets.iter().any(|(r, _)| *r == rule.route);
         let is_mock = self.config.mocks.iter().any(|(r, _)| *r == rule.route);
@@ -407,13 +419,12 @@ impl Replay {
         if kinds.contains(kind) {
             return None;
         }
-        let list: Vec<_> = kinds.into_iter().collect();
-        Some(format!(
-            "--fault {:?}: KIND `{kind}` never occurs on route {} in the direction the fault acts on (kinds: {})",
-            rule.spec,
-            rule.route,
-            if list.is_empty() { "none".to_string() } else { list.join(", ") }
-        ))
+        Some(ReplayError::FaultKindNeverSent {
+            spec: rule.spec.clone(),
+            kind: kind.to_string(),
+            route: rule.route.clone(),
+            kinds: kinds.into_iter().collect(),
+        })
     }
 
     /// Plays every recorded client connection of the targets, concurrently and at their
@@ -426,10 +437,10 @@ impl Replay {
                 .any(|r| r == route)
         };
         if let Some(rule) = self.config.faults.iter().find(|f| !replayed(&f.route)) {
-            let err = ReplayError::Target(format!(
-                "--fault {:?}: route {} is neither replayed (--target) nor mocked (--mock), so the fault would never be injected",
-                rule.spec, rule.route
-            ));
+            let err = ReplayError::FaultNotReplayed {
+                spec: rule.spec.clone(),
+                route: rule.route.clone(),
+            };
             self.shutdown().await;
             return Err(err);
         }
@@ -440,7 +451,7 @@ impl Replay {
             .find_map(|f| self.kind_never_sent(f))
         {
             self.shutdown().await;
-            return Err(ReplayError::Target(err));
+            return Err(err);
         }
         let scripts: Vec<_> = self
             .config
@@ -560,6 +571,15 @@ impl Replay {
                 .unwrap_or_default(),
             None => Outcome::default(),
         }
+    }
+}
+
+/// `a, b, c`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
     }
 }
 
