@@ -65,11 +65,11 @@ pub struct CheckArgs {
     /// Check only shard I of N (every N-th recording, in name order), to split the
     /// work across CI machines.
     #[arg(long, value_name = "I/N")]
-    pub partition: Option<String>,
+    pub partition: Option<check::Partition>,
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
-    let files = check::partition(check::expand(&args.recordings)?, args.partition.as_deref())?;
+    let files = check::partition(check::expand(&args.recordings)?, args.partition);
     let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
     let (replay, targets) = replay_config(args.replay, Output::Discard)?;
     let read_only = args.check || check::in_ci();

@@ -7,20 +7,48 @@
 //! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). Many recordings can be
 //! checked at once (`-j`), or split across CI machines (`--partition I/N`).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::config::ConfigError;
 use crate::recording::sink::Output;
-use crate::recording::{Dir, Record, Recording};
-use crate::replay::{Replay, ReplayConfig};
+use crate::recording::{Dir, ReadError, Record, Recording};
+use crate::replay::{Replay, ReplayConfig, ReplayError};
 use crate::structure::diff::{compare, routes_of, RouteDiff};
 use crate::structure::sequence::{ArrowKind, Sequence};
-use crate::structure::snapshot;
+use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
 use crate::structure::{Observation, Structure, StructureConfig};
 
 use super::result::CheckResult;
 use super::verdict::Verdict;
+
+/// Why a recording could not be snapshotted, checked or diffed, or the recordings to
+/// check could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No free port for `{port}`.
+    #[error(transparent)]
+    FreePort(std::io::Error),
+    #[error("{path}: cannot list: {source}")]
+    ListDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no *.jsonl recordings in this directory")]
+    NoRecordings { path: PathBuf },
+}
 
 /// Where snapshots live and whether wsreplay may write there.
 #[derive(Clone, Debug)]
@@ -40,7 +68,7 @@ pub fn write_snapshot(
     recording_path: &Path,
     dir: &Path,
     config: &StructureConfig,
-) -> anyhow::Result<(PathBuf, Structure)> {
+) -> Result<(PathBuf, Structure), CheckError> {
     let recording = Recording::read(recording_path)?;
     let structure = Structure::of_with(&recording, config);
     let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
@@ -53,7 +81,7 @@ pub fn diff_recordings(
     a: &Path,
     b: &Path,
     config: &StructureConfig,
-) -> anyhow::Result<CheckResult> {
+) -> Result<CheckResult, CheckError> {
     let (a_rec, b_rec) = (Recording::read(a)?, Recording::read(b)?);
     let a_obs = Observation::of(&a_rec);
     let hints = a_obs.hints_with(config);
@@ -156,12 +184,15 @@ pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResu
     }
 }
 
-async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Result<CheckResult> {
+async fn check_inner(
+    recording_path: &Path,
+    config: &CheckConfig,
+) -> Result<CheckResult, CheckError> {
     let recording = Recording::read(recording_path)?;
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
-    let port = free_port()?.to_string();
+    let port = free_port().map_err(CheckError::FreePort)?.to_string();
     let run_path = config.runs_dir.join(format!("{name}.jsonl"));
     let mut replay_config = config.replay.clone();
     replay_config.output = Output::File(run_path.clone());
@@ -175,7 +206,7 @@ async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Res
             let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))?;
             Ok((route.clone(), upstream))
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, CheckError>>()?;
     let replayed: Vec<String> = replay_config
         .targets
         .iter()
@@ -251,21 +282,24 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Expands directories to their `*.jsonl` files, sorted; keeps files as given.
-pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", input.display()))?
+                .map_err(|source| CheckError::ListDir {
+                    path: input.clone(),
+                    source,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
                 .collect();
             files.sort();
-            anyhow::ensure!(
-                !files.is_empty(),
-                "{}: no *.jsonl recordings in this directory",
-                input.display()
-            );
+            if files.is_empty() {
+                return Err(CheckError::NoRecordings {
+                    path: input.clone(),
+                });
+            }
             out.extend(files);
         } else {
             out.push(input.clone());
@@ -274,24 +308,59 @@ pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// `--partition I/N`: the recordings this shard takes (every N-th, starting at I).
-pub fn partition(files: Vec<PathBuf>, spec: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
-    let Some(spec) = spec else { return Ok(files) };
-    let parsed = spec.split_once('/').and_then(|(i, n)| {
-        Some((
-            i.trim().parse::<usize>().ok()?,
-            n.trim().parse::<usize>().ok()?,
-        ))
-    });
-    let Some((i, n)) = parsed.filter(|(i, n)| *n > 0 && (1..=*n).contains(i)) else {
-        anyhow::bail!("--partition {spec:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
-    };
-    Ok(files
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| k % n == i - 1)
-        .map(|(_, f)| f)
-        .collect())
+/// `--partition I/N`: shard `index` of `count`, to split the recordings across CI
+/// machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Which shard, from 1 to `count`.
+    pub index: usize,
+    /// How many shards.
+    pub count: usize,
+}
+
+/// A `--partition` that is not `I/N` with `1 <= I <= N`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected I/N with 1 <= I <= N, e.g. 2/4")]
+pub struct PartitionError;
+
+impl Partition {
+    /// The recordings this shard takes: every N-th, starting at the I-th.
+    pub fn select(self, files: Vec<PathBuf>) -> Vec<PathBuf> {
+        files
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % self.count == self.index - 1)
+            .map(|(_, f)| f)
+            .collect()
+    }
+}
+
+impl FromStr for Partition {
+    type Err = PartitionError;
+
+    fn from_str(spec: &str) -> Result<Partition, PartitionError> {
+        let (i, n) = spec.split_once('/').ok_or(PartitionError)?;
+        let index = i.trim().parse::<usize>().map_err(|_| PartitionError)?;
+        let count = n.trim().parse::<usize>().map_err(|_| PartitionError)?;
+        if count == 0 || !(1..=count).contains(&index) {
+            return Err(PartitionError);
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `--partition I/N`: the recordings this shard takes (all of them without one).
+pub fn partition(files: Vec<PathBuf>, partition: Option<Partition>) -> Vec<PathBuf> {
+    match partition {
+        Some(p) => p.select(files),
+        None => files,
+    }
 }
 
 /// Checks many recordings, at most `jobs` at a time; results in input order.
