@@ -12,17 +12,17 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Target};
 use crate::recording::sink::Output;
 use crate::recording::{Dir, ReadError, Record, Recording};
-use crate::replay::{Replay, ReplayConfig, ReplayError};
+use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayTarget};
 use crate::structure::diff::{compare, routes_of, RouteDiff};
 use crate::structure::sequence::{ArrowKind, Sequence};
 use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
 use crate::structure::{Observation, Structure, StructureConfig};
 
-use super::result::CheckResult;
+use super::result::{CheckResult, Diagram};
 use super::verdict::Verdict;
 
 /// Why a recording could not be snapshotted, checked or diffed, or the recordings to
@@ -63,17 +63,26 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
-/// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording; returns its path.
+/// A snapshot [`write_snapshot`] wrote.
+#[derive(Clone, Debug)]
+pub struct WrittenSnapshot {
+    /// The snapshot file (`DIR/<name>.snap`).
+    pub path: PathBuf,
+    /// The structure it holds.
+    pub structure: Structure,
+}
+
+/// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording.
 pub fn write_snapshot(
     recording_path: &Path,
     dir: &Path,
     config: &StructureConfig,
-) -> Result<(PathBuf, Structure), CheckError> {
+) -> Result<WrittenSnapshot, CheckError> {
     let recording = Recording::read(recording_path)?;
     let structure = Structure::of_with(&recording, config);
     let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
     snapshot::write(&path, recording_path, &structure.render())?;
-    Ok((path, structure))
+    Ok(WrittenSnapshot { path, structure })
 }
 
 /// `wsreplay diff A B`: B's structure against A's, with A's hints.
@@ -102,7 +111,7 @@ pub fn diff_recordings(
 
 /// The sequence diagram of `run`, with the first message whose kind's structure
 /// differs between `old` and `new` marked.
-fn diagram(run: &Recording, old: &Structure, new: &Structure) -> (Sequence, Option<usize>) {
+fn diagram(run: &Recording, old: &Structure, new: &Structure) -> Diagram {
     let seq = Sequence::of(run);
     let kind = |s: &Structure, route: &str, key: &(Dir, String)| {
         s.routes.get(route).and_then(|r| r.kinds.get(key)).cloned()
@@ -113,7 +122,10 @@ fn diagram(run: &Recording, old: &Structure, new: &Structure) -> (Sequence, Opti
             && old.routes.contains_key(&a.route)
             && kind(old, &a.route, &key) != kind(new, &a.route, &key)
     });
-    (seq, first)
+    Diagram {
+        sequence: seq,
+        first_difference: first,
+    }
 }
 
 /// Says which summary lines a `--fault` caused: a kind the rule hit on its route.
@@ -162,8 +174,8 @@ fn injected(run: &Recording) -> Vec<String> {
 /// What `check` replays against: the replay settings shared by every recording.
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
-    /// `(route, URL)`; the URL may contain `{port}` (a free port per recording).
-    pub targets: Vec<(String, String)>,
+    /// The targets as given; a URL may contain `{port}` (a free port per recording).
+    pub targets: Vec<Target>,
     /// Mocks, pacing, timeouts, id pairs and the `--spawn` command (which may contain
     /// `{port}`, like the targets) for every replay.
     pub replay: ReplayConfig,
@@ -192,26 +204,23 @@ async fn check_inner(
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
-    let port = free_port().map_err(CheckError::FreePort)?.to_string();
+    let port = free_port().map_err(CheckError::FreePort)?;
     let run_path = config.runs_dir.join(format!("{name}.jsonl"));
     let mut replay_config = config.replay.clone();
     replay_config.output = Output::File(run_path.clone());
-    if let Some((cmd, _)) = &mut replay_config.spawn {
-        *cmd = cmd.replace("{port}", &port);
+    if let Some(spawn) = &mut replay_config.spawn {
+        spawn.command = spawn.command.replace("{port}", &port.to_string());
     }
     replay_config.targets = config
         .targets
         .iter()
-        .map(|(route, url)| {
-            let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))?;
-            Ok((route.clone(), upstream))
-        })
-        .collect::<Result<_, CheckError>>()?;
+        .map(|t| ReplayTarget::resolve(&t.with_port(port)))
+        .collect::<Result<_, ConfigError>>()?;
     let replayed: Vec<String> = replay_config
         .targets
         .iter()
-        .map(|(r, _)| r.clone())
-        .chain(replay_config.mocks.iter().map(|(r, _)| r.clone()))
+        .map(|t| t.route.clone())
+        .chain(replay_config.mocks.iter().map(|m| m.route.clone()))
         .collect();
     let report = Replay::start(recording.clone(), replay_config)
         .await?
@@ -248,13 +257,13 @@ async fn check_inner(
         let streams: Vec<(String, Dir)> = config
             .targets
             .iter()
-            .map(|(r, _)| (r.clone(), Dir::ServerToClient))
+            .map(|t| (t.route.clone(), Dir::ServerToClient))
             .chain(
                 config
                     .replay
                     .mocks
                     .iter()
-                    .map(|(r, _)| (r.clone(), Dir::ClientToServer)),
+                    .map(|m| (m.route.clone(), Dir::ClientToServer)),
             )
             .collect();
         result.timing = crate::structure::timing::compare(&recording, &run, &streams, envelope);
