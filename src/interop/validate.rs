@@ -144,8 +144,15 @@ pub struct Violation {
     pub t_us: u64,
     /// What was checked against (a JSON pointer into the schema file), if anything.
     pub schema: Option<String>,
-    /// (instance path as a JSON pointer, message) per error.
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<FieldError>,
+}
+
+/// One way a message does not fit its schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where in the message, as a JSON pointer ("" for the message as a whole).
+    pub path: String,
+    pub message: String,
 }
 
 /// What a validation found.
@@ -185,9 +192,9 @@ impl Report {
                     schema.display()
                 ))
             );
-            for (path, message) in &v.errors {
-                let path = if path.is_empty() { "/" } else { path };
-                let _ = writeln!(out, "  at {path}: {message}");
+            for e in &v.errors {
+                let path = if e.path.is_empty() { "/" } else { &e.path };
+                let _ = writeln!(out, "  at {path}: {}", e.message);
             }
         }
         let _ = write!(
@@ -346,9 +353,9 @@ impl Schema {
                     .iter()
                     .filter_map(|t| t.part.kind.as_deref())
                     .collect();
-                violation.errors.push((
-                    String::new(),
-                    if known.is_empty() {
+                violation.errors.push(FieldError {
+                    path: String::new(),
+                    message: if known.is_empty() {
                         format!("the schema describes no {} message on route {r}", m.dir)
                     } else {
                         format!(
@@ -357,7 +364,7 @@ impl Schema {
                             known.join(", ")
                         )
                     },
-                ));
+                });
                 report.violations.push(violation);
                 continue;
             }
@@ -368,10 +375,13 @@ impl Schema {
             let (target, errors) = pool
                 .iter()
                 .map(|t| {
-                    let errors: Vec<(String, String)> = t
+                    let errors: Vec<FieldError> = t
                         .validator
                         .iter_errors(&value)
-                        .map(|e| (e.instance_path().to_string(), e.to_string()))
+                        .map(|e| FieldError {
+                            path: e.instance_path().to_string(),
+                            message: e.to_string(),
+                        })
                         .collect();
                     (t, errors)
                 })

@@ -92,10 +92,18 @@ struct RouteCtx {
     connect_timeout: Duration,
 }
 
+/// Where a route of a running proxy listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listening {
+    /// The route's name.
+    pub route: String,
+    pub addr: SocketAddr,
+}
+
 /// A running recording proxy.
 pub struct Proxy {
     routes: Vec<Route>,
-    addrs: Vec<(String, SocketAddr)>,
+    addrs: Vec<Listening>,
     shutdown: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
     sink: Sink,
@@ -141,7 +149,10 @@ impl Proxy {
                 addr: route.listen,
                 source,
             })?;
-            addrs.push((route.name.clone(), addr));
+            addrs.push(Listening {
+                route: route.name.clone(),
+                addr,
+            });
             let ctx = Arc::new(RouteCtx {
                 route: route.clone(),
                 sink: sink.handle(),
@@ -176,13 +187,13 @@ impl Proxy {
     }
 
     /// The address each route listens on (useful with port 0).
-    pub fn addrs(&self) -> &[(String, SocketAddr)] {
+    pub fn addrs(&self) -> &[Listening] {
         &self.addrs
     }
 
     /// The address a route listens on.
     pub fn addr(&self, route: &str) -> Option<SocketAddr> {
-        self.addrs.iter().find(|(n, _)| n == route).map(|(_, a)| *a)
+        self.addrs.iter().find(|l| l.route == route).map(|l| l.addr)
     }
 
     /// The upstream a route forwards to.
@@ -440,7 +451,11 @@ async fn upstream_unreachable(
 
 async fn refuse_handshake(client: &mut TcpStream, peer: SocketAddr, route: &Route, e: &HeadError) {
     tracing::warn!(route = %route.name, %peer, "bad handshake: {e}");
-    if let Some((status, reason)) = e.client_status() {
+    if let Some(handshake::Status {
+        code: status,
+        reason,
+    }) = e.client_status()
+    {
         let body = format!("wsreplay: {e}");
         let _ = client
             .write_all(&handshake::error_response(status, reason, &body))
