@@ -30,16 +30,84 @@ use crate::redact::RedactConfig;
 /// Why a configuration is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("route {spec:?}: {reason}. Expected NAME=LISTEN=UPSTREAM, e.g. frontend=127.0.0.1:18100=ws://127.0.0.1:18000")]
-    Route { spec: String, reason: String },
+    #[error("route {spec:?}: {source}. Expected NAME=LISTEN=UPSTREAM, e.g. frontend=127.0.0.1:18100=ws://127.0.0.1:18000")]
+    Route {
+        spec: String,
+        #[source]
+        source: RouteError,
+    },
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("{path}: route {name:?}: {source}")]
+    RouteInFile {
+        path: PathBuf,
+        name: String,
+        #[source]
+        source: RouteError,
+    },
     #[error("route name {0:?} is used twice; every route needs its own name")]
     DuplicateRoute(String),
     #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml)")]
     NoRoutes,
     #[error("route {route}: {addr} is not a loopback address, so other machines could reach the recorder and the traffic it records. Pass --allow-remote if that is intended")]
     NotLoopback { route: String, addr: SocketAddr },
+    /// The URL of a `--target ROUTE=URL`.
+    #[error("--target {route}={url}: {source}")]
+    TargetUrl {
+        route: String,
+        url: String,
+        #[source]
+        source: UrlError,
+    },
+}
+
+/// Why a `ws://` or `wss://` URL is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// `example` is put in front of the corrected URL the message suggests.
+    #[error("the URL must start with ws:// or wss://, e.g. {example}ws://{rest}")]
+    Scheme { example: String, rest: String },
+    #[error("{url:?} is not a URL: {source}")]
+    Invalid {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("{url:?} has no host")]
+    NoHost { url: String },
+}
+
+/// Why one route (`NAME=LISTEN=UPSTREAM`, or a `[[route]]` entry) is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("it needs three parts separated by '='")]
+    Parts,
+    #[error("route name {0:?} must be letters, digits, '-', '_' or '.'")]
+    Name(String),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("upstream {upstream}: {source}")]
+    Upstream {
+        upstream: String,
+        #[source]
+        source: UrlError,
+    },
+}
+
+/// A listen address that is neither `HOST:PORT` nor a bare port.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("listen address {0:?} is not HOST:PORT (e.g. 127.0.0.1:18100)")]
+pub struct ListenError(pub String);
+
+/// Why a `ROUTE=VALUE` flag (`--target`, `--mock`) is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("expected ROUTE=URL, e.g. frontend=ws://127.0.0.1:18000")]
+    Target,
+    #[error("expected ROUTE=LISTEN, e.g. nlp=127.0.0.1:28001")]
+    Mock,
+    #[error(transparent)]
+    Listen(#[from] ListenError),
 }
 
 /// Where a route forwards to.
@@ -72,9 +140,9 @@ impl Upstream {
 }
 
 impl FromStr for Upstream {
-    type Err = String;
+    type Err = UrlError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UrlError> {
         Upstream::parse(s, "")
     }
 }
@@ -82,18 +150,22 @@ impl FromStr for Upstream {
 impl Upstream {
     /// Parses a `ws://` or `wss://` URL; `example` is put in front of the corrected URL
     /// an error suggests (`frontend=` for `--target frontend=...`).
-    pub fn parse(s: &str, example: &str) -> Result<Upstream, String> {
+    pub fn parse(s: &str, example: &str) -> Result<Upstream, UrlError> {
         let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
         if !matches!(scheme, "ws" | "wss") {
-            return Err(format!(
-                "the URL must start with ws:// or wss://, e.g. {example}ws://{rest}"
-            ));
+            return Err(UrlError::Scheme {
+                example: example.to_string(),
+                rest: rest.to_string(),
+            });
         }
-        let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+        let url = url::Url::parse(s).map_err(|source| UrlError::Invalid {
+            url: s.to_string(),
+            source,
+        })?;
         let tls = url.scheme() == "wss";
         let host = url
             .host_str()
-            .ok_or_else(|| format!("{s:?} has no host"))?
+            .ok_or_else(|| UrlError::NoHost { url: s.to_string() })?
             .trim_matches(|c| c == '[' || c == ']')
             .to_string();
         let port = url
@@ -111,13 +183,99 @@ impl Upstream {
 }
 
 /// Parses the URL of `--target ROUTE=URL`.
-pub fn parse_target(route: &str, url: &str) -> Result<Upstream, String> {
-    Upstream::parse(url, &format!("{route}=")).map_err(|e| format!("--target {route}={url}: {e}"))
+pub fn parse_target(route: &str, url: &str) -> Result<Upstream, ConfigError> {
+    Upstream::parse(url, &format!("{route}=")).map_err(|source| ConfigError::TargetUrl {
+        route: route.to_string(),
+        url: url.to_string(),
+        source,
+    })
 }
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.url)
+    }
+}
+
+/// A `--target ROUTE=URL` as given: replay the recorded clients of `route` against
+/// the build at `url`. The URL is checked by [`Target::upstream`], once `check` has
+/// put a port in place of any `{port}` in it ([`Target::with_port`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The recorded route whose clients are replayed.
+    pub route: String,
+    /// Where the build under test listens (`ws://` or `wss://`; may hold `{port}`).
+    pub url: String,
+}
+
+impl Target {
+    pub fn new(route: impl Into<String>, url: impl Into<String>) -> Target {
+        Target {
+            route: route.into(),
+            url: url.into(),
+        }
+    }
+
+    /// The target with `{port}` in its URL replaced by `port`.
+    pub fn with_port(&self, port: u16) -> Target {
+        Target {
+            route: self.route.clone(),
+            url: self.url.replace("{port}", &port.to_string()),
+        }
+    }
+
+    /// The URL, checked.
+    pub fn upstream(&self) -> Result<Upstream, ConfigError> {
+        parse_target(&self.route, &self.url)
+    }
+}
+
+impl FromStr for Target {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<Target, SpecError> {
+        let (route, url) = spec.split_once('=').ok_or(SpecError::Target)?;
+        Ok(Target::new(route, url))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.route, self.url)
+    }
+}
+
+/// A `--mock ROUTE=LISTEN`: stand in for the recorded server of `route`, listening on
+/// `listen` (port 0 picks a free one). Also where a started mock listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MockSpec {
+    /// The recorded route whose server is mocked.
+    pub route: String,
+    /// Where the mock listens.
+    pub listen: SocketAddr,
+}
+
+impl MockSpec {
+    pub fn new(route: impl Into<String>, listen: SocketAddr) -> MockSpec {
+        MockSpec {
+            route: route.into(),
+            listen,
+        }
+    }
+}
+
+impl FromStr for MockSpec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<MockSpec, SpecError> {
+        let (route, listen) = spec.split_once('=').ok_or(SpecError::Mock)?;
+        Ok(MockSpec::new(route, parse_listen(listen)?))
+    }
+}
+
+impl fmt::Display for MockSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.route, self.listen)
     }
 }
 
@@ -130,30 +288,32 @@ pub struct Route {
 }
 
 /// Parses `HOST:PORT`, or a bare `PORT` meaning 127.0.0.1.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen(s: &str) -> Result<SocketAddr, ListenError> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
     s.parse::<SocketAddr>()
-        .map_err(|_| format!("listen address {s:?} is not HOST:PORT (e.g. 127.0.0.1:18100)"))
+        .map_err(|_| ListenError(s.to_string()))
 }
 
 impl Route {
-    pub fn new(name: &str, listen: &str, upstream: &str) -> Result<Route, String> {
+    pub fn new(name: &str, listen: &str, upstream: &str) -> Result<Route, RouteError> {
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return Err(format!(
-                "route name {name:?} must be letters, digits, '-', '_' or '.'"
-            ));
+            return Err(RouteError::Name(name.to_string()));
         }
         Ok(Route {
             name: name.to_string(),
             listen: parse_listen(listen)?,
-            upstream: Upstream::parse(upstream, &format!("{name}={listen}="))
-                .map_err(|e| format!("upstream {upstream}: {e}"))?,
+            upstream: Upstream::parse(upstream, &format!("{name}={listen}=")).map_err(
+                |source| RouteError::Upstream {
+                    upstream: upstream.to_string(),
+                    source,
+                },
+            )?,
         })
     }
 }
@@ -162,16 +322,16 @@ impl FromStr for Route {
     type Err = ConfigError;
 
     fn from_str(spec: &str) -> Result<Route, ConfigError> {
-        let err = |reason: String| ConfigError::Route {
+        let err = |source: RouteError| ConfigError::Route {
             spec: spec.to_string(),
-            reason,
+            source,
         };
         let mut parts = spec.splitn(3, '=');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(name), Some(listen), Some(upstream)) => {
                 Route::new(name, listen, upstream).map_err(err)
             }
-            _ => Err(err("it needs three parts separated by '='".into())),
+            _ => Err(err(RouteError::Parts)),
         }
     }
 }
@@ -249,9 +409,12 @@ impl FileConfig {
         self.routes
             .iter()
             .map(|r| {
-                Route::new(&r.name, &r.listen, &r.upstream).map_err(|reason| ConfigError::File {
-                    path: path.to_owned(),
-                    reason: format!("route {:?}: {reason}", r.name),
+                Route::new(&r.name, &r.listen, &r.upstream).map_err(|source| {
+                    ConfigError::RouteInFile {
+                        path: path.to_owned(),
+                        name: r.name.clone(),
+                        source,
+                    }
                 })
             })
             .collect()

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::terminal::Bars;
-use crate::config::FileConfig;
+use crate::config::{FileConfig, MockSpec, Target};
 use crate::recording::sink::Output;
 use crate::redact::RedactConfig;
 use crate::replay::ProgressHandle;
-use crate::replay::ReplayConfig;
+use crate::replay::{ReplayConfig, SpawnSpec};
 
 /// Extra secrets to redact, on top of the defaults.
 #[derive(Debug, Args)]
@@ -53,12 +53,12 @@ pub struct ReplayFlags {
     /// The recorded path and query are appended to URL. `{port}` (check only) becomes
     /// a free port, different for each recording. Repeatable.
     #[arg(short, long = "target", value_name = "ROUTE=URL")]
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
     /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT; port
     /// 0 picks a free one), and answer the build's requests with the recorded
     /// responses. Repeatable.
     #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
-    pub mocks: Vec<String>,
+    pub mocks: Vec<MockSpec>,
     /// Shell command that starts the build under test; run after the mocks listen and
     /// stopped (SIGTERM, then SIGKILL) at the end. It gets WSREPLAY_MOCK_<ROUTE>=ws://…
     /// in its environment.
@@ -93,12 +93,17 @@ pub struct ReplayFlags {
     pub faults: Vec<crate::replay::fault::FaultRule>,
 }
 
-/// The replay settings of `replay` and `check`; targets stay raw (`check` fills in
-/// `{port}` per recording).
-pub(crate) fn replay_config(
-    flags: ReplayFlags,
-    output: Output,
-) -> anyhow::Result<(ReplayConfig, Vec<(String, String)>)> {
+/// The replay settings of `replay` and `check`.
+pub(crate) struct ReplaySetup {
+    /// Everything but the targets.
+    pub config: ReplayConfig,
+    /// The targets as given (`check` fills in `{port}` per recording).
+    pub targets: Vec<Target>,
+}
+
+/// The replay settings of `replay` and `check`; targets stay as given (`check` fills
+/// in `{port}` per recording).
+pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Result<ReplaySetup> {
     let file = FileConfig::load(flags.config.as_deref())?;
     let mut config = ReplayConfig::new(output);
     config.progress = ProgressHandle::new(Bars::default());
@@ -112,29 +117,18 @@ pub(crate) fn replay_config(
         );
         config.speed = Some(speed);
     }
-    let mut targets = Vec::new();
-    for spec in &flags.targets {
-        let (route, url) = spec.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!(
-                "--target {spec:?}: expected ROUTE=URL, e.g. frontend=ws://127.0.0.1:18000"
-            )
-        })?;
-        targets.push((route.to_string(), url.to_string()));
-    }
-    for spec in &flags.mocks {
-        let (route, listen) = spec.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("--mock {spec:?}: expected ROUTE=LISTEN, e.g. nlp=127.0.0.1:28001")
-        })?;
-        let addr = crate::config::parse_listen(listen)
-            .map_err(|e| anyhow::anyhow!("--mock {spec:?}: {e}"))?;
+    let targets = flags.targets;
+    for mock in flags.mocks {
+        let (route, addr) = (&mock.route, mock.listen);
         anyhow::ensure!(
             flags.allow_remote || addr.ip().is_loopback(),
-            "--mock {spec:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock"
+            "--mock {:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock",
+            mock.to_string()
         );
         if !addr.ip().is_loopback() {
             tracing::warn!("mock {route} listens on {addr}, reachable from other machines");
         }
-        config.mock(route, addr);
+        config.mocks.push(mock);
     }
     anyhow::ensure!(
         !targets.is_empty() || !config.mocks.is_empty(),
@@ -144,10 +138,13 @@ pub(crate) fn replay_config(
         !targets.is_empty(),
         "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
     );
-    if let Some(cmd) = flags.spawn {
-        config.spawn = Some((cmd, seconds("--spawn-timeout", flags.spawn_timeout)?));
+    if let Some(command) = flags.spawn {
+        config.spawn = Some(SpawnSpec {
+            command,
+            timeout: seconds("--spawn-timeout", flags.spawn_timeout)?,
+        });
     }
-    Ok((config, targets))
+    Ok(ReplaySetup { config, targets })
 }
 
 pub(crate) fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{replay_config, ReplayFlags};
+use super::args::{replay_config, ReplayFlags, ReplaySetup};
 use super::terminal::use_color;
 use crate::config::FileConfig;
 use crate::gate::check;
@@ -65,13 +65,16 @@ pub struct CheckArgs {
     /// Check only shard I of N (every N-th recording, in name order), to split the
     /// work across CI machines.
     #[arg(long, value_name = "I/N")]
-    pub partition: Option<String>,
+    pub partition: Option<check::Partition>,
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
-    let files = check::partition(check::expand(&args.recordings)?, args.partition.as_deref())?;
+    let files = check::partition(check::expand(&args.recordings)?, args.partition);
     let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
-    let (replay, targets) = replay_config(args.replay, Output::Discard)?;
+    let ReplaySetup {
+        config: replay,
+        targets,
+    } = replay_config(args.replay, Output::Discard)?;
     let read_only = args.check || check::in_ci();
     let mut config = check::CheckConfig {
         targets,

@@ -64,9 +64,8 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
 
     println!("2. SNAPSHOT. Each message kind reduced to its structure (key paths, types, formats;");
     println!("   no ids, timestamps or other volatile values), as an insta snapshot file:\n");
-    let (snap, structure) =
-        crate::gate::check::write_snapshot(&recording, &snapshots, &Default::default())?;
-    let section = structure.render_route("frontend");
+    let snap = crate::gate::check::write_snapshot(&recording, &snapshots, &Default::default())?;
+    let section = snap.structure.render_route("frontend");
     let excerpt: String = section
         .split("\n\n")
         .filter(|block| block.starts_with("### s2c tool_executing"))
@@ -74,7 +73,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
     println!(
         "   $ wsreplay snapshot {}   → {}",
         recording.display(),
-        snap.display()
+        snap.path.display()
     );
     indent(&format!("[...]\n{excerpt}\n[...]"));
 
@@ -101,9 +100,15 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
             replay.mock(agent, SocketAddr::from(([127, 0, 0, 1], 0)));
         }
         replay.step_timeout = Duration::from_secs(5);
-        replay.spawn = Some((spawn, Duration::from_secs(10)));
+        replay.spawn = Some(crate::replay::SpawnSpec {
+            command: spawn,
+            timeout: Duration::from_secs(10),
+        });
         let config = crate::gate::check::CheckConfig {
-            targets: vec![("frontend".into(), "ws://127.0.0.1:{port}".into())],
+            targets: vec![crate::config::Target::new(
+                "frontend",
+                "ws://127.0.0.1:{port}",
+            )],
             replay,
             runs_dir: dir.join("runs"),
             snapshots: crate::gate::check::SnapshotPolicy {

@@ -92,10 +92,12 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     };
     config.max_message_bytes = args.max_message_size;
     let proxy = Proxy::start(config).await?;
-    for (name, addr) in proxy.addrs() {
+    for listening in proxy.addrs() {
         eprintln!(
-            "wsreplay: route {name}: ws://{addr} → {}",
-            upstream_of(&proxy, name)
+            "wsreplay: route {}: ws://{} → {}",
+            listening.route,
+            listening.addr,
+            upstream_of(&proxy, &listening.route)
         );
     }
     eprintln!(

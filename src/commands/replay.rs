@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{replay_config, ReplayFlags};
+use super::args::{replay_config, ReplayFlags, ReplaySetup};
 use super::record::report_outcome;
 use crate::gate::Verdict;
 use crate::recording::sink::Output;
 use crate::recording::Recording;
-use crate::replay::Replay;
+use crate::replay::{Replay, ReplayTarget};
 use crate::text::printable;
 
 /// Arguments of `wsreplay replay`.
@@ -36,14 +36,19 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
         let stem = args.recording.file_stem().unwrap_or_default();
         PathBuf::from("runs").join(stem).with_extension("jsonl")
     });
-    let (mut config, targets) = replay_config(args.replay, Output::File(out.clone()))?;
-    for (route, url) in targets {
-        let upstream = crate::config::parse_target(&route, &url).map_err(anyhow::Error::msg)?;
-        config.targets.push((route, upstream));
+    let ReplaySetup {
+        mut config,
+        targets,
+    } = replay_config(args.replay, Output::File(out.clone()))?;
+    for target in &targets {
+        config.targets.push(ReplayTarget::resolve(target)?);
     }
     let replay = Replay::start(recording, config).await?;
-    for (route, addr) in replay.mock_addrs() {
-        eprintln!("wsreplay: mock {route} listening on ws://{addr}");
+    for mock in replay.mock_addrs() {
+        eprintln!(
+            "wsreplay: mock {} listening on ws://{}",
+            mock.route, mock.listen
+        );
     }
     let report = replay.run().await?;
     print!("{}", printable(&report.render()));

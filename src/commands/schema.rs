@@ -7,6 +7,7 @@ use clap::Args;
 use crate::config::FileConfig;
 use crate::gate::check;
 use crate::gate::Verdict;
+use crate::interop::schema::ContractCounts;
 use crate::recording::Recording;
 
 /// Output formats of `wsreplay schema`.
@@ -52,7 +53,7 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Verdict> {
         SchemaFormat::Asyncapi => contract.asyncapi(),
     };
     let text = serde_json::to_string_pretty(&doc)? + "\n";
-    let (routes, kinds) = contract.counts();
+    let ContractCounts { routes, kinds } = contract.counts();
     let summary = format!(
         "{routes} route(s), {kinds} message kind(s) from {} recording(s){}",
         files.len(),

@@ -1,9 +1,48 @@
 //! `wsreplay serve-demo`: services of the demo system as a long-lived process.
 
+use std::net::SocketAddr;
+use std::str::FromStr;
+
 use super::args::seconds;
 use super::terminal::wait_for_stop_signal;
+use crate::config::{parse_listen, ListenError};
+use crate::demo::agent::AgentKind;
 use crate::gate::Verdict;
 use clap::Args;
+
+/// A `--agent KIND=LISTEN`: run the demo agent `kind`, listening on `listen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentSpec {
+    pub kind: AgentKind,
+    pub listen: SocketAddr,
+}
+
+/// Why an `--agent` is not `KIND=LISTEN`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AgentSpecError {
+    #[error("expected KIND=LISTEN, e.g. nlp=127.0.0.1:18001")]
+    Syntax,
+    #[error("KIND must be nlp, data or viz")]
+    Kind,
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
+impl FromStr for AgentSpec {
+    type Err = AgentSpecError;
+
+    fn from_str(spec: &str) -> Result<AgentSpec, AgentSpecError> {
+        let (kind, listen) = spec.split_once('=').ok_or(AgentSpecError::Syntax)?;
+        let kind = AgentKind::all()
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or(AgentSpecError::Kind)?;
+        Ok(AgentSpec {
+            kind,
+            listen: parse_listen(listen)?,
+        })
+    }
+}
 
 /// Arguments of `wsreplay serve-demo`.
 #[derive(Debug, Args)]
@@ -12,8 +51,8 @@ use clap::Args;
 )]
 pub struct ServeDemoArgs {
     /// Run the demo backend, listening on HOST:PORT.
-    #[arg(long, value_name = "LISTEN")]
-    pub backend: Option<String>,
+    #[arg(long, value_name = "LISTEN", value_parser = parse_listen)]
+    pub backend: Option<SocketAddr>,
     /// The backend's nlp agent [default: the --agent nlp address, else ws://127.0.0.1:18001].
     #[arg(long, value_name = "URL")]
     pub nlp_url: Option<String>,
@@ -36,32 +75,21 @@ pub struct ServeDemoArgs {
     pub reply_delay_ms: u64,
     /// Run a demo agent: KIND=LISTEN with KIND one of nlp, data, viz. Repeatable.
     #[arg(long = "agent", value_name = "KIND=LISTEN")]
-    pub agents: Vec<String>,
+    pub agents: Vec<AgentSpec>,
 }
 
 pub async fn run(args: ServeDemoArgs) -> anyhow::Result<Verdict> {
-    use crate::demo::agent::{self, AgentKind};
+    use crate::demo::agent;
     use crate::demo::backend::{self, BackendConfig};
     let mut servers = Vec::new();
     let mut agent_urls = std::collections::BTreeMap::new();
-    for spec in &args.agents {
-        let (kind, listen) = spec.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("--agent {spec:?}: expected KIND=LISTEN, e.g. nlp=127.0.0.1:18001")
-        })?;
-        let kind = AgentKind::all()
-            .into_iter()
-            .find(|k| k.name() == kind)
-            .ok_or_else(|| anyhow::anyhow!("--agent {spec:?}: KIND must be nlp, data or viz"))?;
-        let addr = crate::config::parse_listen(listen)
-            .map_err(|e| anyhow::anyhow!("--agent {spec:?}: {e}"))?;
-        let server = agent::spawn(kind, addr, crate::demo::DEFAULT_AGENT_DELAY).await?;
+    for &AgentSpec { kind, listen } in &args.agents {
+        let server = agent::spawn(kind, listen, crate::demo::DEFAULT_AGENT_DELAY).await?;
         eprintln!("wsreplay: demo {} agent on {}", kind.name(), server.url());
         agent_urls.insert(kind.name(), server.url());
         servers.push(server);
     }
-    if let Some(listen) = &args.backend {
-        let addr =
-            crate::config::parse_listen(listen).map_err(|e| anyhow::anyhow!("--backend: {e}"))?;
+    if let Some(addr) = args.backend {
         let url = |given: &Option<String>, kind: &str, port: u16| {
             given
                 .clone()

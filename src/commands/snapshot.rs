@@ -26,12 +26,13 @@ pub struct SnapshotArgs {
 pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
     let structure_config = FileConfig::load(args.config.as_deref())?.structure;
     for file in check::expand(&args.recordings)? {
-        let (path, structure) = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
-        let kinds: usize = structure.routes.values().map(|r| r.kinds.len()).sum();
+        let snap = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
+        let routes = &snap.structure.routes;
+        let kinds: usize = routes.values().map(|r| r.kinds.len()).sum();
         println!(
             "wrote {} ({} route(s), {kinds} message kind(s)) from {}",
-            path.display(),
-            structure.routes.len(),
+            snap.path.display(),
+            routes.len(),
             file.display()
         );
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::gate::Verdict;
-use crate::recording::Recording;
+use crate::recording::{Dir, Recording};
 use crate::text::printable;
 
 /// Arguments of `wsreplay validate`.
@@ -23,20 +23,13 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "NAME")]
     pub route: Option<String>,
     /// Check only the messages of this direction.
-    #[arg(long, value_name = "DIR", value_parser = ["c2s", "s2c"])]
-    pub dir: Option<String>,
+    #[arg(long, value_name = "DIR", value_enum)]
+    pub dir: Option<Dir>,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<Verdict> {
     let schema = crate::interop::validate::Schema::read(&args.schema)?;
     let recording = Recording::read(&args.recording)?;
-    let dir = args.dir.as_deref().map(|d| {
-        if d == "c2s" {
-            crate::recording::Dir::ClientToServer
-        } else {
-            crate::recording::Dir::ServerToClient
-        }
-    });
     if let Some(route) = &args.route {
         let routes = recording.routes();
         anyhow::ensure!(
@@ -46,7 +39,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Verdict> {
             routes.join(", ")
         );
     }
-    let report = schema.check(&recording, args.route.as_deref(), dir);
+    let report = schema.check(&recording, args.route.as_deref(), args.dir);
     print!(
         "{}",
         printable(&report.render(&args.recording, &args.schema))

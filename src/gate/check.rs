@@ -7,20 +7,54 @@
 //! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). Many recordings can be
 //! checked at once (`-j`), or split across CI machines (`--partition I/N`).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::config::{ConfigError, Target};
 use crate::recording::sink::Output;
-use crate::recording::{Dir, Record, Recording};
-use crate::replay::{Replay, ReplayConfig};
+use crate::recording::{Dir, ReadError, Record, Recording};
+use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayTarget};
 use crate::structure::diff::{compare, routes_of, RouteDiff};
 use crate::structure::sequence::{ArrowKind, Sequence};
-use crate::structure::snapshot;
+use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
 use crate::structure::{Observation, Structure, StructureConfig};
 
-use super::result::CheckResult;
+use super::result::{CheckResult, Diagram};
 use super::verdict::Verdict;
+
+/// Why a recording could not be snapshotted, checked or diffed, or the recordings to
+/// check could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No free port for `{port}`.
+    #[error(transparent)]
+    FreePort(std::io::Error),
+    #[error("{path}: cannot list: {source}")]
+    ListDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no *.jsonl recordings in this directory")]
+    NoRecordings { path: PathBuf },
+    #[error("cannot make a directory for the captured run in {path}: {source}")]
+    RunDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Where snapshots live and whether wsreplay may write there.
 #[derive(Clone, Debug)]
@@ -35,17 +69,26 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
-/// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording; returns its path.
+/// A snapshot [`write_snapshot`] wrote.
+#[derive(Clone, Debug)]
+pub struct WrittenSnapshot {
+    /// The snapshot file (`DIR/<name>.snap`).
+    pub path: PathBuf,
+    /// The structure it holds.
+    pub structure: Structure,
+}
+
+/// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording.
 pub fn write_snapshot(
     recording_path: &Path,
     dir: &Path,
     config: &StructureConfig,
-) -> anyhow::Result<(PathBuf, Structure)> {
+) -> Result<WrittenSnapshot, CheckError> {
     let recording = Recording::read(recording_path)?;
     let structure = Structure::of_with(&recording, config);
     let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
     snapshot::write(&path, recording_path, &structure.render())?;
-    Ok((path, structure))
+    Ok(WrittenSnapshot { path, structure })
 }
 
 /// `wsreplay diff A B`: B's structure against A's, with A's hints.
@@ -53,7 +96,7 @@ pub fn diff_recordings(
     a: &Path,
     b: &Path,
     config: &StructureConfig,
-) -> anyhow::Result<CheckResult> {
+) -> Result<CheckResult, CheckError> {
     let (a_rec, b_rec) = (Recording::read(a)?, Recording::read(b)?);
     let a_obs = Observation::of(&a_rec);
     let hints = a_obs.hints_with(config);
@@ -74,7 +117,7 @@ pub fn diff_recordings(
 
 /// The sequence diagram of `run`, with the first message whose kind's structure
 /// differs between `old` and `new` marked.
-fn diagram(run: &Recording, old: &Structure, new: &Structure) -> (Sequence, Option<usize>) {
+fn diagram(run: &Recording, old: &Structure, new: &Structure) -> Diagram {
     let seq = Sequence::of(run);
     let kind = |s: &Structure, route: &str, key: &(Dir, String)| {
         s.routes.get(route).and_then(|r| r.kinds.get(key)).cloned()
@@ -85,7 +128,10 @@ fn diagram(run: &Recording, old: &Structure, new: &Structure) -> (Sequence, Opti
             && old.routes.contains_key(&a.route)
             && kind(old, &a.route, &key) != kind(new, &a.route, &key)
     });
-    (seq, first)
+    Diagram {
+        sequence: seq,
+        first_difference: first,
+    }
 }
 
 /// Says which summary lines a `--fault` caused: a kind the rule hit on its route.
@@ -134,8 +180,8 @@ fn injected(run: &Recording) -> Vec<String> {
 /// What `check` replays against: the replay settings shared by every recording.
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
-    /// `(route, URL)`; the URL may contain `{port}` (a free port per recording).
-    pub targets: Vec<(String, String)>,
+    /// The targets as given; a URL may contain `{port}` (a free port per recording).
+    pub targets: Vec<Target>,
     /// Mocks, pacing, timeouts, id pairs and the `--spawn` command (which may contain
     /// `{port}`, like the targets) for every replay.
     pub replay: ReplayConfig,
@@ -156,40 +202,44 @@ pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResu
     }
 }
 
-async fn check_inner(recording_path: &Path, config: &CheckConfig) -> anyhow::Result<CheckResult> {
+async fn check_inner(
+    recording_path: &Path,
+    config: &CheckConfig,
+) -> Result<CheckResult, CheckError> {
     let recording = Recording::read(recording_path)?;
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
-    let port = free_port()?.to_string();
+    let port = free_port().map_err(CheckError::FreePort)?;
     let run_path = config.runs_dir.join(format!("{name}.jsonl"));
     let mut replay_config = config.replay.clone();
     replay_config.output = Output::File(run_path.clone());
-    if let Some((cmd, _)) = &mut replay_config.spawn {
-        *cmd = cmd.replace("{port}", &port);
+    if let Some(spawn) = &mut replay_config.spawn {
+        spawn.command = spawn.command.replace("{port}", &port.to_string());
     }
     replay_config.targets = config
         .targets
         .iter()
-        .map(|(route, url)| {
-            let upstream = crate::config::parse_target(route, &url.replace("{port}", &port))
-                .map_err(anyhow::Error::msg)?;
-            Ok((route.clone(), upstream))
-        })
-        .collect::<anyhow::Result<_>>()?;
+        .map(|t| ReplayTarget::resolve(&t.with_port(port)))
+        .collect::<Result<_, ConfigError>>()?;
     let report = Replay::start(recording.clone(), replay_config)
         .await?
         .run()
         .await?;
     let run = Recording::read(&run_path)?;
-    let mocks = config.replay.mocks.iter().map(|(r, _)| r.clone()).collect();
+    let mocks = config
+        .replay
+        .mocks
+        .iter()
+        .map(|m| m.route.clone())
+        .collect();
     let replayed = Replayed {
         recording_path,
         recording: &recording,
         stored,
         run: &run,
         problems: report.problems.iter().map(ToString::to_string).collect(),
-        targets: config.targets.iter().map(|(r, _)| r.clone()).collect(),
+        targets: config.targets.iter().map(|t| t.route.clone()).collect(),
         mocks,
     };
     Ok(judge(
@@ -293,17 +343,24 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Expands directories to their `*.jsonl` files, sorted; keeps files as given.
-pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let files = expand_dir(input)
-                .map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", input.display()))?;
-            anyhow::ensure!(
-                !files.is_empty(),
-                "{}: no *.jsonl recordings in this directory",
-                input.display()
-            );
+            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|source| CheckError::ListDir {
+                    path: input.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(CheckError::NoRecordings {
+                    path: input.clone(),
+                });
+            }
             out.extend(files);
         } else {
             out.push(input.clone());
@@ -312,34 +369,59 @@ pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The `*.jsonl` recordings of a directory, in name order.
-pub(crate) fn expand_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    Ok(files)
+/// `--partition I/N`: shard `index` of `count`, to split the recordings across CI
+/// machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Which shard, from 1 to `count`.
+    pub index: usize,
+    /// How many shards.
+    pub count: usize,
 }
 
-/// `--partition I/N`: the recordings this shard takes (every N-th, starting at I).
-pub fn partition(files: Vec<PathBuf>, spec: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
-    let Some(spec) = spec else { return Ok(files) };
-    let parsed = spec.split_once('/').and_then(|(i, n)| {
-        Some((
-            i.trim().parse::<usize>().ok()?,
-            n.trim().parse::<usize>().ok()?,
-        ))
-    });
-    let Some((i, n)) = parsed.filter(|(i, n)| *n > 0 && (1..=*n).contains(i)) else {
-        anyhow::bail!("--partition {spec:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
-    };
-    Ok(files
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| k % n == i - 1)
-        .map(|(_, f)| f)
-        .collect())
+/// A `--partition` that is not `I/N` with `1 <= I <= N`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected I/N with 1 <= I <= N, e.g. 2/4")]
+pub struct PartitionError;
+
+impl Partition {
+    /// The recordings this shard takes: every N-th, starting at the I-th.
+    pub fn select(self, files: Vec<PathBuf>) -> Vec<PathBuf> {
+        files
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % self.count == self.index - 1)
+            .map(|(_, f)| f)
+            .collect()
+    }
+}
+
+impl FromStr for Partition {
+    type Err = PartitionError;
+
+    fn from_str(spec: &str) -> Result<Partition, PartitionError> {
+        let (i, n) = spec.split_once('/').ok_or(PartitionError)?;
+        let index = i.trim().parse::<usize>().map_err(|_| PartitionError)?;
+        let count = n.trim().parse::<usize>().map_err(|_| PartitionError)?;
+        if count == 0 || !(1..=count).contains(&index) {
+            return Err(PartitionError);
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `--partition I/N`: the recordings this shard takes (all of them without one).
+pub fn partition(files: Vec<PathBuf>, partition: Option<Partition>) -> Vec<PathBuf> {
+    match partition {
+        Some(p) => p.select(files),
+        None => files,
+    }
 }
 
 /// Checks many recordings, at most `jobs` at a time; results in input order.

@@ -30,41 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::check::{expand_dir, in_ci, judge, Replayed, SnapshotPolicy};
+use super::check::{expand, in_ci, judge, CheckError, Replayed, SnapshotPolicy};
 use super::{CheckResult, Verdict};
-use crate::config::{ConfigError, FileConfig};
+use crate::config::FileConfig;
 use crate::recording::sink::Output;
-use crate::recording::{ReadError, Recording};
-use crate::replay::{Replay, ReplayConfig, ReplayError};
-use crate::structure::snapshot::{self, SnapshotError};
+use crate::recording::Recording;
+use crate::replay::{Replay, ReplayConfig};
+use crate::structure::snapshot;
 use crate::structure::{Structure, StructureConfig};
-
-/// Why a gate could not give a verdict.
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    #[error(transparent)]
-    Replay(#[from] ReplayError),
-    #[error("{}: cannot list the recordings: {source}", path.display())]
-    List {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: no *.jsonl recordings in this directory", path.display())]
-    NoRecordings { path: PathBuf },
-    #[error("cannot make a directory for the captured run in {}: {source}", path.display())]
-    RunDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// A recording to check, and how.
 #[derive(Clone, Debug)]
@@ -95,17 +68,8 @@ impl Gate {
     }
 
     /// A gate for every `*.jsonl` recording of `dir`, in name order (as `check DIR`).
-    pub fn each(dir: impl AsRef<Path>) -> Result<Vec<Gate>, GateError> {
-        let dir = dir.as_ref();
-        let files = expand_dir(dir).map_err(|source| GateError::List {
-            path: dir.to_owned(),
-            source,
-        })?;
-        if files.is_empty() {
-            return Err(GateError::NoRecordings {
-                path: dir.to_owned(),
-            });
-        }
+    pub fn each(dir: impl AsRef<Path>) -> Result<Vec<Gate>, CheckError> {
+        let files = expand(&[dir.as_ref().to_owned()])?;
         Ok(files.into_iter().map(Gate::load).collect())
     }
 
@@ -153,7 +117,7 @@ impl Gate {
 
     /// Reads the recording, its snapshot and the configuration, and starts the mocks
     /// on free loopback ports.
-    pub async fn start(self) -> Result<Mocks, GateError> {
+    pub async fn start(self) -> Result<Mocks, CheckError> {
         let recording = Arc::new(Recording::read(&self.recording)?);
         let file = FileConfig::load(self.config.as_deref())?;
         let name = snapshot::name_of(&self.recording);
@@ -220,7 +184,7 @@ impl Mocks {
     }
 
     /// Replays the targets, stops the mocks and judges the run against the snapshot.
-    pub async fn run(mut self) -> Result<Outcome, GateError> {
+    pub async fn run(mut self) -> Result<Outcome, CheckError> {
         for (route, url) in &self.targets {
             self.replay.target(route, url)?;
         }
@@ -305,7 +269,7 @@ struct RunDir {
 }
 
 impl RunDir {
-    fn temporary() -> Result<RunDir, GateError> {
+    fn temporary() -> Result<RunDir, CheckError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(
             "wsreplay-gate-{}-{}",
@@ -315,12 +279,12 @@ impl RunDir {
         RunDir::make(path, true)
     }
 
-    fn kept(dir: &Path) -> Result<RunDir, GateError> {
+    fn kept(dir: &Path) -> Result<RunDir, CheckError> {
         RunDir::make(dir.to_owned(), false)
     }
 
-    fn make(path: PathBuf, remove: bool) -> Result<RunDir, GateError> {
-        std::fs::create_dir_all(&path).map_err(|source| GateError::RunDir {
+    fn make(path: PathBuf, remove: bool) -> Result<RunDir, CheckError> {
+        std::fs::create_dir_all(&path).map_err(|source| CheckError::RunDir {
             path: path.clone(),
             source,
         })?;

@@ -9,6 +9,7 @@ pub mod result;
 pub mod review;
 pub mod verdict;
 
-pub use harness::{assert_all, Gate, GateError, Mocks, Outcome};
+pub use check::CheckError;
+pub use harness::{assert_all, Gate, Mocks, Outcome};
 pub use result::CheckResult;
 pub use verdict::{exit_code, Verdict};

@@ -27,9 +27,16 @@ pub struct CheckResult {
     pub timing: Vec<Breach>,
     /// Faults the replay injected (`--fault`), one line per rule and message kind.
     pub faults: Vec<String>,
-    /// The session as a sequence diagram (of the run; of B for `diff`), and the arrow
-    /// of the first message whose kind's structure differs.
-    pub diagram: Option<(Sequence, Option<usize>)>,
+    /// The session as a sequence diagram (of the run; of B for `diff`).
+    pub diagram: Option<Diagram>,
+}
+
+/// A session as a sequence diagram, with the first difference marked.
+#[derive(Clone, Debug)]
+pub struct Diagram {
+    pub sequence: Sequence,
+    /// The arrow of the first message whose kind's structure differs, if any.
+    pub first_difference: Option<usize>,
 }
 
 impl CheckResult {

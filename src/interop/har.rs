@@ -106,13 +106,86 @@ pub enum HarError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("{path}: is a zip archive (Playwright writes one when the HAR path ends in .zip): unzip it and import the .har inside")]
+    Zip { path: PathBuf },
+    #[error("{path}: looks zlib-compressed (.zhar) but does not inflate: {source}")]
+    Zlib {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a HAR file: {source}. A HAR is JSON of the form {{\"log\": {{\"entries\": [...]}}}}, as Chrome DevTools (\"Save all as HAR\"), Playwright's recordHar or mitmproxy write it")]
+    NotHar {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: entries[{index}].startedDateTime {value:?} is not an ISO-8601 date-time")]
+    StartedDateTime {
+        path: PathBuf,
+        index: usize,
+        value: String,
+    },
+    #[error("{path}: entries[{index}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {source}")]
+    SideFile {
+        path: PathBuf,
+        index: usize,
+        file: String,
+        #[source]
+        source: SideFileError,
+    },
+    #[error("{path}: entries[{index}]: {source}")]
+    Entry {
+        path: PathBuf,
+        index: usize,
+        #[source]
+        source: EntryError,
+    },
     #[error("{path}: cannot write the recording: {source}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+}
+
+/// What is wrong with one WebSocket entry of a HAR.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("request.url {url:?} is not a URL: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("request.url has scheme {0:?}, not ws or wss")]
+    Scheme(String),
+    /// `message` is the message's position in the entry (0-based).
+    #[error("message {message}: type {kind:?} is neither \"send\" nor \"receive\"")]
+    MessageType { message: usize, kind: String },
+    #[error("message {message}: binary data is not base64: {source}")]
+    Base64 {
+        message: usize,
+        #[source]
+        source: base64::DecodeError,
+    },
+}
+
+/// Why the side file of a Playwright entry (`content: 'attach'`) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SideFileError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {source}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -239,10 +312,6 @@ impl Socket {
 
 /// Reads a HAR file (and any side files it references) into recording records.
 pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
-    let invalid = |message: String| HarError::Invalid {
-        path: har.to_owned(),
-        message,
-    };
     let log = load(har)?;
     let creator = log
         .creator
@@ -266,19 +335,21 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             report.skipped_entries += 1;
             continue;
         }
-        let started = parse_time(&entry.started).ok_or_else(|| {
-            invalid(format!(
-                "entries[{index}].startedDateTime {:?} is not an ISO-8601 date-time",
-                entry.started
-            ))
+        let started = parse_time(&entry.started).ok_or_else(|| HarError::StartedDateTime {
+            path: har.to_owned(),
+            index,
+            value: entry.started.clone(),
         })?;
         let messages = match (entry.messages.take(), attached_file(&entry)) {
             (Some(list), _) => list,
-            (None, Some(file)) => read_attached(&dir.join(file)).map_err(|e| {
-                invalid(format!(
-                    "entries[{index}]: its messages are in the side file {file} (Playwright's content: 'attach'; keep it next to the HAR): {e}"
-                ))
-            })?,
+            (None, Some(file)) => {
+                read_attached(&dir.join(file)).map_err(|source| HarError::SideFile {
+                    path: har.to_owned(),
+                    index,
+                    file: file.to_string(),
+                    source,
+                })?
+            }
             (None, None) => Vec::new(),
         };
         let socket = Socket {
@@ -330,7 +401,11 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             &mut report,
             &mut records,
         )
-        .map_err(|m| invalid(format!("entries[{}]: {m}", socket.index)))?;
+        .map_err(|source| HarError::Entry {
+            path: har.to_owned(),
+            index: socket.index,
+            source,
+        })?;
         report.connections += 1;
     }
     // One global time order; a connection's records stay in their order (stable sort,
@@ -355,34 +430,28 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
 
 /// The HAR's `log`: plain JSON, or zlib-compressed JSON (mitmproxy's `.zhar`).
 fn load(har: &Path) -> Result<Log, HarError> {
-    let invalid = |message: String| HarError::Invalid {
-        path: har.to_owned(),
-        message,
-    };
     let mut bytes = std::fs::read(har).map_err(|source| HarError::Io {
         path: har.to_owned(),
         source,
     })?;
     if bytes.starts_with(b"PK\x03\x04") {
-        return Err(invalid(
-            "is a zip archive (Playwright writes one when the HAR path ends in .zip): unzip it and import the .har inside".into(),
-        ));
+        return Err(HarError::Zip {
+            path: har.to_owned(),
+        });
     }
     if bytes.first() == Some(&0x78) {
         let mut inflated = Vec::new();
         flate2::read::ZlibDecoder::new(bytes.as_slice())
             .read_to_end(&mut inflated)
-            .map_err(|e| {
-                invalid(format!(
-                    "looks zlib-compressed (.zhar) but does not inflate: {e}"
-                ))
+            .map_err(|source| HarError::Zlib {
+                path: har.to_owned(),
+                source,
             })?;
         bytes = inflated;
     }
-    let parsed: Har = serde_json::from_slice(&bytes).map_err(|e| {
-        invalid(format!(
-            "not a HAR file: {e}. A HAR is JSON of the form {{\"log\": {{\"entries\": [...]}}}}, as Chrome DevTools (\"Save all as HAR\"), Playwright's recordHar or mitmproxy write it"
-        ))
+    let parsed: Har = serde_json::from_slice(&bytes).map_err(|source| HarError::NotHar {
+        path: har.to_owned(),
+        source,
     })?;
     Ok(parsed.log)
 }
@@ -412,10 +481,10 @@ fn connection_records(
     start_us: i128,
     report: &mut ImportReport,
     records: &mut Vec<Record>,
-) -> Result<(), String> {
+) -> Result<(), EntryError> {
     let rel = |t: i128| (t - start_us).max(0) as u64;
     let open_at = socket.times.iter().copied().fold(socket.started, i128::min);
-    let (open, end) = open_record(
+    let Opened { open, end } = open_record(
         &socket.entry,
         conn,
         route,
@@ -443,9 +512,10 @@ fn connection_records(
             "send" => Dir::ClientToServer,
             "receive" => Dir::ServerToClient,
             other => {
-                return Err(format!(
-                    "message {n}: type {other:?} is neither \"send\" nor \"receive\""
-                ))
+                return Err(EntryError::MessageType {
+                    message: n,
+                    kind: other.to_string(),
+                })
             }
         };
         let message = |op, body| {
@@ -465,7 +535,7 @@ fn connection_records(
             2 => {
                 let bytes = crate::recording::base64()
                     .decode(m.data.trim())
-                    .map_err(|e| format!("message {n}: binary data is not base64: {e}"))?;
+                    .map_err(|source| EntryError::Base64 { message: n, source })?;
                 message(Opcode::BINARY, Body::Bytes(bytes))
             }
             8 => Record::Close(Close {
@@ -513,6 +583,12 @@ pub fn import(har: &Path, out: &Path, options: &ImportOptions) -> Result<ImportR
     Ok(imported.report)
 }
 
+/// What [`open_record`] makes of an entry.
+struct Opened {
+    open: Open,
+    end: Option<End>,
+}
+
 /// The `open` record of a WebSocket entry, and its `end` when the handshake failed.
 fn open_record(
     entry: &Entry,
@@ -520,13 +596,15 @@ fn open_record(
     route: &str,
     t_us: u64,
     has_messages: bool,
-) -> Result<(Open, Option<End>), String> {
-    let url = url::Url::parse(&entry.request.url)
-        .map_err(|e| format!("request.url {:?} is not a URL: {e}", entry.request.url))?;
+) -> Result<Opened, EntryError> {
+    let url = url::Url::parse(&entry.request.url).map_err(|source| EntryError::Url {
+        url: entry.request.url.clone(),
+        source,
+    })?;
     let scheme = match url.scheme() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
-        other => return Err(format!("request.url has scheme {other:?}, not ws or wss")),
+        other => return Err(EntryError::Scheme(other.to_string())),
     };
     let host = url.host_str().unwrap_or_default();
     let upstream = match url.port() {
@@ -574,8 +652,8 @@ fn open_record(
             }),
         ),
     };
-    Ok((
-        Open {
+    Ok(Opened {
+        open: Open {
             t_us,
             route: route.to_string(),
             conn,
@@ -587,7 +665,7 @@ fn open_record(
             response_headers: response.map(|r| pairs(&r.headers)).unwrap_or_default(),
         },
         end,
-    ))
+    })
 }
 
 fn attached_file(entry: &Entry) -> Option<&str> {
@@ -595,19 +673,19 @@ fn attached_file(entry: &Entry) -> Option<&str> {
 }
 
 /// Playwright's `content: 'attach'` side file: one message object per line.
-fn read_attached(path: &Path) -> Result<Vec<WsMessage>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read_attached(path: &Path) -> Result<Vec<WsMessage>, SideFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SideFileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                format!(
-                    "{}:{}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {e}",
-                    path.display(),
-                    n + 1
-                )
+            serde_json::from_str(l).map_err(|source| SideFileError::Line {
+                path: path.to_owned(),
+                line: n + 1,
+                source,
             })
         })
         .collect()

@@ -309,6 +309,14 @@ struct RouteContract {
     kinds: BTreeMap<(Dir, String), (Shape, u64)>,
 }
 
+/// How much a [`Contract`] describes, for a summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContractCounts {
+    pub routes: usize,
+    /// Message kinds, over all routes and both directions.
+    pub kinds: usize,
+}
+
 /// The message structures of one or more recordings, ready to be written as JSON
 /// Schema or AsyncAPI.
 #[derive(Clone, Debug, Default)]
@@ -356,9 +364,11 @@ impl Contract {
     }
 
     /// Routes and message kinds, for a summary line.
-    pub fn counts(&self) -> (usize, usize) {
-        let kinds = self.routes.values().map(|r| r.kinds.len()).sum();
-        (self.routes.len(), kinds)
+    pub fn counts(&self) -> ContractCounts {
+        ContractCounts {
+            routes: self.routes.len(),
+            kinds: self.routes.values().map(|r| r.kinds.len()).sum(),
+        }
     }
 
     /// Every (route, direction, kind) with its count and schema.

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -71,6 +71,60 @@ struct Target {
     validator: jsonschema::Validator,
 }
 
+/// Why a schema file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not JSON: {source}. Give a JSON Schema or an AsyncAPI document in JSON (convert YAML first)")]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Document {
+        path: PathBuf,
+        #[source]
+        source: DocumentError,
+    },
+}
+
+/// Why a parsed document cannot check messages.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("AsyncAPI version {0:?}: wsreplay validate reads AsyncAPI 3.x documents")]
+    AsyncApiVersion(String),
+    #[error("operation {operation}: action {action:?} is neither send nor receive")]
+    Action {
+        operation: String,
+        action: Option<String>,
+    },
+    #[error("operation {operation}: no channel $ref")]
+    NoChannel { operation: String },
+    #[error("operation {operation}: channel {channel:?} is not #/channels/NAME")]
+    Channel { operation: String, channel: String },
+    #[error("operation {operation}: cannot resolve {reference:?}")]
+    Unresolved {
+        operation: String,
+        reference: String,
+    },
+    #[error("cannot resolve the schema's references: {0}")]
+    References(#[source] Box<jsonschema::ReferencingError>),
+    #[error("the schema at #{pointer} is not a valid JSON Schema: {source}")]
+    InvalidSchema {
+        pointer: String,
+        #[source]
+        source: Box<jsonschema::ValidationError<'static>>,
+    },
+    #[error("the document describes no message")]
+    NoMessage,
+}
+
 /// A schema file ready to check messages.
 pub struct Schema {
     /// What kind of document it is, for the report.
@@ -90,8 +144,15 @@ pub struct Violation {
     pub t_us: u64,
     /// What was checked against (a JSON pointer into the schema file), if anything.
     pub schema: Option<String>,
-    /// (instance path as a JSON pointer, message) per error.
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<FieldError>,
+}
+
+/// One way a message does not fit its schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where in the message, as a JSON pointer ("" for the message as a whole).
+    pub path: String,
+    pub message: String,
 }
 
 /// What a validation found.
@@ -131,9 +192,9 @@ impl Report {
                     schema.display()
                 ))
             );
-            for (path, message) in &v.errors {
-                let path = if path.is_empty() { "/" } else { path };
-                let _ = writeln!(out, "  at {path}: {message}");
+            for e in &v.errors {
+                let path = if e.path.is_empty() { "/" } else { &e.path };
+                let _ = writeln!(out, "  at {path}: {}", e.message);
             }
         }
         let _ = write!(
@@ -162,26 +223,28 @@ impl Report {
 impl Schema {
     /// Reads a schema file: a `wsreplay schema` document, an AsyncAPI 3.x document or
     /// any JSON Schema.
-    pub fn read(path: &Path) -> anyhow::Result<Schema> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not JSON: {e}. Give a JSON Schema or an AsyncAPI document in JSON (convert YAML first)",
-                path.display()
-            )
+    pub fn read(path: &Path) -> Result<Schema, SchemaError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Io {
+            path: path.to_owned(),
+            source,
         })?;
-        Schema::from_value(doc).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let doc: Value = serde_json::from_str(&text).map_err(|source| SchemaError::NotJson {
+            path: path.to_owned(),
+            source,
+        })?;
+        Schema::from_value(doc).map_err(|source| SchemaError::Document {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// A schema from a parsed document.
-    pub fn from_value(doc: Value) -> anyhow::Result<Schema> {
+    pub fn from_value(doc: Value) -> Result<Schema, DocumentError> {
         let (kind, parts) = if let Some(version) = doc.get("asyncapi") {
             let version = version.as_str().unwrap_or_default();
-            anyhow::ensure!(
-                version.starts_with("3."),
-                "AsyncAPI version {version:?}: wsreplay validate reads AsyncAPI 3.x documents"
-            );
+            if !version.starts_with("3.") {
+                return Err(DocumentError::AsyncApiVersion(version.to_string()));
+            }
             ("AsyncAPI document", asyncapi_parts(&doc)?)
         } else if let Some(parts) = wsreplay_parts(&doc) {
             ("wsreplay schema", parts)
@@ -191,7 +254,7 @@ impl Schema {
         let registry = jsonschema::Registry::new()
             .add(BASE, doc.clone())
             .and_then(|r| r.prepare())
-            .map_err(|e| anyhow::anyhow!("cannot resolve the schema's references: {e}"))?;
+            .map_err(|e| DocumentError::References(Box::new(e)))?;
         let mut targets = Vec::new();
         for part in parts {
             let pointer = &part.pointer;
@@ -200,12 +263,15 @@ impl Schema {
                 .with_registry(&registry)
                 .should_validate_formats(true)
                 .build(&wrapper)
-                .map_err(|e| {
-                    anyhow::anyhow!("the schema at #{pointer} is not a valid JSON Schema: {e}")
+                .map_err(|source| DocumentError::InvalidSchema {
+                    pointer: pointer.clone(),
+                    source: Box::new(source),
                 })?;
             targets.push(Target { part, validator });
         }
-        anyhow::ensure!(!targets.is_empty(), "the document describes no message");
+        if targets.is_empty() {
+            return Err(DocumentError::NoMessage);
+        }
         Ok(Schema { kind, targets })
     }
 
@@ -287,9 +353,9 @@ impl Schema {
                     .iter()
                     .filter_map(|t| t.part.kind.as_deref())
                     .collect();
-                violation.errors.push((
-                    String::new(),
-                    if known.is_empty() {
+                violation.errors.push(FieldError {
+                    path: String::new(),
+                    message: if known.is_empty() {
                         format!("the schema describes no {} message on route {r}", m.dir)
                     } else {
                         format!(
@@ -298,7 +364,7 @@ impl Schema {
                             known.join(", ")
                         )
                     },
-                ));
+                });
                 report.violations.push(violation);
                 continue;
             }
@@ -309,10 +375,13 @@ impl Schema {
             let (target, errors) = pool
                 .iter()
                 .map(|t| {
-                    let errors: Vec<(String, String)> = t
+                    let errors: Vec<FieldError> = t
                         .validator
                         .iter_errors(&value)
-                        .map(|e| (e.instance_path().to_string(), e.to_string()))
+                        .map(|e| FieldError {
+                            path: e.instance_path().to_string(),
+                            message: e.to_string(),
+                        })
                         .collect();
                     (t, errors)
                 })
@@ -351,7 +420,7 @@ fn wsreplay_parts(doc: &Value) -> Option<Vec<Part>> {
 }
 
 /// The message payloads of an AsyncAPI 3.x document, by channel and operation.
-fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
+fn asyncapi_parts(doc: &Value) -> Result<Vec<Part>, DocumentError> {
     let mut parts = Vec::new();
     let operations = doc.get("operations").and_then(Value::as_object);
     for (name, op) in operations.into_iter().flatten() {
@@ -359,17 +428,24 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
             Some("receive") => Dir::ClientToServer,
             Some("send") => Dir::ServerToClient,
             other => {
-                anyhow::bail!("operation {name}: action {other:?} is neither send nor receive")
+                return Err(DocumentError::Action {
+                    operation: name.clone(),
+                    action: other.map(str::to_string),
+                })
             }
         };
         let channel_ref = op
             .pointer("/channel/$ref")
             .and_then(Value::as_str)
-            .ok_or_else(|| anyhow::anyhow!("operation {name}: no channel $ref"))?;
-        anyhow::ensure!(
-            channel_ref.starts_with("#/channels/"),
-            "operation {name}: channel {channel_ref:?} is not #/channels/NAME"
-        );
+            .ok_or_else(|| DocumentError::NoChannel {
+                operation: name.clone(),
+            })?;
+        if !channel_ref.starts_with("#/channels/") {
+            return Err(DocumentError::Channel {
+                operation: name.clone(),
+                channel: channel_ref.to_string(),
+            });
+        }
         let refs: Vec<String> = match op.get("messages").and_then(Value::as_array) {
             Some(list) => list
                 .iter()
@@ -379,8 +455,10 @@ fn asyncapi_parts(doc: &Value) -> anyhow::Result<Vec<Part>> {
             None => channel_message_refs(doc, channel_ref),
         };
         for r in refs {
-            let pointer = resolve(doc, &r)
-                .ok_or_else(|| anyhow::anyhow!("operation {name}: cannot resolve {r:?}"))?;
+            let pointer = resolve(doc, &r).ok_or_else(|| DocumentError::Unresolved {
+                operation: name.clone(),
+                reference: r.clone(),
+            })?;
             parts.push(payload_part(doc, channel_ref, Some(dir), pointer));
         }
     }

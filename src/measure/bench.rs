@@ -26,8 +26,60 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::load::{checksum, echo_server, raise_fd_limit, read_back, small_config};
 use crate::recording::{
-    Body, Dir, Header, Message as RecMessage, Opcode, Open, Record, Recording, Writer,
+    Body, Dir, Header, Message as RecMessage, Opcode, Open, ReadError, Record, Recording, Writer,
 };
+use crate::replay::ReplayError;
+
+/// Why the bench could not measure.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("cannot start {what}: {source}")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the recorder did not start listening on {0}")]
+    NotListening(SocketAddr),
+    #[error("connection to {addr}: {source}")]
+    Connection {
+        addr: SocketAddr,
+        #[source]
+        source: tokio_tungstenite::tungstenite::Error,
+    },
+    #[error("connection to {0}: echo closed")]
+    EchoClosed(SocketAddr),
+    #[error("the recorder at {0} wrote no recording")]
+    NoRecording(SocketAddr),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("bench replay reported problems:\n{0}")]
+    ReplayProblems(String),
+    #[error("a bench task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("a bench task lost its send window: {0}")]
+    Window(#[from] tokio::sync::AcquireError),
+}
+
+impl BenchError {
+    fn start(what: &'static str) -> impl FnOnce(std::io::Error) -> BenchError {
+        move |source| BenchError::Start { what, source }
+    }
+
+    fn connection(
+        addr: SocketAddr,
+    ) -> impl Fn(tokio_tungstenite::tungstenite::Error) -> BenchError {
+        move |source| BenchError::Connection { addr, source }
+    }
+}
 
 /// How much to measure.
 #[derive(Clone, Copy, Debug)]
@@ -114,16 +166,21 @@ struct ProxyProcess {
 }
 
 impl ProxyProcess {
-    async fn start(upstream: SocketAddr, out: Option<&Path>) -> anyhow::Result<ProxyProcess> {
+    async fn start(upstream: SocketAddr, out: Option<&Path>) -> Result<ProxyProcess, BenchError> {
         Self::start_hop(upstream, Hop::Record(out)).await
     }
 
-    async fn start_hop(upstream: SocketAddr, hop: Hop<'_>) -> anyhow::Result<ProxyProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
+    async fn start_hop(upstream: SocketAddr, hop: Hop<'_>) -> Result<ProxyProcess, BenchError> {
+        let what = match hop {
+            Hop::Relay => "the blind relay",
+            Hop::Record(_) => "the recorder",
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(BenchError::start(what))?
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut cmd = Command::new(std::env::current_exe()?);
+        let mut cmd = Command::new(std::env::current_exe().map_err(BenchError::start(what))?);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let out = match hop {
             Hop::Relay => {
@@ -139,13 +196,12 @@ impl ProxyProcess {
                 out
             }
         };
-        let child = cmd.spawn()?;
+        let child = cmd.spawn().map_err(BenchError::start(what))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).await.is_err() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the recorder did not start listening on {addr}"
-            );
+            if Instant::now() >= deadline {
+                return Err(BenchError::NotListening(addr));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(ProxyProcess {
@@ -184,19 +240,31 @@ fn rss_kib(pid: u32) -> f64 {
 
 async fn connect(
     addr: SocketAddr,
-) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>>
-{
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    BenchError,
+> {
     let (ws, _) = tokio_tungstenite::connect_async_with_config(
         format!("ws://{addr}/bench"),
         Some(small_config()),
         true,
     )
-    .await?;
+    .await
+    .map_err(BenchError::connection(addr))?;
     Ok(ws)
 }
 
-/// Ping-pong of small JSON messages for `duration`: (msg/s, p50 µs, p99 µs).
-async fn pingpong(addr: SocketAddr, duration: Duration) -> anyhow::Result<(f64, f64, f64)> {
+/// One ping-pong run's figures.
+#[derive(Clone, Copy, Debug)]
+struct PingPong {
+    msgs_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Ping-pong of small JSON messages for `duration`.
+async fn pingpong(addr: SocketAddr, duration: Duration) -> Result<PingPong, BenchError> {
+    let ws_err = BenchError::connection(addr);
     let mut ws = connect(addr).await?;
     let mut latencies = Vec::new();
     let start = Instant::now();
@@ -206,10 +274,12 @@ async fn pingpong(addr: SocketAddr, duration: Duration) -> anyhow::Result<(f64, 
         ws.send(Message::text(format!(
             r#"{{"type":"ping","seq":{seq},"payload":{{"agent_name":"supervisor","status":"ok"}}}}"#
         )))
-        .await?;
+        .await
+        .map_err(&ws_err)?;
         ws.next()
             .await
-            .ok_or_else(|| anyhow::anyhow!("echo closed"))??;
+            .ok_or(BenchError::EchoClosed(addr))?
+            .map_err(&ws_err)?;
         latencies.push(t.elapsed().as_secs_f64() * 1e6);
         seq += 1;
     }
@@ -217,11 +287,15 @@ async fn pingpong(addr: SocketAddr, duration: Duration) -> anyhow::Result<(f64, 
     let _ = ws.close(None).await;
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    Ok((latencies.len() as f64 / elapsed, pct(0.50), pct(0.99)))
+    Ok(PingPong {
+        msgs_per_s: latencies.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+    })
 }
 
 /// Pipelined 64 KiB binary messages for `duration`, at most 16 in flight: MB/s echoed.
-async fn stream(addr: SocketAddr, duration: Duration) -> anyhow::Result<f64> {
+async fn stream(addr: SocketAddr, duration: Duration) -> Result<f64, BenchError> {
     let ws = connect(addr).await?;
     let (mut tx, mut rx) = ws.split();
     let window = Arc::new(tokio::sync::Semaphore::new(16));
@@ -232,10 +306,12 @@ async fn stream(addr: SocketAddr, duration: Duration) -> anyhow::Result<f64> {
         let mut sent = 0u64;
         while start.elapsed() < duration {
             w.acquire().await?.forget();
-            tx.send(Message::binary(payload.clone())).await?;
+            tx.send(Message::binary(payload.clone()))
+                .await
+                .map_err(BenchError::connection(addr))?;
             sent += 1;
         }
-        anyhow::Ok((sent, tx))
+        Ok::<_, BenchError>((sent, tx))
     });
     let mut received = 0u64;
     let mut bytes = 0u64;
@@ -277,12 +353,20 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Many messages on one connection through a recording proxy; returns the proxy's RSS
-/// (KiB) at the end and whether the recording holds every message both ways.
-async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f64, bool)> {
+/// What [`long_session`] measured.
+struct LongSession {
+    /// The proxy's RSS at the end, in KiB.
+    proxy_rss_kib: f64,
+    /// Whether every message came back and the recording holds every one both ways.
+    verified: bool,
+}
+
+/// Many messages on one connection through a recording proxy.
+async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> Result<LongSession, BenchError> {
     let out = dir.join("long.jsonl");
     let proxy = ProxyProcess::start(echo, Some(&out)).await?;
-    let ws = connect(proxy.addr).await?;
+    let addr = proxy.addr;
+    let ws = connect(addr).await?;
     let (mut tx, mut rx) = ws.split();
     let window = Arc::new(tokio::sync::Semaphore::new(256));
     let w = window.clone();
@@ -293,13 +377,14 @@ async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f
             let text =
                 format!(r#"{{"type":"progress_update","payload":{{"seq":{i},"progress":0.5}}}}"#);
             sum = sum.wrapping_add(checksum(text.as_bytes()));
-            tx.feed(Message::text(text)).await?;
+            let ws_err = BenchError::connection(addr);
+            tx.feed(Message::text(text)).await.map_err(&ws_err)?;
             if w.available_permits() == 0 {
-                tx.flush().await?;
+                tx.flush().await.map_err(&ws_err)?;
             }
         }
-        tx.flush().await?;
-        anyhow::Ok((sum, tx))
+        tx.flush().await.map_err(BenchError::connection(addr))?;
+        Ok::<_, BenchError>((sum, tx))
     });
     let mut got = 0u64;
     while got < n {
@@ -314,22 +399,23 @@ async fn long_session(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f
     let (sum, mut tx) = writer.await??;
     let _ = tx.close().await;
     let rss = proxy.rss_kib();
-    let out = proxy
-        .stop()
-        .ok_or_else(|| anyhow::anyhow!("no recording"))?;
+    let out = proxy.stop().ok_or(BenchError::NoRecording(addr))?;
     let verified = tokio::task::spawn_blocking(move || verify(&out, n, sum)).await??;
-    Ok((rss, verified && got == n))
+    Ok(LongSession {
+        proxy_rss_kib: rss,
+        verified: verified && got == n,
+    })
 }
 
 /// Whether the recording holds exactly `n` messages each way with checksum `sum`.
-fn verify(path: &Path, n: u64, sum: u64) -> anyhow::Result<bool> {
-    let (counts, sums, warnings) = read_back(path)?;
-    Ok(counts == [n, n] && sums == [sum, sum] && warnings == 0)
+fn verify(path: &Path, n: u64, sum: u64) -> Result<bool, ReadError> {
+    let found = read_back(path)?;
+    Ok(found.messages == [n, n] && found.checksums == [sum, sum] && found.warnings == 0)
 }
 
 /// Opens `n` idle connections through a recording proxy; returns its RSS per
 /// connection in KiB.
-async fn idle_connections(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<f64> {
+async fn idle_connections(echo: SocketAddr, dir: &Path, n: u64) -> Result<f64, BenchError> {
     raise_fd_limit();
     let proxy = ProxyProcess::start(echo, Some(&dir.join("idle.jsonl"))).await?;
     // Warm the proxy up with one connection so its runtime's fixed cost is excluded.
@@ -412,41 +498,58 @@ fn normalise_and_compare(events: u64) -> f64 {
     (2 * users * 7) as f64 / elapsed
 }
 
+/// What [`replay_vs_minimal`] measured.
+struct ReplayTimes {
+    replay_s: f64,
+    minimal_client_s: f64,
+}
+
+/// Writes the recording [`replay_vs_minimal`] replays: `texts` both ways on one
+/// connection.
+fn write_replay_recording(path: &Path, texts: &[String]) -> std::io::Result<()> {
+    let mut w = Writer::new(
+        std::io::BufWriter::new(std::fs::File::create(path)?),
+        &Header::current(0),
+    )?;
+    w.write(&Record::Open(Open {
+        t_us: 0,
+        route: "echo".into(),
+        conn: 1,
+        client: "bench".into(),
+        upstream: "ws://bench".into(),
+        request: "GET /bench HTTP/1.1".into(),
+        headers: vec![],
+        status: 101,
+        response_headers: vec![],
+    }))?;
+    for dir in Dir::BOTH {
+        for t in texts {
+            w.write(&Record::Message(RecMessage::whole(
+                1,
+                dir,
+                Opcode::TEXT,
+                Body::Text(t.clone()),
+            )))?;
+        }
+    }
+    w.flush()
+}
+
 /// Replays an `n`-message pipelined recording against the echo server, and runs a
-/// minimal client with the same messages: (replay seconds, minimal client seconds).
-async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
+/// minimal client with the same messages.
+async fn replay_vs_minimal(
+    echo: SocketAddr,
+    dir: &Path,
+    n: u64,
+) -> Result<ReplayTimes, BenchError> {
     let path = dir.join("replay.jsonl");
     let texts: Vec<String> = (0..n)
         .map(|i| format!(r#"{{"type":"tick","seq":{i}}}"#))
         .collect();
-    {
-        let mut w = Writer::new(
-            std::io::BufWriter::new(std::fs::File::create(&path)?),
-            &Header::current(0),
-        )?;
-        w.write(&Record::Open(Open {
-            t_us: 0,
-            route: "echo".into(),
-            conn: 1,
-            client: "bench".into(),
-            upstream: "ws://bench".into(),
-            request: "GET /bench HTTP/1.1".into(),
-            headers: vec![],
-            status: 101,
-            response_headers: vec![],
-        }))?;
-        for dir in Dir::BOTH {
-            for t in &texts {
-                w.write(&Record::Message(RecMessage::whole(
-                    1,
-                    dir,
-                    Opcode::TEXT,
-                    Body::Text(t.clone()),
-                )))?;
-            }
-        }
-        w.flush()?;
-    }
+    write_replay_recording(&path, &texts).map_err(|source| BenchError::Write {
+        path: path.clone(),
+        source,
+    })?;
     let recording = Recording::read(&path)?;
     let start = Instant::now();
     let mut config = crate::replay::ReplayConfig::new(crate::recording::sink::Output::File(
@@ -457,21 +560,22 @@ async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resu
     replay.target("echo", &format!("ws://{echo}"))?;
     let report = replay.run().await?;
     let replay_s = start.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        report.problems.is_empty(),
-        "bench replay reported problems:\n{}",
-        report.render()
-    );
+    if !report.problems.is_empty() {
+        return Err(BenchError::ReplayProblems(report.render()));
+    }
 
     let start = Instant::now();
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{echo}/bench")).await?;
+    let ws_err = BenchError::connection(echo);
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{echo}/bench"))
+        .await
+        .map_err(&ws_err)?;
     let (mut tx, mut rx) = ws.split();
     let writer = tokio::spawn(async move {
         for t in texts {
-            tx.feed(Message::text(t)).await?;
+            tx.feed(Message::text(t)).await.map_err(&ws_err)?;
         }
-        tx.flush().await?;
-        anyhow::Ok(tx)
+        tx.flush().await.map_err(&ws_err)?;
+        Ok::<_, BenchError>(tx)
     });
     let mut got = 0;
     while got < n {
@@ -482,15 +586,20 @@ async fn replay_vs_minimal(echo: SocketAddr, dir: &Path, n: u64) -> anyhow::Resu
     }
     let mut tx = writer.await??;
     let _ = tx.close().await;
-    Ok((replay_s, start.elapsed().as_secs_f64()))
+    Ok(ReplayTimes {
+        replay_s,
+        minimal_client_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Runs every workload (or the one asked for).
-pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
     let quick = options.quick;
     let wanted = |w: Workload| options.only.is_none_or(|o| o == w);
-    let dir = tempfile_dir()?;
-    let echo = echo_server().await?;
+    let dir = tempfile_dir().map_err(BenchError::start("a temporary directory"))?;
+    let echo = echo_server()
+        .await
+        .map_err(BenchError::start("the echo server"))?;
     let mut report = BenchReport::default();
     // First, before the network workloads leave the allocator fragmented.
     if wanted(Workload::Normalise) {
@@ -504,9 +613,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     if wanted(Workload::Long) {
         report.long_session_messages = if quick { 100_000 } else { 1_000_000 };
-        let (rss, ok) = long_session(echo, &dir, report.long_session_messages).await?;
-        report.long_session_proxy_rss_mib = rss / 1024.0;
-        report.long_session_recording_verified = ok;
+        let long = long_session(echo, &dir, report.long_session_messages).await?;
+        report.long_session_proxy_rss_mib = long.proxy_rss_kib / 1024.0;
+        report.long_session_recording_verified = long.verified;
     }
     if wanted(Workload::Idle) {
         report.idle_connections = if quick { 1_000 } else { 5_000 };
@@ -515,16 +624,16 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     if wanted(Workload::Replay) {
         report.replay_messages = if quick { 20_000 } else { 100_000 };
-        let (r, m) = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
-        report.replay_seconds = r;
-        report.minimal_client_seconds = m;
+        let times = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
+        report.replay_seconds = times.replay_s;
+        report.minimal_client_seconds = times.minimal_client_s;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
 }
 
 /// Ping-pong and streaming on the four paths, in alternating rounds; medians.
-async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<PathFigures>> {
+async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> Result<Vec<PathFigures>, BenchError> {
     let (rounds, slice) = if quick {
         (1, Duration::from_millis(500))
     } else {
@@ -534,7 +643,7 @@ async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<
     let to_file = ProxyProcess::start(echo, Some(&dir.join("paths.jsonl"))).await?;
     let to_nothing = ProxyProcess::start(echo, None).await?;
     let addrs = [echo, relay.addr, to_file.addr, to_nothing.addr];
-    let mut pp: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); 4];
+    let mut pp: Vec<Vec<PingPong>> = vec![Vec::new(); 4];
     let mut st: Vec<Vec<f64>> = vec![Vec::new(); 4];
     for _ in 0..rounds {
         for (i, addr) in addrs.iter().enumerate() {
@@ -549,15 +658,15 @@ async fn paths(echo: SocketAddr, dir: &Path, quick: bool) -> anyhow::Result<Vec<
     to_nothing.stop();
     let mut out = Vec::new();
     for i in 0..4 {
-        let col = |k: usize| -> f64 {
-            let mut v: Vec<f64> = pp[i].iter().map(|t| [t.0, t.1, t.2][k]).collect();
+        let col = |figure: fn(&PingPong) -> f64| -> f64 {
+            let mut v: Vec<f64> = pp[i].iter().map(figure).collect();
             median(&mut v)
         };
         out.push(PathFigures {
             path: PATHS[i],
-            pingpong_msgs_per_s: col(0),
-            pingpong_p50_us: col(1),
-            pingpong_p99_us: col(2),
+            pingpong_msgs_per_s: col(|p| p.msgs_per_s),
+            pingpong_p50_us: col(|p| p.p50_us),
+            pingpong_p99_us: col(|p| p.p99_us),
             stream_mb_per_s: median(&mut st[i]),
         });
     }

@@ -9,7 +9,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::recording::{Dir, Reader, Record};
+use crate::recording::{Dir, ReadError, Reader, Record};
 
 pub(crate) fn small_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(8 * 1024)
@@ -69,18 +69,33 @@ pub(crate) fn raise_fd_limit() {
     }
 }
 
+/// What [`read_back`] found in a recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ReadBack {
+    /// Message records per direction: client→server, server→client.
+    pub messages: [u64; 2],
+    /// The order-independent [`checksum`] of those messages, summed, per direction.
+    pub checksums: [u64; 2],
+    /// How many warnings the reader had (a torn end, a missing `finish`).
+    pub warnings: usize,
+}
+
 /// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
-/// it; also returns how many warnings the reader had.
-pub(crate) fn read_back(path: &Path) -> anyhow::Result<([u64; 2], [u64; 2], usize)> {
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    let mut reader = Reader::new(path, file)?;
-    let (mut counts, mut sums) = ([0u64; 2], [0u64; 2]);
+/// it, and counts the reader's warnings.
+pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut reader = Reader::new(path, std::io::BufReader::with_capacity(1 << 20, file))?;
+    let mut found = ReadBack::default();
     while let Some(record) = reader.next_record()? {
         if let Record::Message(m) = record {
             let i = usize::from(m.dir == Dir::ServerToClient);
-            counts[i] += 1;
-            sums[i] = sums[i].wrapping_add(checksum(m.body.as_bytes()));
+            found.messages[i] += 1;
+            found.checksums[i] = found.checksums[i].wrapping_add(checksum(m.body.as_bytes()));
         }
     }
-    Ok((counts, sums, reader.finish().len()))
+    found.warnings = reader.finish().len();
+    Ok(found)
 }

@@ -13,9 +13,34 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::load::{checksum, echo_server, raise_fd_limit, read_back};
-use crate::config::Route;
-use crate::record::proxy::{Proxy, ProxyConfig};
+use crate::config::{Route, RouteError};
+use crate::record::proxy::{Proxy, ProxyConfig, ProxyError};
 use crate::recording::sink::Output;
+use crate::recording::ReadError;
+
+/// Why a soak run could not finish (a run that finished but lost or altered messages
+/// is a [`SoakReport`] that did not pass).
+#[derive(Debug, thiserror::Error)]
+pub enum SoakError {
+    #[error("cannot start the echo server: {0}")]
+    Echo(#[source] std::io::Error),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error("soak connection {conn}: {source}")]
+    Connection {
+        conn: u64,
+        #[source]
+        source: tokio_tungstenite::tungstenite::Error,
+    },
+    #[error("a soak task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the soak recording is incomplete: {0:?}")]
+    Incomplete(Option<String>),
+    #[error(transparent)]
+    ReadBack(#[from] ReadError),
+}
 
 /// What a soak run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -58,11 +83,10 @@ impl SoakReport {
 }
 
 /// Runs `connections` × `messages` through a recorder writing to `out`.
-pub async fn run(connections: u64, messages: u64, out: &Path) -> anyhow::Result<SoakReport> {
+pub async fn run(connections: u64, messages: u64, out: &Path) -> Result<SoakReport, SoakError> {
     raise_fd_limit();
-    let echo = echo_server().await?;
-    let route =
-        Route::new("soak", "127.0.0.1:0", &format!("ws://{echo}")).map_err(anyhow::Error::msg)?;
+    let echo = echo_server().await.map_err(SoakError::Echo)?;
+    let route = Route::new("soak", "127.0.0.1:0", &format!("ws://{echo}"))?;
     let proxy = Proxy::start(ProxyConfig::new(vec![route], Output::File(out.to_owned()))).await?;
     let addr = proxy.addr("soak").expect("the route exists");
     let mut tasks = tokio::task::JoinSet::new();
@@ -71,33 +95,41 @@ pub async fn run(connections: u64, messages: u64, out: &Path) -> anyhow::Result<
     }
     let (mut intact, mut sum) = (0u64, 0u64);
     while let Some(done) = tasks.join_next().await {
-        let (ok, s) = done??;
-        intact += ok;
-        sum = sum.wrapping_add(s);
+        let echoed = done??;
+        intact += echoed.intact;
+        sum = sum.wrapping_add(echoed.checksum);
     }
     let outcome = proxy.stop().await;
-    anyhow::ensure!(
-        outcome.complete(),
-        "the soak recording is incomplete: {:?}",
-        outcome.error
-    );
+    if !outcome.complete() {
+        return Err(SoakError::Incomplete(outcome.error));
+    }
     let path = out.to_owned();
-    let (recorded, sums, warnings) =
-        tokio::task::spawn_blocking(move || read_back(&path)).await??;
+    let found = tokio::task::spawn_blocking(move || read_back(&path)).await??;
     Ok(SoakReport {
         connections,
         messages_per_connection: messages,
         sent: connections * messages,
         echoed_intact: intact,
-        recorded,
-        checksums_match: sums == [sum, sum],
-        recording_warnings: warnings,
+        recorded: found.messages,
+        checksums_match: found.checksums == [sum, sum],
+        recording_warnings: found.warnings,
     })
 }
 
-/// One connection: send each message, check its echo. Returns (intact echoes, checksum).
-async fn connection(addr: SocketAddr, c: u64, messages: u64) -> anyhow::Result<(u64, u64)> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/soak/{c}")).await?;
+/// What one soak connection sent and got back.
+struct Echoed {
+    /// Echoes that arrived byte-identical and in order.
+    intact: u64,
+    /// The summed [`checksum`] of the messages sent.
+    checksum: u64,
+}
+
+/// One connection: send each message, check its echo.
+async fn connection(addr: SocketAddr, c: u64, messages: u64) -> Result<Echoed, SoakError> {
+    let err = |source| SoakError::Connection { conn: c, source };
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/soak/{c}"))
+        .await
+        .map_err(err)?;
     let (mut intact, mut sum) = (0, 0u64);
     for i in 0..messages {
         let text = format!(
@@ -105,13 +137,16 @@ async fn connection(addr: SocketAddr, c: u64, messages: u64) -> anyhow::Result<(
             "é".repeat((i % 7) as usize)
         );
         sum = sum.wrapping_add(checksum(text.as_bytes()));
-        ws.send(Message::text(text.clone())).await?;
+        ws.send(Message::text(text.clone())).await.map_err(err)?;
         match ws.next().await {
             Some(Ok(Message::Text(echo))) if echo.as_str() == text => intact += 1,
             _ => break,
         }
     }
-    ws.close(None).await?;
+    ws.close(None).await.map_err(err)?;
     while ws.next().await.is_some() {}
-    Ok((intact, sum))
+    Ok(Echoed {
+        intact,
+        checksum: sum,
+    })
 }

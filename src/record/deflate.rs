@@ -62,6 +62,24 @@ pub struct Inflater {
     broken: bool,
 }
 
+/// One inflated message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inflated {
+    /// The inflated bytes, at most the limit asked for.
+    pub body: Vec<u8>,
+    /// The full inflated size (more than `body.len()` when the limit cut it).
+    pub size: u64,
+}
+
+/// Why a compressed message could not be inflated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InflateError {
+    #[error("cannot inflate: an earlier message of this direction failed to inflate, so the shared compression window is lost")]
+    WindowLost,
+    #[error("permessage-deflate: invalid compressed data: {0}")]
+    Invalid(String),
+}
+
 /// The tail RFC 7692 removes from every compressed message.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
@@ -75,13 +93,9 @@ impl Inflater {
     }
 
     /// Inflates one message, producing at most `limit` bytes (the rest is counted).
-    /// Returns the inflated bytes and the full inflated size.
-    pub fn inflate(&mut self, compressed: &[u8], limit: usize) -> Result<(Vec<u8>, u64), String> {
+    pub fn inflate(&mut self, compressed: &[u8], limit: usize) -> Result<Inflated, InflateError> {
         if self.broken {
-            return Err(
-                "cannot inflate: an earlier message of this direction failed to inflate, so the shared compression window is lost"
-                    .into(),
-            );
+            return Err(InflateError::WindowLost);
         }
         let result = self.run(compressed, limit);
         if result.is_err() {
@@ -93,7 +107,7 @@ impl Inflater {
         result
     }
 
-    fn run(&mut self, compressed: &[u8], limit: usize) -> Result<(Vec<u8>, u64), String> {
+    fn run(&mut self, compressed: &[u8], limit: usize) -> Result<Inflated, InflateError> {
         let mut out = Vec::with_capacity((compressed.len() * 4).clamp(256, limit.max(256)));
         let mut overflow = Vec::new();
         let mut total = 0u64;
@@ -115,7 +129,7 @@ impl Inflater {
                 let status = self
                     .inner
                     .decompress_vec(&input[pos..], sink, FlushDecompress::Sync)
-                    .map_err(|e| format!("permessage-deflate: invalid compressed data: {e}"))?;
+                    .map_err(|e| InflateError::Invalid(e.to_string()))?;
                 let consumed = (self.inner.total_in() - in0) as usize;
                 let produced = sink.len() - out0;
                 pos += consumed;
@@ -128,7 +142,10 @@ impl Inflater {
             }
         }
         out.truncate(limit);
-        Ok((out, total))
+        Ok(Inflated {
+            body: out,
+            size: total,
+        })
     }
 }
 
@@ -166,7 +183,7 @@ mod tests {
                 &mut c,
                 br#"{"type":"progress_update","payload":{"progress":0.5}}"#,
             );
-            let (out, size) = inf.inflate(&wire, 1 << 20).unwrap();
+            let Inflated { body: out, size } = inf.inflate(&wire, 1 << 20).unwrap();
             assert_eq!(
                 out,
                 br#"{"type":"progress_update","payload":{"progress":0.5}}"#
@@ -185,7 +202,7 @@ mod tests {
         let big = vec![b'a'; 1 << 20];
         for _ in 0..2 {
             let mut c = Compress::new(Compression::default(), false);
-            let (out, size) = inf.inflate(&compress(&mut c, &big), 1000).unwrap();
+            let Inflated { body: out, size } = inf.inflate(&compress(&mut c, &big), 1000).unwrap();
             assert_eq!((out.len(), size), (1000, 1 << 20));
         }
     }

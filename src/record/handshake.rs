@@ -114,14 +114,22 @@ pub enum HeadError {
 
 impl HeadError {
     /// The status to answer a client with, if one is due.
-    pub fn client_status(&self) -> Option<(u16, &'static str)> {
+    pub fn client_status(&self) -> Option<Status> {
+        let status = |code, reason| Some(Status { code, reason });
         match self {
-            HeadError::Timeout(_) => Some((408, "Request Timeout")),
-            HeadError::TooLarge => Some((431, "Request Header Fields Too Large")),
-            HeadError::Malformed(_) => Some((400, "Bad Request")),
+            HeadError::Timeout(_) => status(408, "Request Timeout"),
+            HeadError::TooLarge => status(431, "Request Header Fields Too Large"),
+            HeadError::Malformed(_) => status(400, "Bad Request"),
             HeadError::Closed | HeadError::Io(_) => None,
         }
     }
+}
+
+/// An HTTP status code with its reason phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    pub reason: &'static str,
 }
 
 /// Reads from `io` until a full head is in `buf`; returns the head's length.
@@ -286,6 +294,6 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.client_status().map(|s| s.0), Some(400));
+        assert_eq!(err.client_status().map(|s| s.code), Some(400));
     }
 }

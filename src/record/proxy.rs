@@ -92,10 +92,18 @@ struct RouteCtx {
     connect_timeout: Duration,
 }
 
+/// Where a route of a running proxy listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listening {
+    /// The route's name.
+    pub route: String,
+    pub addr: SocketAddr,
+}
+
 /// A running recording proxy.
 pub struct Proxy {
     routes: Vec<Route>,
-    addrs: Vec<(String, SocketAddr)>,
+    addrs: Vec<Listening>,
     shutdown: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
     sink: Sink,
@@ -141,7 +149,10 @@ impl Proxy {
                 addr: route.listen,
                 source,
             })?;
-            addrs.push((route.name.clone(), addr));
+            addrs.push(Listening {
+                route: route.name.clone(),
+                addr,
+            });
             let ctx = Arc::new(RouteCtx {
                 route: route.clone(),
                 sink: sink.handle(),
@@ -176,13 +187,13 @@ impl Proxy {
     }
 
     /// The address each route listens on (useful with port 0).
-    pub fn addrs(&self) -> &[(String, SocketAddr)] {
+    pub fn addrs(&self) -> &[Listening] {
         &self.addrs
     }
 
     /// The address a route listens on.
     pub fn addr(&self, route: &str) -> Option<SocketAddr> {
-        self.addrs.iter().find(|(n, _)| n == route).map(|(_, a)| *a)
+        self.addrs.iter().find(|l| l.route == route).map(|l| l.addr)
     }
 
     /// The upstream a route forwards to.
@@ -255,11 +266,11 @@ async fn serve(
     let (response, resp_len) =
         match handshake::read_response(&mut upstream, &mut resp, ctx.handshake_timeout).await {
             Ok(r) => r,
-            Err(e) => {
-                let e = format!(
-                    "upstream {} did not answer the upgrade: {e}",
-                    route.upstream
-                );
+            Err(source) => {
+                let e = UpstreamError::NoAnswer {
+                    upstream: route.upstream.to_string(),
+                    source,
+                };
                 return upstream_unreachable(&ctx, &mut client, open, e).await;
             }
         };
@@ -332,22 +343,60 @@ fn push_end(sink: &SinkHandle, conn: u64, how: EndHow, by: Side, error: Option<S
     })]);
 }
 
+/// Why a client's connection could not be forwarded to its route's upstream: the
+/// connection's recorded end, and what the client is told in a 502.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamError {
+    #[error("cannot connect to upstream {upstream}: {source}")]
+    Connect {
+        upstream: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to upstream {upstream}: no answer within {timeout:?}")]
+    Timeout { upstream: String, timeout: Duration },
+    #[error("TLS handshake with upstream {upstream} failed: {source}")]
+    Tls {
+        upstream: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("upstream {upstream} closed the connection during the upgrade: {source}")]
+    Upgrade {
+        upstream: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("upstream {upstream} did not answer the upgrade: {source}")]
+    NoAnswer {
+        upstream: String,
+        #[source]
+        source: HeadError,
+    },
+}
+
 /// Connects to the route's upstream and sends it the client's upgrade request.
 async fn open_upstream(
     ctx: &RouteCtx,
     request: &RequestHead,
     early: &[u8],
-) -> Result<UpstreamStream, String> {
+) -> Result<UpstreamStream, UpstreamError> {
     let up = &ctx.route.upstream;
+    let upstream = || up.to_string();
     let connect = TcpStream::connect((up.host.as_str(), up.port));
     let tcp = match tokio::time::timeout(ctx.connect_timeout, connect).await {
         Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return Err(format!("cannot connect to upstream {up}: {e}")),
+        Ok(Err(source)) => {
+            return Err(UpstreamError::Connect {
+                upstream: upstream(),
+                source,
+            })
+        }
         Err(_) => {
-            return Err(format!(
-                "cannot connect to upstream {up}: no answer within {:?}",
-                ctx.connect_timeout
-            ))
+            return Err(UpstreamError::Timeout {
+                upstream: upstream(),
+                timeout: ctx.connect_timeout,
+            })
         }
     };
     let _ = tcp.set_nodelay(true);
@@ -355,7 +404,10 @@ async fn open_upstream(
         Some(connector) if up.tls => {
             let tls = tls::connect(connector, &up.host, tcp)
                 .await
-                .map_err(|e| format!("TLS handshake with upstream {up} failed: {e}"))?;
+                .map_err(|source| UpstreamError::Tls {
+                    upstream: upstream(),
+                    source,
+                })?;
             UpstreamStream::Tls(Box::new(tls))
         }
         _ => UpstreamStream::Plain(tcp),
@@ -365,7 +417,10 @@ async fn open_upstream(
     stream
         .write_all(&out)
         .await
-        .map_err(|e| format!("upstream {up} closed the connection during the upgrade: {e}"))?;
+        .map_err(|source| UpstreamError::Upgrade {
+            upstream: upstream(),
+            source,
+        })?;
     Ok(stream)
 }
 
@@ -373,8 +428,9 @@ async fn upstream_unreachable(
     ctx: &RouteCtx,
     client: &mut TcpStream,
     mut open: Open,
-    error: String,
+    error: UpstreamError,
 ) {
+    let error = error.to_string();
     tracing::warn!(route = %ctx.route.name, conn = open.conn, "{error}; answering the client with 502");
     let body = format!("wsreplay: route {:?}: {error}", ctx.route.name);
     let _ = client
@@ -395,7 +451,11 @@ async fn upstream_unreachable(
 
 async fn refuse_handshake(client: &mut TcpStream, peer: SocketAddr, route: &Route, e: &HeadError) {
     tracing::warn!(route = %route.name, %peer, "bad handshake: {e}");
-    if let Some((status, reason)) = e.client_status() {
+    if let Some(handshake::Status {
+        code: status,
+        reason,
+    }) = e.client_status()
+    {
         let body = format!("wsreplay: {e}");
         let _ = client
             .write_all(&handshake::error_response(status, reason, &body))

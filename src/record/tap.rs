@@ -105,8 +105,8 @@ impl Describer {
         let (payload, size, inflate_error) = match (&mut self.inflater, compressed) {
             (Some(inflater), true) if !truncated_on_wire => {
                 match inflater.inflate(&m.payload, self.max_body) {
-                    Ok((bytes, size)) => (bytes, size, None),
-                    Err(e) => (m.payload, m.size, Some(e)),
+                    Ok(inflated) => (inflated.body, inflated.size, None),
+                    Err(e) => (m.payload, m.size, Some(e.to_string())),
                 }
             }
             (Some(_), true) => (

@@ -84,10 +84,13 @@ impl Header {
 
 /// Direction of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Dir {
     #[serde(rename = "c2s")]
+    #[cfg_attr(feature = "cli", value(name = "c2s"))]
     ClientToServer,
     #[serde(rename = "s2c")]
+    #[cfg_attr(feature = "cli", value(name = "s2c"))]
     ServerToClient,
 }
 

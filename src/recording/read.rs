@@ -24,6 +24,12 @@ pub enum ReadError {
         line: u64,
         message: String,
     },
+    #[error("{path}:1: {source}")]
+    Header {
+        path: PathBuf,
+        #[source]
+        source: HeaderError,
+    },
     #[error("{path}: is empty; a recording starts with a {FORMAT_NAME:?} header line")]
     Empty { path: PathBuf },
     #[error(
@@ -34,6 +40,18 @@ pub enum ReadError {
         found: String,
         tool: String,
     },
+}
+
+/// Why the first line of a file is not a recording header.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("invalid UTF-8 at byte {0}")]
+    Utf8(usize),
+    /// Not JSON, or not a header object (the JSON error, described).
+    #[error("not a wsreplay recording: the first line must be a {FORMAT_NAME:?} header ({0})")]
+    NotAHeader(String),
+    #[error("not a wsreplay recording: format is {0:?}, expected {FORMAT_NAME:?}")]
+    Format(String),
 }
 
 /// Something the reader tolerated but the user should know about.
@@ -170,12 +188,11 @@ impl<'p, R: BufRead> Reader<'p, R> {
             });
         };
         let header = std::str::from_utf8(first.bytes)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+            .map_err(|e| HeaderError::Utf8(e.valid_up_to()))
             .and_then(parse_header)
-            .map_err(|message| ReadError::Line {
+            .map_err(|source| ReadError::Header {
                 path: path.to_owned(),
-                line: 1,
-                message,
+                source,
             })?;
         check_version(path, &header)?;
         Ok(Reader {
@@ -269,18 +286,11 @@ impl<'p, R: BufRead> Reader<'p, R> {
     }
 }
 
-fn parse_header(text: &str) -> Result<Header, String> {
-    let header: Header = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "not a wsreplay recording: the first line must be a {FORMAT_NAME:?} header ({})",
-            describe_json_error(&e)
-        )
-    })?;
+fn parse_header(text: &str) -> Result<Header, HeaderError> {
+    let header: Header =
+        serde_json::from_str(text).map_err(|e| HeaderError::NotAHeader(describe_json_error(&e)))?;
     if header.format != FORMAT_NAME {
-        return Err(format!(
-            "not a wsreplay recording: format is {:?}, expected {FORMAT_NAME:?}",
-            header.format
-        ));
+        return Err(HeaderError::Format(header.format));
     }
     Ok(header)
 }

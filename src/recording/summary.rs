@@ -22,10 +22,36 @@ pub struct ConnSummary {
     pub last_us: u64,
     /// Per direction: message label → count.
     pub messages: BTreeMap<Dir, BTreeMap<String, u64>>,
-    /// Per direction: pings, pongs.
-    pub pings: BTreeMap<Dir, (u64, u64)>,
-    pub closes: Vec<(Dir, Option<u16>, String)>,
-    pub end: Option<(EndHow, Side, Option<String>)>,
+    /// Per direction: pings and pongs.
+    pub pings: BTreeMap<Dir, PingCounts>,
+    /// Close frames, in order.
+    pub closes: Vec<CloseSeen>,
+    /// How the connection ended (`None`: still open when the recording stopped).
+    pub end: Option<Ending>,
+}
+
+/// Pings and pongs sent in one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PingCounts {
+    pub pings: u64,
+    pub pongs: u64,
+}
+
+/// A close frame of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseSeen {
+    pub dir: Dir,
+    /// `None`: the frame carried no code (1005).
+    pub code: Option<u16>,
+    pub reason: String,
+}
+
+/// How a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    pub how: EndHow,
+    pub by: Side,
+    pub error: Option<String>,
 }
 
 impl ConnSummary {
@@ -80,10 +106,20 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
                     .entry(protocol::label(m.op, &m.body))
                     .or_default() += 1;
             }
-            Record::Ping(p) => c.pings.entry(p.dir).or_default().0 += 1,
-            Record::Pong(p) => c.pings.entry(p.dir).or_default().1 += 1,
-            Record::Close(cl) => c.closes.push((cl.dir, cl.code, cl.reason.clone())),
-            Record::End(e) => c.end = Some((e.how, e.by, e.error.clone())),
+            Record::Ping(p) => c.pings.entry(p.dir).or_default().pings += 1,
+            Record::Pong(p) => c.pings.entry(p.dir).or_default().pongs += 1,
+            Record::Close(cl) => c.closes.push(CloseSeen {
+                dir: cl.dir,
+                code: cl.code,
+                reason: cl.reason.clone(),
+            }),
+            Record::End(e) => {
+                c.end = Some(Ending {
+                    how: e.how,
+                    by: e.by,
+                    error: e.error.clone(),
+                })
+            }
             _ => {}
         }
     }
@@ -149,15 +185,15 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
             let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
             let _ = write!(line, ": {}", list.join(", "));
         }
-        if let Some((pings, pongs)) = c.pings.get(&dir) {
-            let _ = write!(line, "; pings ×{pings}, pongs ×{pongs}");
+        if let Some(p) = c.pings.get(&dir) {
+            let _ = write!(line, "; pings ×{}, pongs ×{}", p.pings, p.pongs);
         }
         let _ = writeln!(out, "{line}");
     }
     let closes: Vec<String> = c
         .closes
         .iter()
-        .map(|(dir, code, reason)| {
+        .map(|CloseSeen { dir, code, reason }| {
             let code = code.map_or("no code (1005)".to_string(), |c| c.to_string());
             if reason.is_empty() {
                 format!("{dir} {code}")
@@ -167,7 +203,7 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
         })
         .collect();
     let end = match &c.end {
-        Some((how, by, error)) => {
+        Some(Ending { how, by, error }) => {
             let mut s = ended(*how, *by);
             if let Some(e) = error {
                 let _ = write!(s, ": {e}");

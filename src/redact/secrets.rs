@@ -112,8 +112,21 @@ fn entropy(value: &str) -> f64 {
 /// `wsreplay show --secrets`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
-    /// (where, kind) → (occurrences, distinct placeholders).
-    pub entries: BTreeMap<(String, String), (u64, u64)>,
+    /// Sorted by place, then kind.
+    pub entries: Vec<InventoryEntry>,
+}
+
+/// Redacted values of one kind found in one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryEntry {
+    /// Where: `request header authorization`, `message field token`, ...
+    pub place: String,
+    /// The kind of secret the placeholder names (`jwt`, `bearer`, ...; `secret`).
+    pub kind: String,
+    /// Placeholders found.
+    pub count: u64,
+    /// Distinct placeholders among them.
+    pub distinct: u64,
 }
 
 impl Inventory {
@@ -168,7 +181,12 @@ impl Inventory {
         Inventory {
             entries: seen
                 .into_iter()
-                .map(|(k, (n, distinct))| (k, (n, distinct.len() as u64)))
+                .map(|((place, kind), (count, distinct))| InventoryEntry {
+                    place,
+                    kind,
+                    count,
+                    distinct: distinct.len() as u64,
+                })
                 .collect(),
         }
     }
@@ -178,13 +196,21 @@ impl Inventory {
         if self.entries.is_empty() {
             return "no redacted values in this recording\n".into();
         }
-        let width = self.entries.keys().map(|(w, _)| w.len()).max().unwrap_or(0);
+        let width = self
+            .entries
+            .iter()
+            .map(|e| e.place.len())
+            .max()
+            .unwrap_or(0);
         let mut out = format!(
             "{:width$}  {:11}  {:>5}  {:>8}\n",
             "where", "kind", "count", "distinct"
         );
-        for ((place, kind), (count, distinct)) in &self.entries {
-            out += &format!("{place:width$}  {kind:11}  {count:>5}  {distinct:>8}\n");
+        for e in &self.entries {
+            out += &format!(
+                "{:width$}  {:11}  {:>5}  {:>8}\n",
+                e.place, e.kind, e.count, e.distinct
+            );
         }
         out
     }

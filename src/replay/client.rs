@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
@@ -66,14 +67,14 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         target.path,
         script.target
     );
-    let (ws, capture) = match connect(&script, &target, &url, &ctx).await {
+    let Connected { ws, capture } = match connect(&script, &target, &url, &ctx).await {
         Ok(c) => c,
         Err(error) => {
             ctx.problems.push(Problem::ConnectFailed {
                 route: script.route.clone(),
                 conn: script.conn,
                 url,
-                error,
+                error: error.to_string(),
             });
             return Played::default();
         }
@@ -192,15 +193,43 @@ async fn read_loop(
     inbox.notify.notify_one();
 }
 
+/// Why a recorded connection could not be opened ([`Problem::ConnectFailed`]).
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("invalid URL {url}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: WsError,
+    },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Tcp(#[source] std::io::Error),
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] std::io::Error),
+    #[error("WebSocket handshake failed: {0}")]
+    Handshake(#[source] WsError),
+}
+
+/// An open connection and its capture.
+struct Connected {
+    ws: Ws,
+    capture: ConnCapture,
+}
+
 async fn connect(
     script: &ClientScript,
     target: &Upstream,
     url: &str,
     ctx: &ClientCtx,
-) -> Result<(Ws, ConnCapture), String> {
+) -> Result<Connected, ConnectError> {
     let mut request = url
         .into_client_request()
-        .map_err(|e| format!("invalid URL {url}: {e}"))?;
+        .map_err(|source| ConnectError::Url {
+            url: url.to_string(),
+            source,
+        })?;
     for (name, value) in &script.headers {
         if let (Ok(name), Ok(value)) = (
             name.parse::<tokio_tungstenite::tungstenite::http::HeaderName>(),
@@ -215,20 +244,20 @@ async fn connect(
         TcpStream::connect((target.host.as_str(), target.port)),
     )
     .await
-    .map_err(|_| format!("no answer within {:?}", ctx.connect_timeout))?
-    .map_err(|e| e.to_string())?;
+    .map_err(|_| ConnectError::Timeout(ctx.connect_timeout))?
+    .map_err(ConnectError::Tcp)?;
     let _ = tcp.set_nodelay(true);
     let stream = match &ctx.tls {
         Some(connector) if target.tls => UpstreamStream::Tls(Box::new(
             tls::connect(connector, &target.host, tcp)
                 .await
-                .map_err(|e| format!("TLS handshake failed: {e}"))?,
+                .map_err(ConnectError::Tls)?,
         )),
         _ => UpstreamStream::Plain(tcp),
     };
     let (ws, response) = tokio_tungstenite::client_async(request, stream)
         .await
-        .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
+        .map_err(ConnectError::Handshake)?;
     let capture = ctx.capture.open(Open {
         t_us: 0,
         route: script.route.clone(),
@@ -240,7 +269,7 @@ async fn connect(
         status: response.status().as_u16(),
         response_headers: header_pairs(response.headers()),
     });
-    Ok((ws, capture))
+    Ok(Connected { ws, capture })
 }
 
 /// Takes the script's steps; a reader task ([`read_loop`]) receives meanwhile.
@@ -302,7 +331,7 @@ impl Player<'_> {
                 self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
             }
             match self.take(&s.action).await {
-                Err(e) => return self.report_early_end(step, Some(e)),
+                Err(e) => return self.report_early_end(step, Some(e.to_string())),
                 Ok(Some(why)) => return self.disconnect(why),
                 Ok(None) => {}
             }
@@ -357,7 +386,7 @@ impl Player<'_> {
     }
 
     /// Takes a step; `Ok(Some(why))` when a fault disconnected instead.
-    async fn take(&mut self, action: &Action) -> Result<Option<String>, String> {
+    async fn take(&mut self, action: &Action) -> Result<Option<String>, WsError> {
         let msg = match action {
             Action::Send(op, body) => to_ws(*op, body),
             Action::Ping(data) => WsMessage::Ping(data.clone().into()),
@@ -374,7 +403,7 @@ impl Player<'_> {
             match out {
                 Out::Send(msg) => self.send(msg).await?,
                 Out::Later(delay, msg) => {
-                    self.tx.flush().await.map_err(|e| e.to_string())?;
+                    self.tx.flush().await?;
                     tokio::time::sleep(delay).await;
                     self.send(msg).await?;
                 }
@@ -393,12 +422,12 @@ impl Player<'_> {
         self.end_as(EndHow::Eof, Side::Recorder, Some(why));
     }
 
-    async fn send(&mut self, msg: WsMessage) -> Result<(), String> {
+    async fn send(&mut self, msg: WsMessage) -> Result<(), WsError> {
         // Handed to the writer at once, so a request always precedes its responses.
         self.capture.message(Dir::ClientToServer, &msg);
         self.capture.flush();
         let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
-        self.tx.feed(msg).await.map_err(|e| e.to_string())?;
+        self.tx.feed(msg).await?;
         self.unflushed = true;
         if counts {
             self.sent += 1;
@@ -413,7 +442,7 @@ impl Player<'_> {
             match out {
                 Out::Send(held) => {
                     if let Err(e) = self.send(held).await {
-                        return self.ended(Some(e));
+                        return self.ended(Some(e.to_string()));
                     }
                 }
                 Out::Disconnect(why) => return self.disconnect(why),

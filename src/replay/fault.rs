@@ -75,18 +75,46 @@ impl FaultRule {
 
 const SYNTAX: &str = "expected ROUTE:ACTION[:KIND], ACTION one of drop, delay=DURATION, duplicate, reorder, corrupt, disconnect-after=N (e.g. data:drop:sql_query_response, nlp:delay=2s, frontend:disconnect-after=3)";
 
-impl FromStr for FaultRule {
-    type Err = String;
+/// Why a `--fault` rule cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--fault {spec:?}: {problem}")]
+pub struct FaultSpecError {
+    /// The rule as the user wrote it.
+    pub spec: String,
+    #[source]
+    pub problem: FaultSpecProblem,
+}
 
-    fn from_str(spec: &str) -> Result<Self, String> {
-        let bad = |why: String| format!("--fault {spec:?}: {why}");
+/// What is wrong with a `--fault` rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FaultSpecProblem {
+    #[error("{SYNTAX}")]
+    Syntax,
+    #[error("the route is missing; {SYNTAX}")]
+    NoRoute,
+    #[error("unknown action {0:?}; {SYNTAX}")]
+    UnknownAction(String),
+    #[error("delay needs a duration, e.g. delay=2s or delay=250ms, not {0:?}")]
+    Duration(String),
+    #[error("disconnect-after needs a number of messages, e.g. disconnect-after=3, not {0:?}")]
+    Count(String),
+}
+
+impl FromStr for FaultRule {
+    type Err = FaultSpecError;
+
+    fn from_str(spec: &str) -> Result<Self, FaultSpecError> {
+        let bad = |problem: FaultSpecProblem| FaultSpecError {
+            spec: spec.to_string(),
+            problem,
+        };
         let mut parts = spec.splitn(3, ':');
         let (Some(route), Some(action)) = (parts.next(), parts.next()) else {
-            return Err(bad(SYNTAX.into()));
+            return Err(bad(FaultSpecProblem::Syntax));
         };
         let kind = parts.next().filter(|k| !k.is_empty()).map(str::to_string);
         if route.is_empty() {
-            return Err(bad(format!("the route is missing; {SYNTAX}")));
+            return Err(bad(FaultSpecProblem::NoRoute));
         }
         let (name, value) = match action.split_once('=') {
             Some((n, v)) => (n, Some(v)),
@@ -98,14 +126,11 @@ impl FromStr for FaultRule {
             ("reorder", None) => Action::Reorder,
             ("corrupt", None) => Action::Corrupt,
             ("delay", Some(v)) => Action::Delay(parse_duration(v).map_err(bad)?),
-            ("disconnect-after", Some(v)) => {
-                Action::DisconnectAfter(v.parse().map_err(|_| {
-                    bad(format!(
-                        "disconnect-after needs a number of messages, e.g. disconnect-after=3, not {v:?}"
-                    ))
-                })?)
-            }
-            _ => return Err(bad(format!("unknown action {action:?}; {SYNTAX}"))),
+            ("disconnect-after", Some(v)) => Action::DisconnectAfter(
+                v.parse()
+                    .map_err(|_| bad(FaultSpecProblem::Count(v.to_string())))?,
+            ),
+            _ => return Err(bad(FaultSpecProblem::UnknownAction(action.to_string()))),
         };
         Ok(FaultRule {
             spec: spec.to_string(),
@@ -117,7 +142,7 @@ impl FromStr for FaultRule {
 }
 
 /// `2s`, `250ms`, `1.5s`.
-fn parse_duration(v: &str) -> Result<Duration, String> {
+fn parse_duration(v: &str) -> Result<Duration, FaultSpecProblem> {
     let (number, scale) = if let Some(n) = v.strip_suffix("ms") {
         (n, 1e-3)
     } else if let Some(n) = v.strip_suffix('s') {
@@ -131,7 +156,7 @@ fn parse_duration(v: &str) -> Result<Duration, String> {
         .ok()
         .filter(|_| scale > 0.0)
         .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
-        .ok_or_else(|| format!("delay needs a duration, e.g. delay=2s or delay=250ms, not {v:?}"))
+        .ok_or_else(|| FaultSpecProblem::Duration(v.to_string()))
 }
 
 fn humanize(d: Duration) -> String {
@@ -333,7 +358,7 @@ mod tests {
             "data:delay=2",
             "data:disconnect-after=x",
         ] {
-            let e = parse(bad).unwrap_err();
+            let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("e.g."), "{e}");
         }
         assert_eq!(

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::config::Upstream;
+use crate::config::{MockSpec, Upstream};
 use crate::recording::sink::{Outcome, Output, Sink};
 use crate::recording::{Dir, Recording};
 use crate::redact::{RedactConfig, Redactor};
@@ -139,13 +139,42 @@ impl Problems {
     }
 }
 
+/// A route whose recorded clients are replayed, and the build's URL for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayTarget {
+    pub route: String,
+    /// Where the build under test listens for this route's clients.
+    pub upstream: Upstream,
+}
+
+impl ReplayTarget {
+    /// A `--target ROUTE=URL`, its URL checked.
+    pub fn resolve(
+        target: &crate::config::Target,
+    ) -> Result<ReplayTarget, crate::config::ConfigError> {
+        Ok(ReplayTarget {
+            route: target.route.clone(),
+            upstream: target.upstream()?,
+        })
+    }
+}
+
+/// The build under test, as `--spawn` starts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnSpec {
+    /// A shell command; it gets `WSREPLAY_MOCK_<ROUTE>=ws://…` in its environment.
+    pub command: String,
+    /// How long it may take until the first target accepts connections.
+    pub timeout: Duration,
+}
+
 /// How to replay.
 #[derive(Clone, Debug)]
 pub struct ReplayConfig {
     /// Routes whose recorded clients are replayed, and the build's URL for each.
-    pub targets: Vec<(String, Upstream)>,
+    pub targets: Vec<ReplayTarget>,
     /// Routes whose recorded servers are mocked, and where each mock listens.
-    pub mocks: Vec<(String, SocketAddr)>,
+    pub mocks: Vec<MockSpec>,
     /// `None`: causal pacing. `Some(s)`: recorded gaps divided by `s` (mocks always
     /// keep recorded response delays, divided by `s`, default 1).
     pub speed: Option<f64>,
@@ -157,7 +186,7 @@ pub struct ReplayConfig {
     /// Explicit correlation id pairs (in addition to the detected ones).
     pub id_pairs: Vec<IdPair>,
     /// The build under test: a shell command, and how long it may take to listen.
-    pub spawn: Option<(String, Duration)>,
+    pub spawn: Option<SpawnSpec>,
     /// `--fault` rules, applied to what the mocks and replayed clients send.
     pub faults: Vec<fault::FaultRule>,
     /// Where the replay reports how far it has got (nothing by default).
@@ -182,7 +211,7 @@ impl ReplayConfig {
 
     /// Adds a mock for `route` listening on `listen`.
     pub fn mock(&mut self, route: &str, listen: SocketAddr) -> &mut Self {
-        self.mocks.push((route.to_string(), listen));
+        self.mocks.push(MockSpec::new(route, listen));
         self
     }
 }
@@ -196,8 +225,22 @@ pub enum ReplayError {
         route: String,
         known: String,
     },
-    #[error("{0}")]
-    Target(String),
+    /// A target's URL (or another part of the configuration) is not usable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("--fault {spec:?}: route {route} is neither replayed (--target) nor mocked (--mock), so the fault would never be injected")]
+    FaultNotReplayed { spec: String, route: String },
+    #[error(
+        "--fault {spec:?}: KIND `{kind}` never occurs on route {route} in the direction the fault acts on (kinds: {})",
+        list_or_none(.kinds)
+    )]
+    FaultKindNeverSent {
+        spec: String,
+        kind: String,
+        route: String,
+        /// The kinds that do occur there.
+        kinds: Vec<String>,
+    },
     #[error(
         "mock {route}: cannot listen on {addr}: {source}. Is another process using that port?"
     )]
@@ -223,14 +266,42 @@ pub enum ReplayError {
     Tls(#[from] crate::record::tls::TlsError),
 }
 
+/// What the replayed clients of one target route did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    pub route: String,
+    /// Recorded connections replayed.
+    pub connections: usize,
+    /// Of those, how many could connect.
+    pub connected: usize,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages received.
+    pub received: u64,
+}
+
+/// What the mock of one route did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MockStats {
+    pub route: String,
+    /// Requests the build sent it.
+    pub requests: u64,
+    /// Requests answered from the recording.
+    pub answered: u64,
+    /// Responses dropped by `--fault`.
+    pub dropped: u64,
+    /// Requests with no unused recorded request to match.
+    pub unmatched: u64,
+}
+
 /// What a replay did.
 #[derive(Debug)]
 pub struct ReplayReport {
     pub problems: Vec<Problem>,
-    /// Per target route: (connections replayed, connected, messages sent, received).
-    pub clients: Vec<(String, usize, usize, u64, u64)>,
-    /// Per mock route: (requests, answered, responses dropped by `--fault`, unmatched).
-    pub mocks: Vec<(String, u64, u64, u64, u64)>,
+    /// Per target route.
+    pub clients: Vec<ClientStats>,
+    /// Per mock route.
+    pub mocks: Vec<MockStats>,
     pub capture: Outcome,
 }
 
@@ -243,12 +314,20 @@ impl ReplayReport {
     /// The text `wsreplay replay` prints.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for (route, total, connected, sent, received) in &self.clients {
+        for c in &self.clients {
             out += &format!(
-                "client {route}: {connected}/{total} connection(s) replayed, {sent} message(s) sent, {received} received\n"
+                "client {}: {}/{} connection(s) replayed, {} message(s) sent, {} received\n",
+                c.route, c.connected, c.connections, c.sent, c.received
             );
         }
-        for (route, requests, answered, dropped, unmatched) in &self.mocks {
+        for MockStats {
+            route,
+            requests,
+            answered,
+            dropped,
+            unmatched,
+        } in &self.mocks
+        {
             let dropped = if *dropped > 0 {
                 format!(" ({dropped} dropped by --fault)")
             } else {
@@ -289,8 +368,8 @@ impl Replay {
         config: ReplayConfig,
     ) -> Result<Replay, ReplayError> {
         let recording: Arc<Recording> = recording.into();
-        let routes = config.targets.iter().map(|(r, _)| r);
-        for route in routes.chain(config.mocks.iter().map(|(r, _)| r)) {
+        let routes = config.targets.iter().map(|t| &t.route);
+        for route in routes.chain(config.mocks.iter().map(|m| &m.route)) {
             check_route(&recording, route)?;
         }
         for rule in &config.faults {
@@ -301,7 +380,7 @@ impl Replay {
         let capture = Capture::new(sink.handle());
         let problems = Problems::default();
         let mut mocks = Vec::new();
-        for (route, listen) in &config.mocks {
+        for MockSpec { route, listen } in &config.mocks {
             let table = script::mock_table(&recording, route);
             let ctx = MockCtx {
                 route: route.clone(),
@@ -334,7 +413,7 @@ impl Replay {
             problems,
             spawned: None,
         };
-        if let Some((command, ready_timeout)) = replay.config.spawn.clone() {
+        if let Some(SpawnSpec { command, timeout }) = replay.config.spawn.clone() {
             let env: Vec<(String, String)> = replay
                 .mocks
                 .iter()
@@ -346,10 +425,9 @@ impl Replay {
                 })
                 .collect();
             let mut spawned = Spawned::start(&command, &env)?;
-            if let Some((_, target)) = replay.config.targets.first() {
-                spawned
-                    .wait_ready(&target.host, target.port, ready_timeout)
-                    .await?;
+            if let Some(target) = replay.config.targets.first() {
+                let up = &target.upstream;
+                spawned.wait_ready(&up.host, up.port, timeout).await?;
             }
             replay.spawned = Some(spawned);
         }
@@ -364,29 +442,32 @@ impl Replay {
             .map(|m| m.addr)
     }
 
-    /// Every mock's route and address.
-    pub fn mock_addrs(&self) -> Vec<(String, SocketAddr)> {
+    /// Every mock's route and the address it listens on.
+    pub fn mock_addrs(&self) -> Vec<MockSpec> {
         self.mocks
             .iter()
-            .map(|m| (m.ctx.route.clone(), m.addr))
+            .map(|m| MockSpec::new(m.ctx.route.clone(), m.addr))
             .collect()
     }
 
     /// Adds a target: replay the recorded clients of `route` against `url`.
     pub fn target(&mut self, route: &str, url: &str) -> Result<(), ReplayError> {
         check_route(&self.recording, route)?;
-        let upstream = crate::config::parse_target(route, url).map_err(ReplayError::Target)?;
-        self.config.targets.push((route.to_string(), upstream));
+        let upstream = crate::config::parse_target(route, url)?;
+        self.config.targets.push(ReplayTarget {
+            route: route.to_string(),
+            upstream,
+        });
         Ok(())
     }
 
     /// Why `rule`'s KIND can never match: no message of that kind is sent on its
     /// route in the direction wsreplay sends there (a target's client messages, a
     /// mock's responses). `None` when it can, or when the rule has no KIND.
-    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<String> {
+    fn kind_never_sent(&self, rule: &fault::FaultRule) -> Option<ReplayError> {
         let kind = rule.kind.as_deref()?;
-        let is_target = self.config.targets.iter().any(|(r, _)| *r == rule.route);
-        let is_mock = self.config.mocks.iter().any(|(r, _)| *r == rule.route);
+        let is_target = self.config.targets.iter().any(|t| t.route == rule.route);
+        let is_mock = self.config.mocks.iter().any(|m| m.route == rule.route);
         let mut kinds = std::collections::BTreeSet::new();
         for conn in crate::recording::summary::summarize(&self.recording) {
             if conn.route != rule.route {
@@ -405,29 +486,28 @@ impl Replay {
         if kinds.contains(kind) {
             return None;
         }
-        let list: Vec<_> = kinds.into_iter().collect();
-        Some(format!(
-            "--fault {:?}: KIND `{kind}` never occurs on route {} in the direction the fault acts on (kinds: {})",
-            rule.spec,
-            rule.route,
-            if list.is_empty() { "none".to_string() } else { list.join(", ") }
-        ))
+        Some(ReplayError::FaultKindNeverSent {
+            spec: rule.spec.clone(),
+            kind: kind.to_string(),
+            route: rule.route.clone(),
+            kinds: kinds.into_iter().collect(),
+        })
     }
 
     /// Plays every recorded client connection of the targets, concurrently and at their
     /// recorded relative start times; then stops the build, the mocks and the capture.
     pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
         let replayed = |route: &str| {
-            let routes = self.config.targets.iter().map(|(r, _)| r);
+            let routes = self.config.targets.iter().map(|t| &t.route);
             routes
-                .chain(self.config.mocks.iter().map(|(r, _)| r))
+                .chain(self.config.mocks.iter().map(|m| &m.route))
                 .any(|r| r == route)
         };
         if let Some(rule) = self.config.faults.iter().find(|f| !replayed(&f.route)) {
-            let err = ReplayError::Target(format!(
-                "--fault {:?}: route {} is neither replayed (--target) nor mocked (--mock), so the fault would never be injected",
-                rule.spec, rule.route
-            ));
+            let err = ReplayError::FaultNotReplayed {
+                spec: rule.spec.clone(),
+                route: rule.route.clone(),
+            };
             self.shutdown().await;
             return Err(err);
         }
@@ -438,27 +518,21 @@ impl Replay {
             .find_map(|f| self.kind_never_sent(f))
         {
             self.shutdown().await;
-            return Err(ReplayError::Target(err));
+            return Err(err);
         }
         let scripts: Vec<_> = self
             .config
             .targets
             .iter()
-            .map(|(route, target)| {
-                (
-                    route.clone(),
-                    target.clone(),
-                    script::client_scripts(&self.recording, route),
-                )
-            })
+            .map(|t| (t.clone(), script::client_scripts(&self.recording, &t.route)))
             .collect();
         let total_messages: usize = scripts
             .iter()
-            .flat_map(|(_, _, s)| s)
+            .flat_map(|(_, s)| s)
             .map(|s| s.steps.len() + s.server.len())
             .sum();
         let progress = self.config.progress.begin(total_messages as u64);
-        let tls = if self.config.targets.iter().any(|(_, t)| t.tls) {
+        let tls = if self.config.targets.iter().any(|t| t.upstream.tls) {
             Some(crate::record::tls::connector(&Default::default())?)
         } else {
             None
@@ -475,10 +549,14 @@ impl Replay {
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, (route, target, route_scripts)) in scripts.into_iter().enumerate() {
-            clients.push((route, route_scripts.len(), 0usize, 0u64, 0u64));
+        for (i, (target, route_scripts)) in scripts.into_iter().enumerate() {
+            clients.push(ClientStats {
+                route: target.route,
+                connections: route_scripts.len(),
+                ..ClientStats::default()
+            });
             for script in route_scripts {
-                let (ctx, target) = (ctx.clone(), target.clone());
+                let (ctx, target) = (ctx.clone(), target.upstream.clone());
                 tasks.spawn(async move {
                     tokio::time::sleep(Duration::from_micros(script.start_us)).await;
                     (i, client::play(script, target, ctx).await)
@@ -488,15 +566,21 @@ impl Replay {
         while let Some(done) = tasks.join_next().await {
             if let Ok((i, played)) = done {
                 let c = &mut clients[i];
-                c.2 += usize::from(played.connected);
-                c.3 += played.sent;
-                c.4 += played.received;
+                c.connected += usize::from(played.connected);
+                c.sent += played.sent;
+                c.received += played.received;
             }
         }
         progress.finish();
         let mut problems = self.problems.take();
-        for (route, total, connected, _, _) in &clients {
-            if *total > 0 && *connected == 0 {
+        for ClientStats {
+            route,
+            connections,
+            connected,
+            ..
+        } in &clients
+        {
+            if *connections > 0 && *connected == 0 {
                 if let Some(Problem::ConnectFailed { url, error, .. }) = problems
                     .iter()
                     .find(|p| matches!(p, Problem::ConnectFailed { route: r, .. } if r == route))
@@ -525,13 +609,13 @@ impl Replay {
             .iter()
             .map(|m| {
                 let s = &m.ctx.stats;
-                (
-                    m.ctx.route.clone(),
-                    s.requests.load(Ordering::Relaxed),
-                    s.answered.load(Ordering::Relaxed),
-                    s.dropped.load(Ordering::Relaxed),
-                    s.unmatched.load(Ordering::Relaxed),
-                )
+                MockStats {
+                    route: m.ctx.route.clone(),
+                    requests: s.requests.load(Ordering::Relaxed),
+                    answered: s.answered.load(Ordering::Relaxed),
+                    dropped: s.dropped.load(Ordering::Relaxed),
+                    unmatched: s.unmatched.load(Ordering::Relaxed),
+                }
             })
             .collect();
         let capture = self.shutdown().await;
@@ -558,6 +642,15 @@ impl Replay {
                 .unwrap_or_default(),
             None => Outcome::default(),
         }
+    }
+}
+
+/// `a, b, c`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
     }
 }
 

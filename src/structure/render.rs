@@ -6,6 +6,16 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::recording::Recording;
 
+/// Why a snapshot's text is not a rendered [`Structure`]: the line (1-based), what
+/// is wrong with it, and the line itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}: {text:?}")]
+pub struct ParseError {
+    pub line: usize,
+    pub problem: &'static str,
+    pub text: String,
+}
+
 /// The rendered structure: what a snapshot holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Structure {
@@ -72,13 +82,17 @@ impl Structure {
     }
 
     /// Parses text written by [`Structure::render`].
-    pub fn parse(text: &str) -> Result<Structure, String> {
+    pub fn parse(text: &str) -> Result<Structure, ParseError> {
         let mut out = Structure::default();
         let mut route: Option<String> = None;
         let mut kind: Option<KindKey> = None;
         let mut in_sequences = false;
         for (i, line) in text.lines().enumerate() {
-            let err = |m: &str| format!("line {}: {m}: {line:?}", i + 1);
+            let err = |problem: &'static str| ParseError {
+                line: i + 1,
+                problem,
+                text: line.to_string(),
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -188,7 +202,7 @@ mod tests {
         // Found by the snapshot-reader fuzz target: a field line that starts with a
         // vertical tab would have been trimmed into a heading.
         let hostile = "## route r\n\n### s2c t ×1\n\u{b}### s2c x  string\n";
-        let err = Structure::parse(hostile).unwrap_err();
+        let err = Structure::parse(hostile).unwrap_err().to_string();
         assert!(
             err.starts_with("line 4: a field path cannot start"),
             "{err}"

@@ -15,8 +15,12 @@ use crate::structure::Structure;
 pub enum SnapshotError {
     #[error("{path}: not a readable insta snapshot: {reason}")]
     Read { path: PathBuf, reason: String },
-    #[error("{path}: {reason}. Regenerate it with `wsreplay snapshot RECORDING`")]
-    Parse { path: PathBuf, reason: String },
+    #[error("{path}: {source}. Regenerate it with `wsreplay snapshot RECORDING`")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: crate::structure::render::ParseError,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -74,9 +78,9 @@ pub fn read(path: &Path) -> Result<Option<String>, SnapshotError> {
 pub fn read_structure(path: &Path) -> Result<Option<Structure>, SnapshotError> {
     read(path)?
         .map(|text| {
-            Structure::parse(&text).map_err(|reason| SnapshotError::Parse {
+            Structure::parse(&text).map_err(|source| SnapshotError::Parse {
                 path: path.to_owned(),
-                reason,
+                source,
             })
         })
         .transpose()

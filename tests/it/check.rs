@@ -218,16 +218,15 @@ async fn partitions_split_the_recordings_between_machines() {
         .unwrap();
     }
     let files = wsreplay::gate::check::expand(&[dir.join("recordings")]).unwrap();
-    let names = |spec| -> Vec<String> {
-        wsreplay::gate::check::partition(files.clone(), Some(spec))
-            .unwrap()
+    let names = |spec: &str| -> Vec<String> {
+        wsreplay::gate::check::partition(files.clone(), Some(spec.parse().unwrap()))
             .iter()
             .map(|f| wsreplay::structure::snapshot::name_of(f))
             .collect()
     };
     assert_eq!(names("1/2"), ["b", "checkout"]);
     assert_eq!(names("2/2"), ["c"]);
-    assert!(wsreplay::gate::check::partition(files, Some("3/2")).is_err());
+    assert!("3/2".parse::<wsreplay::gate::check::Partition>().is_err());
 }
 
 #[tokio::test]

@@ -44,7 +44,7 @@ async fn every_hop_is_recorded_with_the_counts_the_peers_saw() {
     }
     assert!(conns
         .iter()
-        .all(|c| c.end.as_ref().is_some_and(|e| !e.0.is_abnormal())));
+        .all(|c| c.end.as_ref().is_some_and(|e| !e.how.is_abnormal())));
 }
 
 #[tokio::test]

@@ -319,7 +319,11 @@ async fn inferred_schemas_accept_every_recorded_message_and_reject_the_regressio
             (v.route.as_str(), v.dir, v.kind.as_str()),
             ("frontend", Dir::ServerToClient, "tool_executing")
         );
-        let text: Vec<String> = v.errors.iter().map(|(p, m)| format!("{p} {m}")).collect();
+        let text: Vec<String> = v
+            .errors
+            .iter()
+            .map(|e| format!("{} {}", e.path, e.message))
+            .collect();
         assert!(
             text.iter()
                 .any(|e| e.contains("\"payload\" is a required property")),
@@ -343,9 +347,10 @@ async fn inferred_schemas_accept_every_recorded_message_and_reject_the_regressio
     for v in &report.violations {
         assert_eq!(v.kind, "tool_executing");
         assert!(
-            v.errors.iter().any(
-                |(path, m)| path.is_empty() && m.contains("\"payload\" is a required property")
-            ),
+            v.errors
+                .iter()
+                .any(|e| e.path.is_empty()
+                    && e.message.contains("\"payload\" is a required property")),
             "{:?}",
             v.errors
         );

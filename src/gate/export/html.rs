@@ -133,7 +133,8 @@ fn section(out: &mut String, i: usize, r: &CheckResult) {
         &timing,
     );
     list(out, "Replay problems", &r.replay_problems);
-    if let Some((seq, marked)) = &r.diagram {
+    if let Some(diagram) = &r.diagram {
+        let marked = diagram.first_difference;
         let _ = writeln!(
             out,
             "<h3>Sequence diagram{}</h3>\n<div class=\"diagram\">{}</div>",
@@ -142,7 +143,7 @@ fn section(out: &mut String, i: usize, r: &CheckResult) {
             } else {
                 ""
             },
-            svg(seq, *marked)
+            svg(&diagram.sequence, marked)
         );
     }
     for route in r.routes.iter().filter(|r| !r.diff.is_empty()) {
