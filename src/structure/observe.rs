@@ -102,7 +102,9 @@ impl Observation {
         for record in &recording.records {
             match record {
                 Record::Open(o) => {
-                    routes.insert(o.conn, o.route.clone());
+                    // A hand-edited route name may hold a line break: quoted, it cannot
+                    // forge a line of the snapshot text.
+                    routes.insert(o.conn, line_safe(&o.route, false).into_owned());
                 }
                 Record::Message(m) => {
                     let Some(route) = routes.get(&m.conn) else {

@@ -209,6 +209,21 @@ mod tests {
         );
     }
 
+    /// A hand-edited recording's route name with a line break cannot forge a line of
+    /// the snapshot text.
+    #[test]
+    fn a_route_name_cannot_forge_snapshot_lines() {
+        let rec = Recording::single_connection(
+            "r\n## route forged\n\n### s2c fake ×9",
+            [(Dir::ServerToClient, Body::Text(r#"{"type":"t"}"#.into()))],
+        );
+        let structure = Structure::of(&rec);
+        let text = structure.render();
+        assert_eq!(text.matches("## route").count(), 1, "{text}");
+        assert!(!text.contains("\n### s2c fake"), "{text}");
+        assert_eq!(Structure::parse(&text).unwrap(), structure);
+    }
+
     #[test]
     fn literal_detection_can_be_configured() {
         let rec = Recording::single_connection(

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use super::Exporter;
 use crate::gate::{CheckResult, Verdict};
 use crate::structure::sequence::{ArrowKind, Sequence};
+use crate::text::printable;
 
 /// Most arrows drawn per diagram (the rest is summarised), around the marked one.
 const MAX_ARROWS: usize = 400;
@@ -316,9 +317,11 @@ pub fn svg(seq: &Sequence, marked: Option<usize>) -> String {
 }
 
 /// Text made safe for HTML and SVG.
+/// Text for HTML and inline SVG: markup characters as entities, and control and bidi
+/// characters of recorded data escaped (they are not even allowed in XML text).
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in printable(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -334,6 +337,14 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_text_is_escaped_for_html_and_svg() {
+        assert_eq!(
+            esc("a\u{1b}]0;t\u{7}<b>\u{202e}&\"'"),
+            "a\\x1b]0;t\\x07&lt;b&gt;\\u{202e}&amp;&quot;&#39;"
+        );
+    }
 
     #[test]
     fn changed_paths_are_highlighted_and_text_escaped() {
