@@ -9,6 +9,7 @@ use crate::gate::check;
 use crate::gate::Verdict;
 use crate::interop::schema::ContractCounts;
 use crate::recording::Recording;
+use crate::text::printable;
 
 /// Output formats of `wsreplay schema`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +47,9 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<Verdict> {
     let files = check::expand(&args.recordings)?;
     for file in &files {
         let recording = Recording::read(file)?;
+        for w in recording.warning_lines() {
+            eprintln!("warning: {}", printable(&w));
+        }
         contract.add(&recording);
     }
     let doc = match args.format {

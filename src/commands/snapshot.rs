@@ -7,6 +7,7 @@ use clap::Args;
 use crate::config::FileConfig;
 use crate::gate::check;
 use crate::gate::Verdict;
+use crate::text::printable;
 
 /// Arguments of `wsreplay snapshot`.
 #[derive(Debug, Args)]
@@ -27,6 +28,9 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
     let structure_config = FileConfig::load(args.config.as_deref())?.structure;
     for file in check::expand(&args.recordings)? {
         let snap = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
+        for w in &snap.warnings {
+            eprintln!("warning: {}", printable(w));
+        }
         let routes = &snap.structure.routes;
         let kinds: usize = routes.values().map(|r| r.kinds.len()).sum();
         println!(

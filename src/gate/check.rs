@@ -76,6 +76,8 @@ pub struct WrittenSnapshot {
     pub path: PathBuf,
     /// The structure it holds.
     pub structure: Structure,
+    /// What the reader tolerated in the recording (`FILE:LINE: message`).
+    pub warnings: Vec<String>,
 }
 
 /// `wsreplay snapshot`: writes `DIR/<name>.snap` for a recording.
@@ -88,7 +90,11 @@ pub fn write_snapshot(
     let structure = Structure::of_with(&recording, config);
     let path = snapshot::path_for(dir, &snapshot::name_of(recording_path));
     snapshot::write(&path, recording_path, &structure.render())?;
-    Ok(WrittenSnapshot { path, structure })
+    Ok(WrittenSnapshot {
+        path,
+        structure,
+        warnings: recording.warning_lines(),
+    })
 }
 
 /// `wsreplay diff A B`: B's structure against A's, with A's hints.
@@ -112,6 +118,7 @@ pub fn diff_recordings(
         timing: Vec::new(),
         faults: injected(&b_rec),
         diagram: Some(diagram(&b_rec, &old, &new)),
+        warnings: [a_rec.warning_lines(), b_rec.warning_lines()].concat(),
     })
 }
 
@@ -302,6 +309,7 @@ pub(crate) fn judge(
         timing: Vec::new(),
         faults: injected(run),
         diagram: None,
+        warnings: [recording.warning_lines(), run.warning_lines()].concat(),
     };
     let base = stored.clone().unwrap_or_default();
     result.diagram = Some(diagram(run, &base, &new));

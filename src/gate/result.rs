@@ -29,6 +29,9 @@ pub struct CheckResult {
     pub faults: Vec<String>,
     /// The session as a sequence diagram (of the run; of B for `diff`).
     pub diagram: Option<Diagram>,
+    /// What the reader tolerated in the recordings compared (`FILE:LINE: message`):
+    /// a torn last line, a recording that was not stopped cleanly.
+    pub warnings: Vec<String>,
 }
 
 /// A session as a sequence diagram, with the first difference marked.
@@ -52,6 +55,7 @@ impl CheckResult {
             timing: Vec::new(),
             faults: Vec::new(),
             diagram: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -89,6 +93,7 @@ impl CheckResult {
         if let Some(e) = &self.error {
             push(&mut out, &format!("  error: {e}\n"));
         }
+        bullets(&mut out, "warnings:".into(), &self.warnings);
         bullets(&mut out, "faults injected (--fault):".into(), &self.faults);
         for r in self.routes.iter().filter(|r| !r.same()) {
             push(&mut out, &format!("  route {}:\n", r.route));

@@ -84,6 +84,12 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// What the reader tolerated, as `FILE:LINE: message` lines (a torn last line, no
+    /// `finish` record, ...).
+    pub fn warning_lines(&self) -> Vec<String> {
+        self.warnings.iter().map(|w| w.at(&self.path)).collect()
+    }
+
     /// Reads and validates a recording file.
     pub fn read(path: impl AsRef<Path>) -> Result<Recording, ReadError> {
         let path = path.as_ref();

@@ -175,3 +175,38 @@ fn recorded_escape_sequences_never_reach_the_terminal() {
     assert!(!raw(&out), "diff printed raw control characters: {out:?}");
     assert!(out.contains("\\u{202e}"), "{out}");
 }
+
+/// A torn recording (killed recorder: no `finish`, half a last line) is used as far as
+/// it is sound by every command, and each says so, as `show` does.
+#[test]
+fn commands_warn_about_a_torn_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        HEADER,
+        OPEN,
+        &message(r#"{"type":"t"}"#),
+        r#"{"kind":"mess"#,
+    ]
+    .join("\n");
+    let torn = file_with(&dir, "torn.jsonl", text.as_bytes());
+    let torn_s = torn.to_str().unwrap();
+    let snapshots = dir.path().join("snaps");
+    let warned = |out: &str, err: &str| {
+        let all = format!("{out}{err}");
+        all.contains(&format!("{torn_s}:4: ")) && all.contains("warning")
+    };
+    let (code, out, err) = run(&[
+        "snapshot",
+        torn_s,
+        "--snapshots",
+        snapshots.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(warned(&out, &err), "snapshot: {out}{err}");
+    let (code, out, err) = run(&["schema", torn_s, "--format", "json-schema"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(warned(&out, &err), "schema: {err}");
+    let (code, out, err) = run(&["diff", torn_s, torn_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(warned(&out, &err), "diff: {out}{err}");
+}
