@@ -245,7 +245,7 @@ async fn check_inner(
         recording: &recording,
         stored,
         run: &run,
-        problems: report.problems.iter().map(ToString::to_string).collect(),
+        problems: crate::replay::problem_lines(&report.problems),
         targets: config.targets.iter().map(|t| t.route.clone()).collect(),
         mocks,
     };

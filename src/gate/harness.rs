@@ -195,7 +195,7 @@ impl Mocks {
             recording: &self.recording,
             stored: self.stored,
             run: &run,
-            problems: report.problems.iter().map(ToString::to_string).collect(),
+            problems: crate::replay::problem_lines(&report.problems),
             targets: self.targets.into_iter().map(|(route, _)| route).collect(),
             mocks: self.gate.mocks.clone(),
         };

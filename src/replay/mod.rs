@@ -38,6 +38,7 @@ pub mod progress;
 pub mod script;
 pub mod spawn;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,6 +123,48 @@ impl fmt::Display for Problem {
             }
         }
     }
+}
+
+impl Problem {
+    /// What makes a problem a repeat of another: a mock's unmatched requests of one
+    /// kind, the same change in the same kind of request. Other problems stand alone.
+    fn repeat_key(&self) -> Option<(&str, &str, &str)> {
+        match self {
+            Problem::Unmatched { route, label, .. } => Some((route, label, "")),
+            Problem::RequestChanged {
+                route,
+                label,
+                difference,
+            } => Some((route, label, difference)),
+            _ => None,
+        }
+    }
+}
+
+/// Problems as lines for people: repeats (see [`Problem::repeat_key`]) folded into
+/// their first occurrence with a count, so 100,000 unexpected requests are one line.
+pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    let mut first: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for p in problems {
+        match p.repeat_key() {
+            Some(key) => match first.get(&key) {
+                Some(&i) => lines[i].1 += 1,
+                None => {
+                    first.insert(key, lines.len());
+                    lines.push((p.to_string(), 1));
+                }
+            },
+            None => lines.push((p.to_string(), 1)),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(line, n)| match n {
+            1 => line,
+            n => format!("{line} (×{n}: this and {} more like it)", n - 1),
+        })
+        .collect()
 }
 
 /// Problems collected from every task of a replay.
@@ -341,8 +384,8 @@ impl ReplayReport {
             out += "no problems\n";
         } else {
             out += &format!("{} problem(s):\n", self.problems.len());
-            for p in &self.problems {
-                out += &format!("  - {p}\n");
+            for line in problem_lines(&self.problems) {
+                out += &format!("  - {line}\n");
             }
         }
         out

@@ -134,3 +134,32 @@ fn first_request(rec: &Recording, route: &str) -> String {
         })
         .unwrap()
 }
+
+/// A flood of unexpected requests is one line in the report, with its count.
+#[tokio::test]
+async fn repeated_unexpected_requests_are_summarised() {
+    let (rec, _) = record_demo(1, 1).await;
+    let mut config = ReplayConfig::new(Output::Discard);
+    config.mock("nlp", "127.0.0.1:0".parse().unwrap());
+    let replay = Replay::start(rec, config).await.unwrap();
+    let url = format!("ws://{}/", replay.mock_addr("nlp").unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    for i in 0..2000 {
+        ws.feed(Message::text(format!(r#"{{"type":"surprise","n":{i}}}"#)))
+            .await
+            .unwrap();
+    }
+    ws.flush().await.unwrap();
+    ws.close(None).await.unwrap();
+    while guard(ws.next()).await.is_some() {}
+    let report = guard(replay.run()).await.unwrap();
+    assert_eq!(report.problems.len(), 2000);
+    let text = report.render();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("surprise")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].ends_with("(×2000: this and 1999 more like it)"),
+        "{}",
+        lines[0]
+    );
+}
