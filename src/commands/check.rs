@@ -69,7 +69,9 @@ pub struct CheckArgs {
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
-    let files = check::partition(check::expand(&args.recordings)?, args.partition);
+    let files = check::expand(&args.recordings)?;
+    check::unique_names(&files)?;
+    let files = check::partition(files, args.partition);
     let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
     let ReplaySetup {
         config: replay,

@@ -26,7 +26,9 @@ pub struct SnapshotArgs {
 
 pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
     let structure_config = FileConfig::load(args.config.as_deref())?.structure;
-    for file in check::expand(&args.recordings)? {
+    let files = check::expand(&args.recordings)?;
+    check::unique_names(&files)?;
+    for file in files {
         let snap = check::write_snapshot(&file, &args.snapshots, &structure_config)?;
         for w in &snap.warnings {
             eprintln!("warning: {}", printable(w));

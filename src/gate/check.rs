@@ -48,6 +48,14 @@ pub enum CheckError {
     },
     #[error("{path}: no *.jsonl recordings in this directory")]
     NoRecordings { path: PathBuf },
+    #[error(
+        "{first} and {second} would share the snapshot {name}.snap (a snapshot is named after its recording's file name); rename one of them"
+    )]
+    SameName {
+        first: PathBuf,
+        second: PathBuf,
+        name: String,
+    },
     #[error("cannot make a directory for the captured run in {path}: {source}")]
     RunDir {
         path: PathBuf,
@@ -348,6 +356,24 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// Refuses two recordings that would share a snapshot (`a/same.jsonl`, `b/same.jsonl`).
+pub fn unique_names(files: &[PathBuf]) -> Result<(), CheckError> {
+    let mut seen: std::collections::HashMap<String, &PathBuf> = Default::default();
+    for file in files {
+        let name = snapshot::name_of(file);
+        if let Some(first) = seen.insert(name.clone(), file) {
+            if first != file {
+                return Err(CheckError::SameName {
+                    first: first.clone(),
+                    second: file.clone(),
+                    name,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Expands directories to their `*.jsonl` files, sorted; keeps files as given.

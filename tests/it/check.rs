@@ -259,3 +259,31 @@ async fn diff_compares_two_recordings_without_replaying() {
         text(&broken)
     );
 }
+
+/// Two recordings with the same file name would share one snapshot: refused, before
+/// anything is written or replayed.
+#[test]
+fn recordings_that_would_share_a_snapshot_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        std::fs::copy(CHECKOUT, dir.path().join(sub).join("same.jsonl")).unwrap();
+    }
+    let a = dir.path().join("a/same.jsonl");
+    let b = dir.path().join("b/same.jsonl");
+    let snaps = dir.path().join("snapshots");
+    let (a, b, snaps) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        snaps.to_str().unwrap(),
+    );
+    let expected = format!(
+        "error: {a} and {b} would share the snapshot same.snap (a snapshot is named after its recording's file name); rename one of them\n"
+    );
+    let (code, _, err) = run(&["snapshot", a, b, "--snapshots", snaps]);
+    assert_eq!((code, err.as_str()), (2, expected.as_str()));
+    assert!(!dir.path().join("snapshots").exists());
+    let target = "frontend=ws://127.0.0.1:9";
+    let (code, _, err) = run(&["check", a, b, "--target", target, "--snapshots", snaps]);
+    assert_eq!((code, err.as_str()), (2, expected.as_str()));
+}
