@@ -47,6 +47,12 @@ pub struct RecordArgs {
     /// recorded truncated, with their full size. Forwarding is never affected.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
+    /// Keep at most this many bytes of unfinished messages across all connections
+    /// together (clients stalling inside huge frames cannot add up past it); beyond it,
+    /// bodies are recorded truncated, with their full size. Forwarding is never
+    /// affected.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_buffered: usize,
     /// Allow listening on non-loopback addresses (exposes the recorder to the network).
     #[arg(long)]
     pub allow_remote: bool,
@@ -91,6 +97,7 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
         insecure: args.insecure,
     };
     config.max_message_bytes = args.max_message_size;
+    config.max_buffered_bytes = args.max_buffered;
     let proxy = Proxy::start(config).await?;
     for listening in proxy.addrs() {
         eprintln!(

@@ -34,6 +34,50 @@ pub struct ParsedMessage {
     pub rsv: u8,
     /// Set when the message was cut short by a new data frame (a protocol violation).
     pub interrupted: bool,
+    /// Set when the body was cut because the recorder's memory budget for unfinished
+    /// messages ([`Budget`]) was spent.
+    pub over_budget: bool,
+}
+
+/// The memory all unfinished messages of a recorder may hold together, shared by every
+/// parser: connections stalling inside huge frames cannot add up past it. A message
+/// that meets a spent budget keeps what it had and is recorded truncated (with its
+/// size); forwarding never waits for it.
+#[derive(Debug)]
+pub struct Budget {
+    held: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> std::sync::Arc<Budget> {
+        std::sync::Arc::new(Budget {
+            held: Default::default(),
+            limit,
+        })
+    }
+
+    /// Bytes held now by unfinished messages.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes up to `n` bytes of the budget; returns how many it granted.
+    fn take(&self, n: usize) -> usize {
+        use std::sync::atomic::Ordering;
+        let mut granted = 0;
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                granted = n.min(self.limit.saturating_sub(held));
+                Some(held + granted)
+            });
+        granted
+    }
+
+    fn give_back(&self, n: usize) {
+        self.held.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl ParsedMessage {
@@ -78,6 +122,8 @@ pub struct FrameParser {
     /// Bytes of the current frame's payload already read (for unmasking).
     offset: u64,
     max_body: usize,
+    /// The recorder-wide budget for unfinished messages, if any.
+    budget: Option<std::sync::Arc<Budget>>,
 }
 
 impl FrameParser {
@@ -90,7 +136,25 @@ impl FrameParser {
             control: Vec::new(),
             offset: 0,
             max_body,
+            budget: None,
         }
+    }
+
+    /// A parser whose unfinished messages also draw on `budget`.
+    pub fn with_budget(max_body: usize, budget: std::sync::Arc<Budget>) -> Self {
+        let mut parser = FrameParser::new(max_body);
+        parser.budget = Some(budget);
+        parser
+    }
+
+    /// Takes the message in progress out of the parser, giving back what its body held
+    /// of the budget.
+    fn take_message(&mut self) -> Option<ParsedMessage> {
+        let m = self.message.take()?;
+        if let Some(budget) = &self.budget {
+            budget.give_back(m.payload.len());
+        }
+        Some(m)
     }
 
     /// Feeds the next bytes of the stream, calling `emit` for every finished event.
@@ -126,7 +190,7 @@ impl FrameParser {
     /// The data message still being assembled when the stream ended, if any: what
     /// arrived of it, with `size` counting the announced rest of its current frame.
     pub fn unfinished(&mut self) -> Option<ParsedMessage> {
-        let mut m = self.message.take()?;
+        let mut m = self.take_message()?;
         if let State::Payload { frame, remaining } = self.state {
             if !frame.op.is_control() {
                 m.size += remaining;
@@ -147,7 +211,7 @@ impl FrameParser {
         } else {
             // A new data frame (or an orphan continuation): any message in progress
             // was cut short.
-            if let Some(mut cut) = self.message.take() {
+            if let Some(mut cut) = self.take_message() {
                 cut.interrupted = true;
                 emit(Event::Message(cut));
             }
@@ -158,6 +222,7 @@ impl FrameParser {
                 frames: 1,
                 rsv: frame.rsv,
                 interrupted: false,
+                over_budget: false,
             });
         }
         self.state = State::Payload {
@@ -170,16 +235,25 @@ impl FrameParser {
     }
 
     fn payload(&mut self, frame: FrameHeader, bytes: &[u8]) {
-        let (buf, cap) = if frame.op.is_control() {
-            (&mut self.control, usize::MAX)
+        let (buf, keep) = if frame.op.is_control() {
+            (&mut self.control, bytes.len())
         } else {
             let Some(m) = self.message.as_mut() else {
                 return;
             };
             m.size += bytes.len() as u64;
-            (&mut m.payload, self.max_body)
+            let mut keep = self
+                .max_body
+                .saturating_sub(m.payload.len())
+                .min(bytes.len());
+            if let Some(budget) = &self.budget {
+                // Once cut, a body stays cut: later bytes would leave a gap in it.
+                let granted = if m.over_budget { 0 } else { budget.take(keep) };
+                m.over_budget |= granted < keep;
+                keep = granted;
+            }
+            (&mut m.payload, keep)
         };
-        let keep = cap.saturating_sub(buf.len()).min(bytes.len());
         let start = buf.len();
         buf.extend_from_slice(&bytes[..keep]);
         if let Some(mask) = frame.mask {
@@ -199,10 +273,16 @@ impl FrameParser {
             return;
         }
         if frame.fin {
-            if let Some(m) = self.message.take() {
+            if let Some(m) = self.take_message() {
                 emit(Event::Message(m));
             }
         }
+    }
+}
+
+impl Drop for FrameParser {
+    fn drop(&mut self) {
+        self.take_message();
     }
 }
 
@@ -295,6 +375,30 @@ pub fn encode_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The budget counts unfinished bodies only: given back when a message is done,
+    /// cut short, or its parser goes away.
+    #[test]
+    fn the_budget_is_given_back() {
+        let budget = Budget::new(100);
+        let mut a = FrameParser::with_budget(1 << 20, budget.clone());
+        let mut b = FrameParser::with_budget(1 << 20, budget.clone());
+        // a: a 1000-byte frame, 80 bytes of it so far.
+        let mut head = vec![0x82, 126];
+        head.extend_from_slice(&1000u16.to_be_bytes());
+        a.feed(&[head, vec![1; 80]].concat(), &mut |_| {});
+        assert_eq!(budget.held(), 80);
+        // b: a whole 50-byte message gets the 20 bytes left, and says so.
+        let mut got = Vec::new();
+        b.feed(&[&[0x82, 50][..], &[2; 50]].concat(), &mut |e| got.push(e));
+        let Some(Event::Message(m)) = got.pop() else {
+            panic!("a message")
+        };
+        assert_eq!((m.payload.len(), m.size, m.over_budget), (20, 50, true));
+        assert_eq!(budget.held(), 80);
+        drop(a);
+        assert_eq!(budget.held(), 0);
+    }
 
     fn parse_all(bytes: &[u8], chunk: usize) -> Vec<Event> {
         let mut p = FrameParser::new(1 << 20);

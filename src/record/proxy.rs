@@ -25,6 +25,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::Route;
 use crate::record::deflate::Negotiated;
+use crate::record::frame::Budget;
 use crate::record::handshake::{self, HeadError, RequestHead};
 use crate::record::tap::Tap;
 use crate::record::tls::{self, TlsOptions, UpstreamStream};
@@ -41,6 +42,9 @@ pub struct ProxyConfig {
     pub tls: TlsOptions,
     /// Longest message body kept in the recording; longer ones are truncated (and sized).
     pub max_message_bytes: usize,
+    /// Most bytes all unfinished messages may hold together; beyond it bodies are
+    /// recorded truncated (and sized), forwarding never waits.
+    pub max_buffered_bytes: usize,
     pub handshake_timeout: Duration,
     pub connect_timeout: Duration,
 }
@@ -53,6 +57,7 @@ impl ProxyConfig {
             redact: RedactConfig::default(),
             tls: TlsOptions::default(),
             max_message_bytes: 64 << 20,
+            max_buffered_bytes: 256 << 20,
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
         }
@@ -88,6 +93,7 @@ struct RouteCtx {
     tls: Option<TlsConnector>,
     ids: Arc<AtomicU64>,
     max_message_bytes: usize,
+    budget: Arc<Budget>,
     handshake_timeout: Duration,
     connect_timeout: Duration,
 }
@@ -141,6 +147,7 @@ impl Proxy {
             })?;
         let (shutdown, _) = watch::channel(false);
         let ids = Arc::new(AtomicU64::new(1));
+        let budget = Budget::new(config.max_buffered_bytes);
         let mut addrs = Vec::new();
         let mut accept_loops = Vec::new();
         for (route, listener) in config.routes.iter().zip(listeners) {
@@ -159,6 +166,7 @@ impl Proxy {
                 tls: tls.clone(),
                 ids: ids.clone(),
                 max_message_bytes: config.max_message_bytes,
+                budget: budget.clone(),
                 handshake_timeout: config.handshake_timeout,
                 connect_timeout: config.connect_timeout,
             });
@@ -306,12 +314,14 @@ async fn serve(
         Dir::ClientToServer,
         deflate.as_ref(),
         ctx.max_message_bytes,
+        ctx.budget.clone(),
     );
     let mut s2c = Tap::new(
         id,
         Dir::ServerToClient,
         deflate.as_ref(),
         ctx.max_message_bytes,
+        ctx.budget.clone(),
     );
     c2s.feed(&early_c2s, &ctx.sink);
     s2c.feed(&resp[resp_len..], &ctx.sink);

@@ -6,7 +6,9 @@
 //! does can change what is forwarded.
 
 use crate::record::deflate::{Inflater, Negotiated};
-use crate::record::frame::{Event, FrameParser, ParsedControl, ParsedMessage};
+use std::sync::Arc;
+
+use crate::record::frame::{Budget, Event, FrameParser, ParsedControl, ParsedMessage};
 use crate::recording::sink::SinkHandle;
 use crate::recording::{Body, Close, Control, Dir, Message, Opcode, Record};
 
@@ -29,9 +31,15 @@ struct Describer {
 }
 
 impl Tap {
-    pub fn new(conn: u64, dir: Dir, deflate: Option<&Negotiated>, max_body: usize) -> Tap {
+    pub fn new(
+        conn: u64,
+        dir: Dir,
+        deflate: Option<&Negotiated>,
+        max_body: usize,
+        budget: Arc<Budget>,
+    ) -> Tap {
         Tap {
-            parser: FrameParser::new(max_body),
+            parser: FrameParser::with_budget(max_body, budget),
             describer: Describer {
                 conn,
                 dir,
@@ -97,6 +105,9 @@ impl Describer {
         let mut notes = Vec::new();
         if m.interrupted {
             notes.push("cut short: a new data frame started before this message's final fragment");
+        }
+        if m.over_budget {
+            notes.push("truncated: the recorder's memory for unfinished messages (--max-buffered) was spent while it arrived");
         }
         let compressed = m.rsv & RSV1 != 0
             && matches!(m.op, Opcode::TEXT | Opcode::BINARY)

@@ -301,3 +301,67 @@ async fn handshake_headers_over_64_kib_get_431() {
     );
     rec.finish().await;
 }
+
+/// Clients stalling inside huge frames cannot make the recorder hold more than its
+/// budget for unfinished messages: beyond it a body is recorded truncated, with its
+/// size and why, and every byte is still forwarded.
+#[tokio::test]
+async fn stalled_partial_frames_share_one_memory_budget() {
+    use futures_util::{SinkExt, StreamExt};
+    let upstream = echo_server().await;
+    let budget = 64 << 10;
+    let rec = Recorder::start_with(&upstream, |c| c.max_buffered_bytes = budget).await;
+    // Two clients announce 1 MiB frames and stall after 30 KiB each (masked, mask 0).
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let (mut s, head) = raw_client(rec.addr(), "/", "").await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let mut frame = vec![0x82, 0x80 | 127];
+        frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend(std::iter::repeat_n(b'x', 30 << 10));
+        s.write_all(&frame).await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A third client's 32 KiB message finds 4 KiB of the budget left.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", rec.addr()))
+        .await
+        .unwrap();
+    let text = "y".repeat(32 << 10);
+    ws.send(tokio_tungstenite::tungstenite::Message::text(text.clone()))
+        .await
+        .unwrap();
+    let echo = guard(ws.next()).await.unwrap().unwrap();
+    assert_eq!(echo.into_text().unwrap().as_str(), text, "forwarded whole");
+    ws.close(None).await.unwrap();
+    while guard(ws.next()).await.is_some() {}
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (recording, _) = rec.finish().await;
+    let sent = recording
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Message(m)
+                if m.dir == wsreplay::recording::Dir::ClientToServer
+                    && !m.body.as_bytes().is_empty()
+                    && m.body.as_bytes()[0] == b'y' =>
+            {
+                Some(m)
+            }
+            _ => None,
+        })
+        .expect("the third client's message");
+    assert!(sent.truncated);
+    assert_eq!(sent.size, Some(32 << 10));
+    assert_eq!(sent.body.as_bytes().len(), (4 << 10));
+    assert!(
+        sent.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--max-buffered"),
+        "{:?}",
+        sent.note
+    );
+}
