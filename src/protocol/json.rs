@@ -22,6 +22,62 @@ impl<'a> Json<'a> {
         serde_json::from_str(text).ok()
     }
 
+    /// Parses JSON held in a string of a message: borrowing from the message when the
+    /// string was, owning its strings otherwise.
+    pub fn parse_cow(text: Cow<'a, str>) -> Option<Json<'a>> {
+        match text {
+            Cow::Borrowed(t) => Json::parse(t),
+            Cow::Owned(t) => Json::parse(&t).map(Json::into_owned),
+        }
+    }
+
+    /// The same value, owning its strings.
+    pub fn into_owned(self) -> Json<'static> {
+        match self {
+            Json::Null => Json::Null,
+            Json::Bool => Json::Bool,
+            Json::Int(n) => Json::Int(n),
+            Json::Float(n) => Json::Float(n),
+            Json::Str(s) => Json::Str(Cow::Owned(s.into_owned())),
+            Json::Arr(items) => Json::Arr(items.into_iter().map(Json::into_owned).collect()),
+            Json::Obj(fields) => Json::Obj(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The string value of `key` when this is an object that has one.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(Json::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A scalar as an id's text: a non-empty string as it is, a number in its shortest
+    /// form.
+    pub fn id_text(&self) -> Option<String> {
+        match self {
+            Json::Str(s) if !s.is_empty() => Some(s.to_string()),
+            Json::Int(n) | Json::Float(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Takes the value of `key` out of an object.
+    pub fn take(&mut self, key: &str) -> Option<Json<'a>> {
+        match self {
+            Json::Obj(fields) => {
+                let i = fields.iter().position(|(k, _)| k == key)?;
+                Some(fields.remove(i).1)
+            }
+            _ => None,
+        }
+    }
+
     /// The value of `key` when this is an object that has it.
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {

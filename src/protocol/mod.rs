@@ -1,41 +1,60 @@
 //! What a message means: the one place wsreplay asks "what kind of message is this, and
 //! which id ties it to others".
 //!
-//! A [`Protocol`] decodes a recorded message once into the [`Event`]s it carries: each
-//! with its kind (the label snapshots, sequences, timing, mocks and reports use), the
-//! correlation id that groups it into a conversation, and its body as borrowed JSON
-//! ([`Json`]) or nothing decodable ([`Payload::Opaque`]). A frame may carry several
-//! events (batched framings), JSON inside text or inside strings, or positional arrays:
-//! a protocol says so by what it decodes. [`PlainJson`] (one JSON object per frame,
-//! named by a `type`-like key, correlated by `message_id`-like keys) is the default.
+//! A [`Protocol`] reads one connection's messages, in order and in both directions,
+//! through a [`Decoder`] of its own (protocols such as JSON-RPC name a response after
+//! the request it answers, so a decoder remembers). Each message is decoded once into the
+//! [`Event`]s it carries: each with its kind (the label snapshots, sequences, timing,
+//! mocks and reports use), the correlation id that groups it into a conversation, and its
+//! body as borrowed JSON ([`Json`]) or nothing decodable ([`Payload::Opaque`]). A frame
+//! may carry several events (batches, SignalR's record separators), JSON inside text
+//! (STOMP, Socket.IO) or inside strings (ActionCable), or positional arrays (Phoenix).
 //!
-//! Messages that are not text, or text no protocol decodes, get a label in parentheses
-//! that says what they are: `(json object)`, `(text)`, `(binary)`, `(invalid UTF-8
-//! text)`, `(opcode 0x3)`.
+//! Which protocol reads a connection is [`choose`]n from its handshake (the negotiated
+//! `Sec-WebSocket-Protocol`, a path such as `/socket.io/?EIO=4`), or from its first
+//! message, unless configured. [`PlainJson`] (one JSON value per frame, named by a
+//! `type`-like key, correlated by `message_id`-like keys) is the default.
+//!
+//! Messages no protocol decodes get a label in parentheses that says what they are:
+//! `(json object)`, `(text)`, `(binary)`, `(invalid UTF-8 text)`, `(opcode 0x3)`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
-use crate::recording::{Body, Opcode};
+use crate::recording::{Body, Dir, Message, Opcode, Open};
 
+pub mod actioncable;
+pub mod graphql_ws;
 pub mod json;
+pub mod phoenix;
 pub mod plain_json;
+pub mod rpc;
+pub mod signalr;
+pub mod socketio;
+pub mod stomp;
 
 pub use json::Json;
 pub use plain_json::{PlainJson, CORRELATION_KEYS, DISCRIMINATORS};
 
-/// A way of reading events out of WebSocket messages.
+/// A way of reading events out of a connection's WebSocket messages.
 pub trait Protocol: Send + Sync + fmt::Debug {
-    /// Its name in configuration and reports.
+    /// Its name in configuration and reports (`json`, `socketio`, ...).
     fn name(&self) -> &'static str;
 
-    /// Appends the events `body` carries to `out`: none for a message that carries no
-    /// application event, one [`Payload::Opaque`] event for one that cannot be decoded.
-    fn decode<'a>(&self, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>);
+    /// A decoder for one connection.
+    fn decoder(&self) -> Box<dyn Decoder>;
 
     /// Whether a key path of an event's body names its kind (its values are always kept
     /// literally in a snapshot).
     fn is_discriminator(&self, path: &str) -> bool;
+}
+
+/// Reads one connection's messages, in the order they were recorded.
+pub trait Decoder: Send {
+    /// Appends the events `body` carries to `out`: none for a message that carries no
+    /// application event, one [`Payload::Opaque`] event for one that cannot be decoded.
+    fn decode<'a>(&mut self, dir: Dir, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>);
 }
 
 /// One application event, decoded from a message.
@@ -49,18 +68,190 @@ pub struct Event<'a> {
     pub body: Payload<'a>,
 }
 
+impl<'a> Event<'a> {
+    /// An event with a JSON body.
+    pub fn json(
+        kind: impl Into<Cow<'a, str>>,
+        correlation: Option<String>,
+        body: Json<'a>,
+    ) -> Self {
+        Event {
+            kind: kind.into(),
+            correlation,
+            body: Payload::Json(body),
+        }
+    }
+}
+
 /// The body of an [`Event`].
 #[derive(Debug)]
 pub enum Payload<'a> {
-    /// A JSON body, borrowing its strings from the message.
+    /// A JSON body, borrowing its strings from the message where it can.
     Json(Json<'a>),
     /// Nothing the protocol could decode: described by opcode and size only.
     Opaque,
 }
 
+/// Every built-in protocol, by name.
+pub const BUILTIN: &[&dyn Protocol] = &[
+    &PlainJson,
+    &socketio::SocketIo,
+    &graphql_ws::GraphqlWs,
+    &rpc::JsonRpc,
+    &rpc::Cdp,
+    &stomp::Stomp,
+    &signalr::SignalR,
+    &phoenix::Phoenix,
+    &actioncable::ActionCable,
+];
+
+/// The built-in protocol called `name`.
+pub fn builtin(name: &str) -> Option<&'static dyn Protocol> {
+    BUILTIN.iter().copied().find(|p| p.name() == name)
+}
+
+/// The names of the built-in protocols, for error messages and help.
+pub fn names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|p| p.name()).collect()
+}
+
 /// The protocol used where none is chosen: [`PlainJson`].
 pub fn default() -> &'static dyn Protocol {
     &PlainJson
+}
+
+/// The protocol a connection is read with, and why.
+#[derive(Clone, Copy, Debug)]
+pub struct Choice {
+    pub protocol: &'static dyn Protocol,
+    pub why: &'static str,
+}
+
+/// Chooses the protocol of a connection from its handshake, else from its first
+/// message (`first`, if there is one).
+pub fn choose(open: &Open, first: Option<&Body>) -> Choice {
+    let subprotocol = open
+        .response_header("sec-websocket-protocol")
+        .or_else(|| open.header("sec-websocket-protocol"))
+        .map(|p| {
+            p.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let choice = |protocol: &'static dyn Protocol, why| Choice { protocol, why };
+    match subprotocol.as_deref() {
+        Some("graphql-transport-ws" | "graphql-ws") => {
+            return choice(&graphql_ws::GraphqlWs, "its subprotocol")
+        }
+        Some(p) if p.starts_with("v1") && p.ends_with(".stomp") => {
+            return choice(&stomp::Stomp, "its subprotocol")
+        }
+        Some("stomp") => return choice(&stomp::Stomp, "its subprotocol"),
+        Some("actioncable-v1-json" | "actioncable-unsupported") => {
+            return choice(&actioncable::ActionCable, "its subprotocol")
+        }
+        Some("jsonrpc" | "json-rpc" | "jsonrpc-2.0") => {
+            return choice(&rpc::JsonRpc, "its subprotocol")
+        }
+        _ => {}
+    }
+    let path = open.path();
+    if path.contains("EIO=4") || path.contains("/socket.io/") {
+        return choice(&socketio::SocketIo, "its path (/socket.io/, EIO=4)");
+    }
+    if path.starts_with("/devtools/") {
+        return choice(&rpc::Cdp, "its path (/devtools/)");
+    }
+    if path.ends_with("/websocket") && path.contains("vsn=2") {
+        return choice(&phoenix::Phoenix, "its path (/websocket?vsn=2)");
+    }
+    let Some(text) = first.and_then(Body::as_text) else {
+        return choice(&PlainJson, "the default");
+    };
+    let text = text.trim_start();
+    if text.ends_with('\u{1e}') && text.contains("\"protocol\"") {
+        return choice(&signalr::SignalR, "its first message (a SignalR handshake)");
+    }
+    if ["CONNECT\n", "STOMP\n", "CONNECT\r\n", "STOMP\r\n"]
+        .iter()
+        .any(|c| text.starts_with(c))
+    {
+        return choice(&stomp::Stomp, "its first message (a STOMP CONNECT frame)");
+    }
+    if text.contains("\"jsonrpc\"") && text.contains("2.0") {
+        return choice(&rpc::JsonRpc, "its first message (\"jsonrpc\": \"2.0\")");
+    }
+    if text.starts_with("{\"command\":\"subscribe\"") || text.starts_with("{\"type\":\"welcome\"") {
+        return choice(&actioncable::ActionCable, "its first message (ActionCable)");
+    }
+    choice(&PlainJson, "the default")
+}
+
+/// Protocols configured per route (`protocol = "socketio"` in `wsreplay.toml`); the
+/// routes not named are chosen per connection.
+pub type Overrides = std::collections::BTreeMap<String, &'static dyn Protocol>;
+
+/// Reads a recording's messages connection by connection, each with a decoder of its
+/// connection's protocol (configured for its route, or [`choose`]n at its first
+/// message). Feed it every record in order.
+#[derive(Default)]
+pub struct Reader<'r> {
+    overrides: Overrides,
+    opens: HashMap<u64, &'r Open>,
+    decoders: HashMap<u64, (Choice, Box<dyn Decoder>)>,
+}
+
+impl<'r> Reader<'r> {
+    pub fn new(overrides: Overrides) -> Reader<'r> {
+        Reader {
+            overrides,
+            ..Reader::default()
+        }
+    }
+
+    /// Takes note of a connection's opening.
+    pub fn open(&mut self, open: &'r Open) {
+        self.opens.insert(open.conn, open);
+    }
+
+    /// Decodes a message of a connection opened before into `out`; returns the
+    /// protocol it was read with.
+    pub fn decode<'a>(&mut self, m: &'a Message, out: &mut Vec<Event<'a>>) -> Choice {
+        let (choice, decoder) = self.decoders.entry(m.conn).or_insert_with(|| {
+            let open = self.opens.get(&m.conn);
+            let configured = open.and_then(|o| self.overrides.get(&o.route));
+            let choice = match (configured, open) {
+                (Some(p), _) => Choice {
+                    protocol: *p,
+                    why: "its route's configuration",
+                },
+                (None, Some(open)) => choose(open, Some(&m.body)),
+                (None, None) => Choice {
+                    protocol: default(),
+                    why: "the default",
+                },
+            };
+            (choice, choice.protocol.decoder())
+        });
+        decoder.decode(m.dir, m.op, &m.body, out);
+        *choice
+    }
+
+    /// The label of a message: the kinds of its events.
+    pub fn label(&mut self, m: &Message) -> String {
+        let mut events = Vec::with_capacity(1);
+        self.decode(m, &mut events);
+        label_of_events(&events, m.op, &m.body)
+    }
+
+    /// The protocol each connection was read with, by connection id.
+    pub fn choices(&self) -> impl Iterator<Item = (u64, Choice)> + '_ {
+        self.decoders
+            .iter()
+            .map(|(conn, (choice, _))| (*conn, *choice))
+    }
 }
 
 /// An event that is not JSON: labelled by what the message is.
@@ -81,12 +272,9 @@ fn opaque_label(op: Opcode, body: &Body) -> String {
     }
 }
 
-/// A short label for a message under the default protocol: the kinds of its events
-/// (`a + b` for a frame that carries two).
-pub fn label(op: Opcode, body: &Body) -> String {
-    let mut events = Vec::with_capacity(1);
-    default().decode(op, body, &mut events);
-    match events.as_slice() {
+/// The kinds of a message's events as one label (`a + b` for a frame that carries two).
+pub fn label_of_events(events: &[Event<'_>], op: Opcode, body: &Body) -> String {
+    match events {
         [] => opaque_label(op, body),
         [one] => one.kind.to_string(),
         many => many
@@ -97,9 +285,21 @@ pub fn label(op: Opcode, body: &Body) -> String {
     }
 }
 
+/// A short label for a message read on its own with the default protocol.
+pub fn label(op: Opcode, body: &Body) -> String {
+    let mut events = Vec::with_capacity(1);
+    PlainJson.decode_one(op, body, &mut events);
+    label_of_events(&events, op, body)
+}
+
 /// The label of a parsed JSON message under the default protocol.
 pub fn label_of_json(v: &serde_json::Value) -> String {
     plain_json::label_of_value(v)
+}
+
+/// The text of a message as text, when it is.
+pub(crate) fn text_of(op: Opcode, body: &Body) -> Option<&str> {
+    body.as_text().filter(|_| op == Opcode::TEXT)
 }
 
 #[cfg(test)]
@@ -120,5 +320,75 @@ mod tests {
         );
         assert_eq!(label(Opcode::BINARY, &Body::Text("{}".into())), "(binary)");
         assert_eq!(label(Opcode(3), &Body::Bytes(vec![])), "(opcode 0x3)");
+    }
+}
+
+/// Helpers for the protocols' tests: decoding a scripted conversation.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Decodes `(dir, text)` messages in order with one decoder of `protocol`; returns
+    /// each event's kind and correlation id.
+    pub fn decode_all(
+        protocol: &dyn Protocol,
+        messages: &[(&str, &str)],
+    ) -> Vec<(String, Option<String>)> {
+        decode_bodies(protocol, messages)
+            .into_iter()
+            .map(|(kind, correlation, _)| (kind, correlation))
+            .collect()
+    }
+
+    /// Like [`decode_all`], with each event's body paths (`a`, `a.b`, `c[]`) too.
+    pub fn decode_bodies(
+        protocol: &dyn Protocol,
+        messages: &[(&str, &str)],
+    ) -> Vec<(String, Option<String>, Vec<String>)> {
+        let mut decoder = protocol.decoder();
+        let bodies: Vec<Body> = messages
+            .iter()
+            .map(|(_, t)| Body::Text((*t).into()))
+            .collect();
+        let mut out = Vec::new();
+        for ((dir, _), body) in messages.iter().zip(&bodies) {
+            let dir = if *dir == "c2s" {
+                Dir::ClientToServer
+            } else {
+                Dir::ServerToClient
+            };
+            let mut events = Vec::new();
+            decoder.decode(dir, Opcode::TEXT, body, &mut events);
+            for e in events {
+                let mut paths = Vec::new();
+                if let Payload::Json(j) = &e.body {
+                    collect_paths(j, String::new(), &mut paths);
+                }
+                out.push((e.kind.into_owned(), e.correlation, paths));
+            }
+        }
+        out
+    }
+
+    fn collect_paths(value: &Json<'_>, path: String, out: &mut Vec<String>) {
+        match value {
+            Json::Obj(fields) => {
+                for (k, v) in fields {
+                    let p = if path.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    out.push(p.clone());
+                    collect_paths(v, p, out);
+                }
+            }
+            Json::Arr(items) => {
+                for item in items {
+                    collect_paths(item, format!("{path}[]"), out);
+                }
+            }
+            _ => {}
+        }
     }
 }

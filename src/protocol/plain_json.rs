@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use super::json::Json;
-use super::{opaque, Event, Payload, Protocol};
-use crate::recording::{Body, Opcode};
+use super::{opaque, text_of, Decoder, Event, Payload, Protocol};
+use crate::recording::{Body, Dir, Opcode};
 
 /// Keys tried, in order, to name a JSON message's kind.
 pub const DISCRIMINATORS: &[&str] = &["type", "event", "kind", "action", "op", "method"];
@@ -24,24 +24,20 @@ pub const CORRELATION_KEYS: &[&str] = &[
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PlainJson;
 
+impl PlainJson {
+    /// Decodes one message on its own (plain JSON keeps no state between messages).
+    pub(crate) fn decode_one<'a>(self, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
+        DEFAULT_CONVENTION.decode_one(op, body, out);
+    }
+}
+
 impl Protocol for PlainJson {
     fn name(&self) -> &'static str {
         "json"
     }
 
-    fn decode<'a>(&self, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
-        let json = body
-            .as_text()
-            .filter(|_| op == Opcode::TEXT)
-            .and_then(Json::parse);
-        out.push(match json {
-            Some(json) => Event {
-                kind: label_of(&json),
-                correlation: correlation_value(&json),
-                body: Payload::Json(json),
-            },
-            None => opaque(op, body),
-        });
+    fn decoder(&self) -> Box<dyn Decoder> {
+        Box::new(DEFAULT_CONVENTION)
     }
 
     fn is_discriminator(&self, path: &str) -> bool {
@@ -49,9 +45,57 @@ impl Protocol for PlainJson {
     }
 }
 
+/// How a JSON protocol names and groups its messages: the keys tried for the kind, and
+/// the keys whose value is the correlation id (at the top level, or at any depth).
+#[derive(Clone, Copy, Debug)]
+pub struct Convention {
+    pub discriminators: &'static [&'static str],
+    pub correlation: &'static [&'static str],
+    /// Look for the correlation keys at any depth (shallowest first), not only at the top.
+    pub anywhere: bool,
+}
+
+/// Plain JSON's convention.
+const DEFAULT_CONVENTION: Convention = Convention {
+    discriminators: DISCRIMINATORS,
+    correlation: CORRELATION_KEYS,
+    anywhere: true,
+};
+
+impl Convention {
+    fn decode_one<'a>(&self, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
+        match text_of(op, body).and_then(Json::parse) {
+            Some(json) => out.push(self.event(json)),
+            None => out.push(opaque(op, body)),
+        }
+    }
+
+    /// The event a JSON value is under this convention.
+    pub fn event<'a>(&self, json: Json<'a>) -> Event<'a> {
+        let correlation = self.correlation.iter().find_map(|key| {
+            if self.anywhere {
+                find_key(&json, key)
+            } else {
+                json.get(key).and_then(Json::id_text)
+            }
+        });
+        Event {
+            kind: label_of(&json, self.discriminators),
+            correlation,
+            body: Payload::Json(json),
+        }
+    }
+}
+
+impl Decoder for Convention {
+    fn decode<'a>(&mut self, _: Dir, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
+        self.decode_one(op, body, out);
+    }
+}
+
 /// A value's label: its discriminator value or its JSON kind.
-fn label_of<'a>(value: &Json<'a>) -> Cow<'a, str> {
-    let discriminator = DISCRIMINATORS.iter().find_map(|k| match value.get(k) {
+fn label_of<'a>(value: &Json<'a>, discriminators: &[&str]) -> Cow<'a, str> {
+    let discriminator = discriminators.iter().find_map(|k| match value.get(k) {
         Some(Json::Str(s)) => Some(s),
         _ => None,
     });
@@ -77,12 +121,6 @@ pub(crate) fn label_of_value(v: &serde_json::Value) -> String {
         None if v.is_array() => "(json array)".into(),
         None => "(json value)".into(),
     }
-}
-
-/// The correlation value of a message: the first of [`CORRELATION_KEYS`] found at any
-/// depth (shallowest first).
-fn correlation_value(value: &Json<'_>) -> Option<String> {
-    CORRELATION_KEYS.iter().find_map(|key| find_key(value, key))
 }
 
 /// The first non-empty string or number under `key`, breadth first.
@@ -120,7 +158,7 @@ mod tests {
     fn decode(text: &str) -> (String, Option<String>) {
         let body = Body::Text(text.into());
         let mut events = Vec::new();
-        PlainJson.decode(Opcode::TEXT, &body, &mut events);
+        PlainJson.decode_one(Opcode::TEXT, &body, &mut events);
         assert_eq!(events.len(), 1);
         let e = events.remove(0);
         (e.kind.into_owned(), e.correlation)

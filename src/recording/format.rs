@@ -316,6 +316,11 @@ impl Open {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
+
+    /// First value of a header of the upstream's response, matched case-insensitively.
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        find_header(&self.response_headers, name)
+    }
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::formats::*;
 use super::*;
-use crate::protocol::{self, Json, Payload, Protocol};
+use crate::protocol::{self, Json, Overrides, Payload, Protocol, Reader};
 use crate::recording::{Body, Dir, Opcode, Record, Recording};
 
 /// What was seen at one path of one message kind.
@@ -36,21 +36,17 @@ pub(crate) struct KindStats {
 }
 
 /// The raw statistics of a recording (or several), before rendering.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Observation {
     routes: BTreeMap<String, RouteStats>,
-    /// How messages are decoded into events.
-    protocol: &'static dyn Protocol,
-}
-
-impl Default for Observation {
-    fn default() -> Observation {
-        Observation::with_protocol(protocol::default())
-    }
+    /// Protocols configured per route; the other routes' are chosen per connection.
+    overrides: Overrides,
 }
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RouteStats {
+    /// The protocol its (first) connection was read with.
+    protocol: Option<&'static dyn Protocol>,
     /// Per direction, per label (nested so a label can be looked up as `&str`).
     kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
     /// Rendered conversation sequence → how many times it occurred.
@@ -82,11 +78,12 @@ impl Observation {
         obs
     }
 
-    /// An empty observation that decodes messages with `protocol`.
-    pub fn with_protocol(protocol: &'static dyn Protocol) -> Observation {
+    /// An empty observation that reads the routes of `overrides` with the protocols
+    /// named there.
+    pub fn with_protocols(overrides: Overrides) -> Observation {
         Observation {
             routes: BTreeMap::new(),
-            protocol,
+            overrides,
         }
     }
 
@@ -99,9 +96,11 @@ impl Observation {
         let mut convs: FxHashMap<(u64, Option<String>), Vec<Step>> = FxHashMap::default();
         let mut path = String::new();
         let mut events = Vec::new();
+        let mut reader = Reader::new(self.overrides.clone());
         for record in &recording.records {
             match record {
                 Record::Open(o) => {
+                    reader.open(o);
                     // A hand-edited route name may hold a line break: quoted, it cannot
                     // forge a line of the snapshot text.
                     routes.insert(o.conn, line_safe(&o.route, false).into_owned());
@@ -111,7 +110,12 @@ impl Observation {
                         continue;
                     };
                     events.clear();
-                    self.protocol.decode(m.op, &m.body, &mut events);
+                    let choice = reader.decode(m, &mut events);
+                    let stats = match self.routes.get_mut(route.as_str()) {
+                        Some(s) => s,
+                        None => self.routes.entry(route.clone()).or_default(),
+                    };
+                    stats.protocol.get_or_insert(choice.protocol);
                     for event in events.drain(..) {
                         let label = match line_safe(&event.kind, false) {
                             Cow::Borrowed(_) => event.kind,
@@ -192,7 +196,10 @@ impl Observation {
             {
                 for (path, p) in &k.paths {
                     let key = (route.clone(), *dir, label.clone(), path.clone());
-                    let discriminator = self.protocol.is_discriminator(path);
+                    let discriminator = r
+                        .protocol
+                        .unwrap_or(protocol::default())
+                        .is_discriminator(path);
                     let only_strings = p
                         .types
                         .iter()
