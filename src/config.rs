@@ -389,10 +389,18 @@ impl FileConfig {
             path: path.to_owned(),
             reason: format!("cannot read: {e}"),
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::File {
+        let config: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
             path: path.to_owned(),
             reason: e.to_string(),
-        })
+        })?;
+        config
+            .structure
+            .overrides()
+            .map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(config)
     }
 
     /// Reads `path` if given, else `wsreplay.toml` in the current directory if present.

@@ -112,9 +112,10 @@ pub fn diff_recordings(
     config: &StructureConfig,
 ) -> Result<CheckResult, CheckError> {
     let (a_rec, b_rec) = (Recording::read(a)?, Recording::read(b)?);
-    let a_obs = Observation::of(&a_rec);
+    let a_obs = Observation::of_with(&a_rec, config);
     let hints = a_obs.hints_with(config);
-    let (old, new) = (a_obs.render(&hints), Observation::of(&b_rec).render(&hints));
+    let new = Observation::of_with(&b_rec, config).render(&hints);
+    let old = a_obs.render(&hints);
     Ok(CheckResult {
         recording: b.to_owned(),
         name: snapshot::name_of(a),
@@ -301,8 +302,8 @@ pub(crate) fn judge(
         mocks,
     } = replayed;
     let name = snapshot::name_of(recording_path);
-    let hints = Observation::of(recording).hints_with(structure);
-    let new = Observation::of(run).render(&hints);
+    let hints = Observation::of_with(recording, structure).hints_with(structure);
+    let new = Observation::of_with(run, structure).render(&hints);
     let mut routes: Vec<String> = targets.iter().chain(&mocks).cloned().collect();
     routes.sort();
     routes.dedup();

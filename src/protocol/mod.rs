@@ -21,10 +21,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::recording::{Body, Dir, Message, Opcode, Open};
 
 pub mod actioncable;
+pub mod declared;
 pub mod graphql_ws;
 pub mod json;
 pub mod phoenix;
@@ -92,27 +94,36 @@ pub enum Payload<'a> {
     Opaque,
 }
 
-/// Every built-in protocol, by name.
-pub const BUILTIN: &[&dyn Protocol] = &[
-    &PlainJson,
-    &socketio::SocketIo,
-    &graphql_ws::GraphqlWs,
-    &rpc::JsonRpc,
-    &rpc::Cdp,
-    &stomp::Stomp,
-    &signalr::SignalR,
-    &phoenix::Phoenix,
-    &actioncable::ActionCable,
+/// The names of the built-in protocols.
+pub const NAMES: &[&str] = &[
+    "json",
+    "socketio",
+    "graphql-ws",
+    "jsonrpc",
+    "cdp",
+    "stomp",
+    "signalr",
+    "phoenix",
+    "actioncable",
 ];
 
-/// The built-in protocol called `name`.
-pub fn builtin(name: &str) -> Option<&'static dyn Protocol> {
-    BUILTIN.iter().copied().find(|p| p.name() == name)
-}
+/// A protocol to read connections with, shared by every reader of a configuration.
+pub type Shared = Arc<dyn Protocol>;
 
-/// The names of the built-in protocols, for error messages and help.
-pub fn names() -> Vec<&'static str> {
-    BUILTIN.iter().map(|p| p.name()).collect()
+/// The built-in protocol called `name` (one of [`NAMES`]).
+pub fn builtin(name: &str) -> Option<Shared> {
+    Some(match name {
+        "json" => Arc::new(PlainJson),
+        "socketio" => Arc::new(socketio::SocketIo),
+        "graphql-ws" => Arc::new(graphql_ws::GraphqlWs),
+        "jsonrpc" => Arc::new(rpc::JsonRpc),
+        "cdp" => Arc::new(rpc::Cdp),
+        "stomp" => Arc::new(stomp::Stomp),
+        "signalr" => Arc::new(signalr::SignalR),
+        "phoenix" => Arc::new(phoenix::Phoenix),
+        "actioncable" => Arc::new(actioncable::ActionCable),
+        _ => return None,
+    })
 }
 
 /// The protocol used where none is chosen: [`PlainJson`].
@@ -121,9 +132,9 @@ pub fn default() -> &'static dyn Protocol {
 }
 
 /// The protocol a connection is read with, and why.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Choice {
-    pub protocol: &'static dyn Protocol,
+    pub protocol: Shared,
     pub why: &'static str,
 }
 
@@ -140,58 +151,62 @@ pub fn choose(open: &Open, first: Option<&Body>) -> Choice {
                 .trim()
                 .to_ascii_lowercase()
         });
-    let choice = |protocol: &'static dyn Protocol, why| Choice { protocol, why };
+    let choice = |name: &str, why| Choice {
+        protocol: builtin(name).unwrap_or_else(|| Arc::new(PlainJson)),
+        why,
+    };
     match subprotocol.as_deref() {
         Some("graphql-transport-ws" | "graphql-ws") => {
-            return choice(&graphql_ws::GraphqlWs, "its subprotocol")
+            return choice("graphql-ws", "its subprotocol")
         }
         Some(p) if p.starts_with("v1") && p.ends_with(".stomp") => {
-            return choice(&stomp::Stomp, "its subprotocol")
+            return choice("stomp", "its subprotocol")
         }
-        Some("stomp") => return choice(&stomp::Stomp, "its subprotocol"),
+        Some("stomp") => return choice("stomp", "its subprotocol"),
         Some("actioncable-v1-json" | "actioncable-unsupported") => {
-            return choice(&actioncable::ActionCable, "its subprotocol")
+            return choice("actioncable", "its subprotocol")
         }
         Some("jsonrpc" | "json-rpc" | "jsonrpc-2.0") => {
-            return choice(&rpc::JsonRpc, "its subprotocol")
+            return choice("jsonrpc", "its subprotocol")
         }
         _ => {}
     }
     let path = open.path();
     if path.contains("EIO=4") || path.contains("/socket.io/") {
-        return choice(&socketio::SocketIo, "its path (/socket.io/, EIO=4)");
+        return choice("socketio", "its path (/socket.io/, EIO=4)");
     }
     if path.starts_with("/devtools/") {
-        return choice(&rpc::Cdp, "its path (/devtools/)");
+        return choice("cdp", "its path (/devtools/)");
     }
-    if path.ends_with("/websocket") && path.contains("vsn=2") {
-        return choice(&phoenix::Phoenix, "its path (/websocket?vsn=2)");
+    let (route_path, query) = path.split_once('?').unwrap_or((path, ""));
+    if route_path.ends_with("/websocket") && query.contains("vsn=2") {
+        return choice("phoenix", "its path (/websocket?vsn=2)");
     }
     let Some(text) = first.and_then(Body::as_text) else {
-        return choice(&PlainJson, "the default");
+        return choice("json", "the default");
     };
     let text = text.trim_start();
     if text.ends_with('\u{1e}') && text.contains("\"protocol\"") {
-        return choice(&signalr::SignalR, "its first message (a SignalR handshake)");
+        return choice("signalr", "its first message (a SignalR handshake)");
     }
     if ["CONNECT\n", "STOMP\n", "CONNECT\r\n", "STOMP\r\n"]
         .iter()
         .any(|c| text.starts_with(c))
     {
-        return choice(&stomp::Stomp, "its first message (a STOMP CONNECT frame)");
+        return choice("stomp", "its first message (a STOMP CONNECT frame)");
     }
     if text.contains("\"jsonrpc\"") && text.contains("2.0") {
-        return choice(&rpc::JsonRpc, "its first message (\"jsonrpc\": \"2.0\")");
+        return choice("jsonrpc", "its first message (\"jsonrpc\": \"2.0\")");
     }
     if text.starts_with("{\"command\":\"subscribe\"") || text.starts_with("{\"type\":\"welcome\"") {
-        return choice(&actioncable::ActionCable, "its first message (ActionCable)");
+        return choice("actioncable", "its first message (ActionCable)");
     }
-    choice(&PlainJson, "the default")
+    choice("json", "the default")
 }
 
 /// Protocols configured per route (`protocol = "socketio"` in `wsreplay.toml`); the
 /// routes not named are chosen per connection.
-pub type Overrides = std::collections::BTreeMap<String, &'static dyn Protocol>;
+pub type Overrides = std::collections::BTreeMap<String, Shared>;
 
 /// Reads a recording's messages connection by connection, each with a decoder of its
 /// connection's protocol (configured for its route, or [`choose`]n at its first
@@ -224,19 +239,20 @@ impl<'r> Reader<'r> {
             let configured = open.and_then(|o| self.overrides.get(&o.route));
             let choice = match (configured, open) {
                 (Some(p), _) => Choice {
-                    protocol: *p,
+                    protocol: Arc::clone(p),
                     why: "its route's configuration",
                 },
                 (None, Some(open)) => choose(open, Some(&m.body)),
                 (None, None) => Choice {
-                    protocol: default(),
+                    protocol: Arc::new(PlainJson),
                     why: "the default",
                 },
             };
-            (choice, choice.protocol.decoder())
+            let decoder = choice.protocol.decoder();
+            (choice, decoder)
         });
         decoder.decode(m.dir, m.op, &m.body, out);
-        *choice
+        choice.clone()
     }
 
     /// The label of a message: the kinds of its events.
@@ -244,13 +260,6 @@ impl<'r> Reader<'r> {
         let mut events = Vec::with_capacity(1);
         self.decode(m, &mut events);
         label_of_events(&events, m.op, &m.body)
-    }
-
-    /// The protocol each connection was read with, by connection id.
-    pub fn choices(&self) -> impl Iterator<Item = (u64, Choice)> + '_ {
-        self.decoders
-            .iter()
-            .map(|(conn, (choice, _))| (*conn, *choice))
     }
 }
 

@@ -94,11 +94,13 @@ impl Decoder for Convention {
 }
 
 /// A value's label: its discriminator value or its JSON kind.
-fn label_of<'a>(value: &Json<'a>, discriminators: &[&str]) -> Cow<'a, str> {
-    let discriminator = discriminators.iter().find_map(|k| match value.get(k) {
-        Some(Json::Str(s)) => Some(s),
-        _ => None,
-    });
+pub(crate) fn label_of<'a>(value: &Json<'a>, discriminators: &[impl AsRef<str>]) -> Cow<'a, str> {
+    let discriminator = discriminators
+        .iter()
+        .find_map(|k| match value.get(k.as_ref()) {
+            Some(Json::Str(s)) => Some(s),
+            _ => None,
+        });
     match (discriminator, value) {
         (Some(Cow::Borrowed(d)), _) => Cow::Borrowed(d),
         (Some(Cow::Owned(d)), _) => Cow::Owned(d.clone()),
@@ -124,7 +126,7 @@ pub(crate) fn label_of_value(v: &serde_json::Value) -> String {
 }
 
 /// The first non-empty string or number under `key`, breadth first.
-fn find_key(value: &Json<'_>, key: &str) -> Option<String> {
+pub(crate) fn find_key(value: &Json<'_>, key: &str) -> Option<String> {
     let mut level = vec![value];
     while !level.is_empty() {
         let mut next = Vec::new();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::protocol;
+use crate::protocol::{self, Reader};
 use crate::recording::{Body, Dir, EndHow, Record, Recording, Side};
 
 /// One connection as `show` sees it.
@@ -28,6 +28,8 @@ pub struct ConnSummary {
     pub closes: Vec<CloseSeen>,
     /// How the connection ended (`None`: still open when the recording stopped).
     pub end: Option<Ending>,
+    /// The protocol its messages were read with, and why (`None`: no message).
+    pub protocol: Option<(&'static str, &'static str)>,
 }
 
 /// Pings and pongs sent in one direction.
@@ -74,8 +76,10 @@ impl ConnSummary {
 pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
     let mut conns: Vec<ConnSummary> = Vec::new();
     let mut index: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut reader = Reader::default();
     for record in &recording.records {
         if let Record::Open(o) = record {
+            reader.open(o);
             index.insert(o.conn, conns.len());
             conns.push(ConnSummary {
                 conn: o.conn,
@@ -100,10 +104,14 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
         c.last_us = record.t_us();
         match record {
             Record::Message(m) => {
+                let mut events = Vec::with_capacity(1);
+                let choice = reader.decode(m, &mut events);
+                c.protocol
+                    .get_or_insert((choice.protocol.name(), choice.why));
                 *c.messages
                     .entry(m.dir)
                     .or_default()
-                    .entry(protocol::label(m.op, &m.body))
+                    .entry(protocol::label_of_events(&events, m.op, &m.body))
                     .or_default() += 1;
             }
             Record::Ping(p) => c.pings.entry(p.dir).or_default().pings += 1,
@@ -178,6 +186,12 @@ fn render_conn(out: &mut String, c: &ConnSummary) {
         "  conn {}  {}  from {}  status {}  {:.3} s",
         c.conn, c.path, c.client, c.status, secs
     );
+    match c.protocol {
+        Some((name, why)) if why != "the default" => {
+            let _ = writeln!(out, "    read as {name}: {why}");
+        }
+        _ => {}
+    }
     for dir in Dir::BOTH {
         let n = c.count(dir);
         let mut line = format!("    {dir} {n:>4} message(s)");

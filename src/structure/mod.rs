@@ -24,6 +24,9 @@ pub mod sequence;
 pub mod snapshot;
 pub mod timing;
 
+use std::collections::BTreeMap;
+
+use crate::protocol;
 use crate::recording::Dir;
 
 pub use formats::{IdTail, StrFormat};
@@ -47,9 +50,104 @@ pub struct StructureConfig {
     /// Never keep these fields' values, even when they look like an enum.
     #[serde(default)]
     pub volatile: Vec<String>,
+    /// How each named route's messages are read (`[structure.route.NAME]`).
+    #[serde(default)]
+    pub route: BTreeMap<String, RouteProtocol>,
+}
+
+/// `[structure.route.NAME]`: how one route's messages are read, instead of the protocol
+/// chosen per connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteProtocol {
+    /// A built-in protocol: `json`, `socketio`, `graphql-ws`, `jsonrpc`, `cdp`, `stomp`,
+    /// `signalr`, `phoenix` or `actioncable`.
+    pub protocol: Option<String>,
+    /// JSON: the keys that name a message's kind, tried in order (instead of `type`,
+    /// `event`, `kind`, `action`, `op`, `method`).
+    #[serde(default)]
+    pub discriminator: Vec<String>,
+    /// JSON: the keys (at any depth) or dotted paths (from the top) whose value ties a
+    /// message to its conversation (instead of `message_id`, `response_to`, ...).
+    #[serde(default)]
+    pub correlate: Vec<String>,
+    /// JSON after a fixed prefix: a regular expression for the text before the JSON.
+    pub prefix: Option<String>,
+}
+
+/// A `[structure.route.NAME]` table that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConventionError {
+    #[error("[structure.route.{route}]: protocol {name:?} is not built in; use one of: {known}")]
+    UnknownProtocol {
+        route: String,
+        name: String,
+        known: String,
+    },
+    #[error("[structure.route.{route}]: prefix {pattern:?} is not a regular expression: {source}")]
+    Prefix {
+        route: String,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("[structure.route.{route}]: discriminator, correlate and prefix declare a JSON convention; they go with protocol \"json\" (or none), not {name:?}")]
+    NotJson { route: String, name: String },
+}
+
+impl RouteProtocol {
+    /// The protocol this table declares for `route`.
+    pub fn protocol(&self, route: &str) -> Result<protocol::Shared, ConventionError> {
+        let declares =
+            !self.discriminator.is_empty() || !self.correlate.is_empty() || self.prefix.is_some();
+        let name = self.protocol.as_deref().unwrap_or("json");
+        if !declares {
+            return protocol::builtin(name).ok_or_else(|| ConventionError::UnknownProtocol {
+                route: route.to_string(),
+                name: name.to_string(),
+                known: protocol::NAMES.join(", "),
+            });
+        }
+        if name != "json" {
+            return Err(ConventionError::NotJson {
+                route: route.to_string(),
+                name: name.to_string(),
+            });
+        }
+        let prefix = match &self.prefix {
+            Some(p) => Some(
+                regex::Regex::new(p).map_err(|source| ConventionError::Prefix {
+                    route: route.to_string(),
+                    pattern: p.clone(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let or = |declared: &[String], builtin: &[&str]| {
+            if declared.is_empty() {
+                builtin.iter().map(|s| s.to_string()).collect()
+            } else {
+                declared.to_vec()
+            }
+        };
+        Ok(std::sync::Arc::new(protocol::declared::Declared {
+            discriminators: or(&self.discriminator, protocol::DISCRIMINATORS),
+            correlate: or(&self.correlate, protocol::CORRELATION_KEYS),
+            prefix,
+        }))
+    }
 }
 
 impl StructureConfig {
+    /// The protocols of the routes named in `[structure.route.NAME]`.
+    pub fn overrides(&self) -> Result<protocol::Overrides, ConventionError> {
+        self.route
+            .iter()
+            .map(|(route, table)| Ok((route.clone(), table.protocol(route)?)))
+            .collect()
+    }
+
     /// Whether `list` names `path`, by its key path or its field name.
     pub(crate) fn names(list: &[String], path: &str) -> bool {
         list.iter().any(|e| e == path || e == field_name(path))

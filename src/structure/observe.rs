@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::formats::*;
 use super::*;
-use crate::protocol::{self, Json, Overrides, Payload, Protocol, Reader};
+use crate::protocol::{self, Json, Overrides, Payload, Reader, Shared};
 use crate::recording::{Body, Dir, Opcode, Record, Recording};
 
 /// What was seen at one path of one message kind.
@@ -46,7 +46,7 @@ pub struct Observation {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RouteStats {
     /// The protocol its (first) connection was read with.
-    protocol: Option<&'static dyn Protocol>,
+    protocol: Option<Shared>,
     /// Per direction, per label (nested so a label can be looked up as `&str`).
     kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
     /// Rendered conversation sequence → how many times it occurred.
@@ -74,6 +74,21 @@ impl Observation {
     /// Observes every message of a recording.
     pub fn of(recording: &Recording) -> Observation {
         let mut obs = Observation::default();
+        obs.add(recording);
+        obs
+    }
+
+    /// Observes every message of a recording, reading the routes that `config` names in
+    /// `[structure.route.NAME]` with the protocols declared there (a table that cannot be
+    /// used, which loading the configuration reports, leaves its route to be chosen per
+    /// connection).
+    pub fn of_with(recording: &Recording, config: &StructureConfig) -> Observation {
+        let overrides = config
+            .route
+            .iter()
+            .filter_map(|(route, table)| Some((route.clone(), table.protocol(route).ok()?)))
+            .collect();
+        let mut obs = Observation::with_protocols(overrides);
         obs.add(recording);
         obs
     }
@@ -196,10 +211,10 @@ impl Observation {
             {
                 for (path, p) in &k.paths {
                     let key = (route.clone(), *dir, label.clone(), path.clone());
-                    let discriminator = r
-                        .protocol
-                        .unwrap_or(protocol::default())
-                        .is_discriminator(path);
+                    let discriminator = match &r.protocol {
+                        Some(p) => p.is_discriminator(path),
+                        None => protocol::default().is_discriminator(path),
+                    };
                     let only_strings = p
                         .types
                         .iter()

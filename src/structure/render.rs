@@ -46,7 +46,7 @@ impl Structure {
 
     /// Like [`Structure::of`], with literal-field overrides.
     pub fn of_with(recording: &Recording, config: &StructureConfig) -> Structure {
-        let obs = Observation::of(recording);
+        let obs = Observation::of_with(recording, config);
         obs.render(&obs.hints_with(config))
     }
 
@@ -244,6 +244,7 @@ mod tests {
         let config = StructureConfig {
             literal: vec!["status".into()],
             volatile: vec!["mode".into()],
+            ..StructureConfig::default()
         };
         let configured = Structure::of_with(&rec, &config);
         assert!(field(&configured, "status").starts_with("\"s0\" | \"s1\" | \"s10\""));

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::protocol;
+use crate::protocol::Reader;
 use crate::recording::{Dir, Record, Recording};
 use crate::replay::capture::{MOCK_UPSTREAM, REPLAY_CLIENT};
 
@@ -85,9 +85,11 @@ impl Sequence {
         let mut seq = Sequence::default();
         // Per connection: route, client and server participant.
         let mut conns: BTreeMap<u64, (String, usize, usize)> = BTreeMap::new();
+        let mut reader = Reader::default();
         for record in &recording.records {
             let (conn, dir, label, kind) = match record {
                 Record::Open(o) => {
+                    reader.open(o);
                     let side = |server: bool| Participant::Route {
                         route: o.route.clone(),
                         server,
@@ -107,12 +109,7 @@ impl Sequence {
                     conns.insert(o.conn, ids);
                     continue;
                 }
-                Record::Message(m) => (
-                    m.conn,
-                    m.dir,
-                    protocol::label(m.op, &m.body),
-                    ArrowKind::Message,
-                ),
+                Record::Message(m) => (m.conn, m.dir, reader.label(m), ArrowKind::Message),
                 Record::Close(c) => (
                     c.conn,
                     c.dir,

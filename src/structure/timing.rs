@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::protocol;
+use crate::protocol::Reader;
 use crate::recording::{Dir, Record, Recording};
 
 /// How much slower than recorded the build may be.
@@ -105,9 +105,11 @@ pub fn figures(recording: &Recording, streams: &[(String, Dir)]) -> BTreeMap<Kin
     let mut conns: BTreeMap<u64, (&str, u64, u64)> = BTreeMap::new();
     let mut firsts: BTreeMap<(u64, KindKey), u64> = BTreeMap::new();
     let mut out: BTreeMap<KindKey, Figures> = BTreeMap::new();
+    let mut reader = Reader::default();
     for record in &recording.records {
         match record {
             Record::Open(o) => {
+                reader.open(o);
                 conns.insert(o.conn, (o.route.as_str(), o.t_us, o.t_us));
             }
             Record::Message(m) => {
@@ -116,10 +118,12 @@ pub fn figures(recording: &Recording, streams: &[(String, Dir)]) -> BTreeMap<Kin
                 };
                 let gap = m.t_us.saturating_sub(*last);
                 *last = m.t_us;
+                // Every message is read (a decoder may remember earlier ones).
+                let label = reader.label(m);
                 if !streams.iter().any(|(r, d)| r == route && *d == m.dir) {
                     continue;
                 }
-                let key = (route.to_string(), m.dir, protocol::label(m.op, &m.body));
+                let key = (route.to_string(), m.dir, label);
                 let since_open = m.t_us.saturating_sub(*opened);
                 firsts.entry((m.conn, key.clone())).or_insert(since_open);
                 let f = out.entry(key).or_default();

@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod interop;
 mod layout;
+mod protocols;
 mod replay;
 mod replay_faults;
 mod review;
