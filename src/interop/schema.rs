@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol;
-use crate::recording::{Dir, Message, Opcode, Record, Recording};
+use crate::protocol::{self, Payload, Reader};
+use crate::recording::{Dir, Message, Record, Recording};
 use crate::structure::{
     formats::enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
 };
@@ -218,17 +218,23 @@ pub struct Observed<'a> {
     pub message: &'a Message,
     /// Position on its connection (1-based, both directions counted).
     pub index: usize,
-    /// The message as JSON, when it is a text message holding JSON.
+    /// The kind of the event, as its connection's protocol names it.
+    pub kind: String,
+    /// The event's body as JSON, when it has one.
     pub value: Option<Value>,
 }
 
-/// Every message of a recording whose connection was opened, in order.
+/// Every event of every message of a recording whose connection was opened, in order,
+/// each read with its connection's protocol.
 pub fn messages(recording: &Recording) -> Vec<Observed<'_>> {
     let mut routes: BTreeMap<u64, (&str, &str, usize)> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut reader = Reader::default();
+    let mut events = Vec::new();
     for record in &recording.records {
         match record {
             Record::Open(o) => {
+                reader.open(o);
                 let path = o.path().split('?').next().unwrap_or_default();
                 routes.insert(o.conn, (o.route.as_str(), path, 0));
             }
@@ -237,18 +243,22 @@ pub fn messages(recording: &Recording) -> Vec<Observed<'_>> {
                     continue;
                 };
                 *count += 1;
-                let value = m
-                    .body
-                    .as_text()
-                    .filter(|_| m.op == Opcode::TEXT)
-                    .and_then(|t| serde_json::from_str::<Value>(t).ok());
-                out.push(Observed {
-                    route,
-                    path,
-                    message: m,
-                    index: *count,
-                    value,
-                });
+                events.clear();
+                reader.decode(m, &mut events);
+                for event in events.drain(..) {
+                    let value = match &event.body {
+                        Payload::Json(json) => Some(json.to_value()),
+                        Payload::Opaque => None,
+                    };
+                    out.push(Observed {
+                        route,
+                        path,
+                        message: m,
+                        index: *count,
+                        kind: event.kind.into_owned(),
+                        value,
+                    });
+                }
             }
             _ => {}
         }
@@ -352,7 +362,7 @@ impl Contract {
                 self.skipped += 1;
                 continue;
             };
-            let label = protocol::label_of_json(&value);
+            let label = m.kind;
             let route = self.routes.entry(m.route.to_string()).or_default();
             let (shape, count) = route
                 .kinds

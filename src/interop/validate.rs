@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::interop::schema::{fragment, pointer_token};
-use crate::protocol::{self, DISCRIMINATORS};
+use crate::protocol::DISCRIMINATORS;
 use crate::recording::{Dir, Recording};
 
 /// The base URI the schema document is registered under, for `$ref`s into it.
@@ -309,7 +309,7 @@ impl Schema {
                 report.not_json += 1;
                 continue;
             };
-            let label = protocol::label_of_json(&value);
+            let label = observed.kind.clone();
             let mut violation = Violation {
                 conn: m.conn,
                 route: r.to_string(),

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 #[derive(Debug)]
 pub enum Json<'a> {
     Null,
-    Bool,
+    Bool(bool),
     Int(f64),
     Float(f64),
     Str(Cow<'a, str>),
@@ -35,7 +35,7 @@ impl<'a> Json<'a> {
     pub fn into_owned(self) -> Json<'static> {
         match self {
             Json::Null => Json::Null,
-            Json::Bool => Json::Bool,
+            Json::Bool(b) => Json::Bool(b),
             Json::Int(n) => Json::Int(n),
             Json::Float(n) => Json::Float(n),
             Json::Str(s) => Json::Str(Cow::Owned(s.into_owned())),
@@ -44,6 +44,33 @@ impl<'a> Json<'a> {
                 fields
                     .into_iter()
                     .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The value as `serde_json` has it (integers beyond 2^53 lose their last digits).
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Int(n) if n.fract() == 0.0 && n.abs() < 9.2e18 => {
+                if *n < 0.0 {
+                    Value::from(*n as i64)
+                } else {
+                    Value::from(*n as u64)
+                }
+            }
+            Json::Int(n) | Json::Float(n) => {
+                serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+            }
+            Json::Str(s) => Value::String(s.to_string()),
+            Json::Arr(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Obj(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_value()))
                     .collect(),
             ),
         }
@@ -116,8 +143,8 @@ impl<'de> serde::de::Visitor<'de> for JVisitor {
     fn visit_unit<E>(self) -> Result<Json<'de>, E> {
         Ok(Json::Null)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Json<'de>, E> {
-        Ok(Json::Bool)
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
         Ok(Json::Int(v as f64))

@@ -317,7 +317,7 @@ pub(crate) fn observe(
         stats.seen += 1;
         let tag = match value {
             Json::Null => TypeTag::Null,
-            Json::Bool => TypeTag::Bool,
+            Json::Bool(_) => TypeTag::Bool,
             Json::Int(v) => number_tag(*v, false),
             Json::Float(v) => number_tag(*v, true),
             Json::Str(s) => {

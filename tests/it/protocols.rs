@@ -311,3 +311,31 @@ fn a_declared_correlation_key_groups_sequences() {
     assert_eq!(code, 2);
     assert!(err.contains("[structure.route.app]: protocol \"carrier-pigeon\" is not built in; use one of: json, socketio"), "{err}");
 }
+
+/// JSON-RPC and CDP responses are labelled by the method they answer in `show` and
+/// `schema` too (the snapshot: see above).
+#[test]
+fn responses_are_labelled_by_their_method_everywhere() {
+    for case in cases()
+        .into_iter()
+        .filter(|c| matches!(c.name, "jsonrpc" | "cdp"))
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "s.jsonl",
+            &session(case.path, case.subprotocol, &case.before),
+        );
+        let method = if case.name == "cdp" {
+            "Target.getTargets"
+        } else {
+            "getUser"
+        };
+        let (code, show, _) = run(&["show", &file]);
+        assert_eq!(code, 0);
+        assert!(show.contains(&format!("{method} → result ×1")), "{show}");
+        let (code, schema, err) = run(&["schema", &file, "--format", "json-schema"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(schema.contains(&format!("{method} → result")), "{schema}");
+    }
+}
