@@ -106,7 +106,8 @@ pub fn replayable_header(name: &str, value: &str) -> bool {
         "proxy-connection",
         "proxy-authorization",
     ];
-    !SKIP.contains(&name.to_ascii_lowercase().as_str()) && !value.contains("<redacted:")
+    !SKIP.contains(&name.to_ascii_lowercase().as_str())
+        && !crate::redact::placeholder::contains(value)
 }
 
 /// The client scripts of every successfully opened connection of `route`.
@@ -306,7 +307,10 @@ mod tests {
             headers: vec![
                 ("Host".into(), "h".into()),
                 ("Origin".into(), "o".into()),
-                ("Authorization".into(), "Bearer <redacted:ab>".into()),
+                (
+                    "Authorization".into(),
+                    "Bearer redacted-0123456789ab".into(),
+                ),
             ],
             status: 101,
             response_headers: vec![],
