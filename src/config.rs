@@ -16,6 +16,10 @@
 //! headers = ["x-api-key"]
 //! query = ["sig"]
 //! json_keys = ["session_token"]
+//!
+//! [replay.credentials]          # live values for what was redacted (replay, check)
+//! token = "env:TEST_TOKEN"
+//! Authorization = "file:secrets/auth-header"
 //! ```
 
 use std::fmt;
@@ -26,6 +30,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::redact::RedactConfig;
+use crate::replay::credentials::{CredentialSource, CredentialSpec};
 
 /// Why a configuration is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -371,6 +376,32 @@ pub struct FileConfig {
     /// Literal-field overrides of the structure normaliser (`[structure]`).
     #[serde(default)]
     pub structure: crate::structure::StructureConfig,
+    /// Replay settings (`[replay]`).
+    #[serde(default)]
+    pub replay: FileReplay,
+}
+
+/// The `[replay]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileReplay {
+    /// `[replay.credentials]`: NAME = "env:VAR" or "file:PATH", a live value for the
+    /// placeholders of redacted query parameter or header NAME (as `--credential`).
+    #[serde(default)]
+    pub credentials: std::collections::BTreeMap<String, CredentialSource>,
+}
+
+impl FileReplay {
+    /// The `[replay.credentials]` entries as `--credential` specs.
+    pub fn credential_specs(&self) -> Vec<CredentialSpec> {
+        self.credentials
+            .iter()
+            .map(|(name, source)| CredentialSpec {
+                name: name.clone(),
+                source: source.clone(),
+            })
+            .collect()
+    }
 }
 
 /// A `[[route]]` entry.
@@ -473,5 +504,19 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].upstream.port, 2);
         assert_eq!(cfg.redact.headers, vec!["x-k"]);
+        let cfg: FileConfig =
+            toml::from_str("[replay.credentials]\ntoken = 'env:T'\nAuthorization = 'file:a.txt'\n")
+                .unwrap();
+        let specs: Vec<String> = cfg
+            .replay
+            .credential_specs()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(specs, ["Authorization=file:a.txt", "token=env:T"]);
+        let err = toml::from_str::<FileConfig>("[replay.credentials]\ntoken = 's3cret'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("env:VAR"), "{err}");
     }
 }

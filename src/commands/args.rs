@@ -9,6 +9,7 @@ use super::terminal::Bars;
 use crate::config::{FileConfig, MockSpec, Target};
 use crate::recording::sink::Output;
 use crate::redact::RedactConfig;
+use crate::replay::credentials::CredentialSpec;
 use crate::replay::ProgressHandle;
 use crate::replay::{ReplayConfig, SpawnSpec};
 
@@ -76,8 +77,8 @@ pub struct ReplayFlags {
     /// the wait and goes on.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub step_timeout: f64,
-    /// Read correlation overrides ([[correlate]] route/request/response) from this TOML
-    /// file [default: ./wsreplay.toml when present].
+    /// Read correlation overrides ([[correlate]] route/request/response) and
+    /// [replay.credentials] from this TOML file [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Allow mocks to listen on non-loopback addresses.
@@ -91,6 +92,18 @@ pub struct ReplayFlags {
     /// holds a `fault` record for every injection. Repeatable.
     #[arg(long = "fault", value_name = "ROUTE:ACTION[:KIND]")]
     pub faults: Vec<crate::replay::fault::FaultRule>,
+    /// Send a live value where the recording has a placeholder for the redacted query
+    /// parameter or header NAME (headers in any case). SOURCE is env:VAR (an
+    /// environment variable) or file:PATH (a file's contents, one trailing line break
+    /// removed). A header's value is replaced whole (`Bearer …`), or only its token
+    /// after a recorded `Bearer ` when the value has no space. Live values are never
+    /// written to the capture or a report; without one, the placeholder is sent and
+    /// reported as a problem. Adds to and overrides [replay.credentials] in
+    /// wsreplay.toml. Repeatable.
+    // Parsed here rather than by clap, whose error would repeat a live value given by
+    // mistake (`--credential token=s3cret`).
+    #[arg(long = "credential", value_name = "NAME=SOURCE")]
+    pub credentials: Vec<String>,
 }
 
 /// The replay settings of `replay` and `check`.
@@ -109,6 +122,21 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
     config.progress = ProgressHandle::new(Bars::default());
     config.id_pairs = file.correlate;
     config.faults = flags.faults;
+    let specs = flags
+        .credentials
+        .iter()
+        .map(|spec| spec.parse::<CredentialSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
+    // The file's entries that no --credential overrides; a variable they name must be set.
+    let from_file: Vec<CredentialSpec> = (file.replay.credential_specs().into_iter())
+        .filter(|f| !specs.iter().any(|s| s.name == f.name))
+        .collect();
+    let file_path = flags.config.as_deref().unwrap_or("wsreplay.toml".as_ref());
+    config
+        .credentials
+        .read(&from_file)
+        .map_err(|e| anyhow::anyhow!("{}: [replay.credentials]: {e}", file_path.display()))?;
+    config.credentials.read(&specs)?;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
     if let Some(speed) = flags.speed {
         anyhow::ensure!(

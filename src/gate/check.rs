@@ -37,6 +37,8 @@ pub enum CheckError {
     Replay(#[from] ReplayError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credential(#[from] crate::replay::credentials::CredentialError),
     /// No free port for `{port}`.
     #[error(transparent)]
     FreePort(std::io::Error),

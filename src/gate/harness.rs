@@ -21,6 +21,10 @@
 //! # }
 //! ```
 //!
+//! A build that checks credentials gets live values in place of the recording's
+//! placeholders: [`Gate::credential`] (as `--credential`), or `[replay.credentials]`
+//! in `wsreplay.toml`.
+//!
 //! Captured runs go to a directory of their own that is removed afterwards, and mocks
 //! listen on free ports, so gates may run in parallel tests.
 
@@ -49,6 +53,18 @@ pub struct Gate {
     read_only: bool,
     step_timeout: Duration,
     runs: Option<PathBuf>,
+    /// Given with [`Gate::credential`]; `Debug` shows names only.
+    credentials: Vec<(String, LiveValue)>,
+}
+
+/// A live value that `Debug` does not show.
+#[derive(Clone)]
+struct LiveValue(String);
+
+impl std::fmt::Debug for LiveValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("…")
+    }
 }
 
 impl Gate {
@@ -64,6 +80,7 @@ impl Gate {
             read_only: in_ci(),
             step_timeout: Duration::from_secs(10),
             runs: None,
+            credentials: Vec::new(),
         }
     }
 
@@ -110,6 +127,16 @@ impl Gate {
         self
     }
 
+    /// Sends `value` where the recording has a placeholder for the redacted query
+    /// parameter or header `name` (as `--credential`; headers in any case). It is never
+    /// written to the captured run or the report. Overrides an entry of the same name
+    /// under `[replay.credentials]` in `wsreplay.toml`.
+    pub fn credential(mut self, name: &str, value: impl Into<String>) -> Gate {
+        self.credentials
+            .push((name.to_owned(), LiveValue(value.into())));
+        self
+    }
+
     /// The recording this gate checks.
     pub fn recording(&self) -> &Path {
         &self.recording
@@ -130,6 +157,13 @@ impl Gate {
         let mut config = ReplayConfig::new(Output::File(run_path.clone()));
         config.id_pairs = file.correlate;
         config.step_timeout = self.step_timeout;
+        let from_file: Vec<_> = (file.replay.credential_specs().into_iter())
+            .filter(|f| !self.credentials.iter().any(|(name, _)| *name == f.name))
+            .collect();
+        config.credentials.read(&from_file)?;
+        for (name, LiveValue(value)) in &self.credentials {
+            config.credentials.insert(name, value.clone())?;
+        }
         for route in &self.mocks {
             config.mock(route, SocketAddr::from(([127, 0, 0, 1], 0)));
         }

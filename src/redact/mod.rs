@@ -5,7 +5,9 @@
 //! BLAKE3 hash of the value, with a key drawn at random for each recording and never
 //! written anywhere. The same secret therefore becomes the same placeholder on every
 //! hop of one recording (correlation survives), but cannot be recovered or matched
-//! across recordings.
+//! across recordings. Placeholders (`redacted-1a2b3c4d5e6f`, see [`placeholder`]) are
+//! URL-safe, so a recording with a redacted `?token=` can be replayed; a placeholder
+//! is never redacted again.
 //!
 //! Unless the secret scan is switched off (`--no-secret-scan`), values that look like
 //! credentials ([`crate::redact::secrets`]) are pseudonymised the same way wherever they are:
@@ -14,6 +16,7 @@
 //!
 //! Only recordings are redacted; the proxy forwards the real values to the upstream.
 
+pub mod placeholder;
 pub mod secrets;
 
 use std::collections::HashSet;
@@ -129,15 +132,15 @@ impl Redactor {
     }
 
     /// The placeholder that stands for `secret` throughout this recording:
-    /// `<redacted:1a2b3c4d5e6f>`, or `<redacted:jwt:1a2b3c4d5e6f>` when the value's
-    /// shape tells what it is (`jwt`, `aws-key`, `private-key`).
+    /// `redacted-1a2b3c4d5e6f`, or `redacted-jwt-1a2b3c4d5e6f` when the value's shape
+    /// tells what it is (`jwt`, `aws-key`, `private-key`). A placeholder (of either
+    /// form, see [`placeholder`]) stays as it is.
     pub fn pseudonym(&self, secret: &str) -> String {
-        let hash = blake3::keyed_hash(&self.key, secret.as_bytes());
-        let hash = &hash.to_hex()[..12];
-        match secrets::kind_of(secret) {
-            Some(kind) => format!("<redacted:{kind}:{hash}>"),
-            None => format!("<redacted:{hash}>"),
+        if placeholder::is_placeholder(secret) {
+            return secret.to_string();
         }
+        let hash = blake3::keyed_hash(&self.key, secret.as_bytes());
+        placeholder::make(secrets::kind_of(secret), &hash.to_hex()[..12])
     }
 
     /// Redacts header values in place.
@@ -203,7 +206,7 @@ impl Redactor {
         Some(out)
     }
 
-    /// `Bearer abc` → `Bearer <redacted:…>`: the scheme stays readable and the token
+    /// `Bearer abc` → `Bearer redacted-…`: the scheme stays readable and the token
     /// gets the same placeholder it gets in a query string or a JSON body.
     fn credentials(&self, value: &str) -> String {
         match value.split_once(' ') {
@@ -357,7 +360,7 @@ impl Redactor {
     }
 
     fn is_secret(&self, key: &str, value: &str) -> bool {
-        if value.starts_with("<redacted:") {
+        if placeholder::is_placeholder(value) {
             return false;
         }
         self.json_keys.contains(&key.to_ascii_lowercase())

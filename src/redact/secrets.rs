@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::placeholder;
 use crate::recording::{Record, Recording};
 
 /// Credential shapes found anywhere in a text, whatever field they are in. The named
@@ -28,11 +29,6 @@ static PATTERNS: LazyLock<Regex> = LazyLock::new(|| {
         r"|\b[Bb]earer\s+(?P<bearer>[A-Za-z0-9._~+/-]{12,}=*)",
     ))
     .expect("the credential patterns are valid")
-});
-
-/// Placeholders as [`crate::redact::Redactor::pseudonym`] writes them.
-static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<redacted:(?:(?P<kind>[a-z-]+):)?[0-9a-f]{12}>").expect("valid pattern")
 });
 
 /// What a secret value is, judged by its content alone, so that one value gets one
@@ -134,11 +130,10 @@ impl Inventory {
     pub fn of(recording: &Recording) -> Inventory {
         let mut seen: BTreeMap<(String, String), (u64, HashSet<String>)> = BTreeMap::new();
         let mut add = |place: String, text: &str| {
-            for m in PLACEHOLDER.captures_iter(text) {
-                let kind = m.name("kind").map_or("secret", |k| k.as_str()).to_string();
-                let entry = seen.entry((place.clone(), kind)).or_default();
+            for (kind, placeholder) in placeholder::kinds(text) {
+                let entry = seen.entry((place.clone(), kind.to_string())).or_default();
                 entry.0 += 1;
-                entry.1.insert(m[0].to_string());
+                entry.1.insert(placeholder.to_string());
             }
         };
         for record in &recording.records {
@@ -167,7 +162,7 @@ impl Inventory {
                     let Some(text) = m.body.as_text() else {
                         continue;
                     };
-                    if !text.contains("<redacted:") {
+                    if !placeholder::contains(text) {
                         continue;
                     }
                     match serde_json::from_str::<serde_json::Value>(text) {

@@ -3,7 +3,8 @@
 //! Replayed clients and mocks are real WebSocket peers built on tokio-tungstenite
 //! messages; [`Capture`] turns what they send and receive into the same records the
 //! recording proxy writes, through the same [`crate::recording::sink`], so every command works on a
-//! replay's output as on a recording.
+//! replay's output as on a recording. Live credentials a replay sends
+//! ([`super::credentials`]) are scrubbed from every record before it is handed over.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::credentials::Scrubber;
 use crate::recording::sink::SinkHandle;
 use crate::recording::{
     Body, Close, Control, Dir, End, EndHow, Fault, Message, Opcode, Open, Record, Side,
@@ -26,6 +28,7 @@ pub const MOCK_UPSTREAM: &str = "wsreplay mock on ";
 pub struct Capture {
     sink: SinkHandle,
     ids: Arc<AtomicU64>,
+    scrubber: Option<Arc<Scrubber>>,
 }
 
 /// The capture of one connection. Records are buffered and handed to the writer in
@@ -35,6 +38,7 @@ pub struct ConnCapture {
     sink: SinkHandle,
     pub conn: u64,
     pending: Vec<Record>,
+    scrubber: Option<Arc<Scrubber>>,
 }
 
 impl Capture {
@@ -42,6 +46,15 @@ impl Capture {
         Capture {
             sink,
             ids: Arc::new(AtomicU64::new(1)),
+            scrubber: None,
+        }
+    }
+
+    /// A capture that scrubs live credential values from every record.
+    pub fn scrubbing(sink: SinkHandle, scrubber: Option<Scrubber>) -> Self {
+        Capture {
+            scrubber: scrubber.map(Arc::new),
+            ..Capture::new(sink)
         }
     }
 
@@ -49,11 +62,16 @@ impl Capture {
     pub fn open(&self, mut open: Open) -> ConnCapture {
         let conn = self.ids.fetch_add(1, Ordering::Relaxed);
         open.conn = conn;
-        self.sink.push([Record::Open(open)]);
+        let mut record = Record::Open(open);
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.record(&mut record);
+        }
+        self.sink.push([record]);
         ConnCapture {
             sink: self.sink.clone(),
             conn,
             pending: Vec::new(),
+            scrubber: self.scrubber.clone(),
         }
     }
 }
@@ -111,26 +129,31 @@ impl ConnCapture {
             sink: self.sink.clone(),
             conn: self.conn,
             pending: Vec::new(),
+            scrubber: self.scrubber.clone(),
         }
     }
 
     /// Hands the buffered records to the writer.
     pub fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            self.sink.push(self.pending.drain(..));
+        if self.pending.is_empty() {
+            return;
         }
+        if let Some(scrubber) = &self.scrubber {
+            self.pending.iter_mut().for_each(|r| scrubber.record(r));
+        }
+        self.sink.push(self.pending.drain(..));
     }
 
     /// Records how the connection ended.
     pub fn end(&mut self, how: EndHow, by: Side, error: Option<String>) {
-        self.flush();
-        self.sink.push([Record::End(End {
+        self.pending.push(Record::End(End {
             t_us: 0,
             conn: self.conn,
             how,
             by,
             error,
-        })]);
+        }));
+        self.flush();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Playing one recorded client connection against the build under test.
 //!
-//! The client opens a connection with the recorded path, query and headers, then works
+//! The client opens a connection with the recorded path, query and headers (live
+//! credentials in place of their placeholders, see [`super::credentials`]), then works
 //! through its [`ClientScript`]. Causal pacing (the default): a step that was recorded
 //! after N server messages is taken once the build has sent N messages on this
 //! connection, or after the step timeout, which is reported with what was awaited.
@@ -28,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::capture::{header_pairs, to_ws, Capture, ConnCapture};
+use super::credentials::{live_request, Credentials, LiveRequest};
 use super::fault::{FaultRule, Injector, Out};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
@@ -46,6 +48,8 @@ pub struct ClientCtx {
     pub tls: Option<tokio_rustls::TlsConnector>,
     /// `--fault` rules (those of a target route apply to what its clients send).
     pub faults: Vec<FaultRule>,
+    /// Live values for placeholders in the recorded query and headers.
+    pub credentials: Credentials,
 }
 
 /// What one replayed connection achieved.
@@ -60,20 +64,23 @@ type Ws = WebSocketStream<UpstreamStream>;
 
 /// Connects and plays `script` against `target`.
 pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -> Played {
-    let url = format!(
-        "{}://{}{}{}",
+    let live = live_request(&script.target, &script.headers, &ctx.credentials);
+    let base = format!(
+        "{}://{}{}",
         if target.tls { "wss" } else { "ws" },
         target.authority(),
         target.path,
-        script.target
     );
-    let Connected { ws, capture } = match connect(&script, &target, &url, &ctx).await {
+    // Reports name the recorded target (placeholders, never a live value).
+    let url = format!("{base}{}", script.target);
+    let Connected { ws, capture } = match connect(&script, &target, &base, &live, &ctx).await {
         Ok(c) => c,
         Err(error) => {
             ctx.problems.push(Problem::ConnectFailed {
                 route: script.route.clone(),
                 conn: script.conn,
                 url,
+                refused: matches!(error, ConnectError::Handshake(WsError::Http(_))),
                 error: error.to_string(),
             });
             return Played::default();
@@ -196,6 +203,7 @@ async fn read_loop(
 /// Why a recorded connection could not be opened ([`Problem::ConnectFailed`]).
 #[derive(Debug, thiserror::Error)]
 enum ConnectError {
+    /// `url` is the recorded one, with placeholders rather than live values.
     #[error("invalid URL {url}: {source}")]
     Url {
         url: String,
@@ -218,19 +226,21 @@ struct Connected {
     capture: ConnCapture,
 }
 
+/// Opens the connection: `base` (scheme, authority, path prefix) with the live target.
 async fn connect(
     script: &ClientScript,
     target: &Upstream,
-    url: &str,
+    base: &str,
+    live: &LiveRequest,
     ctx: &ClientCtx,
 ) -> Result<Connected, ConnectError> {
-    let mut request = url
+    let mut request = format!("{base}{}", live.target)
         .into_client_request()
         .map_err(|source| ConnectError::Url {
-            url: url.to_string(),
+            url: format!("{base}{}", script.target),
             source,
         })?;
-    for (name, value) in &script.headers {
+    for (name, value) in &live.headers {
         if let (Ok(name), Ok(value)) = (
             name.parse::<tokio_tungstenite::tungstenite::http::HeaderName>(),
             HeaderValue::from_str(value),
@@ -258,13 +268,15 @@ async fn connect(
     let (ws, response) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(ConnectError::Handshake)?;
+    // What was sent, live values included: the capture's redactor and scrubber replace
+    // them before anything is written.
     let capture = ctx.capture.open(Open {
         t_us: 0,
         route: script.route.clone(),
         conn: 0,
         client: super::capture::REPLAY_CLIENT.into(),
-        upstream: url.to_string(),
-        request: format!("GET {}{} HTTP/1.1", target.path, script.target),
+        upstream: format!("{base}{}", script.target),
+        request: format!("GET {}{} HTTP/1.1", target.path, live.target),
         headers,
         status: response.status().as_u16(),
         response_headers: header_pairs(response.headers()),

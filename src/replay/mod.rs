@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`script`] | what to play, read off a recording |
 //! | [`client`] | one replayed client connection |
+//! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
 //! | [`mock`] | a mock peer answering with recorded responses |
 //! | [`correlate`] | request matching and id rewriting |
 //! | [`fault`] | `--fault` rules: dropping, delaying, duplicating, reordering, corrupting messages, disconnecting |
@@ -32,6 +33,7 @@
 pub mod capture;
 pub mod client;
 pub mod correlate;
+pub mod credentials;
 pub mod fault;
 pub mod mock;
 pub mod progress;
@@ -51,6 +53,7 @@ use crate::recording::{Dir, Recording};
 use crate::redact::{RedactConfig, Redactor};
 use capture::Capture;
 use correlate::IdPair;
+use credentials::{Credentials, Redacted};
 use mock::{MockCtx, MockServer};
 pub use progress::{Progress, ProgressHandle, ProgressTask};
 use spawn::{SpawnError, Spawned};
@@ -73,12 +76,22 @@ pub enum Problem {
         target: String,
         detail: String,
     },
+    /// Recorded connections were replayed with a placeholder where the recording had
+    /// redacted a query parameter or header, because no credential was given for it.
+    CredentialMissing {
+        route: String,
+        /// The recorded connections (ids in the recording).
+        conns: Vec<u64>,
+        place: Redacted,
+    },
     /// A recorded connection could not be opened.
     ConnectFailed {
         route: String,
         conn: u64,
         url: String,
         error: String,
+        /// The target answered the upgrade, with a refusal (not `101`).
+        refused: bool,
     },
     /// A mock got a request it has no recorded answer for.
     Unmatched {
@@ -106,7 +119,13 @@ impl fmt::Display for Problem {
             Problem::ClosedEarly { route, conn, target, detail } => {
                 write!(f, "{route}#{conn} {target}: {detail}")
             }
-            Problem::ConnectFailed { route, conn, url, error } => write!(
+            Problem::CredentialMissing { route, conns, place } => write!(
+                f,
+                "{route} ({}): {place} was redacted when recorded, so its placeholder was sent; pass --credential {name}=env:VAR (or set {name} under [replay.credentials] in wsreplay.toml) to send a live value",
+                connections(conns),
+                name = place.name()
+            ),
+            Problem::ConnectFailed { route, conn, url, error, .. } => write!(
                 f,
                 "{route} (recorded connection {conn}): cannot connect to {url}: {error}"
             ),
@@ -165,6 +184,17 @@ pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
             n => format!("{line} (×{n}: this and {} more like it)", n - 1),
         })
         .collect()
+}
+
+/// "recorded connection 3", "recorded connections 1, 2, 5", "recorded connections 1,
+/// 2, 3, 4, 5, … (12 in all)".
+fn connections(conns: &[u64]) -> String {
+    let shown: Vec<String> = conns.iter().take(5).map(u64::to_string).collect();
+    match conns.len() {
+        1 => format!("recorded connection {}", shown[0]),
+        n if n <= 5 => format!("recorded connections {}", shown.join(", ")),
+        n => format!("recorded connections {}, … ({n} in all)", shown.join(", ")),
+    }
 }
 
 /// Problems collected from every task of a replay.
@@ -234,6 +264,9 @@ pub struct ReplayConfig {
     pub faults: Vec<fault::FaultRule>,
     /// Where the replay reports how far it has got (nothing by default).
     pub progress: ProgressHandle,
+    /// Live values sent in place of the placeholders of redacted query parameters and
+    /// headers (`--credential`); never written to the capture.
+    pub credentials: Credentials,
 }
 
 impl ReplayConfig {
@@ -249,6 +282,7 @@ impl ReplayConfig {
             spawn: None,
             faults: Vec::new(),
             progress: ProgressHandle::default(),
+            credentials: Credentials::default(),
         }
     }
 
@@ -304,6 +338,18 @@ pub enum ReplayError {
         route: String,
         url: String,
         error: String,
+    },
+    #[error(
+        "target {route} at {url} refused every connection: {error}. They were sent with placeholders where the recording had redacted the {}; pass --credential {}=env:VAR (or set it under [replay.credentials] in wsreplay.toml) to send a live value",
+        places.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        places.first().map_or("NAME", |p| p.name())
+    )]
+    CredentialRefused {
+        route: String,
+        url: String,
+        error: String,
+        /// Where placeholders were sent for want of a credential.
+        places: Vec<Redacted>,
     },
     #[error(transparent)]
     Tls(#[from] crate::record::tls::TlsError),
@@ -418,9 +464,16 @@ impl Replay {
         for rule in &config.faults {
             check_route(&recording, &rule.route)?;
         }
-        let sink = Sink::start(&config.output, Redactor::new(&RedactConfig::default()))
-            .map_err(ReplayError::Output)?;
-        let capture = Capture::new(sink.handle());
+        // The credentials' names are redacted too, and their values wherever they turn up.
+        let names: Vec<String> = config.credentials.names().map(String::from).collect();
+        let redactor = Redactor::new(&RedactConfig {
+            headers: names.clone(),
+            query: names,
+            ..RedactConfig::default()
+        });
+        let scrubber = credentials::Scrubber::new(&config.credentials, &redactor);
+        let sink = Sink::start(&config.output, redactor).map_err(ReplayError::Output)?;
+        let capture = Capture::scrubbing(sink.handle(), scrubber);
         let problems = Problems::default();
         let mut mocks = Vec::new();
         for MockSpec { route, listen } in &config.mocks {
@@ -574,6 +627,10 @@ impl Replay {
             .flat_map(|(_, s)| s)
             .map(|s| s.steps.len() + s.server.len())
             .sum();
+        let missing = missing_credentials(&scripts, &self.config.credentials);
+        for problem in &missing {
+            self.problems.push(problem.clone());
+        }
         let progress = self.config.progress.begin(total_messages as u64);
         let tls = if self.config.targets.iter().any(|t| t.upstream.tls) {
             Some(crate::record::tls::connector(&Default::default())?)
@@ -589,6 +646,7 @@ impl Replay {
             progress: progress.clone(),
             tls,
             faults: self.config.faults.clone(),
+            credentials: self.config.credentials.clone(),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -624,14 +682,34 @@ impl Replay {
         } in &clients
         {
             if *connections > 0 && *connected == 0 {
-                if let Some(Problem::ConnectFailed { url, error, .. }) = problems
+                if let Some(Problem::ConnectFailed {
+                    url,
+                    error,
+                    refused,
+                    ..
+                }) = problems
                     .iter()
                     .find(|p| matches!(p, Problem::ConnectFailed { route: r, .. } if r == route))
                 {
-                    let err = ReplayError::TargetUnreachable {
-                        route: route.clone(),
-                        url: url.clone(),
-                        error: error.clone(),
+                    let places: Vec<Redacted> = missing
+                        .iter()
+                        .filter_map(|p| match p {
+                            Problem::CredentialMissing {
+                                route: r, place, ..
+                            } if r == route => Some(place.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let (route, url, error) = (route.clone(), url.clone(), error.clone());
+                    let err = if places.is_empty() || !refused {
+                        ReplayError::TargetUnreachable { route, url, error }
+                    } else {
+                        ReplayError::CredentialRefused {
+                            route,
+                            url,
+                            error,
+                            places,
+                        }
                     };
                     self.shutdown().await;
                     return Err(err);
@@ -686,6 +764,34 @@ impl Replay {
             None => Outcome::default(),
         }
     }
+}
+
+/// One problem per route and redacted place where a placeholder will be sent for want
+/// of a credential, naming the recorded connections.
+fn missing_credentials(
+    scripts: &[(ReplayTarget, Vec<script::ClientScript>)],
+    credentials: &Credentials,
+) -> Vec<Problem> {
+    let mut found: std::collections::BTreeMap<(&str, Redacted), Vec<u64>> = Default::default();
+    for (target, route_scripts) in scripts {
+        for script in route_scripts {
+            let live = credentials::live_request(&script.target, &script.headers, credentials);
+            for place in live.missing {
+                found
+                    .entry((target.route.as_str(), place))
+                    .or_default()
+                    .push(script.conn);
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|((route, place), conns)| Problem::CredentialMissing {
+            route: route.to_string(),
+            conns,
+            place,
+        })
+        .collect()
 }
 
 /// `a, b, c`, or `none`.

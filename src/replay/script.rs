@@ -63,9 +63,10 @@ pub enum Ending {
 pub struct ClientScript {
     pub conn: u64,
     pub route: String,
-    /// Request target (path and query) of the recorded upgrade.
+    /// Request target (path and query) of the recorded upgrade, with its placeholders.
     pub target: String,
-    /// Recorded request headers worth replaying (see [`replayable_header`]).
+    /// Recorded request headers worth replaying (see [`replayable_header`]), with
+    /// their placeholders.
     pub headers: Vec<(String, String)>,
     /// Microseconds after the first replayed connection opened.
     pub start_us: u64,
@@ -87,9 +88,10 @@ impl ClientScript {
     }
 }
 
-/// Whether a recorded request header should be sent again: not hop-by-hop, not one
-/// the WebSocket client sets itself, and not redacted.
-pub fn replayable_header(name: &str, value: &str) -> bool {
+/// Whether a recorded request header should be sent again: not hop-by-hop and not one
+/// the WebSocket client sets itself. A redacted header is kept: its placeholder is
+/// replaced by a live credential, or sent as it is ([`super::credentials`]).
+pub fn replayable_header(name: &str) -> bool {
     const SKIP: &[&str] = &[
         "host",
         "connection",
@@ -106,7 +108,7 @@ pub fn replayable_header(name: &str, value: &str) -> bool {
         "proxy-connection",
         "proxy-authorization",
     ];
-    !SKIP.contains(&name.to_ascii_lowercase().as_str()) && !value.contains("<redacted:")
+    !SKIP.contains(&name.to_ascii_lowercase().as_str())
 }
 
 /// The client scripts of every successfully opened connection of `route`.
@@ -128,7 +130,7 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                     headers: o
                         .headers
                         .iter()
-                        .filter(|(n, v)| replayable_header(n, v))
+                        .filter(|(n, _)| replayable_header(n))
                         .cloned()
                         .collect(),
                     start_us: o.t_us,
@@ -306,7 +308,11 @@ mod tests {
             headers: vec![
                 ("Host".into(), "h".into()),
                 ("Origin".into(), "o".into()),
-                ("Authorization".into(), "Bearer <redacted:ab>".into()),
+                (
+                    "Authorization".into(),
+                    "Bearer redacted-0123456789ab".into(),
+                ),
+                ("Connection".into(), "Upgrade".into()),
             ],
             status: 101,
             response_headers: vec![],
@@ -356,7 +362,8 @@ mod tests {
             ["heartbeat_response", "agent_started"]
         );
         assert_eq!(s.target, "/ws?x=1");
-        assert_eq!(s.headers, [("Origin".to_string(), "o".to_string())]);
+        let headers: Vec<_> = s.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(headers, ["Origin", "Authorization"]);
     }
 
     #[test]

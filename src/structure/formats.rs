@@ -1,6 +1,11 @@
 //! Volatile-value recognition: what a string or number looks like (uuid, timestamp,
 //! prefixed id, hex id, URL, epoch seconds or milliseconds), so that snapshots keep the
 //! shape of a value and never the value itself; and which strings could be enum members.
+//! A redaction placeholder (`redacted-1a2b3c4d5e6f`, or the older `<redacted:…>`) is
+//! a plain string, never an id or an enum member, in either form: a recording and a
+//! replay redacted with different keys or by different versions keep one structure.
+
+use crate::redact::placeholder;
 
 /// What a string looks like.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -185,6 +190,9 @@ pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
     if prefix.len() < 2 || !prefix.as_bytes()[0].is_ascii_alphabetic() {
         return None;
     }
+    if prefix.ends_with('-') && prefix.contains("redacted-") && placeholder::contains(s) {
+        return None;
+    }
     // A uuid tail contains '-': look for it before the last separator.
     if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
         return Some((&s[..=i], IdTail::Uuid));
@@ -213,6 +221,7 @@ pub(crate) fn enum_token(s: &str) -> bool {
         && b[0].is_ascii_alphabetic()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+        && !(s.starts_with("redacted-") && placeholder::is_placeholder(s))
 }
 
 /// Whether a string value could be an enum member.
@@ -255,6 +264,15 @@ mod tests {
     #[test]
     fn string_formats() {
         let f = |s| StrFormat::of(s);
+        for placeholder in [
+            "redacted-1a2b3c4d5e6f",
+            "redacted-aws-key-1a2b3c4d5e6f",
+            "Bearer redacted-jwt-1a2b3c4d5e6f",
+            "<redacted:1a2b3c4d5e6f>",
+            "Bearer <redacted:jwt:1a2b3c4d5e6f>",
+        ] {
+            assert_eq!(f(placeholder), StrFormat::Plain, "{placeholder}");
+        }
         assert_eq!(f("3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"), StrFormat::Uuid);
         assert_eq!(
             f("run_3f2a6c1e-8b7d-4e2f-9a1b-0c3d5e7f9a2b"),
@@ -296,7 +314,8 @@ mod tests {
             assert_eq!(f(plain), StrFormat::Plain, "{plain}");
         }
         assert!(
-            enum_like("data_helper")
+            !enum_like("redacted-1a2b3c4d5e6f")
+                && enum_like("data_helper")
                 && enum_like("EC2")
                 && !enum_like("Cost by service")
                 && !enum_like("msg_4f3a9c2b")

@@ -185,7 +185,7 @@ fn mitmproxy_exports_import_with_secrets_redacted_and_failures_kept() {
     assert_eq!(opens[0].upstream, "ws://api.example.test:8080");
     assert!(opens[0]
         .request
-        .starts_with("GET /socket?user=ann&token=<redacted:"));
+        .starts_with("GET /socket?user=ann&token=redacted-"));
     assert_eq!(opens[1].status, 403);
     let times: Vec<(u64, &str)> = rec
         .records

@@ -4,6 +4,7 @@ mod browser;
 mod check;
 mod cli;
 mod cli_output;
+mod credentials;
 mod demo;
 mod faults;
 mod hostile;
