@@ -339,3 +339,83 @@ fn responses_are_labelled_by_their_method_everywhere() {
         assert!(schema.contains(&format!("{method} → result")), "{schema}");
     }
 }
+
+/// A real JSON-RPC server and client (jsonrpsee): eight concurrent calls, answered out
+/// of order, and an error, recorded through the proxy; the snapshot names every
+/// response by its method, and 20 replays against the same server give no difference.
+#[tokio::test]
+async fn a_jsonrpsee_session_with_concurrent_calls_replays_without_a_difference() {
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::rpc_params;
+    use jsonrpsee::server::{RpcModule, Server};
+    use jsonrpsee::types::ErrorObjectOwned;
+    use jsonrpsee::ws_client::WsClientBuilder;
+
+    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut module = RpcModule::new(());
+    module
+        .register_async_method("lookup", |params, _, _| async move {
+            let (n,): (u64,) = params.parse()?;
+            // Each call takes its own time: the answers come back out of order.
+            tokio::time::sleep(std::time::Duration::from_millis((n * 7919) % 40)).await;
+            Ok::<_, ErrorObjectOwned>(serde_json::json!({"n": n, "name": format!("item-{n}")}))
+        })
+        .unwrap();
+    module
+        .register_method("fail", |_, _, _| {
+            Err::<(), _>(ErrorObjectOwned::owned(-32000, "refused", None::<()>))
+        })
+        .unwrap();
+    let handle = server.start(module);
+
+    let rec = Recorder::start(&format!("ws://{addr}")).await;
+    let client = WsClientBuilder::default()
+        .build(format!("ws://{}", rec.addr()))
+        .await
+        .unwrap();
+    let calls = (0..8u64).map(|n| client.request::<serde_json::Value, _>("lookup", rpc_params![n]));
+    for answer in futures_util::future::join_all(calls).await {
+        answer.unwrap();
+    }
+    client
+        .request::<(), _>("fail", rpc_params![])
+        .await
+        .unwrap_err();
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (recording, _) = rec.finish().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rpc.jsonl");
+    write_recording(&recording, &file);
+    let snaps = dir.path().join("snapshots");
+    let written =
+        wsreplay::gate::check::write_snapshot(&file, &snaps, &Default::default()).unwrap();
+    let text = written.structure.render();
+    assert!(text.contains("### s2c lookup → result ×8"), "{text}");
+    assert!(text.contains("### s2c fail → error ×1"), "{text}");
+    assert!(
+        text.contains("×8 c2s lookup → s2c lookup → result"),
+        "{text}"
+    );
+    for round in 0..20 {
+        let outcome = wsreplay::Gate::load(&file)
+            .snapshots(&snaps)
+            .check_only()
+            .start()
+            .await
+            .unwrap()
+            .target("r", format!("ws://{addr}"))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.verdict(),
+            wsreplay::Verdict::Same,
+            "round {round}: {}",
+            outcome.report()
+        );
+    }
+    handle.stop().unwrap();
+}
