@@ -13,6 +13,43 @@ use crate::replay::credentials::CredentialSpec;
 use crate::replay::ProgressHandle;
 use crate::replay::{ReplayConfig, SpawnSpec};
 
+/// How routes' messages are read, on top of `[structure.route.NAME]` in wsreplay.toml.
+#[derive(Debug, Args)]
+pub struct ProtocolFlags {
+    /// Read ROUTE's messages as protocol NAME (json, socketio, graphql-ws, jsonrpc, cdp,
+    /// stomp, signalr, phoenix, actioncable) instead of choosing it per connection from
+    /// the handshake and the first message. Repeatable.
+    #[arg(long = "protocol", value_name = "ROUTE=NAME", value_parser = route_protocol)]
+    pub protocols: Vec<(String, String)>,
+}
+
+impl ProtocolFlags {
+    /// `config` with the routes given here read with their protocols, checked.
+    pub fn apply(
+        &self,
+        mut config: crate::structure::StructureConfig,
+    ) -> anyhow::Result<crate::structure::StructureConfig> {
+        for (route, name) in &self.protocols {
+            config.route.entry(route.clone()).or_default().protocol = Some(name.clone());
+        }
+        config.overrides()?;
+        Ok(config)
+    }
+}
+
+fn route_protocol(spec: &str) -> Result<(String, String), String> {
+    let (route, name) = spec
+        .split_once('=')
+        .ok_or("expected ROUTE=NAME, e.g. frontend=socketio")?;
+    if !crate::protocol::NAMES.contains(&name) {
+        return Err(format!(
+            "{name:?} is not a built-in protocol; use one of: {}",
+            crate::protocol::NAMES.join(", ")
+        ));
+    }
+    Ok((route.to_string(), name.to_string()))
+}
+
 /// Extra secrets to redact, on top of the defaults.
 #[derive(Debug, Args)]
 pub struct RedactFlags {

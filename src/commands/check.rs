@@ -66,13 +66,17 @@ pub struct CheckArgs {
     /// work across CI machines.
     #[arg(long, value_name = "I/N")]
     pub partition: Option<check::Partition>,
+    #[command(flatten)]
+    pub protocol: super::args::ProtocolFlags,
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
     let files = check::expand(&args.recordings)?;
     check::unique_names(&files)?;
     let files = check::partition(files, args.partition);
-    let structure = FileConfig::load(args.replay.config.as_deref())?.structure;
+    let structure = args
+        .protocol
+        .apply(FileConfig::load(args.replay.config.as_deref())?.structure)?;
     let ReplaySetup {
         config: replay,
         targets,

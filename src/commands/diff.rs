@@ -19,14 +19,18 @@ pub struct DiffArgs {
     /// Also write the comparison as a self-contained HTML report (see `check --html`).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
+    /// Read [structure] settings (literal and volatile fields, routes' protocols) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub protocol: super::args::ProtocolFlags,
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<Verdict> {
-    let structure = FileConfig::load(args.config.as_deref())?.structure;
+    let structure = args
+        .protocol
+        .apply(FileConfig::load(args.config.as_deref())?.structure)?;
     let result = check::diff_recordings(&args.a, &args.b, &structure)?;
     print!("{}", result.render(use_color()));
     if let Some(path) = &args.html {

@@ -18,14 +18,18 @@ pub struct SnapshotArgs {
     /// Where snapshots live.
     #[arg(long, value_name = "DIR", default_value = "snapshots")]
     pub snapshots: PathBuf,
-    /// Read literal-field overrides ([structure] literal/volatile) from this TOML file
+    /// Read [structure] settings (literal and volatile fields, routes' protocols) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub protocol: super::args::ProtocolFlags,
 }
 
 pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
-    let structure_config = FileConfig::load(args.config.as_deref())?.structure;
+    let structure_config = args
+        .protocol
+        .apply(FileConfig::load(args.config.as_deref())?.structure)?;
     let files = check::expand(&args.recordings)?;
     check::unique_names(&files)?;
     for file in files {

@@ -419,3 +419,42 @@ async fn a_jsonrpsee_session_with_concurrent_calls_replays_without_a_difference(
     }
     handle.stop().unwrap();
 }
+
+/// A connection whose handshake does not say what it speaks is read as plain JSON,
+/// unless `--protocol ROUTE=NAME` says otherwise.
+#[test]
+fn the_command_line_chooses_a_routes_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = session("/ws", None, &[("c2s", r#"42["chat",{"text":"hi"}]"#)]);
+    let file = write(&dir, "plain.jsonl", &rec);
+    let snaps = dir.path().join("snaps");
+    let snaps = snaps.to_str().unwrap();
+    let (code, _, err) = run(&["snapshot", &file, "--snapshots", snaps]);
+    assert_eq!(code, 0, "{err}");
+    let guessed = std::fs::read_to_string(format!("{snaps}/plain.snap")).unwrap();
+    assert!(guessed.contains("### c2s (text) ×1"), "{guessed}");
+    let (code, _, err) = run(&[
+        "snapshot",
+        &file,
+        "--snapshots",
+        snaps,
+        "--protocol",
+        "app=socketio",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let told = std::fs::read_to_string(format!("{snaps}/plain.snap")).unwrap();
+    assert!(told.contains("### c2s chat ×1"), "{told}");
+    let (code, _, err) = run(&[
+        "snapshot",
+        &file,
+        "--snapshots",
+        snaps,
+        "--protocol",
+        "app=smoke-signals",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("\"smoke-signals\" is not a built-in protocol; use one of: json, socketio"),
+        "{err}"
+    );
+}
