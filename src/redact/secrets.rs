@@ -66,6 +66,12 @@ pub fn find(text: &str) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// Whether a value must never be shown as it is (a snapshot literal, a schema `const`):
+/// it holds a credential of a known shape, or looks random ([`looks_random`]).
+pub fn is_suspicious(value: &str) -> bool {
+    looks_random(value) || !find(value).is_empty()
+}
+
 /// Field names whose random-looking values are treated as secrets.
 pub const SECRET_FIELD_WORDS: &[&str] = &["token", "secret", "key", "password", "credential"];
 
