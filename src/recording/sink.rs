@@ -349,7 +349,7 @@ impl WriterThread {
 
 /// Removes the secrets of one record before it is written: the handshake's headers,
 /// request target and upstream URL, the bodies of text messages (and of binary ones that
-/// are UTF-8 text), ping, pong and reserved control payloads, close reasons and error
+/// hold JSON as UTF-8), ping, pong and reserved control payloads, close reasons and error
 /// texts ([`Redactor::text`]). Every writer of recordings (the recorder, `import har`)
 /// goes through this.
 pub fn redact_record(redactor: &Redactor, record: &mut Record) {
@@ -360,7 +360,12 @@ pub fn redact_record(redactor: &Redactor, record: &mut Record) {
                 *text = redacted;
             }
         }
-        Body::Bytes(bytes) => {
+        // A binary message holding JSON (UTF-8) is scanned like a text message; other
+        // binary payloads (and the recorder's 64 KiB streams) are left as they are.
+        Body::Bytes(bytes)
+            if bytes.trim_ascii_start().starts_with(b"{")
+                || bytes.trim_ascii_start().starts_with(b"[") =>
+        {
             let redacted = std::str::from_utf8(bytes)
                 .ok()
                 .and_then(|text| redactor.text(text));
@@ -368,6 +373,7 @@ pub fn redact_record(redactor: &Redactor, record: &mut Record) {
                 *bytes = redacted.into_bytes();
             }
         }
+        Body::Bytes(_) => {}
     };
     let text = |text: &mut String| {
         if let Some(redacted) = redactor.text(text) {
