@@ -196,9 +196,21 @@ pub fn parse_target(route: &str, url: &str) -> Result<Upstream, ConfigError> {
     })
 }
 
+/// The URL for logs and error messages: a password in its user info is shown as `***`.
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url)
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        match authority
+            .rsplit_once('@')
+            .and_then(|(u, _)| u.split_once(':'))
+        {
+            Some((user, _)) => {
+                let host = &rest[authority.rfind('@').map_or(0, |i| i + 1)..];
+                write!(f, "{scheme}://{user}:***@{host}")
+            }
+            None => f.write_str(&self.url),
+        }
     }
 }
 
@@ -477,6 +489,11 @@ mod tests {
         let bare: Route = "f=18100=ws://127.0.0.1:18000".parse().unwrap();
         assert_eq!(bare.listen.to_string(), "127.0.0.1:18100");
         assert_eq!(bare.upstream.path, "");
+        let secret: Upstream = "wss://app:s3cret-pw@agents.example/nlp?x=1"
+            .parse()
+            .unwrap();
+        assert_eq!(secret.to_string(), "wss://app:***@agents.example/nlp?x=1");
+        assert_eq!(secret.host, "agents.example");
         let err = "frontend=127.0.0.1:18100"
             .parse::<Route>()
             .unwrap_err()

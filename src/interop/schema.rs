@@ -8,8 +8,9 @@
 //! formats in the structure normaliser's terms ([`StrFormat`]: uuid, date-time,
 //! prefixed ids such as `run_<uuid>`, hex ids, URLs, digits) as `format` or `pattern`,
 //! and `const`/`enum` for discriminators and enum-like fields (the normaliser's rule:
-//! at most [`MAX_LITERALS`] identifier-like values; `[structure] literal`/`volatile` in
-//! `wsreplay.toml` override it). Objects are closed (`additionalProperties: false`), so
+//! at most [`MAX_LITERALS`] identifier-like values, each seen at least twice in the
+//! contract, none random-looking or credential-shaped; `[structure] literal`/`volatile`
+//! in `wsreplay.toml` override it, but a credential never becomes a `const`). Objects are closed (`additionalProperties: false`), so
 //! a renamed field (`payload` → `data`) is both a missing required property and an
 //! unexpected one. Every recorded message validates against the schema inferred from it.
 //!
@@ -28,9 +29,13 @@ use serde_json::{json, Map, Value};
 
 use crate::protocol::{self, Payload, Reader};
 use crate::recording::{Dir, Message, Record, Recording};
+use crate::redact::secrets;
 use crate::structure::{
     formats::enum_like, IdTail, StrFormat, StructureConfig, MAX_CONFIGURED_LITERALS, MAX_LITERALS,
 };
+
+/// How often each literal candidate was seen, over a whole contract.
+type Seen<'a> = std::collections::HashMap<&'a str, u64>;
 
 /// The JSON Schema dialect of every document written here.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -44,8 +49,9 @@ struct Shape {
     float: bool,
     strings: bool,
     formats: BTreeSet<StrFormat>,
-    /// Distinct string values, while all are enum-like and few.
-    literals: BTreeSet<String>,
+    /// Distinct string values and how often each was seen, while all are enum-like
+    /// and few.
+    literals: BTreeMap<String, u64>,
     /// False once a string that cannot be an enum member (or one too many) was seen.
     literal_ok: bool,
     /// Times this place held an object (the bound of its properties' presence).
@@ -82,11 +88,13 @@ impl Shape {
                 };
                 self.formats.insert(format);
                 if self.literal_ok {
-                    if enum_like(s)
-                        && (self.literals.contains(s)
-                            || self.literals.len() < MAX_CONFIGURED_LITERALS)
+                    if let Some(n) = self.literals.get_mut(s) {
+                        *n += 1;
+                    } else if self.literals.len() < MAX_CONFIGURED_LITERALS
+                        && enum_like(s)
+                        && !secrets::is_suspicious(s)
                     {
-                        self.literals.insert(s.clone());
+                        self.literals.insert(s.clone(), 1);
                     } else {
                         self.literal_ok = false;
                         self.literals.clear();
@@ -112,9 +120,25 @@ impl Shape {
         }
     }
 
+    /// Adds how often each literal candidate was seen here and below to `seen`.
+    fn count_literals<'a>(&'a self, seen: &mut Seen<'a>) {
+        if self.literal_ok {
+            for (value, n) in &self.literals {
+                *seen.entry(value.as_str()).or_default() += n;
+            }
+        }
+        for (shape, _) in self.properties.values() {
+            shape.count_literals(seen);
+        }
+        if let Some(items) = &self.items {
+            items.count_literals(seen);
+        }
+    }
+
     /// The JSON Schema of this place; `path` is its key path (`payload.tool_name`,
-    /// `rows[].service`) for the literal-field overrides.
-    fn schema(&self, path: &str, config: &StructureConfig) -> Value {
+    /// `rows[].service`) for the literal-field overrides, `seen` how often each literal
+    /// candidate was seen in the whole contract.
+    fn schema(&self, path: &str, config: &StructureConfig, seen: &Seen<'_>) -> Value {
         let mut out = Map::new();
         let mut types = Vec::new();
         if self.null {
@@ -147,7 +171,7 @@ impl Shape {
             }
         }
         if self.strings {
-            self.string_keywords(path, config, &mut out);
+            self.string_keywords(path, config, seen, &mut out);
         }
         if self.objects > 0 {
             let mut properties = Map::new();
@@ -158,7 +182,7 @@ impl Shape {
                 } else {
                     format!("{path}.{name}")
                 };
-                properties.insert(name.clone(), shape.schema(&child, config));
+                properties.insert(name.clone(), shape.schema(&child, config, seen));
                 if *present == self.objects {
                     required.push(name.clone());
                 }
@@ -170,23 +194,41 @@ impl Shape {
             out.insert("additionalProperties".into(), Value::Bool(false));
         }
         if let Some(items) = &self.items {
-            out.insert("items".into(), items.schema(&format!("{path}[]"), config));
+            out.insert(
+                "items".into(),
+                items.schema(&format!("{path}[]"), config, seen),
+            );
         }
         Value::Object(out)
     }
 
-    fn string_keywords(&self, path: &str, config: &StructureConfig, out: &mut Map<String, Value>) {
+    fn string_keywords(
+        &self,
+        path: &str,
+        config: &StructureConfig,
+        seen: &Seen<'_>,
+        out: &mut Map<String, Value>,
+    ) {
         let discriminator = protocol::default().is_discriminator(path);
-        let values = self.literal_ok && !self.literals.is_empty();
+        // The last guard before a value is written into a schema: nothing
+        // credential-shaped or random becomes a `const` or an `enum` member.
+        let values = self.literal_ok
+            && !self.literals.is_empty()
+            && !self.literals.keys().any(|s| secrets::is_suspicious(s));
+        // Like the snapshots' rule: a value seen once is no evidence of an enum.
+        let repeated = self
+            .literals
+            .keys()
+            .all(|v| seen.get(v.as_str()).is_some_and(|n| *n >= 2));
         let literal = values
             && !StructureConfig::names(&config.volatile, path)
             && (discriminator
-                || self.literals.len() <= MAX_LITERALS
+                || (self.literals.len() <= MAX_LITERALS && repeated)
                 || StructureConfig::names(&config.literal, path));
         let only_strings =
             !(self.boolean || self.integer || self.float || self.objects > 0 || self.arrays);
         if literal && only_strings {
-            let mut values: Vec<Value> = self.literals.iter().map(|s| json!(s)).collect();
+            let mut values: Vec<Value> = self.literals.keys().map(|s| json!(s)).collect();
             if self.null {
                 values.push(Value::Null);
             }
@@ -382,18 +424,27 @@ impl Contract {
     }
 
     /// Every (route, direction, kind) with its count and schema.
-    fn each(&self) -> impl Iterator<Item = (&str, Dir, &str, u64, Value)> + '_ {
-        self.routes.iter().flat_map(move |(route, r)| {
-            r.kinds.iter().map(move |((dir, label), (shape, count))| {
-                (
-                    route.as_str(),
-                    *dir,
-                    label.as_str(),
-                    *count,
-                    shape.schema("", &self.config),
-                )
-            })
-        })
+    /// How often each literal candidate was seen in the whole contract.
+    fn seen(&self) -> Seen<'_> {
+        let mut seen = Seen::new();
+        for r in self.routes.values() {
+            for (shape, _) in r.kinds.values() {
+                shape.count_literals(&mut seen);
+            }
+        }
+        seen
+    }
+
+    fn each(&self) -> Vec<(&str, Dir, &str, u64, Value)> {
+        let seen = self.seen();
+        let mut out = Vec::new();
+        for (route, r) in &self.routes {
+            for ((dir, label), (shape, count)) in &r.kinds {
+                let schema = shape.schema("", &self.config, &seen);
+                out.push((route.as_str(), *dir, label.as_str(), *count, schema));
+            }
+        }
+        out
     }
 
     fn described(&self) -> String {
@@ -437,6 +488,7 @@ impl Contract {
 
     /// An AsyncAPI 3.0 document describing each route's server.
     pub fn asyncapi(&self) -> Value {
+        let seen = self.seen();
         let mut servers = Map::new();
         let mut channels = Map::new();
         let mut operations = Map::new();
@@ -465,7 +517,7 @@ impl Contract {
                         "name": label,
                         "title": format!("{label} ({})", direction_words(*dir)),
                         "contentType": "application/json",
-                        "payload": shape.schema("", &self.config),
+                        "payload": shape.schema("", &self.config, &seen),
                         "x-wsreplay": {"route": route, "direction": dir.as_str(), "kind": label, "count": count},
                     }),
                 );
@@ -579,15 +631,17 @@ mod tests {
     fn schema_of(values: &[Value]) -> Value {
         let mut shape = Shape::new();
         values.iter().for_each(|v| shape.observe(v));
-        shape.schema("", &StructureConfig::default())
+        let mut seen = Seen::new();
+        shape.count_literals(&mut seen);
+        shape.schema("", &StructureConfig::default(), &seen)
     }
 
     #[test]
     fn required_optional_types_formats_and_enums() {
-        let s = schema_of(&[
-            json!({"type": "t", "id": "run_3f2a1b4c-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "n": 1, "x": 1.5, "status": "ok", "at": "2026-11-23T09:05:51.123Z"}),
-            json!({"type": "t", "id": "run_00000000-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "n": 2, "x": 2, "status": "failed", "at": "2026-11-23T09:05:52Z", "extra": null}),
-        ]);
+        let a = json!({"type": "t", "id": "run_3f2a1b4c-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "n": 1, "x": 1.5, "status": "ok", "at": "2026-11-23T09:05:51.123Z"});
+        let b = json!({"type": "t", "id": "run_00000000-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "n": 2, "x": 2, "status": "failed", "at": "2026-11-23T09:05:52Z", "extra": null});
+        // Each status twice: a value seen once is no evidence of an enum (see below).
+        let s = schema_of(&[a.clone(), b.clone(), a, b]);
         assert_eq!(
             s["required"],
             json!(["at", "id", "n", "status", "type", "x"])
@@ -604,6 +658,54 @@ mod tests {
         let pattern = s["properties"]["id"]["pattern"].as_str().unwrap();
         assert!(pattern.starts_with("^run_[0-9a-fA-F]{8}-"), "{pattern}");
         assert_eq!(s["additionalProperties"], false);
+    }
+
+    /// Issue 15: a token seen in one message became a `const` of the published schema.
+    #[test]
+    fn secrets_and_values_seen_once_are_no_const_or_enum() {
+        // Fake credentials, put together here so that no scanner flags this file.
+        let github = format!("ghp_{}", "R8vT2kLmQ9xZ4wN7pB3cJ6hD1fG5sY0aE8uK");
+        let random = "Xk9Lm2Qp8Rt5Vw3Yz7Bn4Cd6Fg1Hj0Ks";
+        let message = |status: &str, pin: &str| json!({"type": "login", "gh": github, "r": random, "status": status, "pin": pin, "mode": "m1"});
+        let s = schema_of(&[message("ok", "hunter2x"), message("ok", "swordfish7")]);
+        let text = s.to_string();
+        assert!(!text.contains(&github) && !text.contains(random), "{text}");
+        assert!(
+            !text.contains("hunter2x") && !text.contains("swordfish7"),
+            "{text}"
+        );
+        let p = &s["properties"];
+        assert_eq!(p["gh"], json!({"type": "string"}));
+        assert_eq!(p["r"], json!({"type": "string"}));
+        assert_eq!(p["pin"], json!({"type": "string"}));
+        assert_eq!(p["status"]["const"], "ok");
+        assert_eq!(p["mode"]["const"], "m1");
+        // Seen once, yet kept: the discriminator, and a field declared literal.
+        let one = [json!({"type": "t", "pin": "hunter2x"})];
+        let mut shape = Shape::new();
+        one.iter().for_each(|v| shape.observe(v));
+        let mut seen = Seen::new();
+        shape.count_literals(&mut seen);
+        let config = StructureConfig {
+            literal: vec!["pin".into()],
+            ..StructureConfig::default()
+        };
+        let s = shape.schema("", &config, &seen);
+        assert_eq!(s["properties"]["type"]["const"], "t");
+        assert_eq!(s["properties"]["pin"]["const"], "hunter2x");
+        // Declared literal or not, a credential is never a `const`.
+        let config = StructureConfig {
+            literal: vec!["gh".into()],
+            ..StructureConfig::default()
+        };
+        let mut shape = Shape::new();
+        shape.observe(&json!({"gh": github}));
+        let mut seen = Seen::new();
+        shape.count_literals(&mut seen);
+        assert_eq!(
+            shape.schema("", &config, &seen)["properties"]["gh"],
+            json!({"type": "string"})
+        );
     }
 
     #[test]

@@ -347,19 +347,52 @@ impl WriterThread {
     }
 }
 
-/// Removes the secrets of one record before it is written: the handshake's headers and
-/// request target, and the secret JSON keys of text messages. Every writer of
-/// recordings (the recorder, `import har`) goes through this.
+/// Removes the secrets of one record before it is written: the handshake's headers,
+/// request target and upstream URL, the bodies of text messages (and of binary ones that
+/// hold JSON as UTF-8), ping, pong and reserved control payloads, close reasons and error
+/// texts ([`Redactor::text`]). Every writer of recordings (the recorder, `import har`)
+/// goes through this.
 pub fn redact_record(redactor: &Redactor, record: &mut Record) {
+    use crate::recording::Body;
+    let body = |body: &mut Body| match body {
+        Body::Text(text) => {
+            if let Some(redacted) = redactor.text(text) {
+                *text = redacted;
+            }
+        }
+        // A binary message holding JSON (UTF-8) is scanned like a text message; other
+        // binary payloads (and the recorder's 64 KiB streams) are left as they are.
+        Body::Bytes(bytes)
+            if bytes.trim_ascii_start().starts_with(b"{")
+                || bytes.trim_ascii_start().starts_with(b"[") =>
+        {
+            let redacted = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| redactor.text(text));
+            if let Some(redacted) = redacted {
+                *bytes = redacted.into_bytes();
+            }
+        }
+        Body::Bytes(_) => {}
+    };
+    let text = |text: &mut String| {
+        if let Some(redacted) = redactor.text(text) {
+            *text = redacted;
+        }
+    };
     match record {
         Record::Open(open) => {
             redactor.headers(&mut open.headers);
             redactor.headers(&mut open.response_headers);
             open.request = redact_request_line(redactor, &open.request);
+            open.upstream = redactor.url(&open.upstream);
         }
-        Record::Message(m) => {
-            if let Some(text) = m.body.as_text().and_then(|t| redactor.text(t)) {
-                m.body = crate::recording::Body::Text(text);
+        Record::Message(m) => body(&mut m.body),
+        Record::Ping(c) | Record::Pong(c) | Record::Control(c) => body(&mut c.body),
+        Record::Close(c) => text(&mut c.reason),
+        Record::End(e) => {
+            if let Some(error) = &mut e.error {
+                text(error);
             }
         }
         _ => {}

@@ -6,7 +6,11 @@
 //! (uuid, ISO-8601 timestamp, prefixed ids such as `run_<uuid>`, hex ids, URLs) and
 //! epoch numbers. Values are kept literally only for discriminators (`type`, ...) and
 //! for low-cardinality, enum-like fields, detected from the *baseline* recording
-//! ([`Hints`]) so that the same fields are literal in every run compared with it.
+//! ([`Hints`]) so that the same fields are literal in every run compared with it. An
+//! enum-like field's values are identifier-like, each seen at least twice in the
+//! baseline (anywhere in it), and none looks random or like a credential
+//! ([`crate::redact::secrets::is_suspicious`]); `[structure] literal` fields may hold
+//! values seen once, and no literal that looks like a secret is ever written.
 //! Messages are grouped by route, direction and kind (discriminator value); a path
 //! absent from some messages of its kind is marked optional (`?`). Arrays are the union
 //! of their elements. Non-JSON text and binary get their kind and a size class.
@@ -44,7 +48,8 @@ pub const MAX_CONFIGURED_LITERALS: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct StructureConfig {
     /// Keep these fields' values literally even when the baseline has more than
-    /// [`MAX_LITERALS`] of them (up to [`MAX_CONFIGURED_LITERALS`] identifier-like values).
+    /// [`MAX_LITERALS`] of them (up to [`MAX_CONFIGURED_LITERALS`] identifier-like values),
+    /// or has seen a value only once. Credential-shaped values are never kept.
     #[serde(default)]
     pub literal: Vec<String>,
     /// Never keep these fields' values, even when they look like an enum.

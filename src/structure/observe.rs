@@ -11,6 +11,7 @@ use super::formats::*;
 use super::*;
 use crate::protocol::{self, Json, Overrides, Payload, Reader, Shared};
 use crate::recording::{Body, Dir, Opcode, Record, Recording};
+use crate::redact::secrets;
 
 /// What was seen at one path of one message kind.
 #[derive(Clone, Debug, Default)]
@@ -22,8 +23,8 @@ pub(crate) struct PathStats {
     /// Times this path held a non-empty array (elements' parent count).
     elements: u64,
     types: BTreeSet<TypeTag>,
-    /// Distinct string values, while few and enum-like.
-    literals: BTreeSet<String>,
+    /// Distinct string values and how often each was seen, while few and enum-like.
+    literals: BTreeMap<String, u64>,
     /// False once a non-enum-like or one-too-many string was seen.
     literal_ok: bool,
 }
@@ -203,6 +204,23 @@ impl Observation {
     /// The hints a baseline gives, with the literal-field overrides of `config`.
     pub fn hints_with(&self, config: &StructureConfig) -> Hints {
         let mut hints = Hints::default();
+        // How often each candidate value was seen anywhere in the baseline.
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        for k in self
+            .routes
+            .values()
+            .flat_map(|r| r.kinds.values().flat_map(|m| m.values()))
+        {
+            for p in k
+                .paths
+                .values()
+                .filter(|p| p.literal_ok && !p.types.is_empty())
+            {
+                for (value, n) in &p.literals {
+                    *seen.entry(value.as_str()).or_default() += n;
+                }
+            }
+        }
         for (route, r) in &self.routes {
             for (dir, label, k) in r
                 .kinds
@@ -220,7 +238,11 @@ impl Observation {
                         .iter()
                         .all(|t| matches!(t, TypeTag::Str(_) | TypeTag::Null));
                     let values = only_strings && p.literal_ok && !p.literals.is_empty();
-                    let auto = values && p.literals.len() <= MAX_LITERALS;
+                    let auto = values
+                        && p.literals.len() <= MAX_LITERALS
+                        && p.literals
+                            .keys()
+                            .all(|v| seen.get(v.as_str()).is_some_and(|n| *n >= 2));
                     let configured = values && StructureConfig::names(&config.literal, path);
                     let volatile = StructureConfig::names(&config.volatile, path);
                     if !volatile && (discriminator || auto || configured) {
@@ -323,12 +345,14 @@ pub(crate) fn observe(
             Json::Str(s) => {
                 let shape = StrShape::of(s);
                 if stats.literal_ok {
-                    let known = stats.literals.contains(s.as_ref());
-                    let fits = known || stats.literals.len() < MAX_CONFIGURED_LITERALS;
-                    if shape == StrShape::Plain && enum_token(s) && fits {
-                        if !known {
-                            stats.literals.insert(s.to_string());
-                        }
+                    if let Some(n) = stats.literals.get_mut(s.as_ref()) {
+                        *n += 1;
+                    } else if shape == StrShape::Plain
+                        && stats.literals.len() < MAX_CONFIGURED_LITERALS
+                        && enum_token(s)
+                        && !secrets::is_suspicious(s)
+                    {
+                        stats.literals.insert(s.to_string(), 1);
                     } else {
                         stats.literal_ok = false;
                         stats.literals.clear();
@@ -417,9 +441,10 @@ pub(crate) fn observe_opaque(op: Opcode, body: &Body, paths: &mut FxHashMap<Stri
         (Opcode::BINARY, _) => "binary",
         _ => "frame",
     };
-    stats
+    *stats
         .literals
-        .insert(format!("{kind}, {}", size_class(body.len())));
+        .entry(format!("{kind}, {}", size_class(body.len())))
+        .or_default() += 1;
 }
 
 pub(crate) fn size_class(n: usize) -> &'static str {
@@ -437,8 +462,12 @@ pub(crate) fn size_class(n: usize) -> &'static str {
 pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
     if p.types.is_empty() {
         // Opaque bodies keep their descriptions in `literals`.
-        return p.literals.iter().cloned().collect::<Vec<_>>().join(" | ");
+        return p.literals.keys().cloned().collect::<Vec<_>>().join(" | ");
     }
+    // The last guard before a value is written into a snapshot (and so into git, JUnit,
+    // HTML and the terminal): a field holding anything credential-shaped or random is
+    // described by its type, whatever the hints say.
+    let literal = literal && p.literal_ok && !p.literals.keys().any(|s| secrets::is_suspicious(s));
     let mut parts: BTreeSet<String> = BTreeSet::new();
     for t in &p.types {
         let d = match t {
@@ -450,7 +479,7 @@ pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
             TypeTag::Float => "float".into(),
             TypeTag::EpochSeconds => "number: epoch seconds".into(),
             TypeTag::EpochMillis => "number: epoch milliseconds".into(),
-            TypeTag::Str(_) if literal && p.literal_ok => continue,
+            TypeTag::Str(_) if literal => continue,
             TypeTag::Str(f) => f.describe(),
             TypeTag::Object => "object".into(),
             TypeTag::EmptyObject => "object (empty)".into(),
@@ -459,10 +488,10 @@ pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
         };
         parts.insert(d);
     }
-    if literal && p.literal_ok {
+    if literal {
         parts.extend(
             p.literals
-                .iter()
+                .keys()
                 .map(|s| serde_json::Value::String(s.clone()).to_string()),
         );
     }
@@ -483,4 +512,94 @@ pub(crate) fn collapse(steps: &[String]) -> String {
         i += run;
     }
     out.join(" → ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recording::{Body, Dir, Recording};
+    use crate::structure::{Structure, StructureConfig};
+
+    fn fields(
+        rec: &Recording,
+        config: &StructureConfig,
+    ) -> std::collections::BTreeMap<String, String> {
+        let s = Structure::of_with(rec, config);
+        s.routes["r"].kinds[&(Dir::ServerToClient, "login".to_string())]
+            .fields
+            .clone()
+    }
+
+    /// Issue 15: a value seen once, a random token or a vendor key was written into
+    /// the snapshot as an "enum" member.
+    #[test]
+    fn secrets_and_values_seen_once_are_not_snapshot_literals() {
+        // Fake credentials, put together here so that no scanner flags this file.
+        let stripe = format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dc");
+        let google = format!("AIza{}", "SyD8x7Kq2Lm9Np4Rt6Vw1Yz3Bc5Df0Gh2Jk");
+        let random = "Xk9Lm2Qp8Rt5Vw3Yz7Bn4Cd6Fg1Hj0Ks";
+        let texts = [
+            format!(
+                r#"{{"type":"login","k":"{stripe}","g":"{google}","r":"{random}","status":"ok","pin":"hunter2x","once":"alpha"}}"#
+            ),
+            format!(
+                r#"{{"type":"login","k":"{stripe}","g":"{google}","r":"{random}","status":"ok","pin":"swordfish7","once":"beta"}}"#
+            ),
+        ];
+        let rec = Recording::single_connection(
+            "r",
+            texts
+                .iter()
+                .map(|t| (Dir::ServerToClient, Body::Text(t.clone()))),
+        );
+        let f = fields(&rec, &StructureConfig::default());
+        for field in ["k", "g", "r", "pin", "once"] {
+            assert_eq!(f[field], "string", "{field}: {f:?}");
+        }
+        assert_eq!(f["status"], "\"ok\"");
+        assert_eq!(f["type"], "\"login\"");
+        let rendered = Structure::of(&rec).render();
+        for secret in [
+            stripe.as_str(),
+            google.as_str(),
+            random,
+            "hunter2x",
+            "swordfish7",
+        ] {
+            assert!(!rendered.contains(secret), "{secret} in\n{rendered}");
+        }
+        // Declared literal: values seen once are kept, credentials still are not.
+        let config = StructureConfig {
+            literal: vec!["pin".into(), "k".into()],
+            ..StructureConfig::default()
+        };
+        let f = fields(&rec, &config);
+        assert_eq!(f["pin"], "\"hunter2x\" | \"swordfish7\"");
+        assert_eq!(f["k"], "string");
+    }
+
+    /// A value seen once in the baseline and once in the run is described the same way
+    /// on both sides: the hints come from the baseline.
+    #[test]
+    fn a_value_seen_once_is_treated_alike_in_baseline_and_run() {
+        let rec = |code: &str| {
+            let texts = [
+                r#"{"type":"error","error":{"type":"CODE"}}"#.replace("CODE", code),
+                r#"{"type":"ok"}"#.to_string(),
+            ];
+            Recording::single_connection(
+                "r",
+                texts
+                    .into_iter()
+                    .map(|t| (Dir::ServerToClient, Body::Text(t))),
+            )
+        };
+        let (base, run) = (rec("server_error"), rec("server_error"));
+        let obs = crate::structure::Observation::of(&base);
+        let hints = obs.hints();
+        let old = obs.render(&hints);
+        let new = crate::structure::Observation::of(&run).render(&hints);
+        assert_eq!(old, new);
+        let error = &old.routes["r"].kinds[&(Dir::ServerToClient, "error".to_string())];
+        assert_eq!(error.fields["error.type"], "string");
+    }
 }

@@ -211,7 +211,7 @@ async fn a_jwt_header_and_query_key_never_reach_the_recording_and_one_jwt_is_one
     assert!(!listing.contains("redacted-") && !listing.contains(JWT));
     insta::assert_snapshot!(listing, @"
     where                                  kind         count  distinct
-    message field api_secret               secret           2         1
+    message field api_secret               stripe-key       2         1
     message field session_token            jwt              2         1
     message field text                     jwt              2         1
     query parameter api_key                secret           1         1
@@ -228,4 +228,296 @@ async fn no_secret_scan_keeps_values_found_only_by_their_shape() {
     for named in ["hdr-opaque-s3cret-77", "AK-query-s3cret-9001"] {
         assert!(!text.contains(named), "named secrets are always redacted");
     }
+}
+
+/// Fake credentials in every format gitleaks' default rules know, built at run time
+/// (pseudo-random characters in each vendor's format, so no scanner flags this file
+/// and none is real), by name.
+fn planted(n: u64) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut seed = 0x5851_f42d_4c95_7f2d ^ n.wrapping_mul(0x9e37_79b9);
+    let mut c = |alphabet: &str, len: usize| -> String {
+        let a = alphabet.as_bytes();
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                a[(seed % a.len() as u64) as usize] as char
+            })
+            .collect()
+    };
+    let d = "0123456789";
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwt = format!(
+        "{}.{}.{}",
+        b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(format!(r#"{{"sub":"user-{n}","exp":1900000000}}"#)),
+        c(&format!("{ALNUM}-_"), 43)
+    );
+    vec![
+        ("github-pat", format!("ghp_{}", c(ALNUM, 36))),
+        ("github-oauth", format!("gho_{}", c(ALNUM, 36))),
+        ("github-app", format!("ghs_{}", c(ALNUM, 36))),
+        (
+            "github-fine-grained",
+            format!("github_pat_{}_{}", c(ALNUM, 22), c(ALNUM, 59)),
+        ),
+        ("gitlab", format!("glpat-{}", c(ALNUM, 20))),
+        (
+            "slack-bot",
+            format!("xoxb-{}-{}-{}", c(d, 11), c(d, 12), c(ALNUM, 24)),
+        ),
+        (
+            "slack-user",
+            format!(
+                "xoxp-{}-{}-{}-{}",
+                c(d, 11),
+                c(d, 11),
+                c(d, 12),
+                c("0123456789abcdef", 32)
+            ),
+        ),
+        ("stripe", format!("sk_live_{}", c(ALNUM, 24))),
+        ("stripe-restricted", format!("rk_live_{}", c(ALNUM, 24))),
+        (
+            "openai",
+            format!("sk-proj-{}T3BlbkFJ{}", c(ALNUM, 58), c(ALNUM, 58)),
+        ),
+        ("google", format!("AIza{}", c(ALNUM, 35))),
+        (
+            "npm",
+            format!("npm_{}", c("abcdefghijklmnopqrstuvwxyz0123456789", 36)),
+        ),
+        ("sendgrid", format!("SG.{}.{}", c(ALNUM, 22), c(ALNUM, 43))),
+        (
+            "aws-id",
+            format!("AKIA{}", c("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+        ),
+        ("aws-secret", c(&format!("{ALNUM}/+"), 40)),
+        ("jwt", jwt),
+        ("url-password", c(ALNUM, 18)),
+        ("dsn-password", c(ALNUM, 14)),
+        ("form-password", format!("hunter2-{}", c(ALNUM, 6))),
+        ("json-password", format!("swordfish-{}", c(ALNUM, 6))),
+        ("random", c(ALNUM, 32)),
+    ]
+}
+
+/// Every place a credential can sit on one connection through the recorder: the
+/// upstream URL's user info, a path segment, query values, headers of any name, JSON
+/// (escaped keys, duplicate keys, `\u`-escaped JWT, `tokens[]`, `credentials.*`,
+/// `pass`), a form body, base64-wrapped JSON, a binary message of UTF-8 JSON, a ping
+/// and a close reason. Returns the recording's path and text.
+async fn record_planted(
+    dir: &std::path::Path,
+    creds: &std::collections::HashMap<&str, String>,
+) -> (std::path::PathBuf, String) {
+    use base64::Engine as _;
+    let upstream = echo_server().await;
+    let host = upstream.strip_prefix("ws://").unwrap();
+    let upstream = format!("ws://app:{}@{host}", creds["url-password"]);
+    let rec = Recorder::start_with(&upstream, |_| {}).await;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"host":"h","Authorization":"{}"}}"#,
+        creds["jwt"]
+    ));
+    let url = format!(
+        "ws://{}/ws/{}/room?cb={}&header={header}&v=1",
+        rec.addr(),
+        creds["github-pat"],
+        creds["gitlab"]
+    );
+    let mut request = url.into_client_request().unwrap();
+    let h = request.headers_mut();
+    h.insert("X-Client-Hint", creds["slack-bot"].parse().unwrap());
+    h.insert("X-Goog-Api-Key", creds["google"].parse().unwrap());
+    h.insert(
+        "Authorization",
+        format!("Bearer {}", creds["jwt"]).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let escaped_jwt: String = creds["jwt"]
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let chat = format!(
+        r#"{{"type":"chat","text":"key {openai} and {aws_id} / {aws_secret}","tokens":["{npm}"],"credentials":{{"mail":"{sendgrid}","x":"{random}"}},"pass\u0077ord":"{pw}","password":"{pw}","password":"{pw}2","auth":"{escaped_jwt}","pass":"{pw}3","dsn":"Server=db;User Id=sa;Password={dsn};","db":"postgres://app:{url_pw}@db/app"}}"#,
+        openai = creds["openai"],
+        aws_id = creds["aws-id"],
+        aws_secret = creds["aws-secret"],
+        npm = creds["npm"],
+        sendgrid = creds["sendgrid"],
+        random = creds["random"],
+        pw = creds["json-password"],
+        dsn = creds["dsn-password"],
+        url_pw = creds["url-password"],
+    );
+    let form = format!(
+        "user=alice&passwd={}&note={}",
+        creds["form-password"], creds["stripe"]
+    );
+    let wrapped = base64::engine::general_purpose::STANDARD.encode(format!(
+        r#"{{"type":"auth","api":"{}","slack":"{}"}}"#,
+        creds["stripe-restricted"], creds["slack-user"]
+    ));
+    let binary = format!(r#"{{"type":"bin","app":"{}"}}"#, creds["github-app"]);
+    for _ in 0..2 {
+        for text in [&chat, &form, &wrapped] {
+            ws.send(Message::text(text.clone())).await.unwrap();
+            let echoed = ws.next().await.unwrap().unwrap();
+            assert_eq!(
+                echoed.into_text().unwrap().as_str(),
+                text,
+                "forwarded unchanged"
+            );
+        }
+        ws.send(Message::binary(binary.clone().into_bytes()))
+            .await
+            .unwrap();
+        ws.next().await.unwrap().unwrap();
+    }
+    ws.send(Message::Ping(
+        creds["github-oauth"].clone().into_bytes().into(),
+    ))
+    .await
+    .unwrap();
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: format!("bye {}", creds["github-fine-grained"]).into(),
+    }))
+    .await
+    .unwrap();
+    while ws.next().await.is_some() {}
+    let path = dir.join("planted.jsonl");
+    let (_recording, text) = rec.finish().await;
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+fn assert_none_planted(what: &str, text: &str, creds: &std::collections::HashMap<&str, String>) {
+    for (name, secret) in creds {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{name} ({secret}) leaked into {what}:\n{text}"
+        );
+    }
+}
+
+/// Issue 15 (items 3 and 4): the planted credentials reach neither the recording nor
+/// anything made from it. With WSREPLAY_PLANTED_OUT=DIR, the recording, what was made
+/// from it and the planted values are left in DIR (`scripts/gitleaks-check.sh`).
+#[tokio::test]
+async fn planted_credentials_reach_no_recording_snapshot_schema_or_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("WSREPLAY_PLANTED_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&out).unwrap();
+    let creds: std::collections::HashMap<&str, String> = planted(1).into_iter().collect();
+    let (path, text) = record_planted(&out, &creds).await;
+    assert_none_planted("the recording", &text, &creds);
+    let rec = wsreplay::recording::Recording::read(&path).unwrap();
+    let kinds: Vec<&str> = rec
+        .records
+        .iter()
+        .map(|r| match r {
+            Record::Ping(_) => "ping",
+            Record::Close(_) => "close",
+            Record::Message(_) => "message",
+            _ => "",
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 16);
+    assert!(kinds.contains(&"ping") && kinds.contains(&"close"));
+    let Record::Open(open) = &rec.records[0] else {
+        panic!()
+    };
+    assert!(open.upstream.starts_with("ws://app:") && open.upstream.contains("@127.0.0.1:"));
+    assert!(open.request.contains("/room?cb=") && open.request.ends_with("&v=1 HTTP/1.1"));
+    let path = path.to_str().unwrap();
+    let snapshots = out.join("snapshots");
+    let snapshots = snapshots.to_str().unwrap();
+    for args in [
+        vec!["show", path],
+        vec!["show", "--timeline", path],
+        vec!["show", "--mermaid", path],
+        vec!["show", "--secrets", path],
+        vec!["schema", "--format", "json-schema", path],
+        vec!["schema", "--format", "asyncapi", path],
+        vec!["snapshot", "--snapshots", snapshots, path],
+    ] {
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert_none_planted(&format!("{args:?}"), &format!("{stdout}{stderr}"), &creds);
+        if args[0] != "snapshot" {
+            let name = args[..args.len() - 1].join("_").replace("--", "");
+            std::fs::write(out.join(format!("{name}.txt")), stdout).unwrap();
+        }
+    }
+    let snap = std::fs::read_to_string(out.join("snapshots/planted.snap")).unwrap();
+    assert_none_planted("the snapshot", &snap, &creds);
+    let (_, listing, _) = run(&["show", "--secrets", path]);
+    for kind in [
+        "github-token",
+        "gitlab-token",
+        "slack-token",
+        "stripe-key",
+        "jwt",
+    ] {
+        assert!(listing.contains(kind), "{kind} not listed:\n{listing}");
+    }
+    let values: Vec<&str> = creds.values().map(String::as_str).collect();
+    std::fs::write(out.join("planted-values.txt"), values.join("\n") + "\n").unwrap();
+}
+
+/// Issue 15 (item 2): values a recording still holds (recorded with
+/// `--no-secret-scan`, or by an older build) never become snapshot literals, schema
+/// `const`s or `enum`s, nor reach a diff: credentials even when seen twice, any value
+/// seen once.
+#[test]
+fn credentials_in_a_recording_never_become_literals() {
+    use wsreplay::recording::{Body, Dir, Recording};
+    let creds: std::collections::HashMap<&str, String> = planted(2).into_iter().collect();
+    let message = |n: usize, extra: &str| {
+        format!(
+            r#"{{"type":"session","gh":"{}","g":"{}","npm":"{}","r":"{}","state":"open","pin":"pin{n}x"{extra}}}"#,
+            creds["github-pat"], creds["google"], creds["npm"], creds["random"]
+        )
+    };
+    let rec = |extra: &str| {
+        Recording::single_connection(
+            "r",
+            (0..2).map(|n| (Dir::ServerToClient, Body::Text(message(n, extra)))),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    write_recording(&rec(""), &a);
+    write_recording(&rec(r#","added":"x""#), &b);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let snapshots = dir.path().join("snapshots");
+    let snapshots = snapshots.to_str().unwrap();
+    for args in [
+        vec!["snapshot", "--snapshots", snapshots, a],
+        vec!["schema", "--format", "json-schema", a],
+        vec!["schema", "--format", "asyncapi", a],
+        vec!["diff", a, b],
+    ] {
+        let (_, stdout, stderr) = run(&args);
+        assert_none_planted(&format!("{args:?}"), &format!("{stdout}{stderr}"), &creds);
+        assert!(
+            !stdout.contains("pin0x") && !stdout.contains("pin1x"),
+            "{stdout}"
+        );
+    }
+    let snap = std::fs::read_to_string(dir.path().join("snapshots/a.snap")).unwrap();
+    assert_none_planted("the snapshot", &snap, &creds);
+    assert!(snap.contains("state  \"open\""), "{snap}");
+    assert!(
+        snap.contains("gh     string") && snap.contains("pin    string"),
+        "{snap}"
+    );
 }
