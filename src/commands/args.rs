@@ -76,6 +76,11 @@ pub struct ReplayFlags {
     /// the wait and goes on.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub step_timeout: f64,
+    /// Seconds a client waits, once connected, for the target to finish the TLS and
+    /// WebSocket handshakes. A target that never answers is reported; when no
+    /// connection of a route gets through, wsreplay exits 2.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub handshake_timeout: f64,
     /// Read correlation overrides ([[correlate]] route/request/response) from this TOML
     /// file [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
@@ -110,6 +115,7 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
     config.id_pairs = file.correlate;
     config.faults = flags.faults;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
+    config.handshake_timeout = seconds("--handshake-timeout", flags.handshake_timeout)?;
     if let Some(speed) = flags.speed {
         anyhow::ensure!(
             speed > 0.0 && speed.is_finite(),

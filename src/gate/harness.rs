@@ -48,13 +48,14 @@ pub struct Gate {
     config: Option<PathBuf>,
     read_only: bool,
     step_timeout: Duration,
+    handshake_timeout: Duration,
     runs: Option<PathBuf>,
 }
 
 impl Gate {
     /// A gate for one recording, with `check`'s defaults: snapshots in `snapshots/`,
     /// `./wsreplay.toml` when present, `.snap.new` written unless `CI` is set, a 10 s
-    /// step timeout. Nothing is read until [`Gate::start`].
+    /// step timeout and a 10 s handshake timeout. Nothing is read until [`Gate::start`].
     pub fn load(recording: impl AsRef<Path>) -> Gate {
         Gate {
             recording: recording.as_ref().to_owned(),
@@ -63,6 +64,7 @@ impl Gate {
             config: None,
             read_only: in_ci(),
             step_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
             runs: None,
         }
     }
@@ -103,6 +105,14 @@ impl Gate {
         self
     }
 
+    /// How long a replayed client waits, once connected, for the build to finish the
+    /// TLS and WebSocket handshakes (as `--handshake-timeout`): a build that accepts
+    /// connections but never answers fails the run instead of hanging it.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Gate {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Keeps the captured run as `DIR/<name>.jsonl` (as `--runs DIR`) instead of
     /// removing it.
     pub fn runs(mut self, dir: impl AsRef<Path>) -> Gate {
@@ -130,6 +140,7 @@ impl Gate {
         let mut config = ReplayConfig::new(Output::File(run_path.clone()));
         config.id_pairs = file.correlate;
         config.step_timeout = self.step_timeout;
+        config.handshake_timeout = self.handshake_timeout;
         for route in &self.mocks {
             config.mock(route, SocketAddr::from(([127, 0, 0, 1], 0)));
         }

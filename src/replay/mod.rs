@@ -79,6 +79,15 @@ pub enum Problem {
         url: String,
         error: String,
     },
+    /// The target accepted the TCP connection but did not finish the TLS or WebSocket
+    /// handshake within the handshake timeout.
+    HandshakeTimeout {
+        route: String,
+        conn: u64,
+        url: String,
+        waited: Duration,
+        stage: Handshake,
+    },
     /// A mock got a request it has no recorded answer for.
     Unmatched {
         route: String,
@@ -109,6 +118,10 @@ impl fmt::Display for Problem {
                 f,
                 "{route} (recorded connection {conn}): cannot connect to {url}: {error}"
             ),
+            Problem::HandshakeTimeout { route, conn, url, waited, stage } => write!(
+                f,
+                "{route} (recorded connection {conn}): {url} accepted the connection but did not finish the {stage} handshake within {waited:?} (--handshake-timeout)"
+            ),
             Problem::Unmatched { route, label, excerpt } => write!(
                 f,
                 "mock {route}: no unused recorded request matches this `{label}`, so it got no answer: {excerpt}"
@@ -121,6 +134,24 @@ impl fmt::Display for Problem {
                 write!(f, "the build under test exited during the replay ({status}); {tail}")
             }
         }
+    }
+}
+
+/// Which handshake of a replayed connection did not finish in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// The TLS handshake of a `wss://` target.
+    Tls,
+    /// The WebSocket upgrade (HTTP request and `101` response).
+    WebSocket,
+}
+
+impl fmt::Display for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Handshake::Tls => "TLS",
+            Handshake::WebSocket => "WebSocket",
+        })
     }
 }
 
@@ -180,7 +211,11 @@ pub struct ReplayConfig {
     pub speed: Option<f64>,
     /// Longest wait for a server message a client step depends on.
     pub step_timeout: Duration,
+    /// Longest wait for a target to accept a TCP connection.
     pub connect_timeout: Duration,
+    /// Longest wait, once TCP is connected, for the TLS and WebSocket handshakes (a
+    /// target that accepts connections but never answers the upgrade).
+    pub handshake_timeout: Duration,
     /// Where the capture of the replay goes.
     pub output: Output,
     /// Explicit correlation id pairs (in addition to the detected ones).
@@ -201,6 +236,7 @@ impl ReplayConfig {
             speed: None,
             step_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
             output,
             id_pairs: Vec::new(),
             spawn: None,
@@ -261,6 +297,15 @@ pub enum ReplayError {
         route: String,
         url: String,
         error: String,
+    },
+    #[error(
+        "target {route} at {url} accepted connections but never finished the {stage} handshake (waited {waited:?} each time). Is the build under test stuck, or is another program listening there? --handshake-timeout sets the wait"
+    )]
+    TargetSilent {
+        route: String,
+        url: String,
+        waited: Duration,
+        stage: Handshake,
     },
     #[error(transparent)]
     Tls(#[from] crate::record::tls::TlsError),
@@ -541,6 +586,7 @@ impl Replay {
             capture: self.capture.clone(),
             step_timeout: self.config.step_timeout,
             connect_timeout: self.config.connect_timeout,
+            handshake_timeout: self.config.handshake_timeout,
             speed: self.config.speed,
             problems: self.problems.clone(),
             progress: progress.clone(),
@@ -581,15 +627,32 @@ impl Replay {
         } in &clients
         {
             if *connections > 0 && *connected == 0 {
-                if let Some(Problem::ConnectFailed { url, error, .. }) = problems
-                    .iter()
-                    .find(|p| matches!(p, Problem::ConnectFailed { route: r, .. } if r == route))
-                {
-                    let err = ReplayError::TargetUnreachable {
+                let err = problems.iter().find_map(|p| match p {
+                    Problem::ConnectFailed {
+                        route: r,
+                        url,
+                        error,
+                        ..
+                    } if r == route => Some(ReplayError::TargetUnreachable {
                         route: route.clone(),
                         url: url.clone(),
                         error: error.clone(),
-                    };
+                    }),
+                    Problem::HandshakeTimeout {
+                        route: r,
+                        url,
+                        waited,
+                        stage,
+                        ..
+                    } if r == route => Some(ReplayError::TargetSilent {
+                        route: route.clone(),
+                        url: url.clone(),
+                        waited: *waited,
+                        stage: *stage,
+                    }),
+                    _ => None,
+                });
+                if let Some(err) = err {
                     self.shutdown().await;
                     return Err(err);
                 }

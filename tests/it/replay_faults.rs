@@ -134,3 +134,128 @@ fn first_request(rec: &Recording, route: &str) -> String {
         })
         .unwrap()
 }
+
+/// A target that accepts TCP connections and never says a word; returns its address.
+async fn silent_target() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s); // open, unread, unanswered
+        }
+    });
+    addr
+}
+
+/// Runs `wsreplay ARGS`, failing the test if it does not end within 30 s; returns the
+/// exit code and stdout + stderr.
+async fn wsreplay_bounded(args: &[&str]) -> (Option<i32>, String) {
+    let run = tokio::process::Command::new(bin())
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .unwrap_or_else(|_| panic!("wsreplay {args:?} hung on a silent target"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[tokio::test]
+async fn a_silent_target_times_out_the_handshake_and_exits_2() {
+    let addr = silent_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.jsonl");
+    let run = run.to_str().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (scheme, stage) in [("ws", "WebSocket"), ("wss", "TLS")] {
+        let target = format!("frontend={scheme}://{addr}");
+        let started = std::time::Instant::now();
+        let (code, text) = wsreplay_bounded(&[
+            "replay",
+            CHECKOUT,
+            "--target",
+            &target,
+            "--handshake-timeout",
+            "0.5",
+            "--out",
+            run,
+        ])
+        .await;
+        assert_eq!(code, Some(2), "{text}");
+        assert!(
+            text.contains(&format!(
+                "target frontend at {scheme}://{addr}/ws?user_id=demo accepted connections but never finished the {stage} handshake (waited 500ms each time)"
+            )) && text.contains("--handshake-timeout"),
+            "{text}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    let target = format!("frontend=ws://{addr}");
+    let (code, text) = wsreplay_bounded(&[
+        "check",
+        CHECKOUT,
+        "--target",
+        &target,
+        "--handshake-timeout",
+        "0.5",
+        "--check",
+        "--runs",
+        d,
+        "--snapshots",
+        d,
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("never finished the WebSocket handshake (waited 500ms each time)"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_timeout_on_one_connection_is_a_problem_of_the_replay() {
+    // Two recorded users; the target answers the first upgrade and sits on the second.
+    let (rec, _) = record_demo(2, 1).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut first = true;
+        while let Ok((s, _)) = listener.accept().await {
+            if std::mem::take(&mut first) {
+                tokio::spawn(async move {
+                    let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+                    while let Some(Ok(_)) = ws.next().await {}
+                });
+            } else {
+                held.push(s);
+            }
+        }
+    });
+    let mut config = ReplayConfig::new(Output::Discard);
+    config.step_timeout = std::time::Duration::from_millis(300);
+    config.handshake_timeout = std::time::Duration::from_millis(300);
+    let mut replay = Replay::start(rec, config).await.unwrap();
+    replay.target("frontend", &url).unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    let timeouts: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| matches!(p, Problem::HandshakeTimeout { .. }))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(timeouts.len(), 1, "{}", report.render());
+    assert!(
+        timeouts[0].contains("did not finish the WebSocket handshake within 300ms"),
+        "{}",
+        timeouts[0]
+    );
+    assert_eq!(report.clients[0].connected, 1, "{}", report.render());
+}
