@@ -17,6 +17,11 @@
 //! small to be either are taken as seconds on a clock of their own, anchored at the
 //! entry's `startedDateTime`.
 //!
+//! A side file is read only if it is a regular file inside the HAR's directory (after
+//! resolving symbolic links) of at most [`MAX_SIDE_FILE`] bytes: a `_file` that is
+//! absolute, climbs out with `..`, or names a FIFO or a device is an error naming the
+//! entry and the file ([`SideFileError`]), never a hang or an endless read.
+//!
 //! Every WebSocket entry becomes one connection of the recording's route, with its
 //! handshake (URL, request and response headers) and messages, redacted like the
 //! recorder redacts ([`crate::recording::sink::redact_record`]). Other entries are skipped and
@@ -171,6 +176,9 @@ pub enum EntryError {
     },
 }
 
+/// The largest side file read (1 GiB): a HAR's messages, not an unbounded stream.
+pub const MAX_SIDE_FILE: u64 = 1 << 30;
+
 /// Why the side file of a Playwright entry (`content: 'attach'`) cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SideFileError {
@@ -179,6 +187,16 @@ pub enum SideFileError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("it is not inside the HAR's directory {dir}; side files are only read from there (Playwright writes them next to the HAR), so an absolute path, `..` or a symbolic link leading elsewhere is refused. Move the file next to the HAR and name it relatively")]
+    Outside { dir: PathBuf },
+    #[error("{path} is {kind}, not a regular file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path} has {size} bytes, more than the {limit} bytes a side file may have")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
     },
     #[error("{path}:{line}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {source}")]
     Line {
@@ -343,7 +361,7 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
         let messages = match (entry.messages.take(), attached_file(&entry)) {
             (Some(list), _) => list,
             (None, Some(file)) => {
-                read_attached(&dir.join(file)).map_err(|source| HarError::SideFile {
+                read_attached(dir, file).map_err(|source| HarError::SideFile {
                     path: har.to_owned(),
                     index,
                     file: file.to_string(),
@@ -672,12 +690,25 @@ fn attached_file(entry: &Entry) -> Option<&str> {
     entry.response.as_ref()?.content.as_ref()?.file.as_deref()
 }
 
-/// Playwright's `content: 'attach'` side file: one message object per line.
-fn read_attached(path: &Path) -> Result<Vec<WsMessage>, SideFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SideFileError::Io {
-        path: path.to_owned(),
+/// Playwright's `content: 'attach'` side file `file`, named relative to the HAR's
+/// directory `dir`: one message object per line.
+fn read_attached(dir: &Path, file: &str) -> Result<Vec<WsMessage>, SideFileError> {
+    let (path, file) = open_side_file(dir, file)?;
+    let io = |source| SideFileError::Io {
+        path: path.clone(),
         source,
-    })?;
+    };
+    let mut text = String::new();
+    file.take(MAX_SIDE_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_SIDE_FILE {
+        return Err(SideFileError::TooLarge {
+            path,
+            size: text.len() as u64,
+            limit: MAX_SIDE_FILE,
+        });
+    }
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -689,6 +720,98 @@ fn read_attached(path: &Path) -> Result<Vec<WsMessage>, SideFileError> {
             })
         })
         .collect()
+}
+
+/// Opens a side file: only a regular file inside `dir` (the HAR's directory, symbolic
+/// links resolved), of at most [`MAX_SIDE_FILE`] bytes. Never blocks on a FIFO and
+/// never reads a device. Returns the resolved path and the open file.
+fn open_side_file(dir: &Path, file: &str) -> Result<(PathBuf, std::fs::File), SideFileError> {
+    use std::path::Component;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let outside = || SideFileError::Outside {
+        dir: dir.to_owned(),
+    };
+    let relative = Path::new(file);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if file.is_empty() || !plain {
+        return Err(outside());
+    }
+    let joined = dir.join(relative);
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SideFileError::Io { path, source }
+    };
+    let real_dir = dir.canonicalize().map_err(io(dir))?;
+    let path = joined.canonicalize().map_err(io(&joined))?;
+    if !path.starts_with(&real_dir) {
+        return Err(outside());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading would wait for a writer; a symbolic link put
+        // in place since it was resolved is not followed.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    {
+        let meta = std::fs::metadata(&path).map_err(io(&path))?;
+        if !meta.is_file() {
+            return Err(SideFileError::NotAFile {
+                path,
+                kind: file_kind(&meta.file_type()),
+            });
+        }
+    }
+    let opened = options.open(&path).map_err(io(&path))?;
+    let meta = opened.metadata().map_err(io(&path))?;
+    if !meta.is_file() {
+        return Err(SideFileError::NotAFile {
+            kind: file_kind(&meta.file_type()),
+            path,
+        });
+    }
+    if meta.len() > MAX_SIDE_FILE {
+        return Err(SideFileError::TooLarge {
+            path,
+            size: meta.len(),
+            limit: MAX_SIDE_FILE,
+        });
+    }
+    Ok((path, opened))
+}
+
+/// What a file that is not a regular file is, for an error message.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Epoch milliseconds are ~10¹², epoch seconds ~10⁹; anything much smaller is a clock
