@@ -15,7 +15,10 @@
 //! "error"`) an error the browser saw. The time unit is detected from the values
 //! (epoch milliseconds are a thousand times larger than epoch seconds); values too
 //! small to be either are taken as seconds on a clock of their own, anchored at the
-//! entry's `startedDateTime`.
+//! entry's `startedDateTime`. Absurd times are refused, naming the entry and message,
+//! rather than imported for a replay to sleep on: a value above 10¹⁴ (`1e300`), a
+//! message more than 30 days from its entry's start, or entries started more than 30
+//! days apart.
 //!
 //! A side file is read only if it is a regular file inside the HAR's directory (after
 //! resolving symbolic links) of at most [`MAX_SIDE_FILE`] bytes: a `_file` that is
@@ -139,6 +142,15 @@ pub enum HarError {
         #[source]
         source: SideFileError,
     },
+    #[error("{path}: entries[{first}] started {first_at} and entries[{last}] {last_at}, {days:.0} days apart: a capture does not span that long, so one of these times is wrong. Fix it, or import the entries from separate HARs")]
+    Span {
+        path: PathBuf,
+        first: usize,
+        first_at: String,
+        last: usize,
+        last_at: String,
+        days: f64,
+    },
     #[error("{path}: entries[{index}]: {source}")]
     Entry {
         path: PathBuf,
@@ -168,6 +180,16 @@ pub enum EntryError {
     /// `message` is the message's position in the entry (0-based).
     #[error("message {message}: type {kind:?} is neither \"send\" nor \"receive\"")]
     MessageType { message: usize, kind: String },
+    #[error("message {message}: time {time:?} is no time stamp: too large for seconds or milliseconds since the epoch. Fix or remove the message")]
+    AbsurdTime { message: usize, time: f64 },
+    #[error("message {message}: time {time:?} ({unit}) is {days:.0} days from the entry's startedDateTime {started}: a WebSocket in a capture does not last that long, so the time is wrong. Fix or remove the message")]
+    FarFromStart {
+        message: usize,
+        time: f64,
+        unit: &'static str,
+        days: f64,
+        started: String,
+    },
     #[error("message {message}: binary data is not base64: {source}")]
     Base64 {
         message: usize,
@@ -370,6 +392,20 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             }
             (None, None) => Vec::new(),
         };
+        if let Some((message, m)) = messages
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.time > MAX_TIME_VALUE)
+        {
+            return Err(HarError::Entry {
+                path: har.to_owned(),
+                index,
+                source: EntryError::AbsurdTime {
+                    message,
+                    time: m.time,
+                },
+            });
+        }
         let socket = Socket {
             index,
             entry,
@@ -400,6 +436,25 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
     );
     for socket in &mut sockets {
         socket.times = message_times(report.unit, socket.started, &socket.messages);
+        check_span(socket, report.unit).map_err(|source| HarError::Entry {
+            path: har.to_owned(),
+            index: socket.index,
+            source,
+        })?;
+    }
+    let first = sockets.iter().min_by_key(|s| s.started);
+    let last = sockets.iter().max_by_key(|s| s.started);
+    if let (Some(first), Some(last)) = (first, last) {
+        if last.started - first.started > MAX_SPAN_US {
+            return Err(HarError::Span {
+                path: har.to_owned(),
+                first: first.index,
+                first_at: first.entry.started.clone(),
+                last: last.index,
+                last_at: last.entry.started.clone(),
+                days: days(last.started - first.started),
+            });
+        }
     }
     // The recording starts at the first moment of the capture, on a whole millisecond.
     let start_us = sockets
@@ -472,6 +527,43 @@ fn load(har: &Path) -> Result<Log, HarError> {
         source,
     })?;
     Ok(parsed.log)
+}
+
+/// The largest message time taken as a time stamp: 10¹⁴ milliseconds since the epoch
+/// is the year 5138. Anything larger (`1e300`) is refused, not slept on in a replay.
+const MAX_TIME_VALUE: f64 = 1e14;
+
+/// The longest a capture may span, in microseconds (30 days): between the first and
+/// the last connection's start, and between a connection's start and its messages.
+const MAX_SPAN_US: i128 = 30 * 86_400 * 1_000_000;
+
+fn days(us: i128) -> f64 {
+    us as f64 / 86_400e6
+}
+
+/// Refuses a message time more than [`MAX_SPAN_US`] from its entry's start.
+fn check_span(socket: &Socket, unit: TimeUnit) -> Result<(), EntryError> {
+    let far = socket
+        .messages
+        .iter()
+        .zip(&socket.times)
+        .enumerate()
+        .find(|(_, (_, t))| (**t - socket.started).abs() > MAX_SPAN_US);
+    match far {
+        Some((message, (m, t))) => Err(EntryError::FarFromStart {
+            message,
+            time: m.time,
+            unit: match unit {
+                TimeUnit::Seconds => "seconds since the epoch",
+                TimeUnit::Milliseconds => "milliseconds since the epoch",
+                TimeUnit::RelativeSeconds => "seconds on the browser's own clock",
+                TimeUnit::None => "no time",
+            },
+            days: days((t - socket.started).abs()),
+            started: socket.entry.started.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Each message's time in epoch microseconds.

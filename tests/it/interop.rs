@@ -250,6 +250,59 @@ fn a_bad_har_is_an_error_naming_the_file() {
     assert!(!out.exists(), "nothing is written from a bad HAR");
 }
 
+#[test]
+fn absurd_message_times_are_refused_naming_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let entry = |started: &str, times: &[f64]| {
+        let messages: Vec<Value> = times
+            .iter()
+            .map(|t| json!({"type": "send", "time": t, "opcode": 1, "data": "{\"type\":\"chat\"}"}))
+            .collect();
+        json!({
+            "startedDateTime": started,
+            "request": {"url": "ws://127.0.0.1:18000/ws"},
+            "response": {"status": 101},
+            "_resourceType": "websocket",
+            "_webSocketMessages": messages,
+        })
+    };
+    let at = "2026-11-23T09:00:00Z";
+    let ms = 1_795_424_400_000.0; // `at` in epoch milliseconds
+    let cases = [
+        (
+            vec![entry(at, &[ms]), entry(at, &[ms, 1e300])],
+            "entries[1]: message 1: time 1e300 is no time stamp",
+        ),
+        (
+            // Milliseconds, but the second message is 300 years later.
+            vec![entry(at, &[ms, ms + 1e13])],
+            "entries[0]: message 1: time 11795424400000.0 (milliseconds since the epoch) is 115741 days from the entry's startedDateTime 2026-11-23T09:00:00Z",
+        ),
+        (
+            vec![entry(at, &[ms]), entry("9999-12-31T23:59:59Z", &[])],
+            "entries[0] started 2026-11-23T09:00:00Z and entries[1] 9999-12-31T23:59:59Z, 2912117 days apart",
+        ),
+    ];
+    for (entries, expected) in cases {
+        let har = dir.path().join("absurd.har");
+        std::fs::write(&har, json!({"log": {"entries": entries}}).to_string()).unwrap();
+        let (code, _, stderr) = import(&har, &out, &[]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(&format!("absurd.har: {expected}")),
+            "{expected}: {stderr}"
+        );
+        assert!(!out.exists(), "nothing is written");
+    }
+    // A capture over a few hours is fine.
+    let har = dir.path().join("long.har");
+    let entries = [entry(at, &[ms, ms + 3.6e6 * 5.0]), entry(at, &[ms])];
+    std::fs::write(&har, json!({"log": {"entries": entries}}).to_string()).unwrap();
+    let (code, _, stderr) = import(&har, &out, &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// `wsreplay import har HAR --out OUT`, failing the test if it does not end within 30 s.
 fn import_bounded(har: &Path, out: &Path) -> (Option<i32>, String) {
     let mut child = Command::new(crate::support::bin())
