@@ -309,7 +309,26 @@ pub enum ReplayError {
     },
     #[error(transparent)]
     Tls(#[from] crate::record::tls::TlsError),
+    #[error(
+        "{path}: replaying route {route} would wait {hours:.0} hours for {what}, longer than the {} hours a replay waits for a recorded time: its `t_us` values look hand-edited or corrupt. Fix them{}",
+        MAX_RECORDED_WAIT.as_secs() / 3600,
+        if *.speed_helps { ", or replay faster (--speed)" } else { "" }
+    )]
+    AbsurdWait {
+        path: String,
+        route: String,
+        /// What would be waited for: a connection's start, a step, a mock's reply.
+        what: String,
+        hours: f64,
+        /// Whether a larger `--speed` shortens this wait.
+        speed_helps: bool,
+    },
 }
+
+/// The longest a replay waits for a recorded time: a connection's start, a step at its
+/// recorded offset (`--speed`), a mock's recorded reply delay. A recording that asks
+/// for longer is refused ([`ReplayError::AbsurdWait`]) rather than slept on.
+pub const MAX_RECORDED_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// What the replayed clients of one target route did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -539,6 +558,62 @@ impl Replay {
         })
     }
 
+    /// The first recorded time this replay would wait on for longer than
+    /// [`MAX_RECORDED_WAIT`], as an error.
+    fn absurd_wait<'a>(
+        &self,
+        scripts: impl Iterator<Item = &'a script::ClientScript>,
+    ) -> Option<ReplayError> {
+        let limit = MAX_RECORDED_WAIT.as_secs_f64();
+        let err = |route: &str, what: String, secs: f64, speed_helps| ReplayError::AbsurdWait {
+            path: self.recording.path.display().to_string(),
+            route: route.to_string(),
+            what,
+            hours: secs / 3600.0,
+            speed_helps,
+        };
+        for s in scripts {
+            let start = s.start_us as f64 / 1e6;
+            if start > limit {
+                let what = format!("recorded connection {} to start", s.conn);
+                return Some(err(&s.route, what, start, false));
+            }
+            let Some(speed) = self.config.speed else {
+                continue;
+            };
+            if let Some(step) = s
+                .steps
+                .iter()
+                .find(|st| st.at_us as f64 / 1e6 / speed > limit)
+            {
+                let what = format!(
+                    "step `{}` of recorded connection {} (recorded {} µs after it opened)",
+                    step.label(),
+                    s.conn,
+                    step.at_us
+                );
+                return Some(err(&s.route, what, step.at_us as f64 / 1e6 / speed, true));
+            }
+        }
+        let speed = self.config.speed.unwrap_or(1.0);
+        for m in &self.mocks {
+            let table = &m.ctx.table;
+            let replies = table.greetings.iter().flatten();
+            let replies = replies.chain(table.requests.iter().flat_map(|r| &r.responses));
+            for reply in replies {
+                let secs = reply.delay_us as f64 / 1e6 / speed;
+                if secs > limit {
+                    let what = format!(
+                        "the mock to send its recorded `{}` ({} µs after what it answers)",
+                        reply.message.label, reply.delay_us
+                    );
+                    return Some(err(&m.ctx.route, what, secs, true));
+                }
+            }
+        }
+        None
+    }
+
     /// Plays every recorded client connection of the targets, concurrently and at their
     /// recorded relative start times; then stops the build, the mocks and the capture.
     pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
@@ -571,6 +646,10 @@ impl Replay {
             .iter()
             .map(|t| (t.clone(), script::client_scripts(&self.recording, &t.route)))
             .collect();
+        if let Some(err) = self.absurd_wait(scripts.iter().flat_map(|(_, s)| s)) {
+            self.shutdown().await;
+            return Err(err);
+        }
         let total_messages: usize = scripts
             .iter()
             .flat_map(|(_, s)| s)

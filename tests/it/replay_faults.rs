@@ -259,3 +259,79 @@ async fn a_handshake_timeout_on_one_connection_is_a_problem_of_the_replay() {
     );
     assert_eq!(report.clients[0].connected, 1, "{}", report.render());
 }
+
+#[tokio::test]
+async fn a_recording_with_absurd_times_is_refused_not_slept_on() {
+    // A hand-edited recording: 30 years (~1e15 µs) added to some records.
+    const YEARS: u64 = 1_000_000_000_000_000;
+    let (rec, _) = record_demo(2, 1).await;
+    let opens: Vec<u64> = rec
+        .opens()
+        .filter(|o| o.route == "frontend")
+        .map(|o| o.conn)
+        .collect();
+    let attempt = |rec: Recording, speed: Option<f64>| async move {
+        let mut config = ReplayConfig::new(Output::Discard);
+        config.speed = speed;
+        config.mock("nlp", "127.0.0.1:0".parse().unwrap());
+        let mut replay = Replay::start(rec, config).await.unwrap();
+        // Never contacted: the replay is refused before it starts.
+        replay.target("frontend", "ws://127.0.0.1:9").unwrap();
+        let run = tokio::time::timeout(std::time::Duration::from_secs(20), replay.run());
+        run.await
+            .expect("the replay slept on an absurd recorded time")
+            .unwrap_err()
+            .to_string()
+    };
+    // The second user's connection opens 30 years after the first.
+    let mut late_start = rec.clone();
+    for r in &mut late_start.records {
+        if let Record::Open(o) = r {
+            if o.conn == opens[1] {
+                o.t_us += YEARS;
+            }
+        }
+    }
+    let err = attempt(late_start, None).await;
+    assert!(
+        err.contains(&format!(
+            "replaying route frontend would wait 277778 hours for recorded connection {} to start, longer than the 24 hours",
+        opens[1])) && err.contains("hand-edited or corrupt") && !err.contains("--speed"),
+        "{err}"
+    );
+    // The first user's last message 30 years after its first: --speed 1 waits for it.
+    let mut late_step = rec.clone();
+    let last_c2s = late_step
+        .records
+        .iter()
+        .rposition(|r| matches!(r, Record::Message(m) if m.conn == opens[0] && m.dir == Dir::ClientToServer))
+        .unwrap();
+    if let Record::Message(m) = &mut late_step.records[last_c2s] {
+        m.t_us += YEARS;
+    }
+    let err = attempt(late_step.clone(), Some(1.0)).await;
+    assert!(
+        err.contains("would wait 277778 hours for step `")
+            && err.contains("or replay faster (--speed)"),
+        "{err}"
+    );
+    // A mock reply recorded 30 years after its request.
+    let mut late_reply = rec.clone();
+    let nlp = late_reply
+        .opens()
+        .find(|o| o.route == "nlp")
+        .map(|o| o.conn)
+        .unwrap();
+    for r in &mut late_reply.records {
+        if let Record::Message(m) = r {
+            if m.conn == nlp && m.dir == Dir::ServerToClient {
+                m.t_us += YEARS;
+            }
+        }
+    }
+    let err = attempt(late_reply, None).await;
+    assert!(
+        err.contains("replaying route nlp would wait 277778 hours for the mock to send its recorded `nlp_query_response`"),
+        "{err}"
+    );
+}
