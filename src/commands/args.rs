@@ -60,8 +60,9 @@ pub struct ReplayFlags {
     #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
     pub mocks: Vec<MockSpec>,
     /// Shell command that starts the build under test; run after the mocks listen and
-    /// stopped (SIGTERM, then SIGKILL) at the end. It gets WSREPLAY_MOCK_<ROUTE>=ws://…
-    /// in its environment.
+    /// stopped at the end with everything it started, daemons included (SIGTERM, then
+    /// SIGKILL after 5 s to whatever is left). It gets WSREPLAY_MOCK_<ROUTE>=ws://… in
+    /// its environment.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
     /// Seconds the --spawn build may take until the first target accepts connections.
@@ -145,6 +146,8 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
         "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
     );
     if let Some(command) = flags.spawn {
+        // Orphans of the build are re-parented to wsreplay, so stopping it finds them.
+        crate::replay::spawn::adopt_orphans();
         config.spawn = Some(SpawnSpec {
             command,
             timeout: seconds("--spawn-timeout", flags.spawn_timeout)?,
