@@ -98,8 +98,9 @@ pub struct ReplayFlags {
     #[arg(short, long = "mock", value_name = "ROUTE=LISTEN")]
     pub mocks: Vec<MockSpec>,
     /// Shell command that starts the build under test; run after the mocks listen and
-    /// stopped (SIGTERM, then SIGKILL) at the end. It gets WSREPLAY_MOCK_<ROUTE>=ws://…
-    /// in its environment.
+    /// stopped at the end with everything it started, daemons included (SIGTERM, then
+    /// SIGKILL after 5 s to whatever is left). It gets WSREPLAY_MOCK_<ROUTE>=ws://… in
+    /// its environment.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
     /// Seconds the --spawn build may take until the first target accepts connections.
@@ -114,6 +115,11 @@ pub struct ReplayFlags {
     /// the wait and goes on.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub step_timeout: f64,
+    /// Seconds a client waits, once connected, for the target to finish the TLS and
+    /// WebSocket handshakes. A target that never answers is reported; when no
+    /// connection of a route gets through, wsreplay exits 2.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub handshake_timeout: f64,
     /// Read correlation overrides ([[correlate]] route/request/response) and
     /// [replay.credentials] from this TOML file [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
@@ -175,6 +181,7 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
         .map_err(|e| anyhow::anyhow!("{}: [replay.credentials]: {e}", file_path.display()))?;
     config.credentials.read(&specs)?;
     config.step_timeout = seconds("--step-timeout", flags.step_timeout)?;
+    config.handshake_timeout = seconds("--handshake-timeout", flags.handshake_timeout)?;
     if let Some(speed) = flags.speed {
         anyhow::ensure!(
             speed > 0.0 && speed.is_finite(),
@@ -204,6 +211,8 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
         "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
     );
     if let Some(command) = flags.spawn {
+        // Orphans of the build are re-parented to wsreplay, so stopping it finds them.
+        crate::replay::spawn::adopt_orphans();
         config.spawn = Some(SpawnSpec {
             command,
             timeout: seconds("--spawn-timeout", flags.spawn_timeout)?,

@@ -21,8 +21,8 @@ pub enum ImportCommand {
 /// Arguments of `wsreplay import har`.
 #[derive(Debug, Args)]
 pub struct ImportHarArgs {
-    /// The HAR file. Playwright's side files (content: 'attach') are read from its
-    /// directory.
+    /// The HAR file. Playwright's side files (content: 'attach') are read only from
+    /// its directory, and only as regular files of at most 1 GiB.
     pub file: PathBuf,
     /// The recording to write (JSON Lines).
     #[arg(short, long, value_name = "FILE")]

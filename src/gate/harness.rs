@@ -52,6 +52,7 @@ pub struct Gate {
     config: Option<PathBuf>,
     read_only: bool,
     step_timeout: Duration,
+    handshake_timeout: Duration,
     runs: Option<PathBuf>,
     /// Given with [`Gate::credential`]; `Debug` shows names only.
     credentials: Vec<(String, LiveValue)>,
@@ -70,7 +71,7 @@ impl std::fmt::Debug for LiveValue {
 impl Gate {
     /// A gate for one recording, with `check`'s defaults: snapshots in `snapshots/`,
     /// `./wsreplay.toml` when present, `.snap.new` written unless `CI` is set, a 10 s
-    /// step timeout. Nothing is read until [`Gate::start`].
+    /// step timeout and a 10 s handshake timeout. Nothing is read until [`Gate::start`].
     pub fn load(recording: impl AsRef<Path>) -> Gate {
         Gate {
             recording: recording.as_ref().to_owned(),
@@ -79,6 +80,7 @@ impl Gate {
             config: None,
             read_only: in_ci(),
             step_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
             runs: None,
             credentials: Vec::new(),
         }
@@ -117,6 +119,14 @@ impl Gate {
     /// How long a replayed client waits for a message a step depends on.
     pub fn step_timeout(mut self, timeout: Duration) -> Gate {
         self.step_timeout = timeout;
+        self
+    }
+
+    /// How long a replayed client waits, once connected, for the build to finish the
+    /// TLS and WebSocket handshakes (as `--handshake-timeout`): a build that accepts
+    /// connections but never answers fails the run instead of hanging it.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Gate {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -164,6 +174,7 @@ impl Gate {
         for (name, LiveValue(value)) in &self.credentials {
             config.credentials.insert(name, value.clone())?;
         }
+        config.handshake_timeout = self.handshake_timeout;
         for route in &self.mocks {
             config.mock(route, SocketAddr::from(([127, 0, 0, 1], 0)));
         }

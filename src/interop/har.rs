@@ -15,7 +15,15 @@
 //! "error"`) an error the browser saw. The time unit is detected from the values
 //! (epoch milliseconds are a thousand times larger than epoch seconds); values too
 //! small to be either are taken as seconds on a clock of their own, anchored at the
-//! entry's `startedDateTime`.
+//! entry's `startedDateTime`. Absurd times are refused, naming the entry and message,
+//! rather than imported for a replay to sleep on: a value above 10¹⁴ (`1e300`), a
+//! message more than 30 days from its entry's start, or entries started more than 30
+//! days apart.
+//!
+//! A side file is read only if it is a regular file inside the HAR's directory (after
+//! resolving symbolic links) of at most [`MAX_SIDE_FILE`] bytes: a `_file` that is
+//! absolute, climbs out with `..`, or names a FIFO or a device is an error naming the
+//! entry and the file ([`SideFileError`]), never a hang or an endless read.
 //!
 //! Every WebSocket entry becomes one connection of the recording's route, with its
 //! handshake (URL, request and response headers) and messages, redacted like the
@@ -134,6 +142,15 @@ pub enum HarError {
         #[source]
         source: SideFileError,
     },
+    #[error("{path}: entries[{first}] started {first_at} and entries[{last}] {last_at}, {days:.0} days apart: a capture does not span that long, so one of these times is wrong. Fix it, or import the entries from separate HARs")]
+    Span {
+        path: PathBuf,
+        first: usize,
+        first_at: String,
+        last: usize,
+        last_at: String,
+        days: f64,
+    },
     #[error("{path}: entries[{index}]: {source}")]
     Entry {
         path: PathBuf,
@@ -163,6 +180,16 @@ pub enum EntryError {
     /// `message` is the message's position in the entry (0-based).
     #[error("message {message}: type {kind:?} is neither \"send\" nor \"receive\"")]
     MessageType { message: usize, kind: String },
+    #[error("message {message}: time {time:?} is no time stamp: too large for seconds or milliseconds since the epoch. Fix or remove the message")]
+    AbsurdTime { message: usize, time: f64 },
+    #[error("message {message}: time {time:?} ({unit}) is {days:.0} days from the entry's startedDateTime {started}: a WebSocket in a capture does not last that long, so the time is wrong. Fix or remove the message")]
+    FarFromStart {
+        message: usize,
+        time: f64,
+        unit: &'static str,
+        days: f64,
+        started: String,
+    },
     #[error("message {message}: binary data is not base64: {source}")]
     Base64 {
         message: usize,
@@ -170,6 +197,9 @@ pub enum EntryError {
         source: base64::DecodeError,
     },
 }
+
+/// The largest side file read (1 GiB): a HAR's messages, not an unbounded stream.
+pub const MAX_SIDE_FILE: u64 = 1 << 30;
 
 /// Why the side file of a Playwright entry (`content: 'attach'`) cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +209,16 @@ pub enum SideFileError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("it is not inside the HAR's directory {dir}; side files are only read from there (Playwright writes them next to the HAR), so an absolute path, `..` or a symbolic link leading elsewhere is refused. Move the file next to the HAR and name it relatively")]
+    Outside { dir: PathBuf },
+    #[error("{path} is {kind}, not a regular file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path} has {size} bytes, more than the {limit} bytes a side file may have")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
     },
     #[error("{path}:{line}: not a WebSocket message of a HAR ({{\"type\",\"time\",\"opcode\",\"data\"}}): {source}")]
     Line {
@@ -343,7 +383,7 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
         let messages = match (entry.messages.take(), attached_file(&entry)) {
             (Some(list), _) => list,
             (None, Some(file)) => {
-                read_attached(&dir.join(file)).map_err(|source| HarError::SideFile {
+                read_attached(dir, file).map_err(|source| HarError::SideFile {
                     path: har.to_owned(),
                     index,
                     file: file.to_string(),
@@ -352,6 +392,20 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
             }
             (None, None) => Vec::new(),
         };
+        if let Some((message, m)) = messages
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.time > MAX_TIME_VALUE)
+        {
+            return Err(HarError::Entry {
+                path: har.to_owned(),
+                index,
+                source: EntryError::AbsurdTime {
+                    message,
+                    time: m.time,
+                },
+            });
+        }
         let socket = Socket {
             index,
             entry,
@@ -382,6 +436,25 @@ pub fn read(har: &Path, options: &ImportOptions) -> Result<Imported, HarError> {
     );
     for socket in &mut sockets {
         socket.times = message_times(report.unit, socket.started, &socket.messages);
+        check_span(socket, report.unit).map_err(|source| HarError::Entry {
+            path: har.to_owned(),
+            index: socket.index,
+            source,
+        })?;
+    }
+    let first = sockets.iter().min_by_key(|s| s.started);
+    let last = sockets.iter().max_by_key(|s| s.started);
+    if let (Some(first), Some(last)) = (first, last) {
+        if last.started - first.started > MAX_SPAN_US {
+            return Err(HarError::Span {
+                path: har.to_owned(),
+                first: first.index,
+                first_at: first.entry.started.clone(),
+                last: last.index,
+                last_at: last.entry.started.clone(),
+                days: days(last.started - first.started),
+            });
+        }
     }
     // The recording starts at the first moment of the capture, on a whole millisecond.
     let start_us = sockets
@@ -454,6 +527,43 @@ fn load(har: &Path) -> Result<Log, HarError> {
         source,
     })?;
     Ok(parsed.log)
+}
+
+/// The largest message time taken as a time stamp: 10¹⁴ milliseconds since the epoch
+/// is the year 5138. Anything larger (`1e300`) is refused, not slept on in a replay.
+const MAX_TIME_VALUE: f64 = 1e14;
+
+/// The longest a capture may span, in microseconds (30 days): between the first and
+/// the last connection's start, and between a connection's start and its messages.
+const MAX_SPAN_US: i128 = 30 * 86_400 * 1_000_000;
+
+fn days(us: i128) -> f64 {
+    us as f64 / 86_400e6
+}
+
+/// Refuses a message time more than [`MAX_SPAN_US`] from its entry's start.
+fn check_span(socket: &Socket, unit: TimeUnit) -> Result<(), EntryError> {
+    let far = socket
+        .messages
+        .iter()
+        .zip(&socket.times)
+        .enumerate()
+        .find(|(_, (_, t))| (**t - socket.started).abs() > MAX_SPAN_US);
+    match far {
+        Some((message, (m, t))) => Err(EntryError::FarFromStart {
+            message,
+            time: m.time,
+            unit: match unit {
+                TimeUnit::Seconds => "seconds since the epoch",
+                TimeUnit::Milliseconds => "milliseconds since the epoch",
+                TimeUnit::RelativeSeconds => "seconds on the browser's own clock",
+                TimeUnit::None => "no time",
+            },
+            days: days((t - socket.started).abs()),
+            started: socket.entry.started.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Each message's time in epoch microseconds.
@@ -672,12 +782,25 @@ fn attached_file(entry: &Entry) -> Option<&str> {
     entry.response.as_ref()?.content.as_ref()?.file.as_deref()
 }
 
-/// Playwright's `content: 'attach'` side file: one message object per line.
-fn read_attached(path: &Path) -> Result<Vec<WsMessage>, SideFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SideFileError::Io {
-        path: path.to_owned(),
+/// Playwright's `content: 'attach'` side file `file`, named relative to the HAR's
+/// directory `dir`: one message object per line.
+fn read_attached(dir: &Path, file: &str) -> Result<Vec<WsMessage>, SideFileError> {
+    let (path, file) = open_side_file(dir, file)?;
+    let io = |source| SideFileError::Io {
+        path: path.clone(),
         source,
-    })?;
+    };
+    let mut text = String::new();
+    file.take(MAX_SIDE_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_SIDE_FILE {
+        return Err(SideFileError::TooLarge {
+            path,
+            size: text.len() as u64,
+            limit: MAX_SIDE_FILE,
+        });
+    }
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -689,6 +812,98 @@ fn read_attached(path: &Path) -> Result<Vec<WsMessage>, SideFileError> {
             })
         })
         .collect()
+}
+
+/// Opens a side file: only a regular file inside `dir` (the HAR's directory, symbolic
+/// links resolved), of at most [`MAX_SIDE_FILE`] bytes. Never blocks on a FIFO and
+/// never reads a device. Returns the resolved path and the open file.
+fn open_side_file(dir: &Path, file: &str) -> Result<(PathBuf, std::fs::File), SideFileError> {
+    use std::path::Component;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let outside = || SideFileError::Outside {
+        dir: dir.to_owned(),
+    };
+    let relative = Path::new(file);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if file.is_empty() || !plain {
+        return Err(outside());
+    }
+    let joined = dir.join(relative);
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SideFileError::Io { path, source }
+    };
+    let real_dir = dir.canonicalize().map_err(io(dir))?;
+    let path = joined.canonicalize().map_err(io(&joined))?;
+    if !path.starts_with(&real_dir) {
+        return Err(outside());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading would wait for a writer; a symbolic link put
+        // in place since it was resolved is not followed.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    {
+        let meta = std::fs::metadata(&path).map_err(io(&path))?;
+        if !meta.is_file() {
+            return Err(SideFileError::NotAFile {
+                path,
+                kind: file_kind(&meta.file_type()),
+            });
+        }
+    }
+    let opened = options.open(&path).map_err(io(&path))?;
+    let meta = opened.metadata().map_err(io(&path))?;
+    if !meta.is_file() {
+        return Err(SideFileError::NotAFile {
+            kind: file_kind(&meta.file_type()),
+            path,
+        });
+    }
+    if meta.len() > MAX_SIDE_FILE {
+        return Err(SideFileError::TooLarge {
+            path,
+            size: meta.len(),
+            limit: MAX_SIDE_FILE,
+        });
+    }
+    Ok((path, opened))
+}
+
+/// What a file that is not a regular file is, for an error message.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Epoch milliseconds are ~10¹², epoch seconds ~10⁹; anything much smaller is a clock

@@ -6,7 +6,9 @@
 //! after N server messages is taken once the build has sent N messages on this
 //! connection, or after the step timeout, which is reported with what was awaited.
 //! With `--speed`, steps are taken at their recorded offsets instead. Everything sent
-//! and received is captured.
+//! and received is captured. Connecting is bounded: TCP by the connect timeout, then
+//! the TLS and WebSocket handshakes together by the handshake timeout, so a target
+//! that accepts connections but never answers is reported, not waited on forever.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub struct ClientCtx {
     pub capture: Capture,
     pub step_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Longest wait for the TLS and WebSocket handshakes once TCP is connected.
+    pub handshake_timeout: Duration,
     pub speed: Option<f64>,
     pub problems: Problems,
     pub progress: Arc<dyn ProgressTask>,
@@ -75,6 +79,16 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
     let url = format!("{base}{}", script.target);
     let Connected { ws, capture } = match connect(&script, &target, &base, &live, &ctx).await {
         Ok(c) => c,
+        Err(ConnectError::HandshakeTimeout { waited, stage }) => {
+            ctx.problems.push(Problem::HandshakeTimeout {
+                route: script.route.clone(),
+                conn: script.conn,
+                url,
+                waited,
+                stage,
+            });
+            return Played::default();
+        }
         Err(error) => {
             ctx.problems.push(Problem::ConnectFailed {
                 route: script.route.clone(),
@@ -212,6 +226,12 @@ enum ConnectError {
     },
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// TCP connected, but the TLS or WebSocket handshake did not finish in time.
+    #[error("the {stage} handshake did not finish within {waited:?}")]
+    HandshakeTimeout {
+        waited: Duration,
+        stage: super::Handshake,
+    },
     #[error("{0}")]
     Tcp(#[source] std::io::Error),
     #[error("TLS handshake failed: {0}")]
@@ -257,17 +277,27 @@ async fn connect(
     .map_err(|_| ConnectError::Timeout(ctx.connect_timeout))?
     .map_err(ConnectError::Tcp)?;
     let _ = tcp.set_nodelay(true);
+    // A target that accepts TCP but never answers must not hang the replay: both
+    // handshakes together get `handshake_timeout`.
+    let deadline = Instant::now() + ctx.handshake_timeout;
+    let timed_out = |stage| ConnectError::HandshakeTimeout {
+        waited: ctx.handshake_timeout,
+        stage,
+    };
     let stream = match &ctx.tls {
         Some(connector) if target.tls => UpstreamStream::Tls(Box::new(
-            tls::connect(connector, &target.host, tcp)
+            tokio::time::timeout_at(deadline, tls::connect(connector, &target.host, tcp))
                 .await
+                .map_err(|_| timed_out(super::Handshake::Tls))?
                 .map_err(ConnectError::Tls)?,
         )),
         _ => UpstreamStream::Plain(tcp),
     };
-    let (ws, response) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .map_err(ConnectError::Handshake)?;
+    let (ws, response) =
+        tokio::time::timeout_at(deadline, tokio_tungstenite::client_async(request, stream))
+            .await
+            .map_err(|_| timed_out(super::Handshake::WebSocket))?
+            .map_err(ConnectError::Handshake)?;
     // What was sent, live values included: the capture's redactor and scrubber replace
     // them before anything is written.
     let capture = ctx.capture.open(Open {

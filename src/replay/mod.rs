@@ -93,6 +93,15 @@ pub enum Problem {
         /// The target answered the upgrade, with a refusal (not `101`).
         refused: bool,
     },
+    /// The target accepted the TCP connection but did not finish the TLS or WebSocket
+    /// handshake within the handshake timeout.
+    HandshakeTimeout {
+        route: String,
+        conn: u64,
+        url: String,
+        waited: Duration,
+        stage: Handshake,
+    },
     /// A mock got a request it has no recorded answer for.
     Unmatched {
         route: String,
@@ -128,6 +137,10 @@ impl fmt::Display for Problem {
             Problem::ConnectFailed { route, conn, url, error, .. } => write!(
                 f,
                 "{route} (recorded connection {conn}): cannot connect to {url}: {error}"
+            ),
+            Problem::HandshakeTimeout { route, conn, url, waited, stage } => write!(
+                f,
+                "{route} (recorded connection {conn}): {url} accepted the connection but did not finish the {stage} handshake within {waited:?} (--handshake-timeout)"
             ),
             Problem::Unmatched { route, label, excerpt } => write!(
                 f,
@@ -197,6 +210,24 @@ fn connections(conns: &[u64]) -> String {
     }
 }
 
+/// Which handshake of a replayed connection did not finish in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// The TLS handshake of a `wss://` target.
+    Tls,
+    /// The WebSocket upgrade (HTTP request and `101` response).
+    WebSocket,
+}
+
+impl fmt::Display for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Handshake::Tls => "TLS",
+            Handshake::WebSocket => "WebSocket",
+        })
+    }
+}
+
 /// Problems collected from every task of a replay.
 #[derive(Clone, Default)]
 pub struct Problems(Arc<Mutex<Vec<Problem>>>);
@@ -253,7 +284,11 @@ pub struct ReplayConfig {
     pub speed: Option<f64>,
     /// Longest wait for a server message a client step depends on.
     pub step_timeout: Duration,
+    /// Longest wait for a target to accept a TCP connection.
     pub connect_timeout: Duration,
+    /// Longest wait, once TCP is connected, for the TLS and WebSocket handshakes (a
+    /// target that accepts connections but never answers the upgrade).
+    pub handshake_timeout: Duration,
     /// Where the capture of the replay goes.
     pub output: Output,
     /// Explicit correlation id pairs (in addition to the detected ones).
@@ -277,6 +312,7 @@ impl ReplayConfig {
             speed: None,
             step_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
             output,
             id_pairs: Vec::new(),
             spawn: None,
@@ -351,9 +387,37 @@ pub enum ReplayError {
         /// Where placeholders were sent for want of a credential.
         places: Vec<Redacted>,
     },
+    #[error(
+        "target {route} at {url} accepted connections but never finished the {stage} handshake (waited {waited:?} each time). Is the build under test stuck, or is another program listening there? --handshake-timeout sets the wait"
+    )]
+    TargetSilent {
+        route: String,
+        url: String,
+        waited: Duration,
+        stage: Handshake,
+    },
     #[error(transparent)]
     Tls(#[from] crate::record::tls::TlsError),
+    #[error(
+        "{path}: replaying route {route} would wait {hours:.0} hours for {what}, longer than the {} hours a replay waits for a recorded time: its `t_us` values look hand-edited or corrupt. Fix them{}",
+        MAX_RECORDED_WAIT.as_secs() / 3600,
+        if *.speed_helps { ", or replay faster (--speed)" } else { "" }
+    )]
+    AbsurdWait {
+        path: String,
+        route: String,
+        /// What would be waited for: a connection's start, a step, a mock's reply.
+        what: String,
+        hours: f64,
+        /// Whether a larger `--speed` shortens this wait.
+        speed_helps: bool,
+    },
 }
+
+/// The longest a replay waits for a recorded time: a connection's start, a step at its
+/// recorded offset (`--speed`), a mock's recorded reply delay. A recording that asks
+/// for longer is refused ([`ReplayError::AbsurdWait`]) rather than slept on.
+pub const MAX_RECORDED_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// What the replayed clients of one target route did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -590,6 +654,62 @@ impl Replay {
         })
     }
 
+    /// The first recorded time this replay would wait on for longer than
+    /// [`MAX_RECORDED_WAIT`], as an error.
+    fn absurd_wait<'a>(
+        &self,
+        scripts: impl Iterator<Item = &'a script::ClientScript>,
+    ) -> Option<ReplayError> {
+        let limit = MAX_RECORDED_WAIT.as_secs_f64();
+        let err = |route: &str, what: String, secs: f64, speed_helps| ReplayError::AbsurdWait {
+            path: self.recording.path.display().to_string(),
+            route: route.to_string(),
+            what,
+            hours: secs / 3600.0,
+            speed_helps,
+        };
+        for s in scripts {
+            let start = s.start_us as f64 / 1e6;
+            if start > limit {
+                let what = format!("recorded connection {} to start", s.conn);
+                return Some(err(&s.route, what, start, false));
+            }
+            let Some(speed) = self.config.speed else {
+                continue;
+            };
+            if let Some(step) = s
+                .steps
+                .iter()
+                .find(|st| st.at_us as f64 / 1e6 / speed > limit)
+            {
+                let what = format!(
+                    "step `{}` of recorded connection {} (recorded {} µs after it opened)",
+                    step.label(),
+                    s.conn,
+                    step.at_us
+                );
+                return Some(err(&s.route, what, step.at_us as f64 / 1e6 / speed, true));
+            }
+        }
+        let speed = self.config.speed.unwrap_or(1.0);
+        for m in &self.mocks {
+            let table = &m.ctx.table;
+            let replies = table.greetings.iter().flatten();
+            let replies = replies.chain(table.requests.iter().flat_map(|r| &r.responses));
+            for reply in replies {
+                let secs = reply.delay_us as f64 / 1e6 / speed;
+                if secs > limit {
+                    let what = format!(
+                        "the mock to send its recorded `{}` ({} µs after what it answers)",
+                        reply.message.label, reply.delay_us
+                    );
+                    return Some(err(&m.ctx.route, what, secs, true));
+                }
+            }
+        }
+        None
+    }
+
     /// Plays every recorded client connection of the targets, concurrently and at their
     /// recorded relative start times; then stops the build, the mocks and the capture.
     pub async fn run(mut self) -> Result<ReplayReport, ReplayError> {
@@ -622,6 +742,10 @@ impl Replay {
             .iter()
             .map(|t| (t.clone(), script::client_scripts(&self.recording, &t.route)))
             .collect();
+        if let Some(err) = self.absurd_wait(scripts.iter().flat_map(|(_, s)| s)) {
+            self.shutdown().await;
+            return Err(err);
+        }
         let total_messages: usize = scripts
             .iter()
             .flat_map(|(_, s)| s)
@@ -641,6 +765,7 @@ impl Replay {
             capture: self.capture.clone(),
             step_timeout: self.config.step_timeout,
             connect_timeout: self.config.connect_timeout,
+            handshake_timeout: self.config.handshake_timeout,
             speed: self.config.speed,
             problems: self.problems.clone(),
             progress: progress.clone(),
@@ -682,35 +807,50 @@ impl Replay {
         } in &clients
         {
             if *connections > 0 && *connected == 0 {
-                if let Some(Problem::ConnectFailed {
-                    url,
-                    error,
-                    refused,
-                    ..
-                }) = problems
-                    .iter()
-                    .find(|p| matches!(p, Problem::ConnectFailed { route: r, .. } if r == route))
-                {
-                    let places: Vec<Redacted> = missing
-                        .iter()
-                        .filter_map(|p| match p {
-                            Problem::CredentialMissing {
-                                route: r, place, ..
-                            } if r == route => Some(place.clone()),
-                            _ => None,
+                let err = problems.iter().find_map(|p| match p {
+                    Problem::ConnectFailed {
+                        route: r,
+                        url,
+                        error,
+                        refused,
+                        ..
+                    } if r == route => {
+                        let places: Vec<Redacted> = missing
+                            .iter()
+                            .filter_map(|p| match p {
+                                Problem::CredentialMissing {
+                                    route: r, place, ..
+                                } if r == route => Some(place.clone()),
+                                _ => None,
+                            })
+                            .collect();
+                        let (route, url, error) = (route.clone(), url.clone(), error.clone());
+                        Some(if places.is_empty() || !refused {
+                            ReplayError::TargetUnreachable { route, url, error }
+                        } else {
+                            ReplayError::CredentialRefused {
+                                route,
+                                url,
+                                error,
+                                places,
+                            }
                         })
-                        .collect();
-                    let (route, url, error) = (route.clone(), url.clone(), error.clone());
-                    let err = if places.is_empty() || !refused {
-                        ReplayError::TargetUnreachable { route, url, error }
-                    } else {
-                        ReplayError::CredentialRefused {
-                            route,
-                            url,
-                            error,
-                            places,
-                        }
-                    };
+                    }
+                    Problem::HandshakeTimeout {
+                        route: r,
+                        url,
+                        waited,
+                        stage,
+                        ..
+                    } if r == route => Some(ReplayError::TargetSilent {
+                        route: route.clone(),
+                        url: url.clone(),
+                        waited: *waited,
+                        stage: *stage,
+                    }),
+                    _ => None,
+                });
+                if let Some(err) = err {
                     self.shutdown().await;
                     return Err(err);
                 }

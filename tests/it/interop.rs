@@ -250,6 +250,159 @@ fn a_bad_har_is_an_error_naming_the_file() {
     assert!(!out.exists(), "nothing is written from a bad HAR");
 }
 
+#[test]
+fn absurd_message_times_are_refused_naming_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let entry = |started: &str, times: &[f64]| {
+        let messages: Vec<Value> = times
+            .iter()
+            .map(|t| json!({"type": "send", "time": t, "opcode": 1, "data": "{\"type\":\"chat\"}"}))
+            .collect();
+        json!({
+            "startedDateTime": started,
+            "request": {"url": "ws://127.0.0.1:18000/ws"},
+            "response": {"status": 101},
+            "_resourceType": "websocket",
+            "_webSocketMessages": messages,
+        })
+    };
+    let at = "2026-11-23T09:00:00Z";
+    let ms = 1_795_424_400_000.0; // `at` in epoch milliseconds
+    let cases = [
+        (
+            vec![entry(at, &[ms]), entry(at, &[ms, 1e300])],
+            "entries[1]: message 1: time 1e300 is no time stamp",
+        ),
+        (
+            // Milliseconds, but the second message is 300 years later.
+            vec![entry(at, &[ms, ms + 1e13])],
+            "entries[0]: message 1: time 11795424400000.0 (milliseconds since the epoch) is 115741 days from the entry's startedDateTime 2026-11-23T09:00:00Z",
+        ),
+        (
+            vec![entry(at, &[ms]), entry("9999-12-31T23:59:59Z", &[])],
+            "entries[0] started 2026-11-23T09:00:00Z and entries[1] 9999-12-31T23:59:59Z, 2912117 days apart",
+        ),
+    ];
+    for (entries, expected) in cases {
+        let har = dir.path().join("absurd.har");
+        std::fs::write(&har, json!({"log": {"entries": entries}}).to_string()).unwrap();
+        let (code, _, stderr) = import(&har, &out, &[]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(&format!("absurd.har: {expected}")),
+            "{expected}: {stderr}"
+        );
+        assert!(!out.exists(), "nothing is written");
+    }
+    // A capture over a few hours is fine.
+    let har = dir.path().join("long.har");
+    let entries = [entry(at, &[ms, ms + 3.6e6 * 5.0]), entry(at, &[ms])];
+    std::fs::write(&har, json!({"log": {"entries": entries}}).to_string()).unwrap();
+    let (code, _, stderr) = import(&har, &out, &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// `wsreplay import har HAR --out OUT`, failing the test if it does not end within 30 s.
+fn import_bounded(har: &Path, out: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(crate::support::bin())
+        .args(["import", "har"])
+        .arg(har)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("import har {} hung", har.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn side_files_are_only_regular_files_inside_the_hars_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let har_dir = dir.path().join("capture");
+    std::fs::create_dir_all(har_dir.join("parts/dir.jsonl")).unwrap();
+    let line =
+        r#"{"type": "send", "time": 1795425177734.3, "opcode": 1, "data": "{\"type\":\"chat\"}"}"#;
+    // Outside the HAR's directory: a well-formed side file, so only the place is wrong.
+    let secret = dir.path().join("secret.jsonl");
+    std::fs::write(&secret, format!("{line}\n")).unwrap();
+    std::fs::write(har_dir.join("parts/ok.jsonl"), format!("{line}\n")).unwrap();
+    std::os::unix::fs::symlink(&secret, har_dir.join("escape.jsonl")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", har_dir.join("zero.jsonl")).unwrap();
+    let fifo = har_dir.join("fifo.jsonl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Sparse: takes no disk space.
+    std::fs::File::create(har_dir.join("huge.jsonl"))
+        .unwrap()
+        .set_len(har::MAX_SIDE_FILE + 1)
+        .unwrap();
+    let outside = "is not inside the HAR's directory";
+    let cases = [
+        (secret.to_str().unwrap(), outside),
+        ("../secret.jsonl", outside),
+        ("parts/../../secret.jsonl", outside),
+        ("escape.jsonl", outside),
+        ("/dev/zero", outside),
+        ("zero.jsonl", outside),
+        ("fifo.jsonl", "is a FIFO (named pipe), not a regular file"),
+        ("parts/dir.jsonl", "is a directory, not a regular file"),
+        (
+            "huge.jsonl",
+            "more than the 1073741824 bytes a side file may have",
+        ),
+    ];
+    let out = dir.path().join("out.jsonl");
+    let har_with = |name: &str, file: &str| {
+        let entry = json!({
+            "startedDateTime": "2026-11-23T09:00:00Z",
+            "request": {"url": "ws://127.0.0.1:18000/ws"},
+            "response": {"status": 101, "content": {"_file": file}},
+            "_resourceType": "websocket",
+        });
+        let page = json!({"startedDateTime": "2026-11-23T09:00:00Z", "request": {"url": "http://127.0.0.1:8000/"}});
+        let path = har_dir.join(name);
+        let har = json!({"log": {"entries": [page, entry]}});
+        std::fs::write(&path, har.to_string()).unwrap();
+        path
+    };
+    for (n, (file, expected)) in cases.iter().enumerate() {
+        let har = har_with(&format!("case{n}.har"), file);
+        let (code, stderr) = import_bounded(&har, &out);
+        assert_eq!(code, Some(2), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "case{n}.har: entries[1]: its messages are in the side file {file}"
+            )) && stderr.contains(expected),
+            "{file}: {stderr}"
+        );
+        assert!(!out.exists(), "{file}: nothing is written");
+    }
+    // A side file in a folder inside the HAR's directory is fine.
+    let har = har_with("nested.har", "parts/ok.jsonl");
+    let (code, stderr) = import_bounded(&har, &out);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rec = Recording::read(&out).unwrap();
+    assert_eq!(messages(&rec.records).len(), 1);
+}
+
 /// Compiles one definition of a `wsreplay schema` document on its own.
 fn definition(doc: &Value, name: &str) -> jsonschema::Validator {
     let mut def = doc["$defs"][name].clone();

@@ -224,12 +224,23 @@ async fn replay_spawned(
     serve: &str,
     extra: &[&str],
 ) -> (std::process::Output, tempfile::TempDir, u16) {
+    replay_spawned_after(|_| String::new(), serve, extra).await
+}
+
+/// [`replay_spawned`] with shell commands (`before(dir)`) run by `--spawn` before the
+/// build.
+async fn replay_spawned_after(
+    before: impl FnOnce(&std::path::Path) -> String,
+    serve: &str,
+    extra: &[&str],
+) -> (std::process::Output, tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let rec_path = dir.path().join("demo.jsonl");
     record_demo_to(&rec_path, 1, 2).await;
     let port = free_port();
     let spawn = format!(
-        "exec {} serve-demo --backend 127.0.0.1:{port}{serve} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
+        "{}exec {} serve-demo --backend 127.0.0.1:{port}{serve} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
+        before(dir.path()),
         bin()
     );
     let out = tokio::process::Command::new(bin())
@@ -270,6 +281,128 @@ async fn spawn_starts_the_build_and_stops_it_at_the_end() {
     let run = Recording::read(dir.path().join("run.jsonl")).unwrap();
     let rec = Recording::read(dir.path().join("demo.jsonl")).unwrap();
     assert_eq!(label_counts(&run), label_counts(&rec));
+}
+
+/// Whether process `pid` is running (not gone, not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+            Some(!matches!(state, "Z" | "X"))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn spawn_ends_everything_the_build_started_even_what_ignores_sigterm_or_left_the_group() {
+    // Beside the build: a child that ignores SIGTERM (in the build's process group), a
+    // `setsid` daemon (its own session, still the build's child), and two daemons that
+    // double-forked away (re-parented when their parent exited): one with the build's
+    // environment, one that cleared it.
+    let before = |dir: &std::path::Path| {
+        let d = dir.display();
+        format!(
+            "(trap '' TERM; exec sleep 1000) & echo $! > {d}/stubborn.pid; \
+             setsid sleep 1000 & echo $! > {d}/setsid.pid; \
+             setsid sh -c 'sleep 1000 & echo $! > {d}/forked.pid' & \
+             env -i PATH=\"$PATH\" setsid sh -c 'sleep 1000 & echo $! > {d}/bare.pid' & \
+             sleep 0.2; "
+        )
+    };
+    let started = std::time::Instant::now();
+    let (out, dir, _) = replay_spawned_after(before, "", &[]).await;
+    let pids: Vec<(&str, i32)> = ["stubborn", "setsid", "forked", "bare"]
+        .into_iter()
+        .map(|name| {
+            let path = dir.path().join(format!("{name}.pid"));
+            let pid = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (name, pid.trim().parse().unwrap())
+        })
+        .collect();
+    let left: Vec<_> = pids.iter().filter(|(_, pid)| running(*pid)).collect();
+    for (_, pid) in &left {
+        // Do not leave them behind when the test fails.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no problems"), "{stdout}");
+    assert!(left.is_empty(), "still running after the replay: {left:?}");
+    // SIGKILL came after the 5 s grace period, not much later.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_library_ends_the_builds_daemons_but_not_other_children_of_the_process() {
+    // Through the Rust API, in this test process (no subreaper): the build's process
+    // group, its descendants and what carries its environment are ended; a child this
+    // process started itself is not.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let (rec, _) = record_demo(1, 1).await;
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let unrelated = Reaped(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut config = ReplayConfig::new(Output::Discard);
+    for agent in AGENTS {
+        config.mock(agent, "127.0.0.1:0".parse().unwrap());
+    }
+    config.spawn = Some(wsreplay::replay::SpawnSpec {
+        command: format!(
+            "(trap '' TERM; exec sleep 1000) & echo $! > {d}/stubborn.pid; \
+             setsid sh -c 'sleep 1000 & echo $! > {d}/forked.pid' & sleep 0.2; \
+             exec {} serve-demo --backend 127.0.0.1:{port} --nlp-url $WSREPLAY_MOCK_NLP \
+             --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ",
+            bin()
+        ),
+        timeout: Duration::from_secs(20),
+    });
+    // Known before the start, so that the start waits for the build to listen.
+    config.targets.push(wsreplay::replay::ReplayTarget {
+        route: "frontend".into(),
+        upstream: wsreplay::config::parse_target("frontend", &url).unwrap(),
+    });
+    let replay = Replay::start(rec, config).await.unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    let pid = |name: &str| -> i32 {
+        let text = std::fs::read_to_string(dir.path().join(format!("{name}.pid"))).unwrap();
+        text.trim().parse().unwrap()
+    };
+    let left: Vec<_> = ["stubborn", "forked"]
+        .into_iter()
+        .filter(|name| running(pid(name)))
+        .collect();
+    for name in &left {
+        unsafe { libc::kill(pid(name), libc::SIGKILL) };
+    }
+    let unrelated_running = running(unrelated.0.id() as i32);
+    drop(unrelated);
+    assert!(report.problems.is_empty(), "{}", report.render());
+    assert!(left.is_empty(), "still running after the replay: {left:?}");
+    assert!(unrelated_running, "a child of the test process was killed");
 }
 
 #[tokio::test]
