@@ -125,6 +125,10 @@ pub struct Upstream {
     pub port: u16,
     /// Path prefix put in front of every client's request target ("" for none).
     pub path: String,
+    /// The query the URL was given with, if any.
+    pub query: Option<String>,
+    /// The path and query as given, when they hold `{path}` or `{query}`.
+    pub template: Option<String>,
 }
 
 impl Upstream {
@@ -157,6 +161,20 @@ impl Upstream {
     /// an error suggests (`frontend=` for `--target frontend=...`).
     pub fn parse(s: &str, example: &str) -> Result<Upstream, UrlError> {
         let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
+        // `{path}` and `{query}` (replay targets) are kept aside: a URL cannot hold them.
+        let template = rest
+            .find(['/', '?'])
+            .map(|i| &rest[i..])
+            .filter(|t| t.contains("{path}") || t.contains("{query}"))
+            .map(str::to_string);
+        let plain;
+        let s = match &template {
+            Some(t) => {
+                plain = s.replacen(t.as_str(), "", 1);
+                plain.as_str()
+            }
+            None => s,
+        };
         if !matches!(scheme, "ws" | "wss") {
             return Err(UrlError::Scheme {
                 example: example.to_string(),
@@ -178,12 +196,41 @@ impl Upstream {
             .unwrap_or(if tls { 443 } else { 80 });
         let path = url.path().trim_end_matches('/').to_string();
         Ok(Upstream {
-            url: s.to_string(),
+            url: match &template {
+                Some(t) => format!("{s}{t}"),
+                None => s.to_string(),
+            },
             tls,
             host,
             port,
             path,
+            query: url.query().map(str::to_string),
+            template,
         })
+    }
+
+    /// The request target a replayed client asks this build for, given the recorded
+    /// one (`/devtools/browser/<id>?x=1`): a URL without a path keeps the recorded path
+    /// and query; a URL with a path replaces the recorded path (and its query, when the
+    /// URL has one); `{path}` and `{query}` in the URL stand for the recorded ones.
+    pub fn replay_target(&self, recorded: &str) -> String {
+        let (path, query) = recorded.split_once('?').unwrap_or((recorded, ""));
+        if let Some(template) = &self.template {
+            let out = template.replace("{path}", path).replace("{query}", query);
+            return if out.ends_with('?') {
+                out.trim_end_matches('?').to_string()
+            } else {
+                out
+            };
+        }
+        if self.path.is_empty() {
+            return recorded.to_string();
+        }
+        match (&self.query, query) {
+            (Some(q), _) => format!("{}?{q}", self.path),
+            (None, "") => self.path.clone(),
+            (None, q) => format!("{}?{q}", self.path),
+        }
     }
 }
 
@@ -475,6 +522,33 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `--target` URL with a path replaces the recorded path (a browser's
+    /// `/devtools/browser/<id>` is issued anew); without one the recorded path and
+    /// query are kept; `{path}` and `{query}` mix the two.
+    #[test]
+    fn replay_targets_with_and_without_a_path() {
+        let t =
+            |url: &str, recorded: &str| Upstream::parse(url, "").unwrap().replay_target(recorded);
+        let recorded = "/devtools/browser/old-id?x=1";
+        assert_eq!(t("ws://127.0.0.1:9222", recorded), recorded);
+        assert_eq!(t("ws://127.0.0.1:9222/", recorded), recorded);
+        assert_eq!(
+            t("ws://127.0.0.1:9222/devtools/browser/new-id", recorded),
+            "/devtools/browser/new-id?x=1"
+        );
+        assert_eq!(t("ws://h:1/ws?user=a", "/chat?user=b"), "/ws?user=a");
+        assert_eq!(t("ws://h:1/api{path}", "/chat?user=b"), "/api/chat");
+        assert_eq!(
+            t("ws://h:1/api{path}?{query}", "/chat?user=b"),
+            "/api/chat?user=b"
+        );
+        assert_eq!(
+            t("ws://h:1/v2?{query}&debug=1", "/chat?u=b"),
+            "/v2?u=b&debug=1"
+        );
+        assert_eq!(t("ws://h:1/api{path}?{query}", "/chat"), "/api/chat");
+    }
 
     #[test]
     fn route_specs() {

@@ -222,7 +222,7 @@ impl Mocks {
     }
 
     /// Replays the recorded clients of `route` against the build at `url` (ws:// or
-    /// wss://; the recorded path and query are appended, as with `--target`).
+    /// wss://; its path, if any, replaces the recorded one, as with `--target`).
     pub fn target(mut self, route: &str, url: impl Into<String>) -> Mocks {
         self.targets.push((route.to_owned(), url.into()));
         self

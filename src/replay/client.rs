@@ -70,13 +70,14 @@ type Ws = WebSocketStream<UpstreamStream>;
 pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -> Played {
     let live = live_request(&script.target, &script.headers, &ctx.credentials);
     let base = format!(
-        "{}://{}{}",
+        "{}://{}",
         if target.tls { "wss" } else { "ws" },
         target.authority(),
-        target.path,
     );
+    let mut live = live;
+    live.target = target.replay_target(&live.target);
     // Reports name the recorded target (placeholders, never a live value).
-    let url = format!("{base}{}", script.target);
+    let url = format!("{base}{}", target.replay_target(&script.target));
     let Connected { ws, capture } = match connect(&script, &target, &base, &live, &ctx).await {
         Ok(c) => c,
         Err(ConnectError::HandshakeTimeout { waited, stage }) => {
@@ -246,7 +247,7 @@ struct Connected {
     capture: ConnCapture,
 }
 
-/// Opens the connection: `base` (scheme, authority, path prefix) with the live target.
+/// Opens the connection: `base` (scheme and authority) with the live target.
 async fn connect(
     script: &ClientScript,
     target: &Upstream,
@@ -257,7 +258,7 @@ async fn connect(
     let mut request = format!("{base}{}", live.target)
         .into_client_request()
         .map_err(|source| ConnectError::Url {
-            url: format!("{base}{}", script.target),
+            url: format!("{base}{}", target.replay_target(&script.target)),
             source,
         })?;
     for (name, value) in &live.headers {
@@ -305,8 +306,8 @@ async fn connect(
         route: script.route.clone(),
         conn: 0,
         client: super::capture::REPLAY_CLIENT.into(),
-        upstream: format!("{base}{}", script.target),
-        request: format!("GET {}{} HTTP/1.1", target.path, live.target),
+        upstream: format!("{base}{}", target.replay_target(&script.target)),
+        request: format!("GET {} HTTP/1.1", live.target),
         headers,
         status: response.status().as_u16(),
         response_headers: header_pairs(response.headers()),
