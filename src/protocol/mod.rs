@@ -116,8 +116,8 @@ pub fn builtin(name: &str) -> Option<Shared> {
         "json" => Arc::new(PlainJson),
         "socketio" => Arc::new(socketio::SocketIo),
         "graphql-ws" => Arc::new(graphql_ws::GraphqlWs),
-        "jsonrpc" => Arc::new(rpc::JsonRpc),
-        "cdp" => Arc::new(rpc::Cdp),
+        "jsonrpc" => Arc::new(rpc::JSON_RPC),
+        "cdp" => Arc::new(rpc::CDP),
         "stomp" => Arc::new(stomp::Stomp),
         "signalr" => Arc::new(signalr::SignalR),
         "phoenix" => Arc::new(phoenix::Phoenix),
@@ -347,6 +347,21 @@ pub(crate) mod testing {
             .into_iter()
             .map(|(kind, correlation, _)| (kind, correlation))
             .collect()
+    }
+
+    /// Asserts the kinds and correlation ids `protocol` decodes from `messages`.
+    #[track_caller]
+    pub fn assert_events(
+        protocol: &dyn Protocol,
+        messages: &[(&str, &str)],
+        expected: &[(&str, Option<&str>)],
+    ) {
+        let events = decode_all(protocol, messages);
+        let got: Vec<_> = events
+            .iter()
+            .map(|(k, c)| (k.as_str(), c.as_deref()))
+            .collect();
+        assert_eq!(got, expected);
     }
 
     /// Like [`decode_all`], with each event's body paths (`a`, `a.b`, `c[]`) too.

@@ -59,7 +59,7 @@ impl Decoder for PhoenixDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{decode_all, decode_bodies};
+    use crate::protocol::testing::{assert_events, decode_bodies};
 
     #[test]
     fn positions_become_named_fields() {
@@ -75,19 +75,15 @@ mod tests {
                 r#"[null,null,"room:lobby","new_msg",{"body":"hi","user":"a"}]"#,
             ),
         ];
-        let events = decode_all(&Phoenix, &messages);
-        let got: Vec<_> = events
-            .iter()
-            .map(|(k, c)| (k.as_str(), c.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+        assert_events(
+            &Phoenix,
+            &messages,
+            &[
                 ("phx_join", Some("1")),
                 ("phx_reply", Some("1")),
                 ("new_msg", Some("2")),
                 ("new_msg", None),
-            ]
+            ],
         );
         let bodies = decode_bodies(&Phoenix, &messages);
         assert!(

@@ -12,39 +12,31 @@ use std::collections::HashMap;
 use super::{opaque, text_of, Decoder, Event, Json, Payload, Protocol};
 use crate::recording::{Body, Dir, Opcode};
 
-/// JSON-RPC 2.0.
+/// A request/response protocol: JSON-RPC 2.0 ([`JSON_RPC`]) or CDP ([`CDP`]).
 #[derive(Clone, Copy, Debug)]
-pub struct JsonRpc;
-
-/// The Chrome DevTools Protocol.
-#[derive(Clone, Copy, Debug)]
-pub struct Cdp;
-
-impl Protocol for JsonRpc {
-    fn name(&self) -> &'static str {
-        "jsonrpc"
-    }
-
-    fn decoder(&self) -> Box<dyn Decoder> {
-        Box::new(RpcDecoder {
-            cdp: false,
-            pending: HashMap::new(),
-        })
-    }
-
-    fn is_discriminator(&self, path: &str) -> bool {
-        path == "method"
-    }
+pub struct Rpc {
+    /// CDP: no batches, and ids are scoped by `sessionId`.
+    cdp: bool,
 }
 
-impl Protocol for Cdp {
+/// JSON-RPC 2.0.
+pub const JSON_RPC: Rpc = Rpc { cdp: false };
+
+/// The Chrome DevTools Protocol.
+pub const CDP: Rpc = Rpc { cdp: true };
+
+impl Protocol for Rpc {
     fn name(&self) -> &'static str {
-        "cdp"
+        if self.cdp {
+            "cdp"
+        } else {
+            "jsonrpc"
+        }
     }
 
     fn decoder(&self) -> Box<dyn Decoder> {
         Box::new(RpcDecoder {
-            cdp: true,
+            cdp: self.cdp,
             pending: HashMap::new(),
         })
     }
@@ -131,12 +123,12 @@ impl RpcDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::decode_all;
+    use crate::protocol::testing::assert_events;
 
     #[test]
     fn responses_are_named_after_the_method_they_answer() {
-        let events = decode_all(
-            &JsonRpc,
+        assert_events(
+            &JSON_RPC,
             &[
                 (
                     "c2s",
@@ -162,14 +154,7 @@ mod tests {
                 ),
                 ("s2c", r#"{"jsonrpc":"2.0","method":"tick","params":{}}"#),
             ],
-        );
-        let got: Vec<_> = events
-            .iter()
-            .map(|(k, c)| (k.as_str(), c.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+            &[
                 ("getUser", Some("1")),
                 ("getOrder", Some("b")),
                 ("log", None),
@@ -180,14 +165,14 @@ mod tests {
                 ("b → result", Some("4")),
                 ("a → result", Some("3")),
                 ("tick", None),
-            ]
+            ],
         );
     }
 
     #[test]
     fn cdp_commands_events_and_sessions() {
-        let events = decode_all(
-            &Cdp,
+        assert_events(
+            &CDP,
             &[
                 (
                     "c2s",
@@ -211,21 +196,14 @@ mod tests {
                     r#"{"id":2,"result":{"frameId":"F"},"sessionId":"S1"}"#,
                 ),
             ],
-        );
-        let got: Vec<_> = events
-            .iter()
-            .map(|(k, c)| (k.as_str(), c.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+            &[
                 ("Target.createTarget", Some("1")),
                 ("Target.targetCreated", None),
                 ("Target.createTarget → result", Some("1")),
                 ("Page.navigate", Some("S1/2")),
                 ("Page.frameNavigated", Some("S1")),
                 ("Page.navigate → result", Some("S1/2")),
-            ]
+            ],
         );
     }
 }

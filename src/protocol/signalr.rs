@@ -84,33 +84,24 @@ impl Decoder for SignalRDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::decode_all;
+    use crate::protocol::testing::assert_events;
 
     #[test]
     fn records_handshakes_and_invocations() {
-        let events = decode_all(
+        assert_events(
             &SignalR,
             &[
                 ("c2s", "{\"protocol\":\"json\",\"version\":1}\u{1e}"),
                 ("s2c", "{}\u{1e}{\"type\":6}\u{1e}"),
                 ("c2s", "{\"type\":1,\"invocationId\":\"0\",\"target\":\"Send\",\"arguments\":[\"hi\"]}\u{1e}"),
                 ("s2c", "{\"type\":1,\"target\":\"Receive\",\"arguments\":[\"hi\"]}\u{1e}{\"type\":3,\"invocationId\":\"0\",\"result\":null}\u{1e}"),
-            ],
-        );
-        let got: Vec<_> = events
-            .iter()
-            .map(|(k, c)| (k.as_str(), c.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
+            ], &[
                 ("handshake", None),
                 ("handshake response", None),
                 ("Ping", None),
                 ("Invocation Send", Some("0")),
                 ("Invocation Receive", None),
                 ("Completion", Some("0")),
-            ]
-        );
+            ]);
     }
 }

@@ -37,17 +37,30 @@ fn write(dir: &tempfile::TempDir, name: &str, rec: &Recording) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// The snapshot text of a recording (`wsreplay snapshot`), and `diff A B`'s output.
-fn snapshot_of(dir: &tempfile::TempDir, file: &str) -> String {
+/// `wsreplay snapshot FILE EXTRA…` into `DIR/snaps`: the snapshot's text, or the exit
+/// code and stderr when it failed.
+fn snapshot_with(
+    dir: &tempfile::TempDir,
+    file: &str,
+    extra: &[&str],
+) -> Result<String, (i32, String)> {
     let snaps = dir.path().join("snaps");
-    let (code, _, err) = run(&["snapshot", file, "--snapshots", snaps.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    let mut args = vec!["snapshot", file, "--snapshots", snaps.to_str().unwrap()];
+    args.extend(extra);
+    let (code, _, err) = run(&args);
+    if code != 0 {
+        return Err((code, err));
+    }
     let name = std::path::Path::new(file)
         .file_stem()
         .unwrap()
         .to_str()
         .unwrap();
-    std::fs::read_to_string(snaps.join(format!("{name}.snap"))).unwrap()
+    Ok(std::fs::read_to_string(snaps.join(format!("{name}.snap"))).unwrap())
+}
+
+fn snapshot_of(dir: &tempfile::TempDir, file: &str) -> String {
+    snapshot_with(dir, file, &[]).unwrap()
 }
 
 /// Each protocol: a session, and the same session from a server that renamed one
@@ -275,22 +288,13 @@ fn a_declared_correlation_key_groups_sequences() {
         "{default}"
     );
     let config = dir.path().join("wsreplay.toml");
+    let with_config = &["--config", config.to_str().unwrap()];
     std::fs::write(
         &config,
         "[structure.route.app]\nprotocol = \"json\"\ncorrelate = [\"id\"]\n",
     )
     .unwrap();
-    let snaps = dir.path().join("snaps");
-    let (code, _, err) = run(&[
-        "snapshot",
-        &file,
-        "--snapshots",
-        snaps.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let declared = std::fs::read_to_string(snaps.join("home.snap")).unwrap();
+    let declared = snapshot_with(&dir, &file, with_config).unwrap();
     assert!(declared.contains("×1 c2s get → s2c get_ok"), "{declared}");
     assert!(declared.contains("×1 c2s put → s2c put_ok"), "{declared}");
 
@@ -300,14 +304,7 @@ fn a_declared_correlation_key_groups_sequences() {
         "[structure.route.app]\nprotocol = \"carrier-pigeon\"\n",
     )
     .unwrap();
-    let (code, _, err) = run(&[
-        "snapshot",
-        &file,
-        "--snapshots",
-        snaps.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let (code, err) = snapshot_with(&dir, &file, with_config).unwrap_err();
     assert_eq!(code, 2);
     assert!(err.contains("[structure.route.app]: protocol \"carrier-pigeon\" is not built in; use one of: json, socketio"), "{err}");
 }
@@ -427,31 +424,11 @@ fn the_command_line_chooses_a_routes_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let rec = session("/ws", None, &[("c2s", r#"42["chat",{"text":"hi"}]"#)]);
     let file = write(&dir, "plain.jsonl", &rec);
-    let snaps = dir.path().join("snaps");
-    let snaps = snaps.to_str().unwrap();
-    let (code, _, err) = run(&["snapshot", &file, "--snapshots", snaps]);
-    assert_eq!(code, 0, "{err}");
-    let guessed = std::fs::read_to_string(format!("{snaps}/plain.snap")).unwrap();
+    let guessed = snapshot_of(&dir, &file);
     assert!(guessed.contains("### c2s (text) ×1"), "{guessed}");
-    let (code, _, err) = run(&[
-        "snapshot",
-        &file,
-        "--snapshots",
-        snaps,
-        "--protocol",
-        "app=socketio",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let told = std::fs::read_to_string(format!("{snaps}/plain.snap")).unwrap();
+    let told = snapshot_with(&dir, &file, &["--protocol", "app=socketio"]).unwrap();
     assert!(told.contains("### c2s chat ×1"), "{told}");
-    let (code, _, err) = run(&[
-        "snapshot",
-        &file,
-        "--snapshots",
-        snaps,
-        "--protocol",
-        "app=smoke-signals",
-    ]);
+    let (code, err) = snapshot_with(&dir, &file, &["--protocol", "app=smoke-signals"]).unwrap_err();
     assert_eq!(code, 2);
     assert!(
         err.contains("\"smoke-signals\" is not a built-in protocol; use one of: json, socketio"),
