@@ -9,8 +9,9 @@
 //! URL-safe, so a recording with a redacted `?token=` can be replayed; a placeholder
 //! is never redacted again.
 //!
-//! JSON is redacted string literal by string literal ([`json`]): keys are compared once
-//! decoded (`"pass\u0077ord"`), every one of duplicate keys counts, everything under a
+//! JSON is redacted string literal by string literal (the `json` module): keys are
+//! compared once decoded (`"pass\u0077ord"`), every one of duplicate keys counts,
+//! everything under a
 //! secret key is redacted, and the rest of the text stays byte for byte as sent. The
 //! password of an upstream URL's user info is always redacted ([`Redactor::url`]).
 //!

@@ -173,8 +173,9 @@ impl Problem {
     }
 }
 
-/// Problems as lines for people: repeats (see [`Problem::repeat_key`]) folded into
-/// their first occurrence with a count, so 100,000 unexpected requests are one line.
+/// Problems as lines for people: repeats (a mock's unexpected requests of one kind,
+/// the same change in the same kind of request) folded into their first occurrence
+/// with a count, so 100,000 unexpected requests are one line.
 pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
     let mut lines: Vec<(String, usize)> = Vec::new();
     let mut first: HashMap<(&str, &str, &str), usize> = HashMap::new();
