@@ -25,18 +25,21 @@ pub struct ShowArgs {
     /// are collapsed (`progress_update ×3`). Paste into a Markdown ```mermaid block.
     #[arg(long)]
     pub mermaid: bool,
+    #[command(flatten)]
+    pub protocol: super::args::ProtocolFlags,
 }
 
 pub fn run(args: ShowArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.file)?;
+    let overrides = args.protocol.apply(Default::default())?.overrides()?;
     let text = if args.mermaid {
-        crate::structure::sequence::Sequence::of(&recording).mermaid()
+        crate::structure::sequence::Sequence::of_with(&recording, &overrides).mermaid()
     } else if args.timeline {
-        crate::recording::summary::render_timeline(&recording)
+        crate::recording::summary::render_timeline(&recording, &overrides)
     } else if args.secrets {
         crate::redact::secrets::Inventory::of(&recording).render()
     } else {
-        crate::recording::summary::render(&recording)
+        crate::recording::summary::render_with(&recording, &overrides)
     };
     // Recorded text never reaches the terminal raw (escape sequences, bidi overrides).
     print!("{}", printable(&text));

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::protocol::{self, Reader};
+use crate::protocol::{self, Overrides, Reader};
 use crate::recording::{Body, Dir, EndHow, Record, Recording, Side};
 
 /// One connection as `show` sees it.
@@ -74,9 +74,14 @@ impl ConnSummary {
 
 /// All connections, grouped by route in order of first appearance.
 pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
+    summarize_with(recording, &Overrides::default())
+}
+
+/// Like [`summarize`], reading the routes of `overrides` with the protocols named there.
+pub fn summarize_with(recording: &Recording, overrides: &Overrides) -> Vec<ConnSummary> {
     let mut conns: Vec<ConnSummary> = Vec::new();
     let mut index: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut reader = Reader::default();
+    let mut reader = Reader::new(overrides.clone());
     for record in &recording.records {
         if let Record::Open(o) = record {
             reader.open(o);
@@ -143,7 +148,12 @@ pub fn summarize(recording: &Recording) -> Vec<ConnSummary> {
 
 /// The text `wsreplay show FILE` prints.
 pub fn render(recording: &Recording) -> String {
-    let conns = summarize(recording);
+    render_with(recording, &Overrides::default())
+}
+
+/// Like [`render`], reading the routes of `overrides` with the protocols named there.
+pub fn render_with(recording: &Recording, overrides: &Overrides) -> String {
+    let conns = summarize_with(recording, overrides);
     let total: u64 = conns
         .iter()
         .map(|c| c.count(Dir::ClientToServer) + c.count(Dir::ServerToClient))
@@ -262,14 +272,19 @@ fn ended(how: EndHow, by: Side) -> String {
 /// Longest body excerpt shown per timeline line.
 const EXCERPT: usize = 100;
 
-/// The text `wsreplay show --timeline` prints: every record, one line each.
-pub fn render_timeline(recording: &Recording) -> String {
+/// The text `wsreplay show --timeline` prints: every record, one line each, messages
+/// labelled as their connections' protocols (or those of `overrides`) name them.
+pub fn render_timeline(recording: &Recording, overrides: &Overrides) -> String {
     let routes: BTreeMap<u64, &str> = recording
         .opens()
         .map(|o| (o.conn, o.route.as_str()))
         .collect();
+    let mut reader = Reader::new(overrides.clone());
     let mut out = String::new();
     for record in &recording.records {
+        if let Record::Open(o) = record {
+            reader.open(o);
+        }
         let who = record
             .conn()
             .map(|c| format!("{}#{c}", routes.get(&c).copied().unwrap_or("?")))
@@ -282,12 +297,9 @@ pub fn render_timeline(recording: &Recording) -> String {
                 o.upstream,
                 o.status
             ),
-            Record::Message(m) => format!(
-                "{}    {} {}",
-                m.dir,
-                protocol::label(m.op, &m.body),
-                excerpt(&m.body)
-            ),
+            Record::Message(m) => {
+                format!("{}    {} {}", m.dir, reader.label(m), excerpt(&m.body))
+            }
             Record::Ping(p) => format!("{}    ping {}", p.dir, excerpt(&p.body)),
             Record::Pong(p) => format!("{}    pong {}", p.dir, excerpt(&p.body)),
             Record::Control(c) => format!("{}    control {}", c.dir, excerpt(&c.body)),

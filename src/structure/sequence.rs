@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::protocol::Reader;
+use crate::protocol::{Overrides, Reader};
 use crate::recording::{Dir, Record, Recording};
 use crate::replay::capture::{MOCK_UPSTREAM, REPLAY_CLIENT};
 
@@ -82,10 +82,16 @@ pub struct Sequence {
 impl Sequence {
     /// Reads the sequence off a recording.
     pub fn of(recording: &Recording) -> Sequence {
+        Sequence::of_with(recording, &Overrides::default())
+    }
+
+    /// Like [`Sequence::of`], reading the routes of `overrides` with the protocols named
+    /// there.
+    pub fn of_with(recording: &Recording, overrides: &Overrides) -> Sequence {
         let mut seq = Sequence::default();
         // Per connection: route, client and server participant.
         let mut conns: BTreeMap<u64, (String, usize, usize)> = BTreeMap::new();
-        let mut reader = Reader::default();
+        let mut reader = Reader::new(overrides.clone());
         for record in &recording.records {
             let (conn, dir, label, kind) = match record {
                 Record::Open(o) => {

@@ -428,6 +428,15 @@ fn the_command_line_chooses_a_routes_protocol() {
     assert!(guessed.contains("### c2s (text) ×1"), "{guessed}");
     let told = snapshot_with(&dir, &file, &["--protocol", "app=socketio"]).unwrap();
     assert!(told.contains("### c2s chat ×1"), "{told}");
+    let (code, shown, err) = run(&["show", &file, "--protocol", "app=socketio"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("read as socketio: its route's configuration"),
+        "{shown}"
+    );
+    assert!(shown.contains("c2s    1 message(s): chat ×1"), "{shown}");
+    let (_, timeline, _) = run(&["show", &file, "--timeline", "--protocol", "app=socketio"]);
+    assert!(timeline.contains("c2s    chat 42["), "{timeline}");
     let (code, err) = snapshot_with(&dir, &file, &["--protocol", "app=smoke-signals"]).unwrap_err();
     assert_eq!(code, 2);
     assert!(
