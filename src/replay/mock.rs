@@ -29,7 +29,6 @@ use super::correlate::{shape_difference, Flat, IdPair, Substitution};
 use super::fault::{FaultRule, Injector, Out};
 use super::script::{MockTable, RecordedResponse};
 use super::{Problem, Problems};
-use crate::protocol;
 use crate::recording::{Body, Dir, EndHow, Opcode, Open, Side};
 
 /// Counters a mock keeps for the replay's summary.
@@ -221,7 +220,7 @@ async fn serve(
 /// Finds the recorded request for a live one and schedules its responses.
 fn answer(ctx: &MockCtx, op: Opcode, body: Body, pending: &mut FuturesUnordered<Pending>) {
     ctx.stats.requests.fetch_add(1, Ordering::Relaxed);
-    let label = protocol::label(op, &body);
+    let label = ctx.table.label(op, &body);
     let live_json: Option<Value> = body.as_text().and_then(|t| serde_json::from_str(t).ok());
     let live_flat = live_json.as_ref().map(Flat::of);
     let Some(index) = best_match(ctx, &label, &body, live_flat.as_ref()) else {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::correlate::{contains_string, id_values, Flat};
-use crate::protocol;
+use crate::protocol::{self, Reader};
 use crate::recording::{Body, Dir, EndHow, Opcode, Record, Recording};
 
 /// One thing a replayed client does.
@@ -235,6 +235,23 @@ pub struct MockTable {
     pub requests: Vec<RecordedRequest>,
     /// Per recorded connection, in order: messages sent before any request.
     pub greetings: Vec<Vec<RecordedResponse>>,
+    /// The protocol the route's recorded connections were read with: live requests are
+    /// named the same way.
+    pub protocol: Option<crate::protocol::Shared>,
+}
+
+impl MockTable {
+    /// The label of a live request, as the recorded requests' protocol names it.
+    pub fn label(&self, op: Opcode, body: &Body) -> String {
+        let Some(protocol) = &self.protocol else {
+            return protocol::label(op, body);
+        };
+        let mut events = Vec::with_capacity(1);
+        protocol
+            .decoder()
+            .decode(Dir::ClientToServer, op, body, &mut events);
+        protocol::label_of_events(&events, op, body)
+    }
 }
 
 /// Builds the mock table of `route`.
@@ -243,9 +260,11 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
     // Per connection: (greeting index, indices into table.requests, time of each).
     let mut conns: BTreeMap<u64, (usize, Vec<usize>, u64)> = BTreeMap::new();
     let mut request_t: Vec<u64> = Vec::new();
+    let mut reader = Reader::default();
     for record in &recording.records {
         match record {
             Record::Open(o) if o.route == route => {
+                reader.open(o);
                 conns.insert(o.conn, (table.greetings.len(), Vec::new(), o.t_us));
                 table.greetings.push(Vec::new());
             }
@@ -253,7 +272,11 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
                 let Some((greeting, requests, opened)) = conns.get_mut(&m.conn) else {
                     continue;
                 };
-                let message = RecordedMessage::new(m.op, m.body.clone());
+                let mut message = RecordedMessage::new(m.op, m.body.clone());
+                let mut events = Vec::with_capacity(1);
+                let choice = reader.decode(m, &mut events);
+                message.label = protocol::label_of_events(&events, m.op, &m.body);
+                table.protocol.get_or_insert(choice.protocol);
                 if m.dir == Dir::ClientToServer {
                     requests.push(table.requests.len());
                     request_t.push(m.t_us);

@@ -444,3 +444,54 @@ fn the_command_line_chooses_a_routes_protocol() {
         "{err}"
     );
 }
+
+/// A mock of a Socket.IO server names live requests as the recording's protocol does,
+/// so a client that asks in another order still gets the answer to what it asked.
+#[tokio::test]
+async fn a_socketio_mock_answers_the_event_that_was_asked() {
+    use futures_util::{SinkExt, StreamExt};
+    use wsreplay::recording::sink::Output;
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let rec = session(
+        "/socket.io/?EIO=4&transport=websocket",
+        None,
+        &[
+            ("c2s", r#"42["join",{"room":"a"}]"#),
+            ("s2c", r#"42["joined",{"room":"a","members":2}]"#),
+            ("c2s", r#"42["chat",{"text":"hi"}]"#),
+            ("s2c", r#"42["message",{"text":"hi","author":"ann"}]"#),
+        ],
+    );
+    let mut config = ReplayConfig::new(Output::Discard);
+    config.mock("app", "127.0.0.1:0".parse().unwrap());
+    let replay = Replay::start(rec, config).await.unwrap();
+    let url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        replay.mock_addr("app").unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // Asked the other way round: chat first.
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"42["chat",{"text":"yo"}]"#,
+    ))
+    .await
+    .unwrap();
+    let answer = guard(ws.next()).await.unwrap().unwrap();
+    assert!(
+        answer.to_text().unwrap().starts_with(r#"42["message""#),
+        "{answer:?}"
+    );
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"42["join",{"room":"b"}]"#,
+    ))
+    .await
+    .unwrap();
+    let answer = guard(ws.next()).await.unwrap().unwrap();
+    assert!(
+        answer.to_text().unwrap().starts_with(r#"42["joined""#),
+        "{answer:?}"
+    );
+    ws.close(None).await.unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    assert!(report.problems.is_empty(), "{}", report.render());
+}
