@@ -29,8 +29,8 @@ pub struct ReplayArgs {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
     let recording = Recording::read(&args.recording)?;
-    for w in &recording.warnings {
-        eprintln!("warning: {}", printable(&w.at(&args.recording)));
+    for w in recording.warning_lines() {
+        eprintln!("warning: {}", printable(&w));
     }
     let out = args.out.unwrap_or_else(|| {
         let stem = args.recording.file_stem().unwrap_or_default();

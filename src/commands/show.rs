@@ -44,8 +44,8 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Verdict> {
     // Recorded text never reaches the terminal raw (escape sequences, bidi overrides).
     print!("{}", printable(&text));
     if args.timeline {
-        for w in &recording.warnings {
-            eprintln!("warning: {}", printable(&w.at(&args.file)));
+        for w in recording.warning_lines() {
+            eprintln!("warning: {}", printable(&w));
         }
     }
     Ok(Verdict::Same)

@@ -233,7 +233,7 @@ impl<'r> Reader<'r> {
 
     /// Decodes a message of a connection opened before into `out`; returns the
     /// protocol it was read with.
-    pub fn decode<'a>(&mut self, m: &'a Message, out: &mut Vec<Event<'a>>) -> Choice {
+    pub fn decode<'a>(&mut self, m: &'a Message, out: &mut Vec<Event<'a>>) -> &Choice {
         let (choice, decoder) = self.decoders.entry(m.conn).or_insert_with(|| {
             let open = self.opens.get(&m.conn);
             let configured = open.and_then(|o| self.overrides.get(&o.route));
@@ -252,7 +252,7 @@ impl<'r> Reader<'r> {
             (choice, decoder)
         });
         decoder.decode(m.dir, m.op, &m.body, out);
-        choice.clone()
+        choice
     }
 
     /// The label of a message: the kinds of its events.

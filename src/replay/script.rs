@@ -276,7 +276,9 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
                 let mut events = Vec::with_capacity(1);
                 let choice = reader.decode(m, &mut events);
                 message.label = protocol::label_of_events(&events, m.op, &m.body);
-                table.protocol.get_or_insert(choice.protocol);
+                table
+                    .protocol
+                    .get_or_insert_with(|| choice.protocol.clone());
                 if m.dir == Dir::ClientToServer {
                     requests.push(table.requests.len());
                     request_t.push(m.t_us);

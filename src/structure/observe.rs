@@ -131,7 +131,9 @@ impl Observation {
                         Some(s) => s,
                         None => self.routes.entry(route.clone()).or_default(),
                     };
-                    stats.protocol.get_or_insert(choice.protocol);
+                    stats
+                        .protocol
+                        .get_or_insert_with(|| choice.protocol.clone());
                     for event in events.drain(..) {
                         let label = match line_safe(&event.kind, false) {
                             Cow::Borrowed(_) => event.kind,
@@ -145,10 +147,6 @@ impl Observation {
                                 labels.push(label.to_string());
                                 id
                             }
-                        };
-                        let stats = match self.routes.get_mut(route.as_str()) {
-                            Some(s) => s,
-                            None => self.routes.entry(route.clone()).or_default(),
                         };
                         let by_label = stats.kinds.entry(m.dir).or_default();
                         let kind = match by_label.get_mut(label.as_ref()) {
