@@ -466,34 +466,15 @@ async fn the_mock_summary_counts_the_responses_a_fault_dropped() {
 #[tokio::test]
 async fn a_target_path_replaces_the_recorded_path() {
     use futures_util::SinkExt;
-    // A server that answers one message on any path and remembers the paths asked for.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    // An echo server that remembers the paths asked for.
     let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = paths.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                // The error type is tungstenite's, as its accept callback requires.
-                #[allow(clippy::result_large_err)]
-                let callback =
-                    |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
-                        seen.lock().unwrap().push(req.uri().to_string());
-                        Ok(resp)
-                    };
-                let mut ws = tokio_tungstenite::accept_hdr_async(s, callback)
-                    .await
-                    .unwrap();
-                while let Some(Ok(m)) = ws.next().await {
-                    if m.is_text() && ws.send(m).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let rec = Recorder::start(&format!("ws://{addr}")).await;
+    let upstream = echo_server_with(move |request, response| {
+        seen.lock().unwrap().push(request.uri().to_string());
+        response
+    })
+    .await;
+    let rec = Recorder::start(&upstream).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!(
         "ws://{}/devtools/browser/old-id?x=1",
         rec.addr()
@@ -515,7 +496,7 @@ async fn a_target_path_replaces_the_recorded_path() {
         .await
         .unwrap();
     replay
-        .target("r", &format!("ws://{addr}/devtools/browser/new-id"))
+        .target("r", &format!("{upstream}/devtools/browser/new-id"))
         .unwrap();
     let report = guard(replay.run()).await.unwrap();
     assert!(report.problems.is_empty(), "{}", report.render());

@@ -74,38 +74,20 @@ const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIiwi
 
 /// An echo server that accepts the first subprotocol the client offers.
 async fn echo_with_subprotocol() -> String {
-    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                // The callback's error type is tungstenite's, not ours to shrink.
-                #[allow(clippy::result_large_err)]
-                let choose = |req: &Request, mut resp: Response| {
-                    if let Some(first) = req
-                        .headers()
-                        .get("sec-websocket-protocol")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.split(',').next())
-                    {
-                        resp.headers_mut()
-                            .insert("sec-websocket-protocol", first.trim().parse().unwrap());
-                    }
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(s, choose).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if msg.is_text() && ws.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-            });
+    echo_server_with(|request, mut response| {
+        if let Some(first) = request
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+        {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", first.trim().parse().unwrap());
         }
-    });
-    url
+        response
+    })
+    .await
 }
 
 /// One frontend hop and one agent hop through a two-route recorder: a JWT in a chat

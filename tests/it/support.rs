@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use wsreplay::config::Route;
 use wsreplay::record::proxy::{Proxy, ProxyConfig};
 use wsreplay::recording::sink::Output;
@@ -159,13 +160,25 @@ pub fn bin() -> &'static str {
 
 /// A tokio-tungstenite echo server; returns its URL.
 pub async fn echo_server() -> String {
+    echo_server_with(|_, response| response).await
+}
+
+/// An echo server whose answer to each upgrade request is `upgrade(request, response)`
+/// (to choose a subprotocol, or to note what was asked); returns its URL.
+pub async fn echo_server_with(
+    upgrade: impl Fn(&Request, Response) -> Response + Clone + Send + Sync + 'static,
+) -> String {
     use futures_util::{SinkExt, StreamExt};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
+            let upgrade = upgrade.clone();
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                // The callback's error type is tungstenite's, not ours to shrink.
+                #[allow(clippy::result_large_err)]
+                let callback = |request: &Request, response| Ok(upgrade(request, response));
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(s, callback).await else {
                     return;
                 };
                 while let Some(Ok(msg)) = ws.next().await {
