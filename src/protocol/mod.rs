@@ -50,6 +50,13 @@ pub trait Protocol: Send + Sync + fmt::Debug {
     /// Whether a key path of an event's body names its kind (its values are always kept
     /// literally in a snapshot).
     fn is_discriminator(&self, path: &str) -> bool;
+
+    /// Where a text message's framing (not its JSON) carries the correlation id, for
+    /// protocols that put it there (Socket.IO's ack id in `431[...]`): a mock rewrites
+    /// the id in place.
+    fn framing_id(&self, _text: &str) -> Option<std::ops::Range<usize>> {
+        None
+    }
 }
 
 /// Reads one connection's messages, in the order they were recorded.

@@ -35,6 +35,20 @@ impl Protocol for SocketIo {
     fn is_discriminator(&self, _: &str) -> bool {
         false
     }
+
+    fn framing_id(&self, text: &str) -> Option<std::ops::Range<usize>> {
+        // `4` (message), the packet type, `N-` (attachments), `/nsp,`, then the ack id.
+        let rest = text.strip_prefix('4')?.get(1..)?;
+        let mut at = text.len() - rest.len();
+        if matches!(&text[1..2], "5" | "6") {
+            at += rest.find('-')? + 1;
+        }
+        if text[at..].starts_with('/') {
+            at += text[at..].find(',')? + 1;
+        }
+        let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
+        (digits > 0).then_some(at..at + digits)
+    }
 }
 
 /// Remembers which event each ack id belongs to, per direction of the event.

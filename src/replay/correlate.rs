@@ -4,16 +4,19 @@
 //! recorded request. Similarity works on flattened JSON ([`Flat`]: leaf path → value):
 //! same discriminator first, then shared paths and equal values.
 //!
-//! Correlation ids: when a recorded request carried a value (`message_id`) that the
-//! responses answering it echoed (`response_to`), the replayed responses must carry the
-//! live request's value instead. [`Substitution`] maps each recorded request value
-//! that reappears in its responses to the live request's value at the same path, and
-//! rewrites every string in the responses accordingly. Explicit pairs from
-//! `wsreplay.toml` ([`IdPair`]) set a response path from a request path directly.
+//! Correlation ids: when a recorded request carried a value (`message_id`, a JSON-RPC
+//! `id` of any type, a Socket.IO ack id) that the responses answering it echoed
+//! (`response_to`, `id`), the replayed responses must carry the live request's value
+//! instead. The mock pairs each recorded request value with the live request's value
+//! at the same place, and rewrites the reply in place ([`super::rewrite`]).
+//! Explicit pairs from `wsreplay.toml` ([`IdPair`]) set a response path from a request
+//! path directly.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+
+use super::rewrite::is_id_key;
 
 /// A JSON value flattened to its leaves: `payload.tool_name` → `"x"`. Array elements
 /// get `[]` in their path (`rows[].service`), so lists of any length compare alike.
@@ -135,12 +138,6 @@ pub struct IdPair {
     pub response: String,
 }
 
-/// Whether a key names an identifier (`id`, `message_id`, `requestId`, `correlation-id`).
-pub fn is_id_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k == "id" || k.ends_with("_id") || k.ends_with("-id") || key.ends_with("Id")
-}
-
 /// The id-like values of a request: string values under id-named keys, at any depth.
 pub fn id_values(value: &Value) -> Vec<&str> {
     let mut out = Vec::new();
@@ -173,122 +170,10 @@ pub fn contains_string(value: &Value, needle: &str) -> bool {
     }
 }
 
-/// Recorded request values → live request values, for rewriting responses.
-#[derive(Clone, Debug, Default)]
-pub struct Substitution {
-    strings: BTreeMap<String, String>,
-    paths: Vec<(Vec<String>, Value)>,
-}
-
-impl Substitution {
-    /// Maps every string the recorded request shares with its responses to the live
-    /// request's value at the same path; adds explicit pairs.
-    pub fn new(recorded: &Value, live: &Value, responses: &[Value], pairs: &[IdPair]) -> Self {
-        let mut strings = BTreeMap::new();
-        let mut leaves = Vec::new();
-        string_leaves(recorded, &mut Vec::new(), &mut leaves);
-        for (path, old) in leaves {
-            if old.len() < 4 || !responses.iter().any(|r| contains_string(r, &old)) {
-                continue;
-            }
-            if let Some(Value::String(new)) = get_path(live, &path) {
-                if *new != old {
-                    strings.insert(old, new.clone());
-                }
-            }
-        }
-        let paths = pairs
-            .iter()
-            .filter_map(|p| {
-                let from: Vec<String> = p.request.split('.').map(str::to_string).collect();
-                let value = get_path(live, &from)?.clone();
-                Some((p.response.split('.').map(str::to_string).collect(), value))
-            })
-            .collect();
-        Substitution { strings, paths }
-    }
-
-    /// Rewrites a recorded response for the live request.
-    pub fn apply(&self, response: &mut Value) {
-        if !self.strings.is_empty() {
-            replace_strings(response, &self.strings);
-        }
-        for (path, value) in &self.paths {
-            if let Some(slot) = get_path_mut(response, path) {
-                *slot = value.clone();
-            }
-        }
-    }
-}
-
-fn string_leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
-    match value {
-        Value::String(s) => out.push((path.clone(), s.clone())),
-        Value::Object(map) => {
-            for (k, v) in map {
-                path.push(k.clone());
-                string_leaves(v, path, out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, k| v.as_object()?.get(k))
-}
-
-fn get_path_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
-    path.iter()
-        .try_fold(value, |v, k| v.as_object_mut()?.get_mut(k))
-}
-
-fn replace_strings(value: &mut Value, map: &BTreeMap<String, String>) {
-    match value {
-        Value::String(s) => {
-            if let Some(new) = map.get(s.as_str()) {
-                *s = new.clone();
-            }
-        }
-        Value::Object(m) => m.values_mut().for_each(|v| replace_strings(v, map)),
-        Value::Array(items) => items.iter_mut().for_each(|v| replace_strings(v, map)),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn ids_echoed_by_responses_are_carried_over() {
-        let recorded =
-            json!({"type":"sql_query","message_id":"msg_old1","sql":"SELECT 1","intent":"x"});
-        let live =
-            json!({"type":"sql_query","message_id":"msg_new2","sql":"SELECT 1","intent":"x"});
-        let mut resp =
-            json!({"type":"sql_query_response","response_to":"msg_old1","data":{"sql":"SELECT 1"}});
-        let sub = Substitution::new(&recorded, &live, std::slice::from_ref(&resp), &[]);
-        sub.apply(&mut resp);
-        assert_eq!(resp["response_to"], "msg_new2");
-        assert_eq!(resp["data"]["sql"], "SELECT 1");
-    }
-
-    #[test]
-    fn explicit_pairs_set_a_path() {
-        let recorded = json!({"req":{"n":1}});
-        let live = json!({"req":{"n":7}});
-        let mut resp = json!({"re":{"n":1}});
-        let pair = IdPair {
-            route: "r".into(),
-            request: "req.n".into(),
-            response: "re.n".into(),
-        };
-        Substitution::new(&recorded, &live, &[], &[pair]).apply(&mut resp);
-        assert_eq!(resp["re"]["n"], 7);
-    }
 
     #[test]
     fn similarity_prefers_same_content_and_shape() {

@@ -25,7 +25,8 @@
 //! | [`client`] | one replayed client connection |
 //! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
 //! | [`mock`] | a mock peer answering with recorded responses |
-//! | [`correlate`] | request matching and id rewriting |
+//! | [`correlate`] | request similarity and which ids a reply must carry |
+//! | [`rewrite`] | changing values in a recorded message, byte for byte otherwise |
 //! | [`fault`] | `--fault` rules: dropping, delaying, duplicating, reordering, corrupting messages, disconnecting |
 //! | [`capture`] | writing the replay in the recording format |
 //! | [`spawn`] | starting and stopping the build under test |
@@ -37,6 +38,7 @@ pub mod credentials;
 pub mod fault;
 pub mod mock;
 pub mod progress;
+pub mod rewrite;
 pub mod script;
 pub mod spawn;
 
@@ -114,6 +116,10 @@ pub enum Problem {
         label: String,
         difference: String,
     },
+    /// A mock could not answer an upgrade as the client asked (its subprotocol).
+    MockHandshake { route: String, detail: String },
+    /// A client of a mock left without a word right after the upgrade.
+    ClientLeft { route: String, detail: String },
     /// The `--spawn` build exited during the replay.
     BuildDied { status: String, tail: String },
 }
@@ -150,6 +156,9 @@ impl fmt::Display for Problem {
                 f,
                 "mock {route}: `{label}` request structure differs from the recording: {difference}"
             ),
+            Problem::MockHandshake { route, detail } | Problem::ClientLeft { route, detail } => {
+                write!(f, "mock {route}: {detail}")
+            }
             Problem::BuildDied { status, tail } => {
                 write!(f, "the build under test exited during the replay ({status}); {tail}")
             }
@@ -294,6 +303,9 @@ pub struct ReplayConfig {
     pub output: Output,
     /// Explicit correlation id pairs (in addition to the detected ones).
     pub id_pairs: Vec<IdPair>,
+    /// Mocks serve the recording again once every recorded connection has been served
+    /// (`wsreplay mock --loop`); otherwise further connections get private views of it.
+    pub looping: bool,
     /// The build under test: a shell command, and how long it may take to listen.
     pub spawn: Option<SpawnSpec>,
     /// `--fault` rules, applied to what the mocks and replayed clients send.
@@ -316,6 +328,7 @@ impl ReplayConfig {
             handshake_timeout: Duration::from_secs(10),
             output,
             id_pairs: Vec::new(),
+            looping: false,
             spawn: None,
             faults: Vec::new(),
             progress: ProgressHandle::default(),
@@ -542,10 +555,10 @@ impl Replay {
         let problems = Problems::default();
         let mut mocks = Vec::new();
         for MockSpec { route, listen } in &config.mocks {
-            let table = script::mock_table(&recording, route);
+            let table = mock::table::mock_table(&recording, route, &config.id_pairs);
             let ctx = MockCtx {
                 route: route.clone(),
-                used: Mutex::new(vec![false; table.requests.len()]),
+                claims: Mutex::new(mock::matcher::Claims::new(&table, config.looping)),
                 table,
                 connections: AtomicU64::new(0),
                 capture: capture.clone(),
@@ -694,10 +707,7 @@ impl Replay {
         }
         let speed = self.config.speed.unwrap_or(1.0);
         for m in &self.mocks {
-            let table = &m.ctx.table;
-            let replies = table.greetings.iter().flatten();
-            let replies = replies.chain(table.requests.iter().flat_map(|r| &r.responses));
-            for reply in replies {
+            for reply in m.ctx.table.replies() {
                 let secs = reply.delay_us as f64 / 1e6 / speed;
                 if secs > limit {
                     let what = format!(

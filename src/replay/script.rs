@@ -4,18 +4,12 @@
 //! messages in order, each with the number of server messages that had arrived before
 //! it was sent (causal pacing) and its time offset (wall-clock pacing).
 //!
-//! [`MockTable`]: for each `--mock` route, every recorded request with the responses
-//! that answered it. A response answers the latest earlier request on its connection
-//! whose id values (`message_id`, ...) it contains, else simply the latest earlier
-//! request; responses before any request are greetings sent on connect.
+//! What a mock answers with is read off the recording by [`super::mock::table`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use super::correlate::{contains_string, id_values, Flat};
-use crate::protocol::{self, Reader};
+use crate::protocol;
 use crate::recording::{Body, Dir, EndHow, Opcode, Record, Recording};
 
 /// One thing a replayed client does.
@@ -192,137 +186,12 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
     scripts
 }
 
-/// A recorded message with its parsed JSON, if it is JSON.
-#[derive(Clone, Debug)]
-pub struct RecordedMessage {
-    pub op: Opcode,
-    pub body: Body,
-    pub json: Option<Value>,
-    pub label: String,
-}
-
-impl RecordedMessage {
-    fn new(op: Opcode, body: Body) -> Self {
-        let json = body.as_text().and_then(|t| serde_json::from_str(t).ok());
-        let label = protocol::label(op, &body);
-        RecordedMessage {
-            op,
-            body,
-            json,
-            label,
-        }
-    }
-}
-
-/// A recorded response and how long after its request it was sent.
-#[derive(Clone, Debug)]
-pub struct RecordedResponse {
-    pub delay_us: u64,
-    pub message: RecordedMessage,
-}
-
-/// A recorded request to a mocked peer and what answered it.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    pub message: RecordedMessage,
-    pub flat: Option<Flat>,
-    pub responses: Vec<RecordedResponse>,
-}
-
-/// Everything a mock needs to stand in for one route.
-#[derive(Clone, Debug, Default)]
-pub struct MockTable {
-    pub requests: Vec<RecordedRequest>,
-    /// Per recorded connection, in order: messages sent before any request.
-    pub greetings: Vec<Vec<RecordedResponse>>,
-    /// The protocol the route's recorded connections were read with: live requests are
-    /// named the same way.
-    pub protocol: Option<crate::protocol::Shared>,
-}
-
-impl MockTable {
-    /// The label of a live request, as the recorded requests' protocol names it.
-    pub fn label(&self, op: Opcode, body: &Body) -> String {
-        let Some(protocol) = &self.protocol else {
-            return protocol::label(op, body);
-        };
-        let mut events = Vec::with_capacity(1);
-        protocol
-            .decoder()
-            .decode(Dir::ClientToServer, op, body, &mut events);
-        protocol::label_of_events(&events, op, body)
-    }
-}
-
-/// Builds the mock table of `route`.
-pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
-    let mut table = MockTable::default();
-    // Per connection: (greeting index, indices into table.requests, time of each).
-    let mut conns: BTreeMap<u64, (usize, Vec<usize>, u64)> = BTreeMap::new();
-    let mut request_t: Vec<u64> = Vec::new();
-    let mut reader = Reader::default();
-    for record in &recording.records {
-        match record {
-            Record::Open(o) if o.route == route => {
-                reader.open(o);
-                conns.insert(o.conn, (table.greetings.len(), Vec::new(), o.t_us));
-                table.greetings.push(Vec::new());
-            }
-            Record::Message(m) => {
-                let Some((greeting, requests, opened)) = conns.get_mut(&m.conn) else {
-                    continue;
-                };
-                let mut message = RecordedMessage::new(m.op, m.body.clone());
-                let mut events = Vec::with_capacity(1);
-                let choice = reader.decode(m, &mut events);
-                message.label = protocol::label_of_events(&events, m.op, &m.body);
-                table
-                    .protocol
-                    .get_or_insert_with(|| choice.protocol.clone());
-                if m.dir == Dir::ClientToServer {
-                    requests.push(table.requests.len());
-                    request_t.push(m.t_us);
-                    table.requests.push(RecordedRequest {
-                        flat: message.json.as_ref().map(Flat::of),
-                        message,
-                        responses: Vec::new(),
-                    });
-                    continue;
-                }
-                let answered = message
-                    .json
-                    .as_ref()
-                    .and_then(|json| {
-                        requests.iter().rev().copied().find(|&r| {
-                            table.requests[r].message.json.as_ref().is_some_and(|req| {
-                                id_values(req).iter().any(|id| contains_string(json, id))
-                            })
-                        })
-                    })
-                    .or_else(|| requests.last().copied());
-                match answered {
-                    Some(r) => table.requests[r].responses.push(RecordedResponse {
-                        delay_us: m.t_us.saturating_sub(request_t[r]),
-                        message,
-                    }),
-                    None => table.greetings[*greeting].push(RecordedResponse {
-                        delay_us: m.t_us.saturating_sub(*opened),
-                        message,
-                    }),
-                }
-            }
-            _ => {}
-        }
-    }
-    table
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::recording::{Header, Message, Open};
 
-    fn open(conn: u64, route: &str, t: u64) -> Record {
+    pub(crate) fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {
             t_us: t,
             route: route.into(),
@@ -344,13 +213,13 @@ mod tests {
         })
     }
 
-    fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
+    pub(crate) fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
         let mut m = Message::whole(conn, dir, Opcode::TEXT, Body::Text(text.into()));
         m.t_us = t;
         Record::Message(m)
     }
 
-    fn recording(records: Vec<Record>) -> Recording {
+    pub(crate) fn recording(records: Vec<Record>) -> Recording {
         Recording {
             path: "r.jsonl".into(),
             header: Header::current(0),
@@ -389,46 +258,5 @@ mod tests {
         assert_eq!(s.target, "/ws?x=1");
         let headers: Vec<_> = s.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(headers, ["Origin", "Authorization"]);
-    }
-
-    #[test]
-    fn out_of_order_responses_go_to_the_request_whose_id_they_echo() {
-        use Dir::*;
-        let rec = recording(vec![
-            open(1, "nlp", 0),
-            msg(1, ServerToClient, 5, r#"{"type":"hello"}"#),
-            msg(
-                1,
-                ClientToServer,
-                10,
-                r#"{"type":"q","message_id":"msg_a"}"#,
-            ),
-            msg(
-                1,
-                ClientToServer,
-                20,
-                r#"{"type":"q","message_id":"msg_b"}"#,
-            ),
-            msg(
-                1,
-                ServerToClient,
-                30,
-                r#"{"type":"r","response_to":"msg_b"}"#,
-            ),
-            msg(
-                1,
-                ServerToClient,
-                40,
-                r#"{"type":"r","response_to":"msg_a"}"#,
-            ),
-        ]);
-        let t = mock_table(&rec, "nlp");
-        assert_eq!(t.greetings[0].len(), 1);
-        let delays: Vec<Vec<u64>> = t
-            .requests
-            .iter()
-            .map(|r| r.responses.iter().map(|x| x.delay_us).collect())
-            .collect();
-        assert_eq!(delays, [vec![30], vec![10]]);
     }
 }
