@@ -193,15 +193,7 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
     }
     let targets = flags.targets;
     for mock in flags.mocks {
-        let (route, addr) = (&mock.route, mock.listen);
-        anyhow::ensure!(
-            flags.allow_remote || addr.ip().is_loopback(),
-            "--mock {:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock",
-            mock.to_string()
-        );
-        if !addr.ip().is_loopback() {
-            tracing::warn!("mock {route} listens on {addr}, reachable from other machines");
-        }
+        check_mock_listen(&mock, flags.allow_remote)?;
         config.mocks.push(mock);
     }
     anyhow::ensure!(
@@ -210,7 +202,7 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
     );
     anyhow::ensure!(
         !targets.is_empty(),
-        "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL"
+        "--mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL, or serve the recorded servers on their own for any client with `wsreplay mock RECORDING --route ROUTE=LISTEN`"
     );
     if let Some(command) = flags.spawn {
         // Orphans of the build are re-parented to wsreplay, so stopping it finds them.
@@ -221,6 +213,20 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
         });
     }
     Ok(ReplaySetup { config, targets })
+}
+
+/// Refuses a mock on a non-loopback address unless `--allow-remote` was given.
+pub(crate) fn check_mock_listen(mock: &MockSpec, allow_remote: bool) -> anyhow::Result<()> {
+    let (route, addr) = (&mock.route, mock.listen);
+    anyhow::ensure!(
+        allow_remote || addr.ip().is_loopback(),
+        "{:?}: {addr} is not a loopback address; pass --allow-remote if other machines must reach the mock",
+        mock.to_string()
+    );
+    if !addr.ip().is_loopback() {
+        tracing::warn!("mock {route} listens on {addr}, reachable from other machines");
+    }
+    Ok(())
 }
 
 pub(crate) fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {

@@ -17,6 +17,7 @@ pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod import;
+pub mod mock;
 pub mod record;
 pub mod replay;
 pub mod review;
@@ -33,6 +34,7 @@ use self::check::CheckArgs;
 use self::demo::DemoArgs;
 use self::diff::DiffArgs;
 use self::import::ImportCommand;
+use self::mock::MockArgs;
 use self::record::RecordArgs;
 use self::replay::ReplayArgs;
 use self::review::ReviewArgs;
@@ -65,6 +67,10 @@ pub enum Command {
     /// --target routes and stand in for the --mock routes' servers, capturing what
     /// happened as a new recording.
     Replay(ReplayArgs),
+    /// Serve the recorded servers of a recording on their own, for any client (a
+    /// frontend under development, a test suite), until Ctrl-C: each client connection
+    /// is answered from the recorded connection it resembles.
+    Mock(MockArgs),
     /// Write the structure snapshot of recordings (snapshots/<name>.snap, an insta
     /// snapshot file): message kinds per route and direction with their key paths,
     /// types and formats, and the conversation sequences. No volatile values.
@@ -120,7 +126,7 @@ pub fn run(cli: Cli) -> i32 {
     if !cli.command.uses_sockets() {
         restore_default_sigpipe();
     }
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, matches!(cli.command, Command::Mock(_)));
     // The recorder forwards on one thread (its writer has a thread of its own): on a
     // small machine that avoids a wake-up between worker threads for every frame.
     let mut builder = match cli.command {
@@ -140,6 +146,7 @@ pub fn run(cli: Cli) -> i32 {
         match cli.command {
             Command::Record(args) => record::run(args).await,
             Command::Replay(args) => replay::run(args).await,
+            Command::Mock(args) => mock::run(args).await,
             Command::Show(args) => show::run(args),
             Command::Snapshot(args) => snapshot::run(args),
             Command::Check(args) => check::run(args).await,

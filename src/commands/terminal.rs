@@ -17,13 +17,18 @@ pub(crate) fn restore_default_sigpipe() {
     }
 }
 
-pub(crate) fn init_logging(verbose: u8) {
+/// Installs the log output; `mock_connections` shows each connection a mock accepts.
+pub(crate) fn init_logging(verbose: u8, mock_connections: bool) {
     // The demo system's own services log at info; keep them quiet unless asked.
-    let default = match verbose {
+    let mut default = match verbose {
         0 => "wsreplay=info,wsreplay::demo=warn",
         1 => "wsreplay=debug",
         _ => "wsreplay=trace",
-    };
+    }
+    .to_string();
+    if mock_connections && verbose == 0 {
+        default += ",wsreplay::replay::mock=debug";
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = color_on(&std::io::stderr());

@@ -876,8 +876,59 @@ impl Replay {
                 });
             }
         }
-        let mocks = self
-            .mocks
+        let mocks = self.mock_stats();
+        let capture = self.shutdown().await;
+        problems.extend(self.problems.take());
+        Ok(ReplayReport {
+            problems,
+            clients,
+            mocks,
+            capture,
+        })
+    }
+
+    /// Serves the mocks alone, for any client (`wsreplay mock`), until `stop` resolves
+    /// or, with `once`, until every recorded connection of every mocked route has been
+    /// served; then stops them and reports what they answered.
+    pub async fn serve(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+        once: bool,
+    ) -> ReplayReport {
+        tokio::pin!(stop);
+        let all_served = |mocks: &[MockServer]| {
+            mocks.iter().all(|m| {
+                let claims = m.ctx.claims.lock();
+                claims.is_ok_and(|c| c.all_served())
+            })
+        };
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if once && all_served(&self.mocks) {
+                        break;
+                    }
+                }
+            }
+        }
+        let mocks = self.mock_stats();
+        let capture = self.shutdown().await;
+        ReplayReport {
+            problems: self.problems.take(),
+            clients: Vec::new(),
+            mocks,
+            capture,
+        }
+    }
+
+    /// The URL a mock serves (`ws://127.0.0.1:PORT`), for pointing a client at it.
+    pub fn mock_url(&self, route: &str) -> Option<String> {
+        self.mock_addr(route).map(|a| format!("ws://{a}"))
+    }
+
+    fn mock_stats(&self) -> Vec<MockStats> {
+        self.mocks
             .iter()
             .map(|m| {
                 let s = &m.ctx.stats;
@@ -889,15 +940,7 @@ impl Replay {
                     unmatched: s.unmatched.load(Ordering::Relaxed),
                 }
             })
-            .collect();
-        let capture = self.shutdown().await;
-        problems.extend(self.problems.take());
-        Ok(ReplayReport {
-            problems,
-            clients,
-            mocks,
-            capture,
-        })
+            .collect()
     }
 
     /// Stops the build, the mocks and the capture.

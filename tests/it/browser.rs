@@ -210,3 +210,210 @@ async fn the_html_report_of_a_failing_check_renders_in_chromium() {
         std::fs::copy(&png, keep).unwrap();
     }
 }
+
+/// Headless Chromium with its DevTools endpoint, driven over the DevTools Protocol: a
+/// page is opened and its text read until a condition holds.
+struct Browser {
+    child: tokio::process::Child,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(chromium: &Path) -> Browser {
+        use tokio::io::AsyncBufReadExt;
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = guard(async {
+            loop {
+                let line = lines.next_line().await.unwrap().expect("DevTools URL");
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_string();
+                }
+            }
+        })
+        .await;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Browser {
+            child,
+            ws,
+            next_id: 0,
+            _profile: profile,
+        }
+    }
+
+    /// Sends a command and returns its result.
+    async fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        use futures_util::{SinkExt, StreamExt};
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut command = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            command["sessionId"] = s.into();
+        }
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                command.to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let msg = guard(self.ws.next()).await.unwrap().unwrap();
+            let Ok(text) = msg.to_text() else { continue };
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Opens `url` in a new tab and returns the text of its element `#log` once it
+    /// contains `until` (or after 20 s).
+    async fn page_text(&mut self, url: &str, until: &str) -> String {
+        let target = self
+            .call(None, "Target.createTarget", serde_json::json!({"url": url}))
+            .await;
+        let session = self
+            .call(
+                None,
+                "Target.attachToTarget",
+                serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+            )
+            .await["sessionId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let read = serde_json::json!({
+            "expression": "document.getElementById('log') ? document.getElementById('log').innerText : ''",
+            "returnByValue": true,
+        });
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let v = self
+                .call(Some(&session), "Runtime.evaluate", read.clone())
+                .await;
+            let text = v["result"]["value"].as_str().unwrap_or("").to_string();
+            if text.contains(until) || tokio::time::Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A page that sends one chat on `url` and lists the types of what comes back.
+fn chat_page(dir: &Path, url: &str) -> String {
+    let page = dir.join(format!("chat-{}.html", url.len()));
+    let html = format!(
+        r#"<!doctype html><html><body><div id="log"></div><script>
+const log = (t) => {{ const d = document.createElement('div'); d.textContent = t; document.getElementById('log').appendChild(d); }};
+const ws = new WebSocket({url:?});
+ws.onopen = () => ws.send(JSON.stringify({{type: 'chat', message_id: 'msg_page1', text: 'What did EC2 cost last month?'}}));
+ws.onmessage = (e) => {{ const m = JSON.parse(e.data); log(m.type); if (m.type === 'agent_completed' || m.type === 'error') {{ log('DONE'); ws.close(); }} }};
+ws.onerror = () => log('SOCKET ERROR');
+</script></body></html>"#
+    );
+    std::fs::write(&page, html).unwrap();
+    format!("file://{}", page.display())
+}
+
+/// `wsreplay mock` stands in for the demo backend, stopped, for a real page in headless
+/// Chromium recorded once against it: the page gets the recorded answers, and the mock
+/// exits by itself once the recorded connection has been served (`--once`).
+#[tokio::test]
+async fn wsreplay_mock_serves_a_browser_page_with_the_backend_stopped() {
+    let Some(chromium) = chromium() else {
+        return skip(
+            "wsreplay mock browser test needs /usr/bin/chromium (apt-get install -y chromium)",
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.jsonl");
+    let demo = wsreplay::demo::recorded::RecordedDemo::start(
+        false,
+        wsreplay::recording::sink::Output::File(file.clone()),
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::start(&chromium).await;
+    let live = browser
+        .page_text(&chat_page(dir.path(), &demo.frontend_url("page")), "DONE")
+        .await;
+    assert!(live.contains("agent_completed"), "{live}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(demo.stop().await.complete());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mock = tokio::process::Command::new(bin())
+        .arg("mock")
+        .arg(&file)
+        .args(["--route", &format!("frontend=127.0.0.1:{port}"), "--once"])
+        .arg("--out")
+        .arg(dir.path().join("served.jsonl"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait until it listens.
+    guard(async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let url = format!("ws://127.0.0.1:{port}/ws?user_id=page");
+    let mocked = browser
+        .page_text(&chat_page(dir.path(), &url), "DONE")
+        .await;
+    browser.stop().await;
+    assert_eq!(mocked, live);
+    let out = guard(mock.wait_with_output()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("mock frontend: 1 request(s), 1 answered"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("connection accepted"), "{stderr}");
+}

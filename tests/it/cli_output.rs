@@ -42,6 +42,7 @@ fn help_reads_as_a_manual() {
     for command in [
         "record",
         "replay",
+        "mock",
         "snapshot",
         "check",
         "diff",

@@ -267,7 +267,9 @@ async fn serve(
             return;
         }
     };
-    tracing::info!(route = %ctx.route, %peer, target = %upgrade.target, recorded = ?live.as_ref().map(|l| ctx.table.conns[l.primary].open.conn), "mock: connection accepted");
+    let recorded = live.as_ref().map(|l| ctx.table.conns[l.primary].open.conn);
+    // `wsreplay mock` shows these; a replay's mocks keep quiet about them.
+    tracing::debug!(route = %ctx.route, %peer, target = %upgrade.target, ?recorded, "connection accepted");
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     if let Some(l) = &live {
         for greeting in &ctx.table.conns[l.primary].greetings {
