@@ -190,6 +190,8 @@ pub struct Injector {
     /// Messages dropped since [`Injector::take_dropped`] was last called.
     dropped: u64,
     dir: Dir,
+    /// How the route's protocol reads what is sent (plain JSON when not set).
+    decoder: Option<Box<dyn protocol::Decoder>>,
 }
 
 impl Injector {
@@ -202,6 +204,23 @@ impl Injector {
             held: None,
             dropped: 0,
             dir,
+            decoder: None,
+        }
+    }
+
+    /// Names messages as `decoder` (the route's protocol) does, so a rule's KIND is a
+    /// Socket.IO event or a JSON-RPC method as `show` names it.
+    pub fn reading_with(mut self, decoder: Box<dyn protocol::Decoder>) -> Injector {
+        self.decoder = Some(decoder);
+        self
+    }
+
+    /// Lets the protocol see a message of the other direction (a JSON-RPC response is
+    /// named after the request it answers).
+    pub fn observe(&mut self, dir: Dir, op: Opcode, body: &Body) {
+        let active = self.active();
+        if let (Some(decoder), true) = (&mut self.decoder, active) {
+            decoder.decode(dir, op, body, &mut Vec::new());
         }
     }
 
@@ -234,7 +253,14 @@ impl Injector {
             }
             _ => return vec![Out::Send(msg)],
         };
-        let label = protocol::label(op, &body);
+        let label = match &mut self.decoder {
+            Some(decoder) => {
+                let mut events = Vec::with_capacity(1);
+                decoder.decode(self.dir, op, &body, &mut events);
+                protocol::label_of_events(&events, op, &body)
+            }
+            None => protocol::label(op, &body),
+        };
         let mut planned = Vec::new();
         let rule = self
             .rules

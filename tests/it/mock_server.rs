@@ -331,3 +331,47 @@ async fn json_rpc_clients_get_their_own_answers_from_the_mock_whatever_their_ids
     let report = stop(replay).await;
     assert_eq!(report.mocks[0].unmatched, 0, "{:?}", report.problems);
 }
+
+/// A `--fault` KIND on a mock names replies as the route's protocol does: a JSON-RPC
+/// response by the method it answers.
+#[tokio::test]
+async fn a_fault_on_a_mock_names_replies_by_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recorded(&[(
+        "/rpc",
+        None,
+        vec![
+            (
+                "c2s",
+                r#"{"jsonrpc":"2.0","id":1,"method":"lookup","params":[1]}"#,
+            ),
+            ("s2c", r#"{"jsonrpc":"2.0","id":1,"result":{"n":1}}"#),
+            (
+                "c2s",
+                r#"{"jsonrpc":"2.0","id":2,"method":"other","params":[]}"#,
+            ),
+            ("s2c", r#"{"jsonrpc":"2.0","id":2,"result":{"ok":true}}"#),
+        ],
+    )]);
+    let mut config = ReplayConfig::new(Output::File(dir.path().join("run.jsonl")));
+    config.mock("app", "127.0.0.1:0".parse().unwrap());
+    config.faults = vec!["app:drop:lookup → result".parse().unwrap()];
+    let replay = Replay::start(rec, config).await.unwrap();
+    let url = replay.mock_url("app").unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}/rpc"))
+        .await
+        .unwrap();
+    for call in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"lookup","params":[1]}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"other","params":[]}"#,
+    ] {
+        ws.send(WsMessage::text(call)).await.unwrap();
+    }
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"{"jsonrpc":"2.0","id":2,"result":{"ok":true}}"#
+    );
+    drop(ws);
+    let report = stop(replay).await;
+    assert_eq!(report.mocks[0].dropped, 1);
+}

@@ -282,7 +282,8 @@ async fn serve(
     }
     let mut decoder = ctx.table.decoder();
     let mut received = 0u64;
-    let mut faults = Injector::new(&ctx.faults, &ctx.route, Dir::ServerToClient);
+    let mut faults = Injector::new(&ctx.faults, &ctx.route, Dir::ServerToClient)
+        .reading_with(ctx.table.decoder());
     let mut at_once = faults.disconnect_at_once(&mut capture);
     let (how, by, error) = 'conn: loop {
         capture.flush();
@@ -328,6 +329,7 @@ async fn serve(
                         _ => continue,
                     };
                     received += 1;
+                    faults.observe(Dir::ClientToServer, op, &body);
                     let message = table::decode(decoder.as_mut(), Dir::ClientToServer, op, body);
                     if let Some(live) = live.as_mut() {
                         answer_request(&ctx, live, message, &mut pending);
