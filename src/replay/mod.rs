@@ -24,6 +24,7 @@
 //! | [`script`] | what to play, read off a recording |
 //! | [`client`] | one replayed client connection |
 //! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
+//! | [`live`] | values the server issues, learned from the build and sent back in place of the recorded ones |
 //! | [`mock`] | a mock peer answering with recorded responses |
 //! | [`correlate`] | request matching and id rewriting |
 //! | [`fault`] | `--fault` rules: dropping, delaying, duplicating, reordering, corrupting messages, disconnecting |
@@ -35,6 +36,7 @@ pub mod client;
 pub mod correlate;
 pub mod credentials;
 pub mod fault;
+pub mod live;
 pub mod mock;
 pub mod progress;
 pub mod script;
@@ -303,6 +305,9 @@ pub struct ReplayConfig {
     /// Live values sent in place of the placeholders of redacted query parameters and
     /// headers (`--credential`); never written to the capture.
     pub credentials: Credentials,
+    /// `[[live]]` entries: values the server issues, declared or ignored
+    /// ([`live`]; detected automatically unless switched off).
+    pub live: Vec<live::LiveEntry>,
 }
 
 impl ReplayConfig {
@@ -320,6 +325,7 @@ impl ReplayConfig {
             faults: Vec::new(),
             progress: ProgressHandle::default(),
             credentials: Credentials::default(),
+            live: Vec::new(),
         }
     }
 
@@ -457,6 +463,8 @@ pub struct ReplayReport {
     /// Per mock route.
     pub mocks: Vec<MockStats>,
     pub capture: Outcome,
+    /// Values the server issued that were substituted (or could not be).
+    pub live: live::LiveSummary,
 }
 
 impl ReplayReport {
@@ -490,6 +498,9 @@ impl ReplayReport {
             out += &format!(
                 "mock {route}: {requests} request(s), {answered} answered from the recording{dropped}, {unmatched} unmatched\n"
             );
+        }
+        for line in self.live.lines() {
+            out += &format!("{line}\n");
         }
         if self.problems.is_empty() {
             out += "no problems\n";
@@ -762,6 +773,12 @@ impl Replay {
         } else {
             None
         };
+        let routes: Vec<String> = scripts.iter().map(|(t, _)| t.route.clone()).collect();
+        let live = Arc::new(live::Live::plan(
+            &self.recording,
+            &routes,
+            &self.config.live,
+        ));
         let ctx = Arc::new(client::ClientCtx {
             capture: self.capture.clone(),
             step_timeout: self.config.step_timeout,
@@ -773,6 +790,7 @@ impl Replay {
             tls,
             faults: self.config.faults.clone(),
             credentials: self.config.credentials.clone(),
+            live: live.clone(),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -887,6 +905,7 @@ impl Replay {
             clients,
             mocks,
             capture,
+            live: live.summary(),
         })
     }
 
