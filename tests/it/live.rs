@@ -236,3 +236,207 @@ async fn a_live_entry_that_is_not_an_origin_is_refused_naming_the_file_and_line(
     assert!(err.contains("line 1") || err.contains("line 2"), "{err}");
     assert!(err.contains("s2c KIND PATH"), "{err}");
 }
+
+/// Headless Chromium with remote debugging on a free port, stopped when dropped.
+struct Chromium {
+    _child: tokio::process::Child,
+    /// `ws://127.0.0.1:PORT/devtools/browser/<uuid>`.
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    /// Starts `/usr/bin/chromium` (or `WSREPLAY_CHROMIUM`); `None`, saying why, when
+    /// it is not installed.
+    async fn start() -> Option<Chromium> {
+        use tokio::io::AsyncBufReadExt;
+        let path = std::env::var_os("WSREPLAY_CHROMIUM")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/usr/bin/chromium".into());
+        if !path.exists() {
+            eprintln!(
+                "SKIPPED: {} is not installed (apt-get install chromium)",
+                path.display()
+            );
+            return None;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(path)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = guard(async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_string();
+                }
+            }
+            panic!("chromium exited without listening for DevTools");
+        })
+        .await;
+        // Chromium keeps logging to stderr: keep reading, or it blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Some(Chromium {
+            _child: child,
+            url,
+            _profile: profile,
+        })
+    }
+}
+
+/// A DevTools Protocol client: numbered commands, events skipped while waiting.
+struct Cdp {
+    ws: Client,
+    next: u64,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+        self.next += 1;
+        let mut command = json!({"id": self.next, "method": method, "params": params});
+        if let Some(session) = session {
+            command["sessionId"] = json!(session);
+        }
+        self.ws
+            .send(Message::text(command.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let answer = receive(&mut self.ws).await;
+            if answer["id"] == self.next {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+}
+
+/// Opens a page, navigates it to a `data:` URL, evaluates, reads the DOM and closes
+/// the page, through a recorder in front of `browser`.
+async fn record_cdp(browser: &Chromium) -> wsreplay::recording::Recording {
+    let (authority, path) = browser.url["ws://".len()..].split_once('/').unwrap();
+    let recorder = Recorder::start(&format!("ws://{authority}")).await;
+    let url = format!("ws://{}/{path}", recorder.addr());
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut cdp = Cdp { ws, next: 0 };
+    let created = cdp
+        .call("Target.createTarget", json!({"url": "about:blank"}), None)
+        .await;
+    let target = created["targetId"].as_str().unwrap().to_string();
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({"targetId": target, "flatten": true}),
+            None,
+        )
+        .await;
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let s = Some(session.as_str());
+    cdp.call(
+        "Page.navigate",
+        json!({"url": "data:text/html,<h1>wsreplay</h1>"}),
+        s,
+    )
+    .await;
+    let two = cdp
+        .call(
+            "Runtime.evaluate",
+            json!({"expression": "1 + 1", "returnByValue": true}),
+            s,
+        )
+        .await;
+    assert_eq!(two["result"]["value"], 2, "{two}");
+    cdp.call("DOM.getDocument", json!({"depth": 1}), s).await;
+    cdp.call("Target.closeTarget", json!({"targetId": target}), None)
+        .await;
+    cdp.ws.close(None).await.unwrap();
+    while let Some(Ok(_)) = cdp.ws.next().await {}
+    recorder.finish().await.0
+}
+
+/// Replays `recording` against `browser`; returns the report and the server messages
+/// the replay received.
+async fn replay_cdp(
+    recording: &wsreplay::recording::Recording,
+    browser: &Chromium,
+    live: Vec<wsreplay::replay::live::LiveEntry>,
+) -> (wsreplay::replay::ReplayReport, Vec<Value>) {
+    use wsreplay::recording::{Dir, Record, Recording};
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.jsonl");
+    let mut config = ReplayConfig::new(wsreplay::recording::sink::Output::File(out.clone()));
+    // Without live values the stale ids get errors and the waits for what they
+    // would have started time out: a short step timeout keeps that quick.
+    if live.contains(&wsreplay::replay::live::LiveEntry::NoDetection) {
+        config.step_timeout = std::time::Duration::from_secs(1);
+    }
+    config.live = live;
+    let mut replay = Replay::start(recording.clone(), config).await.unwrap();
+    replay.target("r", &browser.url).unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    let received = Recording::read(&out)
+        .unwrap()
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Message(m) if m.dir == Dir::ServerToClient => {
+                serde_json::from_str(m.body.as_text()?).ok()
+            }
+            _ => None,
+        })
+        .collect();
+    (report, received)
+}
+
+#[tokio::test]
+async fn a_devtools_session_replays_against_a_fresh_chromium() {
+    let Some(recorded_on) = Chromium::start().await else {
+        return;
+    };
+    let recording = record_cdp(&recorded_on).await;
+    drop(recorded_on);
+    let Some(fresh) = Chromium::start().await else {
+        return;
+    };
+    let (report, received) = replay_cdp(&recording, &fresh, Vec::new()).await;
+    let summary = report.render();
+    assert!(report.problems.is_empty(), "{summary}");
+    let errors: Vec<&Value> = received
+        .iter()
+        .filter(|m| m.get("error").is_some())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{summary}");
+    assert!(
+        received.iter().any(|m| m["result"]["result"]["value"] == 2),
+        "{received:?}"
+    );
+    let live = report.live.lines();
+    assert!(live[0].contains("targetId ×"), "{summary}");
+    assert!(live[0].contains("sessionId ×"), "{summary}");
+
+    // Without substitution the browser knows none of the recorded ids.
+    let off = vec![wsreplay::replay::live::LiveEntry::NoDetection];
+    let (report, received) = replay_cdp(&recording, &fresh, off).await;
+    assert!(report.live.lines().is_empty(), "{}", report.render());
+    assert!(
+        received.iter().any(|m| m.get("error").is_some()),
+        "{received:?}"
+    );
+}
