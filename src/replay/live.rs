@@ -566,3 +566,160 @@ fn ordinal(n: usize) -> String {
     };
     format!("{n}{suffix}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Header, Message, Open};
+
+    fn open(conn: u64, target: &str) -> Record {
+        Record::Open(Open {
+            t_us: 0,
+            route: "r".into(),
+            conn,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: format!("GET {target} HTTP/1.1"),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        })
+    }
+
+    fn msg(conn: u64, dir: Dir, text: &str) -> Record {
+        Record::Message(Message::whole(
+            conn,
+            dir,
+            Opcode::TEXT,
+            Body::Text(text.into()),
+        ))
+    }
+
+    fn plan(records: Vec<Record>, entries: &[LiveEntry]) -> Live {
+        let recording = Recording {
+            path: "r.jsonl".into(),
+            header: Header::current(0),
+            records,
+            warnings: vec![],
+        };
+        Live::plan(&recording, &["r".to_string()], entries)
+    }
+
+    /// A session: the server issues ids and words; the client sends some back.
+    fn session() -> Vec<Record> {
+        use Dir::*;
+        vec![
+            open(1, "/ws"),
+            msg(
+                1,
+                ClientToServer,
+                r#"{"type":"hello","client":"cli_123456"}"#,
+            ),
+            msg(
+                1,
+                ServerToClient,
+                r#"{"type":"welcome","session":{"id":"sess_9f8e7d"},"state":"connection_established","echo":"cli_123456","token":"redacted-0123456789ab","short":"ab1"}"#,
+            ),
+            msg(
+                1,
+                ClientToServer,
+                r#"{"type":"add","session_id":"sess_9f8e7d","href":"/s/sess_9f8e7d/items","state":"connection_established","c":"cli_123456","t":"redacted-0123456789ab","s":"ab1"}"#,
+            ),
+            open(2, "/ws?session=sess_9f8e7d"),
+        ]
+    }
+
+    fn origins(live: &Live) -> Vec<String> {
+        (live.values.iter())
+            .map(|v| format!("{} #{} of conn {}", v.origin, v.occurrence, v.conn))
+            .collect()
+    }
+
+    #[test]
+    fn issued_values_the_client_sends_back_are_live_and_words_echoes_and_placeholders_not() {
+        let live = plan(session(), &[]);
+        assert_eq!(origins(&live), ["s2c welcome session.id #0 of conn 1"]);
+        assert_eq!(live.values[0].name(), "session.id");
+    }
+
+    #[test]
+    fn entries_declare_ignore_or_switch_detection_off() {
+        let from: LiveEntry = toml::from_str::<toml::Table>("from = \"s2c welcome short\"")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let live = plan(session(), &[from]);
+        assert_eq!(
+            origins(&live),
+            [
+                "s2c welcome session.id #0 of conn 1",
+                "s2c welcome short #0 of conn 1"
+            ]
+        );
+        let ignore = LiveEntry::Ignore("s2c welcome session.id".parse().unwrap());
+        assert!(plan(session(), &[ignore]).values.is_empty());
+        assert!(plan(session(), &[LiveEntry::NoDetection]).values.is_empty());
+        let bad = toml::from_str::<LiveEntry>("from = \"welcome session.id\"").unwrap_err();
+        assert!(bad.to_string().contains("s2c KIND PATH"), "{bad}");
+        let both = toml::from_str::<LiveEntry>("from = \"s2c a b\"\nignore = \"auto\"");
+        assert!(both.unwrap_err().to_string().contains("exactly one"));
+    }
+
+    #[tokio::test]
+    async fn the_counterpart_occurrence_is_learned_and_substituted_everywhere_byte_for_byte() {
+        use Dir::*;
+        let live = Arc::new(plan(
+            vec![
+                open(1, "/ws"),
+                msg(1, ServerToClient, r#"{"type":"made","id":"room_111111"}"#),
+                msg(1, ServerToClient, r#"{"type":"made","id":"room_222222"}"#),
+                msg(1, ClientToServer, r#"{"join": "room_222222",  "x":1}"#),
+            ],
+            &[],
+        ));
+        assert_eq!(origins(&live), ["s2c made id #1 of conn 1"]);
+        let watcher = live.watcher(1).unwrap();
+        let mut w = watcher.lock().unwrap();
+        w.offer(
+            ServerToClient,
+            Opcode::TEXT,
+            &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
+        );
+        w.offer(
+            ServerToClient,
+            Opcode::TEXT,
+            &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
+        );
+        w.offer(
+            ServerToClient,
+            Opcode::TEXT,
+            &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
+        );
+        drop(w);
+        let sent = Body::Text(r#"{"join": "room_222222",  "x":1, "u":"/r/room_222222"}"#.into());
+        let out = live.outgoing(&sent, Duration::ZERO).await;
+        assert_eq!(
+            out.as_text(),
+            Some(r#"{"join": "room_bbb",  "x":1, "u":"/r/room_bbb"}"#)
+        );
+        let (mut target, mut headers) = ("/ws?room=room_222222".to_string(), vec![]);
+        live.request(&mut target, &mut headers, Duration::ZERO)
+            .await;
+        assert_eq!(target, "/ws?room=room_bbb");
+        assert_eq!(live.summary().lines(), ["1 live value substituted: id ×3"]);
+    }
+
+    #[tokio::test]
+    async fn a_value_the_build_never_sent_goes_out_as_recorded_and_is_reported_once() {
+        let live = plan(session(), &[]);
+        let sent = Body::Text(r#"{"session_id":"sess_9f8e7d"}"#.into());
+        for _ in 0..2 {
+            let out = live.outgoing(&sent, Duration::from_millis(1)).await;
+            assert_eq!(out.as_text(), sent.as_text());
+        }
+        assert_eq!(
+            live.summary().lines(),
+            ["live value never learned: session.id (recorded connection 1: the build sent no 1st occurrence of `welcome` with session.id), so the recorded value was sent"]
+        );
+    }
+}
