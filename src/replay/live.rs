@@ -679,23 +679,24 @@ mod tests {
         ));
         assert_eq!(origins(&live), ["s2c made id #1 of conn 1"]);
         let watcher = live.watcher(1).unwrap();
-        let mut w = watcher.lock().unwrap();
-        w.offer(
-            ServerToClient,
-            Opcode::TEXT,
-            &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
-        );
-        w.offer(
-            ServerToClient,
-            Opcode::TEXT,
-            &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
-        );
-        w.offer(
-            ServerToClient,
-            Opcode::TEXT,
-            &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
-        );
-        drop(w);
+        {
+            let mut w = watcher.lock().unwrap();
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
+            );
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
+            );
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
+            );
+        }
         let sent = Body::Text(r#"{"join": "room_222222",  "x":1, "u":"/r/room_222222"}"#.into());
         let out = live.outgoing(&sent, Duration::ZERO).await;
         assert_eq!(
