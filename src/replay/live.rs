@@ -587,12 +587,8 @@ mod tests {
     }
 
     fn msg(conn: u64, dir: Dir, text: &str) -> Record {
-        Record::Message(Message::whole(
-            conn,
-            dir,
-            Opcode::TEXT,
-            Body::Text(text.into()),
-        ))
+        let body = Body::Text(text.into());
+        Record::Message(Message::whole(conn, dir, Opcode::TEXT, body))
     }
 
     fn plan(records: Vec<Record>, entries: &[LiveEntry]) -> Live {

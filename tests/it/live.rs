@@ -250,29 +250,14 @@ impl Chromium {
     /// it is not installed.
     async fn start() -> Option<Chromium> {
         use tokio::io::AsyncBufReadExt;
-        let path = std::env::var_os("WSREPLAY_CHROMIUM")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/usr/bin/chromium".into());
-        if !path.exists() {
-            eprintln!(
-                "SKIPPED: {} is not installed (apt-get install chromium)",
-                path.display()
-            );
+        let Some(path) = chromium() else {
+            eprintln!("SKIPPED: no /usr/bin/chromium (apt-get install chromium, or set WSREPLAY_CHROMIUM)");
             return None;
-        }
+        };
         let profile = tempfile::tempdir().unwrap();
         let mut child = tokio::process::Command::new(path)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-            ])
+            .args(HEADLESS)
+            .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(std::process::Stdio::null())
