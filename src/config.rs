@@ -20,6 +20,9 @@
 //! [replay.credentials]          # live values for what was redacted (replay, check)
 //! token = "env:TEST_TOKEN"
 //! Authorization = "file:secrets/auth-header"
+//!
+//! [[live]]                      # a value the server issues (detected automatically too)
+//! from = "s2c connection_established client_id"
 //! ```
 
 use std::fmt;
@@ -438,6 +441,9 @@ pub struct FileConfig {
     /// Replay settings (`[replay]`).
     #[serde(default)]
     pub replay: FileReplay,
+    /// Values the server issues, declared or ignored (`[[live]]`).
+    #[serde(default)]
+    pub live: Vec<crate::replay::live::LiveEntry>,
 }
 
 /// The `[replay]` table.

@@ -122,8 +122,9 @@ pub struct ReplayFlags {
     /// connection of a route gets through, wsreplay exits 2.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub handshake_timeout: f64,
-    /// Read correlation overrides ([[correlate]] route/request/response) and
-    /// [replay.credentials] from this TOML file [default: ./wsreplay.toml when present].
+    /// Read correlation overrides ([[correlate]] route/request/response),
+    /// [replay.credentials] and live values ([[live]]) from this TOML file [default:
+    /// ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Allow mocks to listen on non-loopback addresses.
@@ -166,6 +167,7 @@ pub(crate) fn replay_config(flags: ReplayFlags, output: Output) -> anyhow::Resul
     let mut config = ReplayConfig::new(output);
     config.progress = ProgressHandle::new(Bars::default());
     config.id_pairs = file.correlate;
+    config.live = file.live;
     config.faults = flags.faults;
     let specs = flags
         .credentials

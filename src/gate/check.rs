@@ -124,6 +124,7 @@ pub fn diff_recordings(
         routes: compare(&old, &new, &routes_of(&old, &new)),
         error: None,
         replay_problems: Vec::new(),
+        live: Vec::new(),
         snapshot_missing: false,
         written: None,
         timing: Vec::new(),
@@ -257,6 +258,7 @@ async fn check_inner(
         stored,
         run: &run,
         problems: crate::replay::problem_lines(&report.problems),
+        live: report.live.lines(),
         targets: config.targets.iter().map(|t| t.route.clone()).collect(),
         mocks,
     };
@@ -278,6 +280,8 @@ pub(crate) struct Replayed<'a> {
     pub run: &'a Recording,
     /// What the replay reported (context, not verdict).
     pub problems: Vec<String>,
+    /// What the replay did with live values (context, not verdict).
+    pub live: Vec<String>,
     /// Routes whose recorded clients were replayed.
     pub targets: Vec<String>,
     /// Routes whose recorded servers were mocked.
@@ -300,6 +304,7 @@ pub(crate) fn judge(
         stored,
         run,
         problems,
+        live,
         targets,
         mocks,
     } = replayed;
@@ -315,6 +320,7 @@ pub(crate) fn judge(
         routes: Vec::new(),
         error: None,
         replay_problems: problems,
+        live,
         snapshot_missing: stored.is_none(),
         written: None,
         timing: Vec::new(),

@@ -166,6 +166,7 @@ impl Gate {
         let run_path = run_dir.path.join(format!("{name}.jsonl"));
         let mut config = ReplayConfig::new(Output::File(run_path.clone()));
         config.id_pairs = file.correlate;
+        config.live = file.live;
         config.step_timeout = self.step_timeout;
         let from_file: Vec<_> = (file.replay.credential_specs().into_iter())
             .filter(|f| !self.credentials.iter().any(|(name, _)| *name == f.name))
@@ -241,6 +242,7 @@ impl Mocks {
             stored: self.stored,
             run: &run,
             problems: crate::replay::problem_lines(&report.problems),
+            live: report.live.lines(),
             targets: self.targets.into_iter().map(|(route, _)| route).collect(),
             mocks: self.gate.mocks.clone(),
         };

@@ -19,6 +19,9 @@ pub struct CheckResult {
     pub error: Option<String>,
     /// What the replay reported (step timeouts, unmatched requests): context, not verdict.
     pub replay_problems: Vec<String>,
+    /// What the replay did with values the server issues (`3 live values substituted:
+    /// sessionId ×41`): context, not verdict.
+    pub live: Vec<String>,
     /// No snapshot existed yet.
     pub snapshot_missing: bool,
     /// Where the changed snapshot was written for review.
@@ -50,6 +53,7 @@ impl CheckResult {
             routes: Vec::new(),
             error: Some(error),
             replay_problems: Vec::new(),
+            live: Vec::new(),
             snapshot_missing: false,
             written: None,
             timing: Vec::new(),
@@ -122,6 +126,9 @@ impl CheckResult {
             ),
             &self.timing,
         );
+        for line in &self.live {
+            push(&mut out, &format!("  {line}\n"));
+        }
         bullets(
             &mut out,
             format!("replay reported {} problem(s):", self.replay_problems.len()),

@@ -33,6 +33,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::capture::{header_pairs, to_ws, Capture, ConnCapture};
 use super::credentials::{live_request, Credentials, LiveRequest};
 use super::fault::{FaultRule, Injector, Out};
+use super::live::{Live, Watcher};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
@@ -54,6 +55,9 @@ pub struct ClientCtx {
     pub faults: Vec<FaultRule>,
     /// Live values for placeholders in the recorded query and headers.
     pub credentials: Credentials,
+    /// Values the server issues: learned from the build, sent back in place of the
+    /// recorded ones.
+    pub live: Arc<Live>,
 }
 
 /// What one replayed connection achieved.
@@ -76,6 +80,11 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
     );
     let mut live = live;
     live.target = target.replay_target(&live.target);
+    let timeout = ctx.step_timeout;
+    (ctx.live
+        .request(&mut live.target, &mut live.headers, timeout))
+    .await;
+    let watcher = ctx.live.watcher(script.conn);
     // Reports name the recorded target (placeholders, never a live value).
     let url = format!("{base}{}", target.replay_target(&script.target));
     let Connected { ws, capture } = match connect(&script, &target, &base, &live, &ctx).await {
@@ -108,6 +117,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         capture.fork(),
         inbox.clone(),
         ctx.progress.clone(),
+        watcher.clone(),
     ));
     let mut player = Player {
         tx,
@@ -121,6 +131,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         end: None,
         faults: Injector::new(&ctx.faults, &script.route, Dir::ClientToServer),
         disconnected: false,
+        watcher,
     };
     player.run().await;
     // The reader ends with the connection; one that never closes is stopped here (it
@@ -176,6 +187,7 @@ async fn read_loop(
     mut capture: ConnCapture,
     inbox: Arc<Inbox>,
     progress: Arc<dyn ProgressTask>,
+    watcher: Option<Arc<Mutex<Watcher>>>,
 ) {
     let mut unreported = 0;
     let error = loop {
@@ -190,6 +202,7 @@ async fn read_loop(
         match frame {
             Some(Ok(msg)) => {
                 capture.message(Dir::ServerToClient, &msg);
+                offer(&watcher, Dir::ServerToClient, &msg);
                 match msg {
                     WsMessage::Text(_) | WsMessage::Binary(_) => {
                         let received = inbox.received.fetch_add(1, Ordering::SeqCst) + 1;
@@ -213,6 +226,15 @@ async fn read_loop(
     progress.advance(unreported);
     *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     inbox.notify.notify_one();
+}
+
+/// Offers a data message to the connection's live-value learner, if it has one.
+fn offer(watcher: &Option<Arc<Mutex<Watcher>>>, dir: Dir, msg: &WsMessage) {
+    let Some(watcher) = watcher else { return };
+    let Some((op, body)) = super::capture::data_of(msg) else {
+        return;
+    };
+    (watcher.lock().unwrap_or_else(|p| p.into_inner())).offer(dir, op, &body);
 }
 
 /// Why a recorded connection could not be opened ([`Problem::ConnectFailed`]).
@@ -332,6 +354,8 @@ struct Player<'a> {
     faults: Injector,
     /// A `disconnect-after` fault dropped the connection.
     disconnected: bool,
+    /// Learns the live values this connection's server messages carry.
+    watcher: Option<Arc<Mutex<Watcher>>>,
 }
 
 enum Wait {
@@ -431,7 +455,10 @@ impl Player<'_> {
     /// Takes a step; `Ok(Some(why))` when a fault disconnected instead.
     async fn take(&mut self, action: &Action) -> Result<Option<String>, WsError> {
         let msg = match action {
-            Action::Send(op, body) => to_ws(*op, body),
+            Action::Send(op, body) => {
+                let timeout = self.ctx.step_timeout;
+                to_ws(*op, &*self.ctx.live.outgoing(body, timeout).await)
+            }
             Action::Ping(data) => WsMessage::Ping(data.clone().into()),
             Action::Close(code, reason) => WsMessage::Close(Some(CloseFrame {
                 code: code.map_or(CloseCode::Normal, CloseCode::from),
@@ -469,6 +496,7 @@ impl Player<'_> {
         // Handed to the writer at once, so a request always precedes its responses.
         self.capture.message(Dir::ClientToServer, &msg);
         self.capture.flush();
+        offer(&self.watcher, Dir::ClientToServer, &msg);
         let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
         self.tx.feed(msg).await?;
         self.unflushed = true;

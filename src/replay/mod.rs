@@ -24,6 +24,7 @@
 //! | [`script`] | what to play, read off a recording |
 //! | [`client`] | one replayed client connection |
 //! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
+//! | [`live`] | values the server issues, learned from the build and sent back in place of the recorded ones |
 //! | [`mock`] | a mock peer answering with recorded responses |
 //! | [`correlate`] | request similarity and which ids a reply must carry |
 //! | [`rewrite`] | changing values in a recorded message, byte for byte otherwise |
@@ -36,6 +37,7 @@ pub mod client;
 pub mod correlate;
 pub mod credentials;
 pub mod fault;
+pub mod live;
 pub mod mock;
 pub mod progress;
 pub mod rewrite;
@@ -315,6 +317,9 @@ pub struct ReplayConfig {
     /// Live values sent in place of the placeholders of redacted query parameters and
     /// headers (`--credential`); never written to the capture.
     pub credentials: Credentials,
+    /// `[[live]]` entries: values the server issues, declared or ignored
+    /// ([`live`]; detected automatically unless switched off).
+    pub live: Vec<live::LiveEntry>,
 }
 
 impl ReplayConfig {
@@ -333,6 +338,7 @@ impl ReplayConfig {
             faults: Vec::new(),
             progress: ProgressHandle::default(),
             credentials: Credentials::default(),
+            live: Vec::new(),
         }
     }
 
@@ -470,6 +476,8 @@ pub struct ReplayReport {
     /// Per mock route.
     pub mocks: Vec<MockStats>,
     pub capture: Outcome,
+    /// Values the server issued that were substituted (or could not be).
+    pub live: live::LiveSummary,
 }
 
 impl ReplayReport {
@@ -503,6 +511,9 @@ impl ReplayReport {
             out += &format!(
                 "mock {route}: {requests} request(s), {answered} answered from the recording{dropped}, {unmatched} unmatched\n"
             );
+        }
+        for line in self.live.lines() {
+            out += &format!("{line}\n");
         }
         if self.problems.is_empty() {
             out += "no problems\n";
@@ -772,6 +783,12 @@ impl Replay {
         } else {
             None
         };
+        let routes: Vec<String> = scripts.iter().map(|(t, _)| t.route.clone()).collect();
+        let live = Arc::new(live::Live::plan(
+            &self.recording,
+            &routes,
+            &self.config.live,
+        ));
         let ctx = Arc::new(client::ClientCtx {
             capture: self.capture.clone(),
             step_timeout: self.config.step_timeout,
@@ -783,6 +800,7 @@ impl Replay {
             tls,
             faults: self.config.faults.clone(),
             credentials: self.config.credentials.clone(),
+            live: live.clone(),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -884,6 +902,7 @@ impl Replay {
             clients,
             mocks,
             capture,
+            live: live.summary(),
         })
     }
 
@@ -919,6 +938,7 @@ impl Replay {
             clients: Vec::new(),
             mocks,
             capture,
+            live: Default::default(),
         }
     }
 

@@ -7,14 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-/// Debian's chromium, or `WSREPLAY_CHROMIUM`.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("WSREPLAY_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromium".into());
-    path.exists().then_some(path)
-}
-
 /// mermaid.min.js as `scripts/browser-tools.sh` installs it, or `WSREPLAY_MERMAID_JS`.
 fn mermaid_js() -> Option<PathBuf> {
     let path = std::env::var_os("WSREPLAY_MERMAID_JS")
@@ -35,15 +27,8 @@ async fn headless(chromium: &Path, page: &Path, args: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = guard(
         tokio::process::Command::new(chromium)
+            .args(HEADLESS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
                 "--allow-file-access-from-files",
                 "--virtual-time-budget=10000",
             ])

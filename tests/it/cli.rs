@@ -267,7 +267,7 @@ fn replay_with_mocks_but_no_target_is_refused() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(
         err,
-        "error: --mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL\n"
+        "error: --mock needs a --target: the mocks answer the build while the recorded clients replay; add --target ROUTE=URL, or serve the recorded servers on their own for any client with `wsreplay mock RECORDING --route ROUTE=LISTEN`\n"
     );
 }
 

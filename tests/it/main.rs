@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod interop;
 mod layout;
+mod live;
 mod mock_server;
 mod protocols;
 mod replay;

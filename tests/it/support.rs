@@ -308,3 +308,23 @@ pub fn write_recording(rec: &Recording, path: &std::path::Path) {
         w.write(r).unwrap();
     }
 }
+
+/// Debian's chromium, or `WSREPLAY_CHROMIUM`.
+pub fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("WSREPLAY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    path.exists().then_some(path)
+}
+
+/// Flags for a headless Chromium that stays quiet and off the network.
+pub const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];

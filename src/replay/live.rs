@@ -1,0 +1,722 @@
+//! Live values: values the server issues (a session id, a target id, a subscription
+//! id) that the client sends back later. A replay learns the build's value and sends it
+//! in place of the recorded one.
+//!
+//! **Detection** ([`Live::plan`], from the recording, when the replay starts). The
+//! messages of the replayed (`--target`) routes are read in recorded order through each
+//! connection's protocol. A string in the JSON body of a server event is a candidate
+//! when it looks issued (at least 6 characters, no whitespace, and a digit, or at least
+//! 12 characters mixing upper and lower case: `sess_4f9a2c`, a UUID, a CDP target id;
+//! not a word like `connection_established` or `Page.navigate`), is no redaction
+//! placeholder, and the client had not sent it before. A candidate is live when a later
+//! client message of any replayed connection holds it: as a whole JSON string, or as a
+//! token of a string (delimited by characters other than letters, digits, `_` and `-`,
+//! as in `"/s/sess_4f9a2c/items"`), or in the path, query or headers of a connection
+//! opened later. Its origin is where it first appeared: the recorded connection, the
+//! event kind, the JSON path in the event's body (`session.id`, `result.targetId`,
+//! `items.0.id`), and the occurrence: how many earlier events of that kind on that
+//! connection had a string at that path.
+//!
+//! **Learning** ([`Watcher`]): the replayed connection that plays the origin's recorded
+//! connection reads its server messages through the same protocol; the event of that
+//! kind whose occurrence matches (the first `welcome`, the second
+//! `Target.createTarget → result`) gives the build's value at that path.
+//!
+//! **Substitution** ([`Live::outgoing`], [`Live::request`]): every client message sent
+//! afterwards, on any replayed connection, and the path, query and headers of every
+//! connection opened afterwards, get the learned value in place of the recorded one
+//! (whole values and substrings; the JSON-escaped text is replaced, the rest of the
+//! message stays byte for byte). A message that holds a value not learned yet waits for
+//! it (up to the step timeout, once per value); a value the build never sent is sent as
+//! recorded and listed once in the summary ([`LiveSummary`]), not as a problem.
+//!
+//! **Configuration**: `[[live]]` entries in `wsreplay.toml` ([`LiveEntry`]):
+//! `from = "s2c KIND PATH"` declares values (every string or number at that path of
+//! that kind of server event, whether or not detection would take it), `ignore = "s2c
+//! KIND PATH"` switches detected values of that origin off, `ignore = "auto"` switches
+//! detection off (declared values stay).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::protocol::{self, Decoder, Event, Json, Payload, Reader};
+use crate::recording::{Body, Dir, Opcode, Record, Recording};
+use crate::redact::placeholder;
+
+/// Where a live value comes from: a kind of server event and a JSON path in its body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub kind: String,
+    pub path: String,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s2c {} {}", self.kind, self.path)
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = String;
+
+    /// `s2c KIND PATH`; KIND may hold spaces (`Target.createTarget → result`).
+    fn from_str(s: &str) -> Result<Origin, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words.as_slice() {
+            ["s2c", kind @ .., path] if !kind.is_empty() => Ok(Origin {
+                kind: kind.join(" "),
+                path: path.to_string(),
+            }),
+            _ => Err(format!(
+                "{s:?} is not an origin: expected \"s2c KIND PATH\", e.g. \"s2c welcome session.id\" (a server event's kind and the JSON path of the value in its body)"
+            )),
+        }
+    }
+}
+
+/// One `[[live]]` entry of `wsreplay.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawEntry")]
+pub enum LiveEntry {
+    /// `from = "s2c KIND PATH"`: values at that origin are live.
+    From(Origin),
+    /// `ignore = "s2c KIND PATH"`: detected values of that origin are not.
+    Ignore(Origin),
+    /// `ignore = "auto"`: no detection, only declared values.
+    NoDetection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    from: Option<String>,
+    ignore: Option<String>,
+}
+
+impl TryFrom<RawEntry> for LiveEntry {
+    type Error = String;
+
+    fn try_from(raw: RawEntry) -> Result<LiveEntry, String> {
+        match (raw.from, raw.ignore) {
+            (Some(from), None) => Ok(LiveEntry::From(from.parse()?)),
+            (None, Some(ignore)) if ignore == "auto" => Ok(LiveEntry::NoDetection),
+            (None, Some(ignore)) => Ok(LiveEntry::Ignore(ignore.parse()?)),
+            _ => Err(
+                "a [[live]] entry needs exactly one of from = \"s2c KIND PATH\" or ignore = \"s2c KIND PATH\" (or ignore = \"auto\")"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A value to learn and substitute.
+#[derive(Debug)]
+struct Planned {
+    /// As recorded, JSON-escaped (without quotes): what is replaced.
+    recorded: String,
+    origin: Origin,
+    /// The recorded connection whose replay learns it.
+    conn: u64,
+    /// Events of the origin's kind with a string at its path on that connection before it.
+    occurrence: usize,
+    /// The build's value, JSON-escaped.
+    learned: OnceLock<String>,
+    substituted: AtomicU64,
+    /// Needed before it was learned (after waiting): sent as recorded.
+    missed: AtomicBool,
+    /// Waited for once already.
+    waited: AtomicBool,
+}
+
+impl Planned {
+    /// Its name in the summary: the last key of its path (`targetId`), with its parent
+    /// when that key is a bare `id` (`session.id`).
+    fn name(&self) -> String {
+        let keys: Vec<&str> = (self.origin.path.split('.'))
+            .filter(|k| !k.is_empty() && !k.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        match keys.as_slice() {
+            [.., parent, last] if last.eq_ignore_ascii_case("id") => format!("{parent}.{last}"),
+            [.., last] => last.to_string(),
+            [] => self.origin.path.clone(),
+        }
+    }
+}
+
+/// The live values of a replay: planned from the recording, learned and substituted
+/// while it runs.
+#[derive(Debug, Default)]
+pub struct Live {
+    values: Vec<Planned>,
+    /// Per recorded connection: its protocol and the values its replay learns.
+    learners: HashMap<u64, (protocol::Shared, Vec<usize>)>,
+    learned: Notify,
+}
+
+/// What one connection learns: the values whose origin is on its recorded connection.
+pub struct Watcher {
+    live: Arc<Live>,
+    decoder: Box<dyn Decoder>,
+    wants: Vec<usize>,
+    /// Per origin: events seen with a string at its path.
+    seen: HashMap<Origin, usize>,
+}
+
+impl Live {
+    /// Finds the live values of a recording's `routes` (the replayed ones), see the
+    /// module docs.
+    pub fn plan(recording: &Recording, routes: &[String], entries: &[LiveEntry]) -> Live {
+        let detect = !entries.contains(&LiveEntry::NoDetection);
+        let declared: HashSet<&Origin> = (entries.iter())
+            .filter_map(|e| match e {
+                LiveEntry::From(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        let ignored: HashSet<&Origin> = (entries.iter())
+            .filter_map(|e| match e {
+                LiveEntry::Ignore(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        let mut reader = Reader::default();
+        let mut replayed = HashSet::new();
+        let mut sent_by_client: HashSet<String> = HashSet::new();
+        // Recorded value → (origin, connection, occurrence, reused by the client).
+        let mut candidates: HashMap<String, (Origin, u64, usize, bool)> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut counts: HashMap<(u64, Origin), usize> = HashMap::new();
+        let mut protocols: HashMap<u64, protocol::Shared> = HashMap::new();
+        let mut events = Vec::new();
+        for record in &recording.records {
+            match record {
+                Record::Open(o) if routes.contains(&o.route) => {
+                    reader.open(o);
+                    replayed.insert(o.conn);
+                    let header_values = o.headers.iter().map(|(_, v)| v.as_str());
+                    for text in std::iter::once(o.path()).chain(header_values) {
+                        client_uses(text, &mut candidates, &mut sent_by_client);
+                    }
+                }
+                Record::Message(m) if replayed.contains(&m.conn) => {
+                    events.clear();
+                    let choice = reader.decode(m, &mut events);
+                    protocols
+                        .entry(m.conn)
+                        .or_insert_with(|| choice.protocol.clone());
+                    for event in &events {
+                        let Payload::Json(json) = &event.body else {
+                            if m.dir == Dir::ClientToServer {
+                                if let Some(text) = m.body.as_text() {
+                                    client_uses(text, &mut candidates, &mut sent_by_client);
+                                }
+                            }
+                            continue;
+                        };
+                        if m.dir == Dir::ClientToServer {
+                            walk(json, &mut String::new(), &mut |_, value| {
+                                if let Some(text) = value.id_text() {
+                                    client_uses(&text, &mut candidates, &mut sent_by_client);
+                                }
+                            });
+                            continue;
+                        }
+                        walk(json, &mut String::new(), &mut |path, value| {
+                            let Some(text) = value.id_text() else { return };
+                            let origin = Origin {
+                                kind: event.kind.to_string(),
+                                path: path.to_string(),
+                            };
+                            let is_declared = declared.contains(&origin);
+                            let is_str = matches!(value, Json::Str(_));
+                            if !is_str && !is_declared {
+                                return;
+                            }
+                            let count = counts.entry((m.conn, origin.clone())).or_default();
+                            let occurrence = *count;
+                            *count += 1;
+                            let wanted = is_declared
+                                || (detect && !ignored.contains(&origin) && looks_issued(&text));
+                            if !wanted
+                                || placeholder::contains(&text)
+                                || sent_by_client.contains(&text)
+                                || candidates.contains_key(&text)
+                            {
+                                return;
+                            }
+                            order.push(text.clone());
+                            candidates.insert(text, (origin, m.conn, occurrence, is_declared));
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut live = Live::default();
+        for text in order {
+            let Some((origin, conn, occurrence, true)) = candidates.remove(&text) else {
+                continue;
+            };
+            let Some(protocol) = protocols.get(&conn) else {
+                continue;
+            };
+            let (_, wants) = (live.learners)
+                .entry(conn)
+                .or_insert_with(|| (protocol.clone(), Vec::new()));
+            wants.push(live.values.len());
+            live.values.push(Planned {
+                recorded: escaped(&text),
+                origin,
+                conn,
+                occurrence,
+                learned: OnceLock::new(),
+                substituted: AtomicU64::new(0),
+                missed: AtomicBool::new(false),
+                waited: AtomicBool::new(false),
+            });
+        }
+        live
+    }
+
+    /// The learner of the replay of recorded connection `conn`, if it has values to
+    /// learn. Offer it every message of the connection, both directions, in order.
+    pub fn watcher(self: &Arc<Self>, conn: u64) -> Option<Arc<Mutex<Watcher>>> {
+        let (protocol, wants) = self.learners.get(&conn)?;
+        Some(Arc::new(Mutex::new(Watcher {
+            live: self.clone(),
+            decoder: protocol.decoder(),
+            wants: wants.clone(),
+            seen: HashMap::new(),
+        })))
+    }
+
+    /// `body` with every learned value in place of its recorded one; a body holding a
+    /// value not learned yet first waits for it (at most `timeout`, once per value).
+    pub async fn outgoing<'b>(&self, body: &'b Body, timeout: Duration) -> Cow<'b, Body> {
+        let Some(text) = body.as_text().filter(|_| !self.values.is_empty()) else {
+            return Cow::Borrowed(body);
+        };
+        match self.substitute(text, timeout).await {
+            Cow::Borrowed(_) => Cow::Borrowed(body),
+            Cow::Owned(text) => Cow::Owned(Body::Text(text)),
+        }
+    }
+
+    /// A connection's request target and header values with learned values in place of
+    /// recorded ones (waiting as [`Live::outgoing`] does).
+    pub async fn request(
+        &self,
+        target: &mut String,
+        headers: &mut [(String, String)],
+        timeout: Duration,
+    ) {
+        if self.values.is_empty() {
+            return;
+        }
+        for text in std::iter::once(target).chain(headers.iter_mut().map(|(_, v)| v)) {
+            if let Cow::Owned(new) = self.substitute(text, timeout).await {
+                *text = new;
+            }
+        }
+    }
+
+    async fn substitute<'t>(&self, text: &'t str, timeout: Duration) -> Cow<'t, str> {
+        let held = |v: &&Planned| text.contains(&v.recorded);
+        let waits = self
+            .values
+            .iter()
+            .filter(held)
+            .any(|v| v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst));
+        if waits {
+            let _ = tokio::time::timeout(timeout, async {
+                loop {
+                    let notified = self.learned.notified();
+                    let pending =
+                        (self.values.iter()).any(|v| held(&v) && v.learned.get().is_none());
+                    if !pending {
+                        break;
+                    }
+                    notified.await;
+                }
+            })
+            .await;
+        }
+        let mut out = Cow::Borrowed(text);
+        for v in self.values.iter().filter(held) {
+            let Some(learned) = v.learned.get() else {
+                v.missed.store(true, Ordering::Relaxed);
+                continue;
+            };
+            if *learned == v.recorded {
+                continue;
+            }
+            let n = out.matches(v.recorded.as_str()).count() as u64;
+            v.substituted.fetch_add(n, Ordering::Relaxed);
+            out = Cow::Owned(out.replace(v.recorded.as_str(), learned));
+        }
+        out
+    }
+
+    /// What was substituted, and what could not be.
+    pub fn summary(&self) -> LiveSummary {
+        let mut substituted: Vec<(String, u64)> = Vec::new();
+        let mut values = 0;
+        let mut missed: Vec<String> = Vec::new();
+        for v in &self.values {
+            let n = v.substituted.load(Ordering::Relaxed);
+            if n > 0 {
+                values += 1;
+                match substituted.iter_mut().find(|(name, _)| *name == v.name()) {
+                    Some((_, total)) => *total += n,
+                    None => substituted.push((v.name(), n)),
+                }
+            }
+            if v.missed.load(Ordering::Relaxed) {
+                let line = format!(
+                    "{} (recorded connection {}: the build sent no {} occurrence of `{}` with {}), so the recorded value was sent",
+                    v.name(),
+                    v.conn,
+                    ordinal(v.occurrence + 1),
+                    v.origin.kind,
+                    v.origin.path
+                );
+                if !missed.contains(&line) {
+                    missed.push(line);
+                }
+            }
+        }
+        LiveSummary {
+            values,
+            substituted,
+            missed,
+        }
+    }
+}
+
+impl Watcher {
+    /// Reads a message of the connection; learns the values it carries.
+    pub fn offer(&mut self, dir: Dir, op: Opcode, body: &Body) {
+        let mut events = Vec::with_capacity(1);
+        self.decoder.decode(dir, op, body, &mut events);
+        if dir == Dir::ClientToServer || self.wants.is_empty() {
+            return;
+        }
+        for event in &events {
+            self.learn(event);
+        }
+    }
+
+    fn learn(&mut self, event: &Event<'_>) {
+        let Payload::Json(json) = &event.body else {
+            return;
+        };
+        let live = &self.live;
+        let mut origins: Vec<&Origin> = Vec::new();
+        for &i in &self.wants {
+            let origin = &live.values[i].origin;
+            if origin.kind == event.kind && !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        let mut learned = false;
+        for origin in origins {
+            let Some(value) = at(json, &origin.path).and_then(Json::id_text) else {
+                continue;
+            };
+            let seen = self.seen.entry(origin.clone()).or_default();
+            let occurrence = *seen;
+            *seen += 1;
+            for &i in &self.wants {
+                let v = &live.values[i];
+                if v.origin == *origin && v.occurrence == occurrence {
+                    learned |= v.learned.set(escaped(&value)).is_ok();
+                }
+            }
+        }
+        if learned {
+            self.wants
+                .retain(|&i| live.values[i].learned.get().is_none());
+            live.learned.notify_waiters();
+        }
+    }
+}
+
+/// What a replay did with live values, for its summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveSummary {
+    /// Distinct recorded values substituted at least once.
+    pub values: usize,
+    /// Per name (`sessionId`, `session.id`): substitutions made.
+    pub substituted: Vec<(String, u64)>,
+    /// Values needed but never learned, one line each.
+    pub missed: Vec<String>,
+}
+
+impl LiveSummary {
+    /// `3 live values substituted: sessionId ×41, targetId ×2`, then a line per value
+    /// that was not learned; nothing when there were no live values.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.values > 0 {
+            let names: Vec<String> = (self.substituted.iter())
+                .map(|(name, n)| format!("{name} ×{n}"))
+                .collect();
+            lines.push(format!(
+                "{} live value{} substituted: {}",
+                self.values,
+                if self.values == 1 { "" } else { "s" },
+                names.join(", ")
+            ));
+        }
+        for m in &self.missed {
+            lines.push(format!("live value never learned: {m}"));
+        }
+        lines
+    }
+}
+
+/// Whether a server's string looks like a value it issued (see the module docs).
+fn looks_issued(s: &str) -> bool {
+    if s.len() < 6 || s.len() > 512 || s.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let digit = s.bytes().any(|b| b.is_ascii_digit());
+    let mixed = s.len() >= 12
+        && s.bytes().skip(1).any(|b| b.is_ascii_uppercase())
+        && s.bytes().any(|b| b.is_ascii_lowercase());
+    digit || mixed
+}
+
+/// Takes note of a client's use of `text`: a candidate it holds (whole, or as a token)
+/// is live; `text` itself was sent by the client.
+fn client_uses(
+    text: &str,
+    candidates: &mut HashMap<String, (Origin, u64, usize, bool)>,
+    sent_by_client: &mut HashSet<String>,
+) {
+    if !candidates.is_empty() {
+        let tokens = text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'));
+        for t in std::iter::once(text).chain(tokens) {
+            if let Some(c) = candidates.get_mut(t) {
+                c.3 = true;
+            }
+        }
+    }
+    if !candidates.contains_key(text) {
+        sent_by_client.insert(text.to_string());
+    }
+}
+
+/// Calls `f` with the path (`a.b.0.c`) and value of every scalar in `json`.
+fn walk<'j>(json: &'j Json<'_>, path: &mut String, f: &mut impl FnMut(&str, &'j Json<'_>)) {
+    let mut child = |path: &mut String, key: &str, value: &'j Json<'_>| {
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(key);
+        walk(value, path, f);
+        path.truncate(len);
+    };
+    match json {
+        Json::Obj(fields) => {
+            for (k, v) in fields {
+                child(path, k, v);
+            }
+        }
+        Json::Arr(items) => {
+            for (i, v) in items.iter().enumerate() {
+                child(path, &i.to_string(), v);
+            }
+        }
+        scalar => f(path, scalar),
+    }
+}
+
+/// The value at `path` (`a.b.0.c`) in `json`.
+fn at<'j, 'a>(json: &'j Json<'a>, path: &str) -> Option<&'j Json<'a>> {
+    path.split('.').try_fold(json, |j, key| match j {
+        Json::Obj(_) => j.get(key),
+        Json::Arr(items) => items.get(key.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// A string as it appears inside a JSON string literal.
+fn escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, ….
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Header, Message, Open};
+
+    fn open(conn: u64, target: &str) -> Record {
+        Record::Open(Open {
+            t_us: 0,
+            route: "r".into(),
+            conn,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: format!("GET {target} HTTP/1.1"),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        })
+    }
+
+    fn msg(conn: u64, dir: Dir, text: &str) -> Record {
+        let body = Body::Text(text.into());
+        Record::Message(Message::whole(conn, dir, Opcode::TEXT, body))
+    }
+
+    fn plan(records: Vec<Record>, entries: &[LiveEntry]) -> Live {
+        let recording = Recording {
+            path: "r.jsonl".into(),
+            header: Header::current(0),
+            records,
+            warnings: vec![],
+        };
+        Live::plan(&recording, &["r".to_string()], entries)
+    }
+
+    /// A session: the server issues ids and words; the client sends some back.
+    fn session() -> Vec<Record> {
+        use Dir::*;
+        vec![
+            open(1, "/ws"),
+            msg(
+                1,
+                ClientToServer,
+                r#"{"type":"hello","client":"cli_123456"}"#,
+            ),
+            msg(
+                1,
+                ServerToClient,
+                r#"{"type":"welcome","session":{"id":"sess_9f8e7d"},"state":"connection_established","echo":"cli_123456","token":"redacted-0123456789ab","short":"ab1"}"#,
+            ),
+            msg(
+                1,
+                ClientToServer,
+                r#"{"type":"add","session_id":"sess_9f8e7d","href":"/s/sess_9f8e7d/items","state":"connection_established","c":"cli_123456","t":"redacted-0123456789ab","s":"ab1"}"#,
+            ),
+            open(2, "/ws?session=sess_9f8e7d"),
+        ]
+    }
+
+    fn origins(live: &Live) -> Vec<String> {
+        (live.values.iter())
+            .map(|v| format!("{} #{} of conn {}", v.origin, v.occurrence, v.conn))
+            .collect()
+    }
+
+    #[test]
+    fn issued_values_the_client_sends_back_are_live_and_words_echoes_and_placeholders_not() {
+        let live = plan(session(), &[]);
+        assert_eq!(origins(&live), ["s2c welcome session.id #0 of conn 1"]);
+        assert_eq!(live.values[0].name(), "session.id");
+    }
+
+    #[test]
+    fn entries_declare_ignore_or_switch_detection_off() {
+        let from: LiveEntry = toml::from_str::<toml::Table>("from = \"s2c welcome short\"")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let live = plan(session(), &[from]);
+        assert_eq!(
+            origins(&live),
+            [
+                "s2c welcome session.id #0 of conn 1",
+                "s2c welcome short #0 of conn 1"
+            ]
+        );
+        let ignore = LiveEntry::Ignore("s2c welcome session.id".parse().unwrap());
+        assert!(plan(session(), &[ignore]).values.is_empty());
+        assert!(plan(session(), &[LiveEntry::NoDetection]).values.is_empty());
+        let bad = toml::from_str::<LiveEntry>("from = \"welcome session.id\"").unwrap_err();
+        assert!(bad.to_string().contains("s2c KIND PATH"), "{bad}");
+        let both = toml::from_str::<LiveEntry>("from = \"s2c a b\"\nignore = \"auto\"");
+        assert!(both.unwrap_err().to_string().contains("exactly one"));
+    }
+
+    #[tokio::test]
+    async fn the_counterpart_occurrence_is_learned_and_substituted_everywhere_byte_for_byte() {
+        use Dir::*;
+        let live = Arc::new(plan(
+            vec![
+                open(1, "/ws"),
+                msg(1, ServerToClient, r#"{"type":"made","id":"room_111111"}"#),
+                msg(1, ServerToClient, r#"{"type":"made","id":"room_222222"}"#),
+                msg(1, ClientToServer, r#"{"join": "room_222222",  "x":1}"#),
+            ],
+            &[],
+        ));
+        assert_eq!(origins(&live), ["s2c made id #1 of conn 1"]);
+        let watcher = live.watcher(1).unwrap();
+        {
+            let mut w = watcher.lock().unwrap();
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
+            );
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
+            );
+            w.offer(
+                ServerToClient,
+                Opcode::TEXT,
+                &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
+            );
+        }
+        let sent = Body::Text(r#"{"join": "room_222222",  "x":1, "u":"/r/room_222222"}"#.into());
+        let out = live.outgoing(&sent, Duration::ZERO).await;
+        assert_eq!(
+            out.as_text(),
+            Some(r#"{"join": "room_bbb",  "x":1, "u":"/r/room_bbb"}"#)
+        );
+        let (mut target, mut headers) = ("/ws?room=room_222222".to_string(), vec![]);
+        live.request(&mut target, &mut headers, Duration::ZERO)
+            .await;
+        assert_eq!(target, "/ws?room=room_bbb");
+        assert_eq!(live.summary().lines(), ["1 live value substituted: id ×3"]);
+    }
+
+    #[tokio::test]
+    async fn a_value_the_build_never_sent_goes_out_as_recorded_and_is_reported_once() {
+        let live = plan(session(), &[]);
+        let sent = Body::Text(r#"{"session_id":"sess_9f8e7d"}"#.into());
+        for _ in 0..2 {
+            let out = live.outgoing(&sent, Duration::from_millis(1)).await;
+            assert_eq!(out.as_text(), sent.as_text());
+        }
+        assert_eq!(
+            live.summary().lines(),
+            ["live value never learned: session.id (recorded connection 1: the build sent no 1st occurrence of `welcome` with session.id), so the recorded value was sent"]
+        );
+    }
+}
