@@ -15,7 +15,7 @@
 //! opened later. Its origin is where it first appeared: the recorded connection, the
 //! event kind, the JSON path in the event's body (`session.id`, `result.targetId`,
 //! `items.0.id`), and the occurrence: how many earlier events of that kind on that
-//! connection had a string at that path.
+//! connection had such a value (a string that looks issued) at that path.
 //!
 //! **Learning** ([`Watcher`]): the replayed connection that plays the origin's recorded
 //! connection reads its server messages through the same protocol; the event of that
@@ -32,7 +32,8 @@
 //!
 //! **Configuration**: `[[live]]` entries in `wsreplay.toml` ([`LiveEntry`]):
 //! `from = "s2c KIND PATH"` declares values (every string or number at that path of
-//! that kind of server event, whether or not detection would take it), `ignore = "s2c
+//! that kind of server event, whether or not detection would take it; they count as
+//! occurrences too), `ignore = "s2c
 //! KIND PATH"` switches detected values of that origin off, `ignore = "auto"` switches
 //! detection off (declared values stay).
 
@@ -124,8 +125,11 @@ struct Planned {
     origin: Origin,
     /// The recorded connection whose replay learns it.
     conn: u64,
-    /// Events of the origin's kind with a string at its path on that connection before it.
+    /// Events of the origin's kind with such a value at its path ([`issued_text`]) on
+    /// that connection before it.
     occurrence: usize,
+    /// Declared by a `from` entry: any scalar at the origin counts.
+    declared: bool,
     /// The build's value, JSON-escaped.
     learned: OnceLock<String>,
     substituted: AtomicU64,
@@ -173,109 +177,72 @@ impl Live {
     /// Finds the live values of a recording's `routes` (the replayed ones), see the
     /// module docs.
     pub fn plan(recording: &Recording, routes: &[String], entries: &[LiveEntry]) -> Live {
-        let detect = !entries.contains(&LiveEntry::NoDetection);
-        let declared: HashSet<&Origin> = (entries.iter())
-            .filter_map(|e| match e {
-                LiveEntry::From(o) => Some(o),
-                _ => None,
-            })
-            .collect();
-        let ignored: HashSet<&Origin> = (entries.iter())
-            .filter_map(|e| match e {
-                LiveEntry::Ignore(o) => Some(o),
-                _ => None,
-            })
-            .collect();
-        let mut reader = Reader::default();
-        let mut replayed = HashSet::new();
-        let mut sent_by_client: HashSet<String> = HashSet::new();
-        // Recorded value → (origin, connection, occurrence, reused by the client).
-        let mut candidates: HashMap<String, (Origin, u64, usize, bool)> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut counts: HashMap<(u64, Origin), usize> = HashMap::new();
+        let found = find(recording, routes, entries);
+        let conns: HashSet<u64> = found.iter().map(|(_, c)| c.conn).collect();
+        let mut live = Live::default();
+        if conns.is_empty() {
+            return live;
+        }
+        // A second reading, of the connections the values came from: each one's
+        // occurrence at its origin, and the connection's protocol.
+        let mut occurrences: Vec<Option<usize>> = vec![None; found.len()];
+        let mut seen: HashMap<(u64, &Origin), usize> = HashMap::new();
         let mut protocols: HashMap<u64, protocol::Shared> = HashMap::new();
+        let mut reader = Reader::default();
         let mut events = Vec::new();
-        for record in &recording.records {
+        for (position, record) in recording.records.iter().enumerate() {
             match record {
-                Record::Open(o) if routes.contains(&o.route) => {
-                    reader.open(o);
-                    replayed.insert(o.conn);
-                    let header_values = o.headers.iter().map(|(_, v)| v.as_str());
-                    for text in std::iter::once(o.path()).chain(header_values) {
-                        client_uses(text, &mut candidates, &mut sent_by_client);
-                    }
-                }
-                Record::Message(m) if replayed.contains(&m.conn) => {
+                Record::Open(o) if conns.contains(&o.conn) => reader.open(o),
+                Record::Message(m) if conns.contains(&m.conn) => {
                     events.clear();
                     let choice = reader.decode(m, &mut events);
-                    protocols
-                        .entry(m.conn)
-                        .or_insert_with(|| choice.protocol.clone());
+                    (protocols.entry(m.conn)).or_insert_with(|| choice.protocol.clone());
+                    if m.dir == Dir::ClientToServer {
+                        continue;
+                    }
                     for event in &events {
                         let Payload::Json(json) = &event.body else {
-                            if m.dir == Dir::ClientToServer {
-                                if let Some(text) = m.body.as_text() {
-                                    client_uses(text, &mut candidates, &mut sent_by_client);
-                                }
-                            }
                             continue;
                         };
-                        if m.dir == Dir::ClientToServer {
-                            walk(json, &mut String::new(), &mut |_, value| {
-                                if let Some(text) = value.id_text() {
-                                    client_uses(&text, &mut candidates, &mut sent_by_client);
-                                }
-                            });
-                            continue;
+                        let mut origins: Vec<(&Origin, bool)> = Vec::new();
+                        for (_, c) in &found {
+                            let fits = c.conn == m.conn && c.origin.kind == event.kind;
+                            if fits && !origins.iter().any(|(o, _)| *o == &c.origin) {
+                                origins.push((&c.origin, c.declared));
+                            }
                         }
-                        walk(json, &mut String::new(), &mut |path, value| {
-                            let Some(text) = value.id_text() else { return };
-                            let origin = Origin {
-                                kind: event.kind.to_string(),
-                                path: path.to_string(),
+                        for (origin, declared) in origins {
+                            let at_path = at(json, &origin.path);
+                            let Some(text) = at_path.and_then(|v| issued_text(v, declared)) else {
+                                continue;
                             };
-                            let is_declared = declared.contains(&origin);
-                            let is_str = matches!(value, Json::Str(_));
-                            if !is_str && !is_declared {
-                                return;
+                            let count = seen.entry((m.conn, origin)).or_default();
+                            for (i, (value, c)) in found.iter().enumerate() {
+                                if c.position == position && c.origin == *origin && *value == text {
+                                    occurrences[i].get_or_insert(*count);
+                                }
                             }
-                            let count = counts.entry((m.conn, origin.clone())).or_default();
-                            let occurrence = *count;
                             *count += 1;
-                            let wanted = is_declared
-                                || (detect && !ignored.contains(&origin) && looks_issued(&text));
-                            if !wanted
-                                || placeholder::contains(&text)
-                                || sent_by_client.contains(&text)
-                                || candidates.contains_key(&text)
-                            {
-                                return;
-                            }
-                            order.push(text.clone());
-                            candidates.insert(text, (origin, m.conn, occurrence, is_declared));
-                        });
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        let mut live = Live::default();
-        for text in order {
-            let Some((origin, conn, occurrence, true)) = candidates.remove(&text) else {
-                continue;
-            };
-            let Some(protocol) = protocols.get(&conn) else {
+        for ((text, c), occurrence) in found.iter().zip(occurrences) {
+            let (Some(occurrence), Some(protocol)) = (occurrence, protocols.get(&c.conn)) else {
                 continue;
             };
             let (_, wants) = (live.learners)
-                .entry(conn)
+                .entry(c.conn)
                 .or_insert_with(|| (protocol.clone(), Vec::new()));
             wants.push(live.values.len());
             live.values.push(Planned {
-                recorded: escaped(&text),
-                origin,
-                conn,
+                recorded: escaped(text),
+                origin: c.origin.clone(),
+                conn: c.conn,
                 occurrence,
+                declared: c.declared,
                 learned: OnceLock::new(),
                 substituted: AtomicU64::new(0),
                 missed: AtomicBool::new(false),
@@ -418,16 +385,16 @@ impl Watcher {
             return;
         };
         let live = &self.live;
-        let mut origins: Vec<&Origin> = Vec::new();
+        let mut origins: Vec<(&Origin, bool)> = Vec::new();
         for &i in &self.wants {
-            let origin = &live.values[i].origin;
-            if origin.kind == event.kind && !origins.contains(&origin) {
-                origins.push(origin);
+            let v = &live.values[i];
+            if v.origin.kind == event.kind && !origins.iter().any(|(o, _)| *o == &v.origin) {
+                origins.push((&v.origin, v.declared));
             }
         }
         let mut learned = false;
-        for origin in origins {
-            let Some(value) = at(json, &origin.path).and_then(Json::id_text) else {
+        for (origin, declared) in origins {
+            let Some(value) = at(json, &origin.path).and_then(|v| issued_text(v, declared)) else {
                 continue;
             };
             let seen = self.seen.entry(origin.clone()).or_default();
@@ -482,6 +449,118 @@ impl LiveSummary {
     }
 }
 
+/// Where a value was first seen, during detection.
+struct Candidate {
+    origin: Origin,
+    conn: u64,
+    /// Index of its message in the recording.
+    position: usize,
+    declared: bool,
+    /// A later client message (or connection request) holds it.
+    used: bool,
+}
+
+/// The recorded values that are live, in the order they first appeared: values of
+/// declared origins, and (unless switched off) detected ones (see the module docs).
+fn find(
+    recording: &Recording,
+    routes: &[String],
+    entries: &[LiveEntry],
+) -> Vec<(String, Candidate)> {
+    let detect = !entries.contains(&LiveEntry::NoDetection);
+    let origins = |want: fn(&LiveEntry) -> Option<&Origin>| -> Vec<&Origin> {
+        entries.iter().filter_map(want).collect()
+    };
+    let declared = origins(|e| match e {
+        LiveEntry::From(o) => Some(o),
+        _ => None,
+    });
+    let ignored = origins(|e| match e {
+        LiveEntry::Ignore(o) => Some(o),
+        _ => None,
+    });
+    let named = |list: &[&Origin], kind: &str, path: &str| {
+        list.iter().any(|o| o.kind == kind && o.path == path)
+    };
+    let mut reader = Reader::default();
+    let mut replayed = HashSet::new();
+    let mut sent_by_client: HashSet<String> = HashSet::new();
+    let mut candidates: HashMap<String, Candidate> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut events = Vec::new();
+    for (position, record) in recording.records.iter().enumerate() {
+        match record {
+            Record::Open(o) if routes.contains(&o.route) => {
+                reader.open(o);
+                replayed.insert(o.conn);
+                let header_values = o.headers.iter().map(|(_, v)| v.as_str());
+                for text in std::iter::once(o.path()).chain(header_values) {
+                    client_uses(text, &mut candidates, &mut sent_by_client);
+                }
+            }
+            Record::Message(m) if replayed.contains(&m.conn) => {
+                events.clear();
+                reader.decode(m, &mut events);
+                for event in &events {
+                    let Payload::Json(json) = &event.body else {
+                        if let Some(text) =
+                            m.body.as_text().filter(|_| m.dir == Dir::ClientToServer)
+                        {
+                            client_uses(text, &mut candidates, &mut sent_by_client);
+                        }
+                        continue;
+                    };
+                    if m.dir == Dir::ClientToServer {
+                        walk(json, &mut String::new(), &mut |_, value| {
+                            if let Json::Str(text) = value {
+                                client_uses(text, &mut candidates, &mut sent_by_client);
+                            }
+                        });
+                        continue;
+                    }
+                    walk(json, &mut String::new(), &mut |path, value| {
+                        let is_declared = named(&declared, &event.kind, path);
+                        if !detect && !is_declared {
+                            return;
+                        }
+                        let Some(text) = issued_text(value, is_declared) else {
+                            return;
+                        };
+                        let taken = is_declared
+                            || !(named(&ignored, &event.kind, path)
+                                || sent_by_client.contains(&*text));
+                        if !taken || placeholder::contains(&text) || candidates.contains_key(&*text)
+                        {
+                            return;
+                        }
+                        order.push(text.to_string());
+                        let origin = Origin {
+                            kind: event.kind.to_string(),
+                            path: path.to_string(),
+                        };
+                        let candidate = Candidate {
+                            origin,
+                            conn: m.conn,
+                            position,
+                            declared: is_declared,
+                            used: is_declared,
+                        };
+                        candidates.insert(text.into_owned(), candidate);
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|text| {
+            let c = candidates.remove(&text)?;
+            c.used.then_some((text, c))
+        })
+        .collect()
+}
+
 /// Whether a server's string looks like a value it issued (see the module docs).
 fn looks_issued(s: &str) -> bool {
     if s.len() < 6 || s.len() > 512 || s.chars().any(char::is_whitespace) {
@@ -494,22 +573,32 @@ fn looks_issued(s: &str) -> bool {
     digit || mixed
 }
 
+/// The text of a value that counts at its origin: any string or number when the origin
+/// is declared, else a string that [looks issued](looks_issued).
+fn issued_text<'j>(value: &'j Json<'_>, declared: bool) -> Option<Cow<'j, str>> {
+    match value {
+        Json::Str(s) if declared || looks_issued(s) => Some(Cow::Borrowed(s)),
+        _ if declared => value.id_text().map(Cow::Owned),
+        _ => None,
+    }
+}
+
 /// Takes note of a client's use of `text`: a candidate it holds (whole, or as a token)
 /// is live; `text` itself was sent by the client.
 fn client_uses(
     text: &str,
-    candidates: &mut HashMap<String, (Origin, u64, usize, bool)>,
+    candidates: &mut HashMap<String, Candidate>,
     sent_by_client: &mut HashSet<String>,
 ) {
     if !candidates.is_empty() {
         let tokens = text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'));
         for t in std::iter::once(text).chain(tokens) {
             if let Some(c) = candidates.get_mut(t) {
-                c.3 = true;
+                c.used = true;
             }
         }
     }
-    if !candidates.contains_key(text) {
+    if looks_issued(text) && !candidates.contains_key(text) {
         sent_by_client.insert(text.to_string());
     }
 }
@@ -680,29 +769,29 @@ mod tests {
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
+                &Body::Text(r#"{"type":"made","id":"room_a1a1a1"}"#.into()),
             );
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
+                &Body::Text(r#"{"type":"other","id":"room_c3c3c3"}"#.into()),
             );
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
+                &Body::Text(r#"{"type":"made","id":"room_b2b2b2"}"#.into()),
             );
         }
         let sent = Body::Text(r#"{"join": "room_222222",  "x":1, "u":"/r/room_222222"}"#.into());
         let out = live.outgoing(&sent, Duration::ZERO).await;
         assert_eq!(
             out.as_text(),
-            Some(r#"{"join": "room_bbb",  "x":1, "u":"/r/room_bbb"}"#)
+            Some(r#"{"join": "room_b2b2b2",  "x":1, "u":"/r/room_b2b2b2"}"#)
         );
         let (mut target, mut headers) = ("/ws?room=room_222222".to_string(), vec![]);
         live.request(&mut target, &mut headers, Duration::ZERO)
             .await;
-        assert_eq!(target, "/ws?room=room_bbb");
+        assert_eq!(target, "/ws?room=room_b2b2b2");
         assert_eq!(live.summary().lines(), ["1 live value substituted: id ×3"]);
     }
 
