@@ -662,9 +662,13 @@ mod tests {
     use crate::recording::{Header, Message, Open};
 
     fn open(conn: u64, target: &str) -> Record {
+        open_on("r", conn, target)
+    }
+
+    fn open_on(route: &str, conn: u64, target: &str) -> Record {
         Record::Open(Open {
             t_us: 0,
-            route: "r".into(),
+            route: route.into(),
             conn,
             client: "c".into(),
             upstream: "u".into(),
@@ -681,13 +685,39 @@ mod tests {
     }
 
     fn plan(records: Vec<Record>, entries: &[LiveEntry]) -> Live {
+        plan_routes(records, &["r"], entries)
+    }
+
+    fn plan_routes(records: Vec<Record>, routes: &[&str], entries: &[LiveEntry]) -> Live {
         let recording = Recording {
             path: "r.jsonl".into(),
             header: Header::current(0),
             records,
             warnings: vec![],
         };
-        Live::plan(&recording, &["r".to_string()], entries)
+        let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+        Live::plan(&recording, &routes, entries)
+    }
+
+    #[test]
+    fn a_value_issued_on_one_hop_is_live_when_a_replayed_client_of_another_sends_it() {
+        use Dir::*;
+        let hops = || {
+            vec![
+                open_on("auth", 1, "/login"),
+                msg(
+                    1,
+                    ServerToClient,
+                    r#"{"type":"ticket","ticket":"tkt_77aa88"}"#,
+                ),
+                open_on("api", 2, "/ws"),
+                msg(2, ClientToServer, r#"{"type":"use","ticket":"tkt_77aa88"}"#),
+            ]
+        };
+        let live = plan_routes(hops(), &["auth", "api"], &[]);
+        assert_eq!(origins(&live), ["s2c ticket ticket #0 of conn 1"]);
+        // Only replayed clients send values back: a mocked route's are the recording's.
+        assert!(plan_routes(hops(), &["auth"], &[]).values.is_empty());
     }
 
     /// A session: the server issues ids and words; the client sends some back.
