@@ -296,11 +296,11 @@ impl Live {
 
     async fn substitute<'t>(&self, text: &'t str, timeout: Duration) -> Cow<'t, str> {
         let held = |v: &&Planned| text.contains(&v.recorded);
-        let waits = self
-            .values
-            .iter()
-            .filter(held)
-            .any(|v| v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst));
+        let mut waits = false;
+        for v in self.values.iter().filter(held) {
+            // Every value waited for now is not waited for again.
+            waits |= v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst);
+        }
         if waits {
             let _ = tokio::time::timeout(timeout, async {
                 loop {
@@ -346,14 +346,23 @@ impl Live {
                 }
             }
             if v.missed.load(Ordering::Relaxed) {
-                let line = format!(
-                    "{} (recorded connection {}: the build sent no {} occurrence of `{}` with {}), so the recorded value was sent",
-                    v.name(),
-                    v.conn,
+                let counterpart = format!(
+                    "{} occurrence of `{}` with {} on recorded connection {}",
                     ordinal(v.occurrence + 1),
                     v.origin.kind,
-                    v.origin.path
+                    v.origin.path,
+                    v.conn
                 );
+                let line = match v.learned.get() {
+                    None => format!(
+                        "{}: the build sent no {counterpart}, so the recorded value was sent",
+                        v.name()
+                    ),
+                    Some(_) => format!(
+                        "{}: the build sent the {counterpart} only after a client message needed it (waited up to the step timeout), so that message had the recorded value",
+                        v.name()
+                    ),
+                };
                 if !missed.contains(&line) {
                     missed.push(line);
                 }
@@ -422,7 +431,7 @@ pub struct LiveSummary {
     pub values: usize,
     /// Per name (`sessionId`, `session.id`): substitutions made.
     pub substituted: Vec<(String, u64)>,
-    /// Values needed but never learned, one line each.
+    /// Values a client message needed before they were learned, one line each.
     pub missed: Vec<String>,
 }
 
@@ -443,7 +452,7 @@ impl LiveSummary {
             ));
         }
         for m in &self.missed {
-            lines.push(format!("live value never learned: {m}"));
+            lines.push(format!("live value not substituted: {m}"));
         }
         lines
     }
@@ -835,7 +844,24 @@ mod tests {
         }
         assert_eq!(
             live.summary().lines(),
-            ["live value never learned: session.id (recorded connection 1: the build sent no 1st occurrence of `welcome` with session.id), so the recorded value was sent"]
+            ["live value not substituted: session.id: the build sent no 1st occurrence of `welcome` with session.id on recorded connection 1, so the recorded value was sent"]
+        );
+        // It came after all: later messages get it, the line says it came late.
+        let live = Arc::new(live);
+        let welcome = r#"{"type":"welcome","session":{"id":"sess_1a2b3c"}}"#;
+        let w = live.watcher(1).unwrap();
+        (w.lock().unwrap()).offer(
+            Dir::ServerToClient,
+            Opcode::TEXT,
+            &Body::Text(welcome.into()),
+        );
+        let out = live.outgoing(&sent, Duration::ZERO).await;
+        assert_eq!(out.as_text(), Some(r#"{"session_id":"sess_1a2b3c"}"#));
+        let lines = live.summary().lines();
+        assert_eq!(lines[0], "1 live value substituted: session.id ×1");
+        assert!(
+            lines[1].contains("only after a client message needed it"),
+            "{lines:?}"
         );
     }
 }
