@@ -675,17 +675,7 @@ mod tests {
     }
 
     fn open_on(route: &str, conn: u64, target: &str) -> Record {
-        Record::Open(Open {
-            t_us: 0,
-            route: route.into(),
-            conn,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: format!("GET {target} HTTP/1.1"),
-            headers: vec![],
-            status: 101,
-            response_headers: vec![],
-        })
+        Record::Open(Open::accepted(route, conn, target))
     }
 
     fn msg(conn: u64, dir: Dir, text: &str) -> Record {
