@@ -23,7 +23,8 @@
 //!
 //! A build that checks credentials gets live values in place of the recording's
 //! placeholders: [`Gate::credential`] (as `--credential`), or `[replay.credentials]`
-//! in `wsreplay.toml`.
+//! in `wsreplay.toml`. Values the server issues are learned and sent back as in
+//! `check` (`[[live]]` in `wsreplay.toml` too); the result lists them.
 //!
 //! Captured runs go to a directory of their own that is removed afterwards, and mocks
 //! listen on free ports, so gates may run in parallel tests.

@@ -323,6 +323,24 @@ impl Open {
     }
 }
 
+#[cfg(test)]
+impl Open {
+    /// An accepted (`101`) connection of `route` asking for `target`, for tests.
+    pub(crate) fn accepted(route: &str, conn: u64, target: &str) -> Open {
+        Open {
+            t_us: 0,
+            route: route.into(),
+            conn,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: format!("GET {target} HTTP/1.1"),
+            headers: Vec::new(),
+            status: 101,
+            response_headers: Vec::new(),
+        }
+    }
+}
+
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()

@@ -6,7 +6,9 @@
 //! after N server messages is taken once the build has sent N messages on this
 //! connection, or after the step timeout, which is reported with what was awaited.
 //! With `--speed`, steps are taken at their recorded offsets instead. Everything sent
-//! and received is captured. Connecting is bounded: TCP by the connect timeout, then
+//! and received is captured. Values the server issues are learned from the messages
+//! read and put in place of the recorded ones in what is sent, request included
+//! ([`super::live`]). Connecting is bounded: TCP by the connect timeout, then
 //! the TLS and WebSocket handshakes together by the handshake timeout, so a target
 //! that accepts connections but never answers is reported, not waited on forever.
 

@@ -15,7 +15,7 @@
 //! opened later. Its origin is where it first appeared: the recorded connection, the
 //! event kind, the JSON path in the event's body (`session.id`, `result.targetId`,
 //! `items.0.id`), and the occurrence: how many earlier events of that kind on that
-//! connection had a string at that path.
+//! connection had such a value (a string that looks issued) at that path.
 //!
 //! **Learning** ([`Watcher`]): the replayed connection that plays the origin's recorded
 //! connection reads its server messages through the same protocol; the event of that
@@ -32,7 +32,8 @@
 //!
 //! **Configuration**: `[[live]]` entries in `wsreplay.toml` ([`LiveEntry`]):
 //! `from = "s2c KIND PATH"` declares values (every string or number at that path of
-//! that kind of server event, whether or not detection would take it), `ignore = "s2c
+//! that kind of server event, whether or not detection would take it; they count as
+//! occurrences too), `ignore = "s2c
 //! KIND PATH"` switches detected values of that origin off, `ignore = "auto"` switches
 //! detection off (declared values stay).
 
@@ -124,8 +125,11 @@ struct Planned {
     origin: Origin,
     /// The recorded connection whose replay learns it.
     conn: u64,
-    /// Events of the origin's kind with a string at its path on that connection before it.
+    /// Events of the origin's kind with such a value at its path ([`issued_text`]) on
+    /// that connection before it.
     occurrence: usize,
+    /// Declared by a `from` entry: any scalar at the origin counts.
+    declared: bool,
     /// The build's value, JSON-escaped.
     learned: OnceLock<String>,
     substituted: AtomicU64,
@@ -173,109 +177,72 @@ impl Live {
     /// Finds the live values of a recording's `routes` (the replayed ones), see the
     /// module docs.
     pub fn plan(recording: &Recording, routes: &[String], entries: &[LiveEntry]) -> Live {
-        let detect = !entries.contains(&LiveEntry::NoDetection);
-        let declared: HashSet<&Origin> = (entries.iter())
-            .filter_map(|e| match e {
-                LiveEntry::From(o) => Some(o),
-                _ => None,
-            })
-            .collect();
-        let ignored: HashSet<&Origin> = (entries.iter())
-            .filter_map(|e| match e {
-                LiveEntry::Ignore(o) => Some(o),
-                _ => None,
-            })
-            .collect();
-        let mut reader = Reader::default();
-        let mut replayed = HashSet::new();
-        let mut sent_by_client: HashSet<String> = HashSet::new();
-        // Recorded value → (origin, connection, occurrence, reused by the client).
-        let mut candidates: HashMap<String, (Origin, u64, usize, bool)> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut counts: HashMap<(u64, Origin), usize> = HashMap::new();
+        let found = find(recording, routes, entries);
+        let conns: HashSet<u64> = found.iter().map(|(_, c)| c.conn).collect();
+        let mut live = Live::default();
+        if conns.is_empty() {
+            return live;
+        }
+        // A second reading, of the connections the values came from: each one's
+        // occurrence at its origin, and the connection's protocol.
+        let mut occurrences: Vec<Option<usize>> = vec![None; found.len()];
+        let mut seen: HashMap<(u64, &Origin), usize> = HashMap::new();
         let mut protocols: HashMap<u64, protocol::Shared> = HashMap::new();
+        let mut reader = Reader::default();
         let mut events = Vec::new();
-        for record in &recording.records {
+        for (position, record) in recording.records.iter().enumerate() {
             match record {
-                Record::Open(o) if routes.contains(&o.route) => {
-                    reader.open(o);
-                    replayed.insert(o.conn);
-                    let header_values = o.headers.iter().map(|(_, v)| v.as_str());
-                    for text in std::iter::once(o.path()).chain(header_values) {
-                        client_uses(text, &mut candidates, &mut sent_by_client);
-                    }
-                }
-                Record::Message(m) if replayed.contains(&m.conn) => {
+                Record::Open(o) if conns.contains(&o.conn) => reader.open(o),
+                Record::Message(m) if conns.contains(&m.conn) => {
                     events.clear();
                     let choice = reader.decode(m, &mut events);
-                    protocols
-                        .entry(m.conn)
-                        .or_insert_with(|| choice.protocol.clone());
+                    (protocols.entry(m.conn)).or_insert_with(|| choice.protocol.clone());
+                    if m.dir == Dir::ClientToServer {
+                        continue;
+                    }
                     for event in &events {
                         let Payload::Json(json) = &event.body else {
-                            if m.dir == Dir::ClientToServer {
-                                if let Some(text) = m.body.as_text() {
-                                    client_uses(text, &mut candidates, &mut sent_by_client);
-                                }
-                            }
                             continue;
                         };
-                        if m.dir == Dir::ClientToServer {
-                            walk(json, &mut String::new(), &mut |_, value| {
-                                if let Some(text) = value.id_text() {
-                                    client_uses(&text, &mut candidates, &mut sent_by_client);
-                                }
-                            });
-                            continue;
+                        let mut origins: Vec<(&Origin, bool)> = Vec::new();
+                        for (_, c) in &found {
+                            let fits = c.conn == m.conn && c.origin.kind == event.kind;
+                            if fits && !origins.iter().any(|(o, _)| *o == &c.origin) {
+                                origins.push((&c.origin, c.declared));
+                            }
                         }
-                        walk(json, &mut String::new(), &mut |path, value| {
-                            let Some(text) = value.id_text() else { return };
-                            let origin = Origin {
-                                kind: event.kind.to_string(),
-                                path: path.to_string(),
+                        for (origin, declared) in origins {
+                            let at_path = at(json, &origin.path);
+                            let Some(text) = at_path.and_then(|v| issued_text(v, declared)) else {
+                                continue;
                             };
-                            let is_declared = declared.contains(&origin);
-                            let is_str = matches!(value, Json::Str(_));
-                            if !is_str && !is_declared {
-                                return;
+                            let count = seen.entry((m.conn, origin)).or_default();
+                            for (i, (value, c)) in found.iter().enumerate() {
+                                if c.position == position && c.origin == *origin && *value == text {
+                                    occurrences[i].get_or_insert(*count);
+                                }
                             }
-                            let count = counts.entry((m.conn, origin.clone())).or_default();
-                            let occurrence = *count;
                             *count += 1;
-                            let wanted = is_declared
-                                || (detect && !ignored.contains(&origin) && looks_issued(&text));
-                            if !wanted
-                                || placeholder::contains(&text)
-                                || sent_by_client.contains(&text)
-                                || candidates.contains_key(&text)
-                            {
-                                return;
-                            }
-                            order.push(text.clone());
-                            candidates.insert(text, (origin, m.conn, occurrence, is_declared));
-                        });
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        let mut live = Live::default();
-        for text in order {
-            let Some((origin, conn, occurrence, true)) = candidates.remove(&text) else {
-                continue;
-            };
-            let Some(protocol) = protocols.get(&conn) else {
+        for ((text, c), occurrence) in found.iter().zip(occurrences) {
+            let (Some(occurrence), Some(protocol)) = (occurrence, protocols.get(&c.conn)) else {
                 continue;
             };
             let (_, wants) = (live.learners)
-                .entry(conn)
+                .entry(c.conn)
                 .or_insert_with(|| (protocol.clone(), Vec::new()));
             wants.push(live.values.len());
             live.values.push(Planned {
-                recorded: escaped(&text),
-                origin,
-                conn,
+                recorded: escaped(text),
+                origin: c.origin.clone(),
+                conn: c.conn,
                 occurrence,
+                declared: c.declared,
                 learned: OnceLock::new(),
                 substituted: AtomicU64::new(0),
                 missed: AtomicBool::new(false),
@@ -329,11 +296,11 @@ impl Live {
 
     async fn substitute<'t>(&self, text: &'t str, timeout: Duration) -> Cow<'t, str> {
         let held = |v: &&Planned| text.contains(&v.recorded);
-        let waits = self
-            .values
-            .iter()
-            .filter(held)
-            .any(|v| v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst));
+        let mut waits = false;
+        for v in self.values.iter().filter(held) {
+            // Every value waited for now is not waited for again.
+            waits |= v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst);
+        }
         if waits {
             let _ = tokio::time::timeout(timeout, async {
                 loop {
@@ -379,14 +346,23 @@ impl Live {
                 }
             }
             if v.missed.load(Ordering::Relaxed) {
-                let line = format!(
-                    "{} (recorded connection {}: the build sent no {} occurrence of `{}` with {}), so the recorded value was sent",
-                    v.name(),
-                    v.conn,
+                let counterpart = format!(
+                    "{} occurrence of `{}` with {} on recorded connection {}",
                     ordinal(v.occurrence + 1),
                     v.origin.kind,
-                    v.origin.path
+                    v.origin.path,
+                    v.conn
                 );
+                let line = match v.learned.get() {
+                    None => format!(
+                        "{}: the build sent no {counterpart}, so the recorded value was sent",
+                        v.name()
+                    ),
+                    Some(_) => format!(
+                        "{}: the build sent the {counterpart} only after a client message needed it (waited up to the step timeout), so that message had the recorded value",
+                        v.name()
+                    ),
+                };
                 if !missed.contains(&line) {
                     missed.push(line);
                 }
@@ -418,16 +394,16 @@ impl Watcher {
             return;
         };
         let live = &self.live;
-        let mut origins: Vec<&Origin> = Vec::new();
+        let mut origins: Vec<(&Origin, bool)> = Vec::new();
         for &i in &self.wants {
-            let origin = &live.values[i].origin;
-            if origin.kind == event.kind && !origins.contains(&origin) {
-                origins.push(origin);
+            let v = &live.values[i];
+            if v.origin.kind == event.kind && !origins.iter().any(|(o, _)| *o == &v.origin) {
+                origins.push((&v.origin, v.declared));
             }
         }
         let mut learned = false;
-        for origin in origins {
-            let Some(value) = at(json, &origin.path).and_then(Json::id_text) else {
+        for (origin, declared) in origins {
+            let Some(value) = at(json, &origin.path).and_then(|v| issued_text(v, declared)) else {
                 continue;
             };
             let seen = self.seen.entry(origin.clone()).or_default();
@@ -455,7 +431,7 @@ pub struct LiveSummary {
     pub values: usize,
     /// Per name (`sessionId`, `session.id`): substitutions made.
     pub substituted: Vec<(String, u64)>,
-    /// Values needed but never learned, one line each.
+    /// Values a client message needed before they were learned, one line each.
     pub missed: Vec<String>,
 }
 
@@ -476,10 +452,122 @@ impl LiveSummary {
             ));
         }
         for m in &self.missed {
-            lines.push(format!("live value never learned: {m}"));
+            lines.push(format!("live value not substituted: {m}"));
         }
         lines
     }
+}
+
+/// Where a value was first seen, during detection.
+struct Candidate {
+    origin: Origin,
+    conn: u64,
+    /// Index of its message in the recording.
+    position: usize,
+    declared: bool,
+    /// A later client message (or connection request) holds it.
+    used: bool,
+}
+
+/// The recorded values that are live, in the order they first appeared: values of
+/// declared origins, and (unless switched off) detected ones (see the module docs).
+fn find(
+    recording: &Recording,
+    routes: &[String],
+    entries: &[LiveEntry],
+) -> Vec<(String, Candidate)> {
+    let detect = !entries.contains(&LiveEntry::NoDetection);
+    let origins = |want: fn(&LiveEntry) -> Option<&Origin>| -> Vec<&Origin> {
+        entries.iter().filter_map(want).collect()
+    };
+    let declared = origins(|e| match e {
+        LiveEntry::From(o) => Some(o),
+        _ => None,
+    });
+    let ignored = origins(|e| match e {
+        LiveEntry::Ignore(o) => Some(o),
+        _ => None,
+    });
+    let named = |list: &[&Origin], kind: &str, path: &str| {
+        list.iter().any(|o| o.kind == kind && o.path == path)
+    };
+    let mut reader = Reader::default();
+    let mut replayed = HashSet::new();
+    let mut sent_by_client: HashSet<String> = HashSet::new();
+    let mut candidates: HashMap<String, Candidate> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut events = Vec::new();
+    for (position, record) in recording.records.iter().enumerate() {
+        match record {
+            Record::Open(o) if routes.contains(&o.route) => {
+                reader.open(o);
+                replayed.insert(o.conn);
+                let header_values = o.headers.iter().map(|(_, v)| v.as_str());
+                for text in std::iter::once(o.path()).chain(header_values) {
+                    client_uses(text, &mut candidates, &mut sent_by_client);
+                }
+            }
+            Record::Message(m) if replayed.contains(&m.conn) => {
+                events.clear();
+                reader.decode(m, &mut events);
+                for event in &events {
+                    let Payload::Json(json) = &event.body else {
+                        if let Some(text) =
+                            m.body.as_text().filter(|_| m.dir == Dir::ClientToServer)
+                        {
+                            client_uses(text, &mut candidates, &mut sent_by_client);
+                        }
+                        continue;
+                    };
+                    if m.dir == Dir::ClientToServer {
+                        walk(json, &mut String::new(), &mut |_, value| {
+                            if let Json::Str(text) = value {
+                                client_uses(text, &mut candidates, &mut sent_by_client);
+                            }
+                        });
+                        continue;
+                    }
+                    walk(json, &mut String::new(), &mut |path, value| {
+                        let is_declared = named(&declared, &event.kind, path);
+                        if !detect && !is_declared {
+                            return;
+                        }
+                        let Some(text) = issued_text(value, is_declared) else {
+                            return;
+                        };
+                        let taken = is_declared
+                            || !(named(&ignored, &event.kind, path)
+                                || sent_by_client.contains(&*text));
+                        if !taken || placeholder::contains(&text) || candidates.contains_key(&*text)
+                        {
+                            return;
+                        }
+                        order.push(text.to_string());
+                        let origin = Origin {
+                            kind: event.kind.to_string(),
+                            path: path.to_string(),
+                        };
+                        let candidate = Candidate {
+                            origin,
+                            conn: m.conn,
+                            position,
+                            declared: is_declared,
+                            used: is_declared,
+                        };
+                        candidates.insert(text.into_owned(), candidate);
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|text| {
+            let c = candidates.remove(&text)?;
+            c.used.then_some((text, c))
+        })
+        .collect()
 }
 
 /// Whether a server's string looks like a value it issued (see the module docs).
@@ -494,22 +582,32 @@ fn looks_issued(s: &str) -> bool {
     digit || mixed
 }
 
+/// The text of a value that counts at its origin: any string or number when the origin
+/// is declared, else a string that [looks issued](looks_issued).
+fn issued_text<'j>(value: &'j Json<'_>, declared: bool) -> Option<Cow<'j, str>> {
+    match value {
+        Json::Str(s) if declared || looks_issued(s) => Some(Cow::Borrowed(s)),
+        _ if declared => value.id_text().map(Cow::Owned),
+        _ => None,
+    }
+}
+
 /// Takes note of a client's use of `text`: a candidate it holds (whole, or as a token)
 /// is live; `text` itself was sent by the client.
 fn client_uses(
     text: &str,
-    candidates: &mut HashMap<String, (Origin, u64, usize, bool)>,
+    candidates: &mut HashMap<String, Candidate>,
     sent_by_client: &mut HashSet<String>,
 ) {
     if !candidates.is_empty() {
         let tokens = text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'));
         for t in std::iter::once(text).chain(tokens) {
             if let Some(c) = candidates.get_mut(t) {
-                c.3 = true;
+                c.used = true;
             }
         }
     }
-    if !candidates.contains_key(text) {
+    if looks_issued(text) && !candidates.contains_key(text) {
         sent_by_client.insert(text.to_string());
     }
 }
@@ -573,17 +671,11 @@ mod tests {
     use crate::recording::{Header, Message, Open};
 
     fn open(conn: u64, target: &str) -> Record {
-        Record::Open(Open {
-            t_us: 0,
-            route: "r".into(),
-            conn,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: format!("GET {target} HTTP/1.1"),
-            headers: vec![],
-            status: 101,
-            response_headers: vec![],
-        })
+        open_on("r", conn, target)
+    }
+
+    fn open_on(route: &str, conn: u64, target: &str) -> Record {
+        Record::Open(Open::accepted(route, conn, target))
     }
 
     fn msg(conn: u64, dir: Dir, text: &str) -> Record {
@@ -592,13 +684,39 @@ mod tests {
     }
 
     fn plan(records: Vec<Record>, entries: &[LiveEntry]) -> Live {
+        plan_routes(records, &["r"], entries)
+    }
+
+    fn plan_routes(records: Vec<Record>, routes: &[&str], entries: &[LiveEntry]) -> Live {
         let recording = Recording {
             path: "r.jsonl".into(),
             header: Header::current(0),
             records,
             warnings: vec![],
         };
-        Live::plan(&recording, &["r".to_string()], entries)
+        let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+        Live::plan(&recording, &routes, entries)
+    }
+
+    #[test]
+    fn a_value_issued_on_one_hop_is_live_when_a_replayed_client_of_another_sends_it() {
+        use Dir::*;
+        let hops = || {
+            vec![
+                open_on("auth", 1, "/login"),
+                msg(
+                    1,
+                    ServerToClient,
+                    r#"{"type":"ticket","ticket":"tkt_77aa88"}"#,
+                ),
+                open_on("api", 2, "/ws"),
+                msg(2, ClientToServer, r#"{"type":"use","ticket":"tkt_77aa88"}"#),
+            ]
+        };
+        let live = plan_routes(hops(), &["auth", "api"], &[]);
+        assert_eq!(origins(&live), ["s2c ticket ticket #0 of conn 1"]);
+        // Only replayed clients send values back: a mocked route's are the recording's.
+        assert!(plan_routes(hops(), &["auth"], &[]).values.is_empty());
     }
 
     /// A session: the server issues ids and words; the client sends some back.
@@ -680,29 +798,29 @@ mod tests {
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"made","id":"room_aaa"}"#.into()),
+                &Body::Text(r#"{"type":"made","id":"room_a1a1a1"}"#.into()),
             );
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"other","id":"room_ccc"}"#.into()),
+                &Body::Text(r#"{"type":"other","id":"room_c3c3c3"}"#.into()),
             );
             w.offer(
                 ServerToClient,
                 Opcode::TEXT,
-                &Body::Text(r#"{"type":"made","id":"room_bbb"}"#.into()),
+                &Body::Text(r#"{"type":"made","id":"room_b2b2b2"}"#.into()),
             );
         }
         let sent = Body::Text(r#"{"join": "room_222222",  "x":1, "u":"/r/room_222222"}"#.into());
         let out = live.outgoing(&sent, Duration::ZERO).await;
         assert_eq!(
             out.as_text(),
-            Some(r#"{"join": "room_bbb",  "x":1, "u":"/r/room_bbb"}"#)
+            Some(r#"{"join": "room_b2b2b2",  "x":1, "u":"/r/room_b2b2b2"}"#)
         );
         let (mut target, mut headers) = ("/ws?room=room_222222".to_string(), vec![]);
         live.request(&mut target, &mut headers, Duration::ZERO)
             .await;
-        assert_eq!(target, "/ws?room=room_bbb");
+        assert_eq!(target, "/ws?room=room_b2b2b2");
         assert_eq!(live.summary().lines(), ["1 live value substituted: id ×3"]);
     }
 
@@ -716,7 +834,24 @@ mod tests {
         }
         assert_eq!(
             live.summary().lines(),
-            ["live value never learned: session.id (recorded connection 1: the build sent no 1st occurrence of `welcome` with session.id), so the recorded value was sent"]
+            ["live value not substituted: session.id: the build sent no 1st occurrence of `welcome` with session.id on recorded connection 1, so the recorded value was sent"]
+        );
+        // It came after all: later messages get it, the line says it came late.
+        let live = Arc::new(live);
+        let welcome = r#"{"type":"welcome","session":{"id":"sess_1a2b3c"}}"#;
+        let w = live.watcher(1).unwrap();
+        (w.lock().unwrap()).offer(
+            Dir::ServerToClient,
+            Opcode::TEXT,
+            &Body::Text(welcome.into()),
+        );
+        let out = live.outgoing(&sent, Duration::ZERO).await;
+        assert_eq!(out.as_text(), Some(r#"{"session_id":"sess_1a2b3c"}"#));
+        let lines = live.summary().lines();
+        assert_eq!(lines[0], "1 live value substituted: session.id ×1");
+        assert!(
+            lines[1].contains("only after a client message needed it"),
+            "{lines:?}"
         );
     }
 }

@@ -179,7 +179,15 @@ async fn a_session_id_the_server_issues_is_learned_and_sent_back() {
     // A fresh build: it knows nothing of the recorded session.
     let build = SessionServer::start().await;
     let target = format!("r={}", build.url);
-    let check = wsreplay(dir, &["check", "recordings/", "--target", &target], false).await;
+    let args = [
+        "check",
+        "recordings/",
+        "--target",
+        &target,
+        "--html",
+        "report.html",
+    ];
+    let check = wsreplay(dir, &args, false).await;
     let out = text(&check);
     assert_eq!(check.status.code(), Some(0), "{out}");
     assert!(out.contains("same structure"), "{out}");
@@ -190,6 +198,8 @@ async fn a_session_id_the_server_issues_is_learned_and_sent_back() {
         out.contains("1 live value substituted: session.id ×7"),
         "{out}"
     );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("session.id ×7"), "{html}");
     let issued = build.issued();
     assert_eq!(issued.len(), 1, "{issued:?}");
     assert_ne!(issued[0], recorded);

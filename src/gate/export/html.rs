@@ -133,6 +133,7 @@ fn section(out: &mut String, i: usize, r: &CheckResult) {
         "Timing outside the envelope (--timing; not a structure difference)",
         &timing,
     );
+    list(out, "Values the server issued (live values)", &r.live);
     list(out, "Replay problems", &r.replay_problems);
     if let Some(diagram) = &r.diagram {
         let marked = diagram.first_difference;
