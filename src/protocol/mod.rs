@@ -205,10 +205,20 @@ pub fn choose(open: &Open, first: Option<&Body>) -> Choice {
     if text.contains("\"jsonrpc\"") && text.contains("2.0") {
         return choice("jsonrpc", "its first message (\"jsonrpc\": \"2.0\")");
     }
-    if text.starts_with("{\"command\":\"subscribe\"") || text.starts_with("{\"type\":\"welcome\"") {
+    if text.starts_with("{\"command\":\"subscribe\"") || is_actioncable_welcome(text) {
         return choice("actioncable", "its first message (ActionCable)");
     }
     choice("json", "the default")
+}
+
+/// ActionCable's greeting, `{"type":"welcome"}` (with a `sid` in newer servers) and
+/// nothing else: an application's own `welcome` carrying data is not ActionCable.
+fn is_actioncable_welcome(text: &str) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) else {
+        return false;
+    };
+    map.get("type").and_then(|t| t.as_str()) == Some("welcome")
+        && map.keys().all(|k| k == "type" || k == "sid")
 }
 
 /// Protocols configured per route (`protocol = "socketio"` in `wsreplay.toml`); the
@@ -336,6 +346,16 @@ mod tests {
         );
         assert_eq!(label(Opcode::BINARY, &Body::Text("{}".into())), "(binary)");
         assert_eq!(label(Opcode(3), &Body::Bytes(vec![])), "(opcode 0x3)");
+    }
+
+    #[test]
+    fn only_actioncables_bare_welcome_is_taken_for_actioncable() {
+        assert!(is_actioncable_welcome(r#"{"type":"welcome"}"#));
+        assert!(is_actioncable_welcome(r#"{"type":"welcome","sid":"abc"}"#));
+        assert!(!is_actioncable_welcome(
+            r#"{"type":"welcome","session":{"id":"sess_1"}}"#
+        ));
+        assert!(!is_actioncable_welcome(r#"{"type":"welcome""#));
     }
 }
 
