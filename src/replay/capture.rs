@@ -87,9 +87,11 @@ impl ConnCapture {
             op: None,
             body: Body::from_bytes(bytes.to_vec()),
         };
+        if let Some((op, body)) = data_of(msg) {
+            return self.push(Record::Message(Message::whole(conn, dir, op, body)));
+        }
         let record = match msg {
-            WsMessage::Text(t) => data(conn, dir, Opcode::TEXT, Body::Text(t.to_string())),
-            WsMessage::Binary(b) => data(conn, dir, Opcode::BINARY, Body::Bytes(b.to_vec())),
+            WsMessage::Text(_) | WsMessage::Binary(_) | WsMessage::Frame(_) => return,
             WsMessage::Ping(p) => Record::Ping(control(p)),
             WsMessage::Pong(p) => Record::Pong(control(p)),
             WsMessage::Close(frame) => Record::Close(Close {
@@ -103,8 +105,11 @@ impl ConnCapture {
                     .unwrap_or_default(),
                 base64: None,
             }),
-            WsMessage::Frame(_) => return,
         };
+        self.push(record);
+    }
+
+    fn push(&mut self, record: Record) {
         self.pending.push(record);
         if self.pending.len() >= 256 {
             self.flush();
@@ -157,8 +162,13 @@ impl ConnCapture {
     }
 }
 
-fn data(conn: u64, dir: Dir, op: Opcode, body: Body) -> Record {
-    Record::Message(Message::whole(conn, dir, op, body))
+/// The opcode and body of a data message (text or binary); `None` for control frames.
+pub fn data_of(msg: &WsMessage) -> Option<(Opcode, Body)> {
+    match msg {
+        WsMessage::Text(t) => Some((Opcode::TEXT, Body::Text(t.to_string()))),
+        WsMessage::Binary(b) => Some((Opcode::BINARY, Body::Bytes(b.to_vec()))),
+        _ => None,
+    }
 }
 
 /// Header pairs as the recording stores them.

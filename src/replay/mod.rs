@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`script`] | what to play, read off a recording |
 //! | [`client`] | one replayed client connection |
+//! | [`causal`] | what a client waits for before each step, across connections |
 //! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
 //! | [`mock`] | a mock peer answering with recorded responses |
 //! | [`correlate`] | request matching and id rewriting |
@@ -31,6 +32,7 @@
 //! | [`spawn`] | starting and stopping the build under test |
 
 pub mod capture;
+pub mod causal;
 pub mod client;
 pub mod correlate;
 pub mod credentials;
@@ -773,6 +775,10 @@ impl Replay {
             tls,
             faults: self.config.faults.clone(),
             credentials: self.config.credentials.clone(),
+            causal: Arc::new(causal::Board::new(
+                &self.recording,
+                scripts.iter().flat_map(|(_, s)| s),
+            )),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();

@@ -1,8 +1,8 @@
 //! What a replay plays, read off a recording.
 //!
 //! [`ClientScript`]: for each recorded connection of a `--target` route, the client's
-//! messages in order, each with the number of server messages that had arrived before
-//! it was sent (causal pacing) and its time offset (wall-clock pacing).
+//! messages in order, each with its place in the recording (causal pacing, see
+//! [`super::causal`]) and its time offset (wall-clock pacing).
 //!
 //! [`MockTable`]: for each `--mock` route, every recorded request with the responses
 //! that answered it. A response answers the latest earlier request on its connection
@@ -29,8 +29,8 @@ pub enum Action {
 /// An action with its causal and wall-clock position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// Server messages recorded before this action.
-    pub after_server: usize,
+    /// Its index among the recording's records (causal pacing, [`super::causal`]).
+    pub position: usize,
     /// Microseconds after the connection opened.
     pub at_us: u64,
     pub action: Action,
@@ -70,6 +70,8 @@ pub struct ClientScript {
     pub headers: Vec<(String, String)>,
     /// Microseconds after the first replayed connection opened.
     pub start_us: u64,
+    /// Index of its opening among the recording's records.
+    pub opened: usize,
     pub steps: Vec<Step>,
     /// Indices (in the recording) of the recorded server messages, in order.
     pub server: Vec<usize>,
@@ -116,7 +118,6 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
     let mut scripts: Vec<ClientScript> = Vec::new();
     let mut index = BTreeMap::new();
     let mut opened_at = BTreeMap::new();
-    let mut server_seen: BTreeMap<u64, usize> = BTreeMap::new();
     let mut first_close: BTreeMap<u64, Dir> = BTreeMap::new();
     for (position, record) in recording.records.iter().enumerate() {
         match record {
@@ -134,6 +135,7 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                         .cloned()
                         .collect(),
                     start_us: o.t_us,
+                    opened: position,
                     steps: Vec::new(),
                     server: Vec::new(),
                     ending: Ending::Dropped,
@@ -145,16 +147,14 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                 let Some(&i) = index.get(&conn) else { continue };
                 let script = &mut scripts[i];
                 let at_us = other.t_us().saturating_sub(opened_at[&conn]);
-                let after_server = server_seen.get(&conn).copied().unwrap_or(0);
                 let step = |action| Step {
-                    after_server,
+                    position,
                     at_us,
                     action,
                 };
                 match other {
                     Record::Message(m) if m.dir == Dir::ServerToClient => {
                         script.server.push(position);
-                        *server_seen.entry(conn).or_default() += 1;
                     }
                     Record::Message(m) if matches!(m.op, Opcode::TEXT | Opcode::BINARY) => {
                         script.steps.push(step(Action::Send(m.op, m.body.clone())));
@@ -360,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn client_steps_wait_for_the_server_messages_recorded_before_them() {
+    fn client_steps_keep_their_place_in_the_recording() {
         use Dir::*;
         let rec = recording(vec![
             open(1, "frontend", 100),
@@ -373,13 +373,13 @@ mod tests {
         let steps: Vec<_> = s
             .steps
             .iter()
-            .map(|s| (s.label(), s.after_server, s.at_us))
+            .map(|s| (s.label(), s.position, s.at_us))
             .collect();
         assert_eq!(
             steps,
             [
-                ("heartbeat".to_string(), 0, 10),
-                ("chat".to_string(), 1, 30)
+                ("heartbeat".to_string(), 1, 10),
+                ("chat".to_string(), 3, 30)
             ]
         );
         assert_eq!(
