@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod interop;
 mod layout;
+mod pacing;
 mod protocols;
 mod replay;
 mod replay_faults;
