@@ -160,6 +160,16 @@ impl fmt::Display for Problem {
 }
 
 impl Problem {
+    /// Whether it tells what the replay could not do (a wait for a recorded event that
+    /// timed out, a placeholder sent for want of a credential) rather than what the
+    /// build did.
+    pub fn of_the_replay(&self) -> bool {
+        matches!(
+            self,
+            Problem::StepTimeout { .. } | Problem::CredentialMissing { .. }
+        )
+    }
+
     /// What makes a problem a repeat of another: a mock's unmatched requests of one
     /// kind, the same change in the same kind of request. Other problems stand alone.
     fn repeat_key(&self) -> Option<(&str, &str, &str)> {
@@ -495,10 +505,26 @@ impl ReplayReport {
         }
         if self.problems.is_empty() {
             out += "no problems\n";
-        } else {
-            out += &format!("{} problem(s):\n", self.problems.len());
-            for line in problem_lines(&self.problems) {
-                out += &format!("  - {line}\n");
+            return out;
+        }
+        out += &format!("{} problem(s):\n", self.problems.len());
+        let (replay, build): (Vec<Problem>, Vec<Problem>) = self
+            .problems
+            .iter()
+            .cloned()
+            .partition(Problem::of_the_replay);
+        for (heading, group) in [
+            ("what the build did", build),
+            (
+                "what the replay could not do (each wait that timed out, once, with what it waited for)",
+                replay,
+            ),
+        ] {
+            if !group.is_empty() {
+                out += &format!("  {heading}:\n");
+                for line in problem_lines(&group) {
+                    out += &format!("  - {line}\n");
+                }
             }
         }
         out

@@ -78,7 +78,8 @@ type Rooms = Arc<Mutex<HashMap<String, Vec<(u64, mpsc::UnboundedSender<Message>)
 
 /// A chat room server: `join` (answered `joined`, to the joiner only), `chat` (broadcast
 /// as `message` to every member of the room, the sender too), `leave` (answered `left`).
-async fn chat_server() -> String {
+/// A join by `ignored` (a broken build) is not answered, and does not join.
+async fn chat_server(ignored: Option<&'static str>) -> String {
     let rooms: Rooms = Arc::default();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     serve(move |ws| {
@@ -99,6 +100,7 @@ async fn chat_server() -> String {
                 let v: Value = serde_json::from_str(&t).unwrap_or_default();
                 let reply = |v: Value| out.send(Message::text(v.to_string()));
                 match v["type"].as_str() {
+                    Some("join") if v["user"].as_str() == ignored => {}
                     Some("join") => {
                         let (room, user) = (v["room"].as_str().unwrap_or("").to_string(), v["user"].as_str().unwrap_or("").to_string());
                         rooms.lock().unwrap().entry(room.clone()).or_default().push((id, out.clone()));
@@ -206,7 +208,7 @@ pub(crate) async fn assert_replays_cleanly(
 
 #[tokio::test]
 async fn a_chat_room_replays_twenty_times_with_alice_waiting_for_bob_to_join() {
-    let server = chat_server().await;
+    let server = chat_server(None).await;
     for open_first in [false, true] {
         let rec = record_chat(&server, open_first).await;
         let captures = assert_replays_cleanly(&rec, &server, 20).await;
@@ -219,6 +221,24 @@ async fn a_chat_room_replays_twenty_times_with_alice_waiting_for_bob_to_join() {
             assert_eq!(messages, 2, "open_first: {open_first}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_wait_for_another_users_event_that_never_comes_is_reported_once_with_its_edge() {
+    let rec = record_chat(&chat_server(None).await, false).await;
+    let broken = chat_server(Some("bob")).await;
+    let mut config = ReplayConfig::new(Output::Discard);
+    config.step_timeout = Duration::from_millis(300);
+    let mut replay = Replay::start(rec, config).await.unwrap();
+    replay.target("r", &broken).unwrap();
+    let text = guard(replay.run()).await.unwrap().render();
+    let (build, replay) = text
+        .split_once("what the replay could not do")
+        .unwrap_or_else(|| panic!("{text}"));
+    let edge = "waited 300ms for `joined` on r#2 /chat?user=bob (its recorded server message 1) before sending `chat`; it never came";
+    assert_eq!(replay.matches(edge).count(), 1, "{text}");
+    assert!(replay.contains("r#1 /chat?user=alice: "), "{text}");
+    assert!(!build.contains("waited"), "{text}");
 }
 
 /// Every data message of `rec`: (connection, direction, label), in order.
