@@ -462,3 +462,121 @@ fn link(conns: &mut [RecordedConn], scripts: &[&ClientScript]) {
         c.end = end;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Header, Message, Open};
+    use crate::replay::script::client_scripts;
+    use Dir::*;
+
+    fn open(conn: u64, path: &str) -> Record {
+        Record::Open(Open {
+            t_us: 0,
+            route: "r".into(),
+            conn,
+            client: "c".into(),
+            upstream: "u".into(),
+            request: format!("GET {path} HTTP/1.1"),
+            headers: vec![],
+            status: 101,
+            response_headers: vec![],
+        })
+    }
+
+    fn msg(conn: u64, dir: Dir, text: &str) -> Record {
+        Record::Message(Message::whole(
+            conn,
+            dir,
+            Opcode::TEXT,
+            Body::Text(text.into()),
+        ))
+    }
+
+    fn board(records: Vec<Record>) -> Board {
+        let rec = Arc::new(Recording {
+            path: "r.jsonl".into(),
+            header: Header::current(0),
+            records,
+            warnings: vec![],
+        });
+        Board::new(&rec, &client_scripts(&rec, "r"))
+    }
+
+    fn described(b: &Board, waits: &[Milestone]) -> Vec<String> {
+        waits.iter().map(|&m| b.describe(m)).collect()
+    }
+
+    fn receive(b: &Board, i: usize, text: &str) {
+        b.received(i, Opcode::TEXT, &Body::Text(text.into()));
+    }
+
+    #[test]
+    fn a_client_waits_for_another_users_event_recorded_since_it_was_released() {
+        let b = board(vec![
+            open(1, "/a"),
+            msg(1, ClientToServer, r#"{"type":"join"}"#),
+            open(2, "/b"),
+            msg(2, ServerToClient, r#"{"type":"hello"}"#),
+            msg(1, ServerToClient, r#"{"type":"joined"}"#),
+            msg(2, ClientToServer, r#"{"type":"join"}"#),
+            msg(2, ServerToClient, r#"{"type":"joined"}"#),
+            msg(1, ClientToServer, r#"{"type":"chat"}"#),
+        ]);
+        // Bob's `hello` came before alice was released by her `joined`: no edge to it.
+        assert_eq!(
+            described(&b, b.before_step(0, 1)),
+            [
+                "`joined` on r#1 /a (its recorded server message 1)",
+                "`joined` on r#2 /b (its recorded server message 2)"
+            ]
+        );
+        assert_eq!(described(&b, b.before_open(1)), Vec::<String>::new());
+        let chat = b.before_step(0, 1);
+        receive(&b, 0, r#"{"type":"joined"}"#);
+        receive(&b, 1, r#"{"type":"hello"}"#);
+        assert!(b.pending(chat).is_some());
+        receive(&b, 1, r#"{"type":"joined"}"#);
+        assert_eq!(b.pending(chat), None);
+    }
+
+    #[test]
+    fn streams_are_waited_for_by_meaning_not_by_count() {
+        let id = |kind: &str, id: &str| format!(r#"{{"type":"{kind}","message_id":"{id}"}}"#);
+        let mut records = vec![open(1, "/a")];
+        for (c, cancel) in [("m1", false), ("m2", true)] {
+            records.push(msg(1, ClientToServer, &id("chat", c)));
+            records.push(msg(1, ServerToClient, &id("agent_started", c)));
+            for n in 0..3 {
+                records.push(msg(1, ServerToClient, &id("progress", c)));
+                if cancel && n == 1 {
+                    records.push(msg(1, ClientToServer, &id("cancel", c)));
+                }
+            }
+            records.push(msg(1, ServerToClient, &id("agent_completed", c)));
+        }
+        records.push(msg(1, ClientToServer, r#"{"type":"bye"}"#));
+        let b = board(records);
+        let (second_chat, cancel, bye) = (
+            b.before_step(0, 1),
+            b.before_step(0, 2),
+            b.before_step(0, 3),
+        );
+        // The first chat streams more than recorded: the next chat still waits for its end.
+        receive(&b, 0, &id("agent_started", "x1"));
+        for _ in 0..10 {
+            receive(&b, 0, &id("progress", "x1"));
+        }
+        assert!(b.pending(second_chat).is_some());
+        receive(&b, 0, &id("agent_completed", "x1"));
+        assert_eq!(b.pending(second_chat), None);
+        // The second streams fewer than the cancel was recorded after: its end releases it.
+        receive(&b, 0, &id("agent_started", "x2"));
+        receive(&b, 0, &id("progress", "x2"));
+        assert!(b.pending(cancel).is_some());
+        receive(&b, 0, &id("agent_completed", "x2"));
+        assert_eq!(b.pending(cancel), None);
+        assert_eq!(b.pending(bye), None);
+        assert_eq!(b.pending(b.before_end(0)), None);
+    }
+}
