@@ -466,40 +466,20 @@ fn link(conns: &mut [RecordedConn], scripts: &[&ClientScript]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{Header, Message, Open};
     use crate::replay::script::client_scripts;
+    use crate::replay::script::tests::{msg as at, open as opened, recording};
     use Dir::*;
 
-    fn open(conn: u64, path: &str) -> Record {
-        Record::Open(Open {
-            t_us: 0,
-            route: "r".into(),
-            conn,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: format!("GET {path} HTTP/1.1"),
-            headers: vec![],
-            status: 101,
-            response_headers: vec![],
-        })
+    fn open(conn: u64) -> Record {
+        opened(conn, "r", 0)
     }
 
     fn msg(conn: u64, dir: Dir, text: &str) -> Record {
-        Record::Message(Message::whole(
-            conn,
-            dir,
-            Opcode::TEXT,
-            Body::Text(text.into()),
-        ))
+        at(conn, dir, 0, text)
     }
 
     fn board(records: Vec<Record>) -> Board {
-        let rec = Arc::new(Recording {
-            path: "r.jsonl".into(),
-            header: Header::current(0),
-            records,
-            warnings: vec![],
-        });
+        let rec = Arc::new(recording(records));
         Board::new(&rec, &client_scripts(&rec, "r"))
     }
 
@@ -514,9 +494,9 @@ mod tests {
     #[test]
     fn a_client_waits_for_another_users_event_recorded_since_it_was_released() {
         let b = board(vec![
-            open(1, "/a"),
+            open(1),
             msg(1, ClientToServer, r#"{"type":"join"}"#),
-            open(2, "/b"),
+            open(2),
             msg(2, ServerToClient, r#"{"type":"hello"}"#),
             msg(1, ServerToClient, r#"{"type":"joined"}"#),
             msg(2, ClientToServer, r#"{"type":"join"}"#),
@@ -527,8 +507,8 @@ mod tests {
         assert_eq!(
             described(&b, b.before_step(0, 1)),
             [
-                "`joined` on r#1 /a (its recorded server message 1)",
-                "`joined` on r#2 /b (its recorded server message 2)"
+                "`joined` on r#1 /ws?x=1 (its recorded server message 1)",
+                "`joined` on r#2 /ws?x=1 (its recorded server message 2)"
             ]
         );
         assert_eq!(described(&b, b.before_open(1)), Vec::<String>::new());
@@ -543,7 +523,7 @@ mod tests {
     #[test]
     fn streams_are_waited_for_by_meaning_not_by_count() {
         let id = |kind: &str, id: &str| format!(r#"{{"type":"{kind}","message_id":"{id}"}}"#);
-        let mut records = vec![open(1, "/a")];
+        let mut records = vec![open(1)];
         for (c, cancel) in [("m1", false), ("m2", true)] {
             records.push(msg(1, ClientToServer, &id("chat", c)));
             records.push(msg(1, ServerToClient, &id("agent_started", c)));

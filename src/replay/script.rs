@@ -317,12 +317,14 @@ pub fn mock_table(recording: &Recording, route: &str) -> MockTable {
     table
 }
 
+/// Recorded conversations for the replay modules' tests.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::recording::{Header, Message, Open};
 
-    fn open(conn: u64, route: &str, t: u64) -> Record {
+    /// The opening of connection `conn` of `route` (`/ws?x=1`) at `t` µs.
+    pub(crate) fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {
             t_us: t,
             route: route.into(),
@@ -344,13 +346,15 @@ mod tests {
         })
     }
 
-    fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
+    /// A text message of `conn` at `t` µs.
+    pub(crate) fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
         let mut m = Message::whole(conn, dir, Opcode::TEXT, Body::Text(text.into()));
         m.t_us = t;
         Record::Message(m)
     }
 
-    fn recording(records: Vec<Record>) -> Recording {
+    /// A recording of `records`.
+    pub(crate) fn recording(records: Vec<Record>) -> Recording {
         Recording {
             path: "r.jsonl".into(),
             header: Header::current(0),
