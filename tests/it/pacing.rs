@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use wsreplay::recording::sink::Output;
 use wsreplay::recording::{Dir, Record, Recording};
 use wsreplay::replay::{Replay, ReplayConfig};
+use wsreplay::structure::diff::{compare, routes_of};
+use wsreplay::structure::render::Structure;
 
 use crate::support::{guard, label_counts, Recorder};
 
@@ -180,27 +182,39 @@ async fn record_chat(server: &str, open_first: bool) -> Recording {
     recorder.finish().await.0
 }
 
+/// Replays `rec`'s route `r` against `url`; the replay must report no problem (no step
+/// timeout, no early close). Returns its capture.
+async fn replay_cleanly(rec: &Recording, url: &str, run: usize) -> Recording {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.jsonl");
+    let mut config = ReplayConfig::new(Output::File(out.clone()));
+    config.step_timeout = Duration::from_secs(5);
+    let mut replay = Replay::start(rec.clone(), config).await.unwrap();
+    replay.target("r", url).unwrap();
+    let report = guard(replay.run()).await.unwrap();
+    assert!(report.clean(), "run {run}:\n{}", report.render());
+    Recording::read(&out).unwrap()
+}
+
 /// Replays `rec`'s route `r` against `url` `runs` times; each replay must report no
-/// problem (no step timeout, no early close) and capture the recorded messages, per
-/// direction and kind. Returns the captures. Independent of the server and protocol.
+/// problem, capture the recorded messages per direction and kind, and have the
+/// recording's structure (0 differences). Returns the captures. Independent of the
+/// server and protocol.
 pub(crate) async fn assert_replays_cleanly(
     rec: &Recording,
     url: &str,
     runs: usize,
 ) -> Vec<Recording> {
     let recorded = label_counts(rec);
+    let structure = Structure::of(rec);
     let mut captures = Vec::new();
     for run in 0..runs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("run.jsonl");
-        let mut config = ReplayConfig::new(Output::File(out.clone()));
-        config.step_timeout = Duration::from_secs(5);
-        let mut replay = Replay::start(rec.clone(), config).await.unwrap();
-        replay.target("r", url).unwrap();
-        let report = guard(replay.run()).await.unwrap();
-        assert!(report.clean(), "run {run}:\n{}", report.render());
-        let capture = Recording::read(&out).unwrap();
+        let capture = replay_cleanly(rec, url, run).await;
         assert_eq!(label_counts(&capture), recorded, "run {run}");
+        let replayed = Structure::of(&capture);
+        for diff in compare(&structure, &replayed, &routes_of(&structure, &replayed)) {
+            assert!(diff.same(), "run {run}: {:?}\n{}", diff.summary, diff.diff);
+        }
         captures.push(capture);
     }
     captures
@@ -312,17 +326,9 @@ async fn progress_streams_longer_or_shorter_than_recorded_neither_hurry_nor_hang
     // Each run streams a different number of updates per chat: none, fewer, more.
     let varying = agent_backend(|n| (n * 5 + 2) % 9).await;
     for run in 0..20 {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("run.jsonl");
-        let mut config = ReplayConfig::new(Output::File(out.clone()));
-        config.step_timeout = Duration::from_secs(5);
-        let mut replay = Replay::start(rec.clone(), config).await.unwrap();
-        replay.target("r", &varying).unwrap();
-        let report = guard(replay.run()).await.unwrap();
-        assert!(report.clean(), "run {run}:\n{}", report.render());
+        let capture = replay_cleanly(&rec, &varying, run).await;
         // The client sent each chat, and its close, only once the previous chat's
         // `agent_completed` had come, and every chat got its `agent_completed`.
-        let capture = Recording::read(&out).unwrap();
         let mut completed = 0;
         let mut sent = 0;
         for (_, dir, label) in labels(&capture) {
