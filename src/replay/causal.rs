@@ -305,7 +305,12 @@ impl Board {
         let count = |kind| state.counts.get(&(e.conv, kind)).copied().unwrap_or(0);
         count(e.kind) >= e.nth
             || state.counts.iter().any(|(&(conv, kind), &n)| {
-                conv == e.conv && kind != e.kind && n > 0 && c.first[&(conv, kind)] > m.event
+                conv == e.conv
+                    && kind != e.kind
+                    && n > 0
+                    && c.first
+                        .get(&(conv, kind))
+                        .is_some_and(|&first| first > m.event)
             })
     }
 }
@@ -523,7 +528,7 @@ mod tests {
     #[test]
     fn streams_are_waited_for_by_meaning_not_by_count() {
         let id = |kind: &str, id: &str| format!(r#"{{"type":"{kind}","message_id":"{id}"}}"#);
-        let mut records = vec![open(1)];
+        let mut records = vec![open(1), msg(1, ServerToClient, r#"{"type":"hello"}"#)];
         for (c, cancel) in [("m1", false), ("m2", true)] {
             records.push(msg(1, ClientToServer, &id("chat", c)));
             records.push(msg(1, ServerToClient, &id("agent_started", c)));
@@ -543,6 +548,7 @@ mod tests {
             b.before_step(0, 3),
         );
         // The first chat streams more than recorded: the next chat still waits for its end.
+        receive(&b, 0, r#"{"type":"hello"}"#);
         receive(&b, 0, &id("agent_started", "x1"));
         for _ in 0..10 {
             receive(&b, 0, &id("progress", "x1"));
@@ -550,8 +556,10 @@ mod tests {
         assert!(b.pending(second_chat).is_some());
         receive(&b, 0, &id("agent_completed", "x1"));
         assert_eq!(b.pending(second_chat), None);
-        // The second streams fewer than the cancel was recorded after: its end releases it.
+        // The second streams fewer than the cancel was recorded after: its end releases it
+        // (an event of a kind this conversation never had when recorded changes nothing).
         receive(&b, 0, &id("agent_started", "x2"));
+        receive(&b, 0, &id("hello", "x2"));
         receive(&b, 0, &id("progress", "x2"));
         assert!(b.pending(cancel).is_some());
         receive(&b, 0, &id("agent_completed", "x2"));
