@@ -62,8 +62,10 @@ struct Recorded {
     server_index: usize,
     conv: usize,
     kind: usize,
-    /// Its occurrence (1-based) of `kind` in `conv`; 1 for a kind that is not streamed.
+    /// Its occurrence (1-based) of `kind` in `conv`.
     nth: usize,
+    /// `kind` occurred more than once in `conv`.
+    streamed: bool,
 }
 
 /// One replayed connection, as recorded.
@@ -304,14 +306,15 @@ impl Board {
         let e = &c.events[m.event];
         let count = |kind| state.counts.get(&(e.conv, kind)).copied().unwrap_or(0);
         count(e.kind) >= e.nth
-            || state.counts.iter().any(|(&(conv, kind), &n)| {
-                conv == e.conv
-                    && kind != e.kind
-                    && n > 0
-                    && c.first
-                        .get(&(conv, kind))
-                        .is_some_and(|&first| first > m.event)
-            })
+            || e.streamed
+                && state.counts.iter().any(|(&(conv, kind), &n)| {
+                    conv == e.conv
+                        && kind != e.kind
+                        && n > 0
+                        && c.first
+                            .get(&(conv, kind))
+                            .is_some_and(|&first| first > m.event)
+                })
     }
 }
 
@@ -381,6 +384,7 @@ fn read_events(
                         conv,
                         kind,
                         nth: *n,
+                        streamed: false,
                     });
                 }
                 server_seen[i] += 1;
@@ -388,12 +392,9 @@ fn read_events(
             _ => {}
         }
     }
-    // A kind that occurred once in its conversation is reached by its first occurrence.
     for (c, counts) in conns.iter_mut().zip(&counts) {
         for e in &mut c.events {
-            if counts[&(e.conv, e.kind)] == 1 {
-                e.nth = 1;
-            }
+            e.streamed = counts[&(e.conv, e.kind)] > 1;
         }
     }
     conns
