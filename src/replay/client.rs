@@ -461,8 +461,8 @@ impl Player<'_> {
         if board.pending(waits).is_none() {
             return Ok(None);
         }
+        // Sent messages are fed back to back and written out only before blocking.
         self.flush().await.map_err(|e| Some(e.to_string()))?;
-        let board = &self.ctx.causal;
         match board.wait(self.index, waits, deadline).await {
             Waited::Reached => Ok(None),
             Waited::Deadline(m) => Ok(Some(m)),
