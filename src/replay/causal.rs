@@ -186,28 +186,30 @@ impl Board {
             .decode(Dir::ClientToServer, op, body, &mut events);
     }
 
-    /// Connection `i` received a data message.
-    pub fn received(&self, i: usize, op: Opcode, body: &Body) {
+    /// Connection `i` received these data messages (and captured them).
+    pub fn received(&self, i: usize, messages: impl IntoIterator<Item = (Opcode, Body)>) {
         let conn = &self.conns[i];
         let mut changed = false;
         {
             let mut guard = self.lock(i);
             let state = &mut *guard;
-            let mut events = Vec::with_capacity(1);
-            state
-                .decoder
-                .decode(Dir::ServerToClient, op, body, &mut events);
-            if events.is_empty() {
-                events.push(protocol::opaque(op, body));
-            }
-            for Event {
-                kind, correlation, ..
-            } in &events
-            {
-                let conv = state.convs.of(correlation.as_deref());
-                if let Some(&kind) = conn.kinds.get(kind.as_ref()) {
-                    *state.counts.entry((conv, kind)).or_default() += 1;
-                    changed = true;
+            for (op, body) in messages {
+                let mut events = Vec::with_capacity(1);
+                state
+                    .decoder
+                    .decode(Dir::ServerToClient, op, &body, &mut events);
+                if events.is_empty() {
+                    events.push(protocol::opaque(op, &body));
+                }
+                for Event {
+                    kind, correlation, ..
+                } in &events
+                {
+                    let conv = state.convs.of(correlation.as_deref());
+                    if let Some(&kind) = conn.kinds.get(kind.as_ref()) {
+                        *state.counts.entry((conv, kind)).or_default() += 1;
+                        changed = true;
+                    }
                 }
             }
         }
@@ -494,7 +496,7 @@ mod tests {
     }
 
     fn receive(b: &Board, i: usize, text: &str) {
-        b.received(i, Opcode::TEXT, &Body::Text(text.into()));
+        b.received(i, [(Opcode::TEXT, Body::Text(text.into()))]);
     }
 
     #[test]

@@ -209,11 +209,15 @@ async fn read_loop(
     (board, index): (Arc<Board>, usize),
 ) {
     let mut unreported = 0;
+    // Data messages captured but not yet flushed: the board learns of them only once
+    // they are written, so a step they release is always captured after them.
+    let mut arrived = Vec::new();
     let error = loop {
         let frame = match rx.next().now_or_never() {
             Some(frame) => frame,
             None => {
                 capture.flush();
+                board.received(index, arrived.drain(..));
                 progress.advance(std::mem::take(&mut unreported));
                 rx.next().await
             }
@@ -225,9 +229,7 @@ async fn read_loop(
                     WsMessage::Text(_) | WsMessage::Binary(_) => {
                         inbox.received.fetch_add(1, Ordering::SeqCst);
                         unreported += 1;
-                        if let Some((op, body)) = data_of(&msg) {
-                            board.received(index, op, &body);
-                        }
+                        arrived.extend(data_of(&msg));
                     }
                     WsMessage::Close(_) => {
                         inbox.server_closed.store(true, Ordering::SeqCst);
@@ -241,6 +243,7 @@ async fn read_loop(
         }
     };
     capture.flush();
+    board.received(index, arrived.drain(..));
     progress.advance(unreported);
     *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     inbox.notify.notify_one();
