@@ -28,7 +28,8 @@
 //! fewer never leaves it hanging. A stream that ends with no other event after it is
 //! counted, the only reading left. A wait that times out is reported once, by the first
 //! waiter, with the edge it waited on; a milestone given up on, or one of a connection
-//! that ended, holds nobody up afterwards.
+//! that ended, holds no other connection up afterwards (its own connection's later steps
+//! still give the build up to a step timeout each, as count pacing did).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -224,9 +225,8 @@ impl Board {
         self.live[i].changed.notify_waiters();
     }
 
-    /// Waits, for the client of connection `me`, until every milestone of `waits` holds
-    /// nobody up, its own connection ends, or the deadline passes. A milestone somebody
-    /// else gave up on is passed over.
+    /// Waits, for the client of connection `me`, until no milestone of `waits` holds it
+    /// up ([`Board::pending`]), its own connection ends, or the deadline passes.
     pub async fn wait(&self, me: usize, waits: &[Milestone], deadline: Instant) -> Waited {
         for &m in waits {
             loop {
@@ -238,7 +238,7 @@ impl Board {
                 if self.lock(me).ended {
                     return Waited::Ended;
                 }
-                if self.holds_nobody_up(m) {
+                if !self.holds_up(me, m) {
                     break;
                 }
                 if deadline <= Instant::now() {
@@ -254,20 +254,20 @@ impl Board {
         Waited::Reached
     }
 
-    /// Gives up on `m`: nobody waits for it any more. `true` for the first to give up,
-    /// who reports it (so a wait that timed out is listed once).
+    /// Gives up on `m`: no other connection waits for it any more. `true` for the first
+    /// to give up, who reports it (so a wait that timed out is listed once).
     pub fn give_up(&self, m: Milestone) -> bool {
         let first = !std::mem::replace(&mut self.lock(m.conn).given_up[m.event], true);
         self.live[m.conn].changed.notify_waiters();
         first
     }
 
-    /// The first milestone of `waits` neither reached nor given up on.
-    pub fn pending(&self, waits: &[Milestone]) -> Option<Milestone> {
-        waits.iter().copied().find(|&m| {
-            let state = self.lock(m.conn);
-            !state.given_up[m.event] && !self.reached(m, &state)
-        })
+    /// The first milestone of `waits` that holds the client of connection `me` up: one
+    /// not reached, unless another connection's that ended or was given up on. (Its own
+    /// connection's events it waits for every time, as long as the step timeout, like
+    /// the build would be given time by a real client.)
+    pub fn pending(&self, me: usize, waits: &[Milestone]) -> Option<Milestone> {
+        waits.iter().copied().find(|&m| self.holds_up(me, m))
     }
 
     /// Whether `m` is on connection `i`.
@@ -298,9 +298,9 @@ impl Board {
         self.live[i].state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn holds_nobody_up(&self, m: Milestone) -> bool {
+    fn holds_up(&self, me: usize, m: Milestone) -> bool {
         let state = self.lock(m.conn);
-        state.ended || state.given_up[m.event] || self.reached(m, &state)
+        !self.reached(m, &state) && (m.conn == me || !state.ended && !state.given_up[m.event])
     }
 
     fn reached(&self, m: Milestone, state: &State) -> bool {
@@ -523,9 +523,9 @@ mod tests {
         let chat = b.before_step(0, 1);
         receive(&b, 0, r#"{"type":"joined"}"#);
         receive(&b, 1, r#"{"type":"hello"}"#);
-        assert!(b.pending(chat).is_some());
+        assert!(b.pending(0, chat).is_some());
         receive(&b, 1, r#"{"type":"joined"}"#);
-        assert_eq!(b.pending(chat), None);
+        assert_eq!(b.pending(0, chat), None);
     }
 
     #[test]
@@ -556,18 +556,18 @@ mod tests {
         for _ in 0..10 {
             receive(&b, 0, &id("progress", "x1"));
         }
-        assert!(b.pending(second_chat).is_some());
+        assert!(b.pending(0, second_chat).is_some());
         receive(&b, 0, &id("agent_completed", "x1"));
-        assert_eq!(b.pending(second_chat), None);
+        assert_eq!(b.pending(0, second_chat), None);
         // The second streams fewer than the cancel was recorded after: its end releases it
         // (an event of a kind this conversation never had when recorded changes nothing).
         receive(&b, 0, &id("agent_started", "x2"));
         receive(&b, 0, &id("hello", "x2"));
         receive(&b, 0, &id("progress", "x2"));
-        assert!(b.pending(cancel).is_some());
+        assert!(b.pending(0, cancel).is_some());
         receive(&b, 0, &id("agent_completed", "x2"));
-        assert_eq!(b.pending(cancel), None);
-        assert_eq!(b.pending(bye), None);
-        assert_eq!(b.pending(b.before_end(0)), None);
+        assert_eq!(b.pending(0, cancel), None);
+        assert_eq!(b.pending(0, bye), None);
+        assert_eq!(b.pending(0, b.before_end(0)), None);
     }
 }

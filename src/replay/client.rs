@@ -461,7 +461,7 @@ impl Player<'_> {
             return Err(error);
         }
         let board = &self.ctx.causal;
-        if board.pending(waits).is_none() {
+        if board.pending(self.index, waits).is_none() {
             return Ok(None);
         }
         // Sent messages are fed back to back and written out only before blocking.
@@ -628,7 +628,7 @@ impl Player<'_> {
     /// The connection ended with recorded final events still to come.
     fn missing_at_end(&self, waits: &[Milestone]) {
         let board = &self.ctx.causal;
-        if let Some(m) = board.pending(waits) {
+        if let Some(m) = board.pending(self.index, waits) {
             let next = board.server_index(m);
             self.ctx.problems.push(Problem::ClosedEarly {
                 route: self.script.route.clone(),
