@@ -17,7 +17,8 @@
 //!   whichever came later) and before the action. Another user's event that came before
 //!   that release could not have been what this client waited for, so independent users
 //!   stay concurrent; an event already waited for needs no second edge. A connection's
-//!   opening waits for the latest event recorded before it on every other connection.
+//!   opening waits likewise for the latest event of every other connection recorded
+//!   since the previous connection opened.
 //!
 //! A milestone is reached in the replay by meaning, not by count: a kind that occurred
 //! once in its conversation is reached by its first occurrence; the k-th repetition of a
@@ -427,24 +428,43 @@ fn finals(i: usize, events: &[Recorded], before: usize) -> Vec<Milestone> {
 
 /// Sets every connection's waits from the recorded events (see the module docs).
 fn link(conns: &mut [RecordedConn], scripts: &[&ClientScript]) {
+    // Every replayed connection's events in recorded order: (position, connection, event).
+    let mut timeline: Vec<(usize, usize, usize)> = conns
+        .iter()
+        .enumerate()
+        .flat_map(|(j, c)| {
+            c.events
+                .iter()
+                .enumerate()
+                .map(move |(k, e)| (e.position, j, k))
+        })
+        .collect();
+    timeline.sort_unstable();
+    let mut openings: Vec<usize> = scripts.iter().map(|s| s.opened).collect();
+    openings.sort_unstable();
     let mut waits = Vec::with_capacity(conns.len());
     for (i, script) in scripts.iter().enumerate() {
         // The latest event of every other connection recorded between `from` and `to`
-        // that no earlier action of this connection waited for already.
+        // that no earlier action of this connection waited for already (read off the
+        // window of the timeline only, so a large replay stays cheap to plan).
         let mut covered: HashMap<usize, usize> = HashMap::new();
         let mut others = |from: usize, to: usize, out: &mut Vec<Milestone>| {
-            for (j, other) in conns.iter().enumerate() {
-                let Some(event) = latest_between(&other.events, from, to) else {
-                    continue;
-                };
-                if j != i && covered.get(&j).is_none_or(|&seen| seen < event) {
+            let start = timeline.partition_point(|&(p, ..)| p <= from);
+            let end = timeline.partition_point(|&(p, ..)| p < to);
+            let mut seen = std::collections::HashSet::new();
+            for &(_, j, event) in timeline[start..end.max(start)].iter().rev() {
+                if j != i && seen.insert(j) && covered.get(&j).is_none_or(|&c| c < event) {
                     covered.insert(j, event);
                     out.push(Milestone { conn: j, event });
                 }
             }
         };
+        let previous_opening = openings[..openings.partition_point(|&o| o < script.opened)]
+            .last()
+            .copied()
+            .unwrap_or(0);
         let mut open = Vec::new();
-        others(0, script.opened, &mut open);
+        others(previous_opening, script.opened, &mut open);
         let own = &conns[i].events;
         let mut steps = Vec::with_capacity(script.steps.len());
         let mut released = script.opened;
