@@ -530,6 +530,7 @@ mod tests {
             msg(2, ClientToServer, r#"{"type":"join"}"#),
             msg(2, ServerToClient, r#"{"type":"joined"}"#),
             msg(1, ClientToServer, r#"{"type":"chat"}"#),
+            open(3),
         ]);
         // Bob's `hello` came before alice was released by her `joined`: no edge to it.
         assert_eq!(
@@ -540,6 +541,14 @@ mod tests {
             ]
         );
         assert_eq!(described(&b, b.before_open(1)), Vec::<String>::new());
+        // Carol opens once both have joined, as recorded.
+        assert_eq!(
+            described(&b, b.before_open(2)),
+            [
+                "`joined` on r#2 /ws?x=1 (its recorded server message 2)",
+                "`joined` on r#1 /ws?x=1 (its recorded server message 1)"
+            ]
+        );
         let chat = b.before_step(0, 1);
         receive(&b, 0, r#"{"type":"joined"}"#);
         receive(&b, 1, r#"{"type":"hello"}"#);
