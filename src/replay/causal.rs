@@ -14,9 +14,10 @@
 //!   connection for the final event of every conversation;
 //! - on every other replayed connection, the latest server event recorded after this
 //!   client was last released (its previous action, or its latest own server event,
-//!   whichever came later) and before the action. Another user's event that came before
-//!   that release could not have been what this client waited for, so independent users
-//!   stay concurrent; an event already waited for needs no second edge. A connection's
+//!   whichever came later) and before the action. Another user's event from before that
+//!   release is taken as not what this client waited for (it was still busy with its
+//!   own), so independent users stay concurrent; an event already waited for needs no
+//!   second edge (later events of a connection imply the earlier ones). A connection's
 //!   opening waits likewise for the latest event of every other connection recorded
 //!   since the previous connection opened.
 //!
@@ -31,6 +32,10 @@
 //! waiter, with the edge it waited on; a milestone given up on, or one of a connection
 //! that ended, holds no other connection up afterwards (its own connection's later steps
 //! still give the build up to a step timeout each, as count pacing did).
+//!
+//! Limits: conversations that start concurrently on one connection are matched in the
+//! order the build first answers them; a server event sent on a timer (a heartbeat ping)
+//! that a client step was recorded after is waited for like any other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
