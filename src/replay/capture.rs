@@ -88,7 +88,7 @@ impl ConnCapture {
             body: Body::from_bytes(bytes.to_vec()),
         };
         if let Some((op, body)) = data_of(msg) {
-            return self.push(data(conn, dir, op, body));
+            return self.push(Record::Message(Message::whole(conn, dir, op, body)));
         }
         let record = match msg {
             WsMessage::Text(_) | WsMessage::Binary(_) | WsMessage::Frame(_) => return,
@@ -162,8 +162,13 @@ impl ConnCapture {
     }
 }
 
-fn data(conn: u64, dir: Dir, op: Opcode, body: Body) -> Record {
-    Record::Message(Message::whole(conn, dir, op, body))
+/// The opcode and body of a data message (text or binary); `None` for control frames.
+pub fn data_of(msg: &WsMessage) -> Option<(Opcode, Body)> {
+    match msg {
+        WsMessage::Text(t) => Some((Opcode::TEXT, Body::Text(t.to_string()))),
+        WsMessage::Binary(b) => Some((Opcode::BINARY, Body::Bytes(b.to_vec()))),
+        _ => None,
+    }
 }
 
 /// Header pairs as the recording stores them.
@@ -177,15 +182,6 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// The opcode and body of a data message (text or binary); `None` for the others.
-pub fn data_of(msg: &WsMessage) -> Option<(Opcode, Body)> {
-    match msg {
-        WsMessage::Text(t) => Some((Opcode::TEXT, Body::Text(t.to_string()))),
-        WsMessage::Binary(b) => Some((Opcode::BINARY, Body::Bytes(b.to_vec()))),
-        _ => None,
-    }
 }
 
 /// The tungstenite message for a recorded body.

@@ -2,10 +2,11 @@
 //!
 //! The client opens a connection with the recorded path, query and headers (live
 //! credentials in place of their placeholders, see [`super::credentials`]), then works
-//! through its [`ClientScript`]. Causal pacing (the default): a step that was recorded
-//! after N server messages is taken once the build has sent N messages on this
-//! connection, or after the step timeout, which is reported with what was awaited.
-//! With `--speed`, steps are taken at their recorded offsets instead. Everything sent
+//! through its [`ClientScript`]. Causal pacing (the default): a step (and the opening)
+//! waits for the build's counterparts of the server events it depended on when recorded,
+//! on this connection and on the replay's others ([`super::causal`]), or for the step
+//! timeout, which is reported with what was awaited. With `--speed`, steps are taken at
+//! their recorded offsets instead (a close still waits for its events). Everything sent
 //! and received is captured. Values the server issues are learned from the messages
 //! read and put in place of the recorded ones in what is sent, request included
 //! ([`super::live`]). Connecting is bounded: TCP by the connect timeout, then
@@ -32,7 +33,8 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use super::capture::{header_pairs, to_ws, Capture, ConnCapture};
+use super::capture::{data_of, header_pairs, to_ws, Capture, ConnCapture};
+use super::causal::{Board, Milestone, Waited};
 use super::credentials::{live_request, Credentials, LiveRequest};
 use super::fault::{FaultRule, Injector, Out};
 use super::live::{Live, Watcher};
@@ -60,6 +62,8 @@ pub struct ClientCtx {
     /// Values the server issues: learned from the build, sent back in place of the
     /// recorded ones.
     pub live: Arc<Live>,
+    /// What each step waits for, and what every connection has received.
+    pub causal: Arc<Board>,
 }
 
 /// What one replayed connection achieved.
@@ -89,7 +93,33 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
     let watcher = ctx.live.watcher(script.conn);
     // Reports name the recorded target (placeholders, never a live value).
     let url = format!("{base}{}", target.replay_target(&script.target));
-    let Connected { ws, capture } = match connect(&script, &target, &base, &live, &ctx).await {
+    let board = &ctx.causal;
+    let Some(index) = board.index(&script.route, script.conn) else {
+        return Played::default();
+    };
+    if ctx.speed.is_none() {
+        let deadline = Instant::now() + ctx.step_timeout;
+        if let Waited::Deadline(m) = board.wait(index, board.before_open(index), deadline).await {
+            if board.give_up(m) {
+                ctx.problems.push(Problem::StepTimeout {
+                    route: script.route.clone(),
+                    conn: script.conn,
+                    target: script.target.clone(),
+                    waited: ctx.step_timeout,
+                    waiting_for: format!(
+                        "{} before opening the connection (recorded connection {}); it never came",
+                        board.describe(m),
+                        script.conn
+                    ),
+                });
+            }
+        }
+    }
+    let connected = connect(&script, &target, &base, &live, &ctx).await;
+    if connected.is_err() {
+        board.ended(index);
+    }
+    let Connected { ws, capture } = match connected {
         Ok(c) => c,
         Err(ConnectError::HandshakeTimeout { waited, stage }) => {
             ctx.problems.push(Problem::HandshakeTimeout {
@@ -120,6 +150,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         inbox.clone(),
         ctx.progress.clone(),
         watcher.clone(),
+        (ctx.causal.clone(), index),
     ));
     let mut player = Player {
         tx,
@@ -127,6 +158,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         ctx: &ctx,
         script: &script,
         inbox,
+        index,
         sent: 0,
         unflushed: false,
         unreported: 0,
@@ -155,6 +187,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         .take()
         .unwrap_or((EndHow::Eof, Side::Client, None));
     player.capture.end(how, by, error);
+    ctx.causal.ended(index);
     Played {
         connected: true,
         sent: player.sent,
@@ -167,9 +200,6 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
 struct Inbox {
     /// Data messages received.
     received: AtomicU64,
-    /// The runner wants to be woken once `received` reaches this (not at every
-    /// message: a wake-up per message costs more than the message).
-    wanted: AtomicU64,
     server_closed: AtomicBool,
     /// Set when the connection is gone (with the error, if any).
     ended: Mutex<Option<Option<String>>>,
@@ -190,13 +220,18 @@ async fn read_loop(
     inbox: Arc<Inbox>,
     progress: Arc<dyn ProgressTask>,
     watcher: Option<Arc<Mutex<Watcher>>>,
+    (board, index): (Arc<Board>, usize),
 ) {
     let mut unreported = 0;
+    // Data messages captured but not yet flushed: the board learns of them only once
+    // they are written, so a step they release is always captured after them.
+    let mut arrived = Vec::new();
     let error = loop {
         let frame = match rx.next().now_or_never() {
             Some(frame) => frame,
             None => {
                 capture.flush();
+                board.received(index, arrived.drain(..));
                 progress.advance(std::mem::take(&mut unreported));
                 rx.next().await
             }
@@ -207,11 +242,9 @@ async fn read_loop(
                 offer(&watcher, Dir::ServerToClient, &msg);
                 match msg {
                     WsMessage::Text(_) | WsMessage::Binary(_) => {
-                        let received = inbox.received.fetch_add(1, Ordering::SeqCst) + 1;
+                        inbox.received.fetch_add(1, Ordering::SeqCst);
                         unreported += 1;
-                        if received >= inbox.wanted.load(Ordering::SeqCst) {
-                            inbox.notify.notify_one();
-                        }
+                        arrived.extend(data_of(&msg));
                     }
                     WsMessage::Close(_) => {
                         inbox.server_closed.store(true, Ordering::SeqCst);
@@ -225,9 +258,11 @@ async fn read_loop(
         }
     };
     capture.flush();
+    board.received(index, arrived.drain(..));
     progress.advance(unreported);
     *inbox.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     inbox.notify.notify_one();
+    board.ended(index);
 }
 
 /// Offers a data message to the connection's live-value learner, if it has one.
@@ -346,6 +381,8 @@ struct Player<'a> {
     ctx: &'a ClientCtx,
     script: &'a ClientScript,
     inbox: Arc<Inbox>,
+    /// This connection's number on the [`Board`].
+    index: usize,
     sent: u64,
     /// Messages fed but not yet flushed.
     unflushed: bool,
@@ -360,15 +397,6 @@ struct Player<'a> {
     watcher: Option<Arc<Mutex<Watcher>>>,
 }
 
-enum Wait {
-    /// The server messages waited for have arrived.
-    Reached,
-    /// The connection is gone.
-    Ended(Option<String>),
-    /// The deadline passed.
-    Deadline,
-}
-
 impl Player<'_> {
     async fn run(&mut self) {
         let opened = Instant::now();
@@ -377,27 +405,30 @@ impl Player<'_> {
         if let Some(Out::Disconnect(why)) = self.faults.disconnect_at_once(&mut self.capture) {
             return self.disconnect(why);
         }
+        let ctx = self.ctx;
         while step < self.script.steps.len() {
             let s = &self.script.steps[step];
-            // A close always waits for the server messages recorded before it, or the
-            // replay would cut the conversation short under wall-clock pacing.
+            // A close always waits for the events recorded before it, or the replay
+            // would cut the conversation short under wall-clock pacing.
             let speed = self
                 .ctx
                 .speed
                 .filter(|_| !matches!(s.action, Action::Close(..)));
-            let (deadline, wanted) = match speed {
-                Some(speed) => (
-                    opened + Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed),
-                    u64::MAX,
-                ),
-                None => (waiting_since + self.ctx.step_timeout, s.after_server as u64),
+            let waited = match speed {
+                Some(speed) => {
+                    let at = Duration::from_secs_f64(s.at_us as f64 / 1e6 / speed);
+                    self.wait(opened + at).await.map_or(Ok(None), Err)
+                }
+                None => {
+                    let waits = ctx.causal.before_step(self.index, step);
+                    self.wait_for(waits, waiting_since + self.ctx.step_timeout)
+                        .await
+                }
             };
-            if let Wait::Ended(error) = self.wait(deadline, wanted).await {
-                self.report_early_end(step, error);
-                return;
-            }
-            if speed.is_none() && (self.received() as usize) < s.after_server {
-                self.timed_out(self.awaited(&format!("before sending `{}`", s.label())));
+            match waited {
+                Err(error) => return self.report_early_end(step, error),
+                Ok(Some(m)) => self.report_wait(m, &format!("before sending `{}`", s.label())),
+                Ok(None) => {}
             }
             match self.take(&s.action).await {
                 Err(e) => return self.report_early_end(step, Some(e.to_string())),
@@ -422,36 +453,62 @@ impl Player<'_> {
         self.inbox.server_closed.load(Ordering::SeqCst)
     }
 
-    /// Waits until `wanted` server messages have arrived, the connection ended, or
-    /// the deadline. Sent messages are fed back to back and written out only before
-    /// actually blocking: one syscall per burst.
-    async fn wait(&mut self, deadline: Instant, wanted: u64) -> Wait {
-        self.inbox.wanted.store(wanted, Ordering::SeqCst);
+    /// Waits until the connection ends (`Some`, with the error if any) or the deadline
+    /// passes (`None`).
+    async fn wait(&mut self, deadline: Instant) -> Option<Option<String>> {
+        let inbox = self.inbox.clone();
         loop {
-            let notified = self.inbox.notify.notified();
+            let notified = inbox.notify.notified();
             if let Some(error) = self.inbox.ended() {
-                return Wait::Ended(error);
-            }
-            if self.received() >= wanted {
-                return Wait::Reached;
+                return Some(error);
             }
             if deadline <= Instant::now() {
-                return Wait::Deadline;
+                return None;
             }
-            if self.unflushed {
-                self.unflushed = false;
-                self.ctx
-                    .progress
-                    .advance(std::mem::take(&mut self.unreported));
-                if let Err(e) = self.tx.flush().await {
-                    return Wait::Ended(Some(e.to_string()));
-                }
+            if let Err(e) = self.flush().await {
+                return Some(Some(e.to_string()));
             }
             tokio::select! {
                 _ = notified => {}
                 _ = sleep_until(deadline) => {}
             }
         }
+    }
+
+    /// Waits until the milestones `waits` are reached: `Ok(None)`; or the deadline
+    /// passed waiting for `Ok(Some(milestone))`; or the connection ended: `Err` with the
+    /// error, if any.
+    async fn wait_for(
+        &mut self,
+        waits: &[Milestone],
+        deadline: Instant,
+    ) -> Result<Option<Milestone>, Option<String>> {
+        if let Some(error) = self.inbox.ended() {
+            return Err(error);
+        }
+        let board = &self.ctx.causal;
+        if board.pending(self.index, waits).is_none() {
+            return Ok(None);
+        }
+        // Sent messages are fed back to back and written out only before blocking.
+        self.flush().await.map_err(|e| Some(e.to_string()))?;
+        match board.wait(self.index, waits, deadline).await {
+            Waited::Reached => Ok(None),
+            Waited::Deadline(m) => Ok(Some(m)),
+            Waited::Ended => Err(self.inbox.ended().flatten()),
+        }
+    }
+
+    /// Writes out the messages fed since the last flush (one syscall per burst).
+    async fn flush(&mut self) -> Result<(), WsError> {
+        if self.unflushed {
+            self.unflushed = false;
+            self.ctx
+                .progress
+                .advance(std::mem::take(&mut self.unreported));
+            self.tx.flush().await?;
+        }
+        Ok(())
     }
 
     /// Takes a step; `Ok(Some(why))` when a fault disconnected instead.
@@ -499,6 +556,9 @@ impl Player<'_> {
         self.capture.message(Dir::ClientToServer, &msg);
         self.capture.flush();
         offer(&self.watcher, Dir::ClientToServer, &msg);
+        if let Some((op, body)) = data_of(&msg) {
+            self.ctx.causal.sent(self.index, op, &body);
+        }
         let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
         self.tx.feed(msg).await?;
         self.unflushed = true;
@@ -522,24 +582,25 @@ impl Player<'_> {
                 Out::Later(..) | Out::Held(_) => {}
             }
         }
-        let expected = self.script.server.len();
+        let ctx = self.ctx;
+        let waits = ctx.causal.before_end(self.index);
         let mut deadline = Instant::now() + self.ctx.step_timeout;
         let mut seen = self.received();
-        while (self.received() as usize) < expected {
-            match self.wait(deadline, expected as u64).await {
-                Wait::Reached => {}
-                Wait::Ended(error) => {
-                    self.missing_at_end(expected);
+        loop {
+            match self.wait_for(waits, deadline).await {
+                Ok(None) => break,
+                Err(error) => {
+                    self.missing_at_end(waits);
                     return self.ended(error);
                 }
                 // Messages still arriving: the step timeout counts from the last check
                 // that saw one (so silence is cut off after one to two timeouts).
-                Wait::Deadline if self.received() > seen => {
+                Ok(Some(_)) if self.received() > seen => {
                     seen = self.received();
                     deadline = Instant::now() + self.ctx.step_timeout;
                 }
-                Wait::Deadline => {
-                    self.timed_out(self.awaited("after the last client message"));
+                Ok(Some(m)) => {
+                    self.report_wait(m, "after the last client message");
                     break;
                 }
             }
@@ -548,21 +609,14 @@ impl Player<'_> {
             let _ = self.tx.close().await;
         }
         let deadline = Instant::now() + self.ctx.step_timeout;
-        loop {
-            match self.wait(deadline, u64::MAX).await {
-                Wait::Reached => continue,
-                Wait::Ended(error) => return self.ended(error),
-                Wait::Deadline => {
-                    if self.script.ending == Ending::ServerClosed && !self.server_closed() {
-                        self.timed_out(
-                            "for the server to close the connection, as recorded".into(),
-                        );
-                    }
-                    let _ = self.tx.close().await;
-                    return self.end_as(EndHow::Eof, Side::Client, None);
-                }
-            }
+        if let Some(error) = self.wait(deadline).await {
+            return self.ended(error);
         }
+        if self.script.ending == Ending::ServerClosed && !self.server_closed() {
+            self.timed_out("for the server to close the connection, as recorded".into());
+        }
+        let _ = self.tx.close().await;
+        self.end_as(EndHow::Eof, Side::Client, None)
     }
 
     fn ended(&mut self, error: Option<String>) {
@@ -588,17 +642,34 @@ impl Player<'_> {
         });
     }
 
-    fn missing_at_end(&self, expected: usize) {
-        if (self.received() as usize) < expected {
+    /// A wait that timed out, reported by the first waiter that gave up on it.
+    fn report_wait(&self, m: Milestone, context: &str) {
+        let board = &self.ctx.causal;
+        if !board.give_up(m) {
+            return;
+        }
+        if board.is_on(m, self.index) {
+            self.timed_out(self.awaited(board.server_index(m), context));
+        } else {
+            self.timed_out(format!("{} {context}; it never came", board.describe(m)));
+        }
+    }
+
+    /// The connection ended with recorded final events still to come.
+    fn missing_at_end(&self, waits: &[Milestone]) {
+        let board = &self.ctx.causal;
+        if let Some(m) = board.pending(self.index, waits) {
+            let next = board.server_index(m);
             self.ctx.problems.push(Problem::ClosedEarly {
                 route: self.script.route.clone(),
                 conn: self.capture.conn,
                 target: self.script.target.clone(),
                 detail: format!(
-                    "the connection ended after {} of {} recorded server messages; the next one never came: {}",
+                    "the connection ended after {} of {} recorded server messages; server message {} never came: {}",
                     self.received(),
-                    expected,
-                    self.script.server_label(self.received() as usize)
+                    self.script.server.len(),
+                    next + 1,
+                    self.script.server_label(next)
                 ),
             });
         }
@@ -630,8 +701,7 @@ impl Player<'_> {
     }
 
     /// "server message 5 (recorded: agent_started) before sending `chat`; 4 of 33 arrived".
-    fn awaited(&self, context: &str) -> String {
-        let next = self.received() as usize;
+    fn awaited(&self, next: usize, context: &str) -> String {
         let label = self.script.server_label(next);
         format!(
             "server message {} (recorded: {label}) {context}; {} of {} recorded server messages arrived",

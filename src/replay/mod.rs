@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`script`] | what to play, read off a recording |
 //! | [`client`] | one replayed client connection |
+//! | [`causal`] | what a client waits for before each step, across connections |
 //! | [`credentials`] | live credentials in place of recorded placeholders (`--credential`) |
 //! | [`live`] | values the server issues, learned from the build and sent back in place of the recorded ones |
 //! | [`mock`] | a mock peer answering with recorded responses |
@@ -33,6 +34,7 @@
 //! | [`spawn`] | starting and stopping the build under test |
 
 pub mod capture;
+pub mod causal;
 pub mod client;
 pub mod correlate;
 pub mod credentials;
@@ -169,6 +171,16 @@ impl fmt::Display for Problem {
 }
 
 impl Problem {
+    /// Whether it tells what the replay could not do (a wait for a recorded event that
+    /// timed out, a placeholder sent for want of a credential) rather than what the
+    /// build did.
+    pub fn of_the_replay(&self) -> bool {
+        matches!(
+            self,
+            Problem::StepTimeout { .. } | Problem::CredentialMissing { .. }
+        )
+    }
+
     /// What makes a problem a repeat of another: a mock's unmatched requests of one
     /// kind, the same change in the same kind of request. Other problems stand alone.
     fn repeat_key(&self) -> Option<(&str, &str, &str)> {
@@ -517,10 +529,26 @@ impl ReplayReport {
         }
         if self.problems.is_empty() {
             out += "no problems\n";
-        } else {
-            out += &format!("{} problem(s):\n", self.problems.len());
-            for line in problem_lines(&self.problems) {
-                out += &format!("  - {line}\n");
+            return out;
+        }
+        out += &format!("{} problem(s):\n", self.problems.len());
+        let (replay, build): (Vec<Problem>, Vec<Problem>) = self
+            .problems
+            .iter()
+            .cloned()
+            .partition(Problem::of_the_replay);
+        for (heading, group) in [
+            ("what the build did", build),
+            (
+                "what the replay could not do (each wait that timed out, once, with what it waited for)",
+                replay,
+            ),
+        ] {
+            if !group.is_empty() {
+                out += &format!("  {heading}:\n");
+                for line in problem_lines(&group) {
+                    out += &format!("  - {line}\n");
+                }
             }
         }
         out
@@ -801,6 +829,10 @@ impl Replay {
             faults: self.config.faults.clone(),
             credentials: self.config.credentials.clone(),
             live: live.clone(),
+            causal: Arc::new(causal::Board::new(
+                &self.recording,
+                scripts.iter().flat_map(|(_, s)| s),
+            )),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();

@@ -1,8 +1,8 @@
 //! What a replay plays, read off a recording.
 //!
 //! [`ClientScript`]: for each recorded connection of a `--target` route, the client's
-//! messages in order, each with the number of server messages that had arrived before
-//! it was sent (causal pacing) and its time offset (wall-clock pacing).
+//! messages in order, each with its place in the recording (causal pacing, see
+//! [`super::causal`]) and its time offset (wall-clock pacing).
 //!
 //! What a mock answers with is read off the recording by [`super::mock::table`].
 
@@ -23,8 +23,8 @@ pub enum Action {
 /// An action with its causal and wall-clock position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// Server messages recorded before this action.
-    pub after_server: usize,
+    /// Its index among the recording's records (causal pacing, [`super::causal`]).
+    pub position: usize,
     /// Microseconds after the connection opened.
     pub at_us: u64,
     pub action: Action,
@@ -64,6 +64,8 @@ pub struct ClientScript {
     pub headers: Vec<(String, String)>,
     /// Microseconds after the first replayed connection opened.
     pub start_us: u64,
+    /// Index of its opening among the recording's records.
+    pub opened: usize,
     pub steps: Vec<Step>,
     /// Indices (in the recording) of the recorded server messages, in order.
     pub server: Vec<usize>,
@@ -110,7 +112,6 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
     let mut scripts: Vec<ClientScript> = Vec::new();
     let mut index = BTreeMap::new();
     let mut opened_at = BTreeMap::new();
-    let mut server_seen: BTreeMap<u64, usize> = BTreeMap::new();
     let mut first_close: BTreeMap<u64, Dir> = BTreeMap::new();
     for (position, record) in recording.records.iter().enumerate() {
         match record {
@@ -128,6 +129,7 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                         .cloned()
                         .collect(),
                     start_us: o.t_us,
+                    opened: position,
                     steps: Vec::new(),
                     server: Vec::new(),
                     ending: Ending::Dropped,
@@ -139,16 +141,14 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                 let Some(&i) = index.get(&conn) else { continue };
                 let script = &mut scripts[i];
                 let at_us = other.t_us().saturating_sub(opened_at[&conn]);
-                let after_server = server_seen.get(&conn).copied().unwrap_or(0);
                 let step = |action| Step {
-                    after_server,
+                    position,
                     at_us,
                     action,
                 };
                 match other {
                     Record::Message(m) if m.dir == Dir::ServerToClient => {
                         script.server.push(position);
-                        *server_seen.entry(conn).or_default() += 1;
                     }
                     Record::Message(m) if matches!(m.op, Opcode::TEXT | Opcode::BINARY) => {
                         script.steps.push(step(Action::Send(m.op, m.body.clone())));
@@ -186,11 +186,13 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
     scripts
 }
 
+/// Recorded conversations for the replay modules' tests.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::recording::{Header, Message, Open};
 
+    /// The opening of connection `conn` of `route` (`/ws?x=1`) at `t` µs.
     pub(crate) fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {
             t_us: t,
@@ -213,12 +215,14 @@ pub(crate) mod tests {
         })
     }
 
+    /// A text message of `conn` at `t` µs.
     pub(crate) fn msg(conn: u64, dir: Dir, t: u64, text: &str) -> Record {
         let mut m = Message::whole(conn, dir, Opcode::TEXT, Body::Text(text.into()));
         m.t_us = t;
         Record::Message(m)
     }
 
+    /// A recording of `records`.
     pub(crate) fn recording(records: Vec<Record>) -> Recording {
         Recording {
             path: "r.jsonl".into(),
@@ -229,7 +233,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn client_steps_wait_for_the_server_messages_recorded_before_them() {
+    fn client_steps_keep_their_place_in_the_recording() {
         use Dir::*;
         let rec = recording(vec![
             open(1, "frontend", 100),
@@ -242,13 +246,13 @@ pub(crate) mod tests {
         let steps: Vec<_> = s
             .steps
             .iter()
-            .map(|s| (s.label(), s.after_server, s.at_us))
+            .map(|s| (s.label(), s.position, s.at_us))
             .collect();
         assert_eq!(
             steps,
             [
-                ("heartbeat".to_string(), 0, 10),
-                ("chat".to_string(), 1, 30)
+                ("heartbeat".to_string(), 1, 10),
+                ("chat".to_string(), 3, 30)
             ]
         );
         assert_eq!(

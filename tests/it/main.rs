@@ -12,6 +12,7 @@ mod interop;
 mod layout;
 mod live;
 mod mock_server;
+mod pacing;
 mod protocols;
 mod replay;
 mod replay_faults;
