@@ -50,6 +50,13 @@ pub trait Protocol: Send + Sync + fmt::Debug {
     /// Whether a key path of an event's body names its kind (its values are always kept
     /// literally in a snapshot).
     fn is_discriminator(&self, path: &str) -> bool;
+
+    /// Whether events of `kind` are keep-alives sent on a timer (Engine.IO's ping and
+    /// pong): counted like any kind, but a step of no conversation, since where they
+    /// fall among the others depends on the clock, not on the system.
+    fn is_heartbeat(&self, _kind: &str) -> bool {
+        false
+    }
 }
 
 /// Reads one connection's messages, in the order they were recorded.

@@ -161,10 +161,12 @@ impl Observation {
                             }
                             Payload::Opaque => observe_opaque(m.op, &m.body, &mut kind.paths),
                         }
-                        convs
-                            .entry((m.conn, event.correlation))
-                            .or_default()
-                            .push((m.dir, id));
+                        if !choice.protocol.is_heartbeat(&label) {
+                            convs
+                                .entry((m.conn, event.correlation))
+                                .or_default()
+                                .push((m.dir, id));
+                        }
                     }
                 }
                 _ => {}
@@ -599,5 +601,39 @@ mod tests {
         assert_eq!(old, new);
         let error = &old.routes["r"].kinds[&(Dir::ServerToClient, "error".to_string())];
         assert_eq!(error.fields["error.type"], "string");
+    }
+
+    /// Engine.IO's ping comes on the server's clock: where it and its pong fall among
+    /// a Socket.IO conversation's events changes no sequence (they are counted alone).
+    #[test]
+    fn socketio_heartbeats_are_counted_but_are_no_step_of_a_sequence() {
+        use crate::recording::Record;
+        let rec = |heartbeat_first: bool| {
+            let mut texts = vec![
+                (Dir::ClientToServer, "40"),
+                (Dir::ServerToClient, r#"40{"sid":"b"}"#),
+                (Dir::ClientToServer, r#"42["chat",{"text":"hi"}]"#),
+            ];
+            let at = if heartbeat_first { 0 } else { 2 };
+            texts.insert(at, (Dir::ServerToClient, "2"));
+            texts.insert(at + 1, (Dir::ClientToServer, "3"));
+            let mut rec = Recording::single_connection(
+                "r",
+                texts
+                    .into_iter()
+                    .map(|(dir, t)| (dir, Body::Text(t.into()))),
+            );
+            if let Some(Record::Open(open)) = rec.records.first_mut() {
+                open.request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1".into();
+            }
+            Structure::of(&rec).render()
+        };
+        let (early, late) = (rec(true), rec(false));
+        assert_eq!(early, late);
+        assert!(early.contains("### s2c engine.io ping ×1"), "{early}");
+        assert!(
+            early.contains("×1 per connection: c2s connect → s2c connect → c2s chat\n"),
+            "{early}"
+        );
     }
 }
