@@ -94,6 +94,9 @@ async fn a_socketio_chat_room_checks_clean_and_names_a_renamed_chat_field() {
 
     recorded.assert_names(&[
         "### s2c engine.io open ×1",
+        "### s2c engine.io ping ×1",
+        "### c2s engine.io pong ×",
+        "### s2c connect ×1",
         "### c2s join ×1",
         "### s2c joined ×1",
         "### c2s chat ×1",
@@ -105,6 +108,9 @@ async fn a_socketio_chat_room_checks_clean_and_names_a_renamed_chat_field() {
         "pingInterval",
         "members[]",
         "text",
+        "×1 c2s members → s2c members ack",
+        // The server's ping (at once, then on its timer) is no step of the conversation.
+        "×1 per connection: s2c engine.io open → c2s connect → s2c connect → c2s join",
     ]);
     recorded.passes(&room.url(), 10).await;
     let renamed = ChatRoom::with_text_key("body").await;
