@@ -16,12 +16,13 @@ use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::{EmptyMutation, Json, Object, Schema, SimpleObject, Subscription};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::Listening;
 use crate::support::{first_subprotocol, guard};
 
 const SUBPROTOCOL: &str = "graphql-transport-ws";
@@ -90,39 +91,19 @@ impl Feeds {
 
 type MarketSchema = Schema<Query, EmptyMutation, Feeds>;
 
-/// The GraphQL server on a port of its own; stops accepting when dropped.
-pub struct Market {
-    pub addr: SocketAddr,
-    accept: tokio::task::JoinHandle<()>,
-}
+/// The GraphQL server.
+pub struct Market;
 
 impl Market {
     /// The server as it was recorded: a trade's price is `price`.
-    pub async fn start() -> Market {
+    pub async fn start() -> Listening {
         Self::with_price_key("price").await
     }
 
     /// The server whose trades carry their price under `price_key`.
-    pub async fn with_price_key(price_key: &'static str) -> Market {
+    pub async fn with_price_key(price_key: &'static str) -> Listening {
         let schema = Schema::new(Query, EmptyMutation, Feeds { price_key });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accept = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, schema.clone()));
-            }
-        });
-        Market { addr, accept }
-    }
-
-    pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-}
-
-impl Drop for Market {
-    fn drop(&mut self) {
-        self.accept.abort();
+        Listening::start(move |stream| serve(stream, schema.clone())).await
     }
 }
 

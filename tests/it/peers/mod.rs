@@ -7,7 +7,47 @@
 pub mod graphql;
 pub mod socketio;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
+
+use tokio::net::{TcpListener, TcpStream};
+
+/// A server on a port of its own; stops accepting when dropped.
+pub struct Listening {
+    pub addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Listening {
+    /// Binds a port on the loopback and hands each connection to `serve`, on a task of
+    /// its own.
+    pub async fn start<F, Fut>(serve: F) -> Listening
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream));
+            }
+        });
+        Listening { addr, accept }
+    }
+
+    /// The URL a recorder's route or a replay's `--target` points at.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
 
 /// `wsreplay check FILE --target r=URL --snapshots SNAPS` in the recording's folder
 /// (where it writes its `runs/`), run without blocking the test's runtime (the server

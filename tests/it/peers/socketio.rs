@@ -20,58 +20,40 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::Listening;
 use crate::support::guard;
 
 /// Who is in which room, in join order: `(room, socket, user)`.
 type Members = Arc<Mutex<Vec<(String, Sid, String)>>>;
 
-/// The chat-room server on a port of its own; stops accepting when dropped.
-pub struct ChatRoom {
-    pub addr: SocketAddr,
-    accept: tokio::task::JoinHandle<()>,
-}
+/// The chat-room server.
+pub struct ChatRoom;
 
 impl ChatRoom {
     /// The room as it was recorded: a chat's text is sent as `text`.
-    pub async fn start() -> ChatRoom {
+    pub async fn start() -> Listening {
         Self::with_text_key("text").await
     }
 
     /// The room whose broadcast `chat` carries the text under `text_key`.
-    pub async fn with_text_key(text_key: &'static str) -> ChatRoom {
+    pub async fn with_text_key(text_key: &'static str) -> Listening {
         let (svc, io) = SocketIo::new_svc();
         let members = Members::default();
         io.ns("/", move |s: SocketRef| {
             let members = members.clone();
             async move { serve(s, members, text_key) }
         });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accept = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let svc = svc.clone();
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .with_upgrades(),
-                );
+        Listening::start(move |stream| {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc.clone())
+                .with_upgrades();
+            async move {
+                let _ = connection.await;
             }
-        });
-        ChatRoom { addr, accept }
-    }
-
-    /// The URL a recorder's route or a replay's `--target` points at.
-    pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-}
-
-impl Drop for ChatRoom {
-    fn drop(&mut self) {
-        self.accept.abort();
+        })
+        .await
     }
 }
 
@@ -91,21 +73,16 @@ fn serve(s: SocketRef, members: Members, text_key: &'static str) {
                 .lock()
                 .unwrap()
                 .push((room.clone(), s.id, user.clone()));
-            let _ = s
-                .within(room.clone())
-                .emit("joined", &json!({"room": room, "user": user}))
-                .await;
+            tell_room(&s, "joined", json!({"room": room, "user": user})).await;
         },
     );
     let speakers = members.clone();
     s.on(
         "chat",
         move |s: SocketRef, Data(d): Data<Value>| async move {
-            let room = field(&d, "room");
-            let user = user_of(&speakers, &room, s.id);
-            let mut said = json!({"room": room, "user": user});
+            let mut said = sender(&speakers, &s, &d);
             said[text_key] = d["text"].clone();
-            let _ = s.within(room).emit("chat", &said).await;
+            tell_room(&s, "chat", said).await;
         },
     );
     let listed = members.clone();
@@ -127,17 +104,13 @@ fn serve(s: SocketRef, members: Members, text_key: &'static str) {
     s.on(
         "leave",
         move |s: SocketRef, Data(d): Data<Value>| async move {
-            let room = field(&d, "room");
-            let user = user_of(&leaving, &room, s.id);
-            let _ = s
-                .within(room.clone())
-                .emit("left", &json!({"room": room, "user": user}))
-                .await;
-            s.leave(room.clone());
+            let left = sender(&leaving, &s, &d);
+            tell_room(&s, "left", left.clone()).await;
+            s.leave(field(&left, "room"));
             leaving
                 .lock()
                 .unwrap()
-                .retain(|(r, sid, _)| !(*r == room && *sid == s.id));
+                .retain(|(r, sid, _)| !(*r == left["room"] && *sid == s.id));
         },
     );
     s.on_disconnect(move |s: SocketRef| async move {
@@ -145,10 +118,20 @@ fn serve(s: SocketRef, members: Members, text_key: &'static str) {
     });
 }
 
-fn user_of(members: &Members, room: &str, sid: Sid) -> String {
+/// `{room, user}`: the room an event names and the user who sent it there.
+fn sender(members: &Members, s: &SocketRef, data: &Value) -> Value {
+    let room = field(data, "room");
     let members = members.lock().unwrap();
-    let found = members.iter().find(|(r, s, _)| r == room && *s == sid);
-    found.map(|(_, _, user)| user.clone()).unwrap_or_default()
+    let found = members
+        .iter()
+        .find(|(r, sid, _)| *r == room && *sid == s.id);
+    let user = found.map(|(_, _, user)| user.clone()).unwrap_or_default();
+    json!({"room": room, "user": user})
+}
+
+/// Sends `event` to everyone in the room `body` names, the sender too.
+async fn tell_room(s: &SocketRef, event: &str, body: Value) {
+    let _ = s.within(field(&body, "room")).emit(event, &body).await;
 }
 
 /// A chat user: a rust_socketio client whose received events queue up in order.
