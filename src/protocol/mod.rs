@@ -52,8 +52,9 @@ pub trait Protocol: Send + Sync + fmt::Debug {
     fn is_discriminator(&self, path: &str) -> bool;
 
     /// Whether events of `kind` are keep-alives sent on a timer (Engine.IO's ping and
-    /// pong): counted like any kind, but a step of no conversation, since where they
-    /// fall among the others depends on the clock, not on the system.
+    /// pong): counted once per connection and a step of no conversation, since how
+    /// many there are and where they fall among the others depend on the clock, not
+    /// on the system.
     fn is_heartbeat(&self, _kind: &str) -> bool {
         false
     }

@@ -12,8 +12,8 @@
 //! with `attachments` counted for binary events. An acknowledgement is named after the
 //! event it answers (`chat ack`) and both carry the ack id as their correlation. Binary
 //! attachments (frames of their own) are `(binary attachment)`. Engine.IO's ping and
-//! pong are heartbeats: the server pings on a timer, so they are counted but belong to
-//! no conversation sequence.
+//! pong are heartbeats: the server pings on a timer, so they are counted once per
+//! connection and belong to no conversation sequence.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
