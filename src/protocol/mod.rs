@@ -58,6 +58,21 @@ pub trait Protocol: Send + Sync + fmt::Debug {
     fn is_heartbeat(&self, _kind: &str) -> bool {
         false
     }
+
+    /// Whether the protocol has heartbeat kinds at all (so that a replay decodes the
+    /// live messages of no other protocol to look for them).
+    fn has_heartbeats(&self) -> bool {
+        false
+    }
+}
+
+/// Whether a message carries nothing but heartbeats of `protocol`: a replay does not
+/// count such server messages when it paces a client by the server messages it has
+/// seen, since the server sends them on its own clock.
+pub fn only_heartbeats(protocol: &dyn Protocol, dir: Dir, op: Opcode, body: &Body) -> bool {
+    let mut events = Vec::new();
+    protocol.decoder().decode(dir, op, body, &mut events);
+    !events.is_empty() && events.iter().all(|e| protocol.is_heartbeat(&e.kind))
 }
 
 /// Reads one connection's messages, in the order they were recorded.

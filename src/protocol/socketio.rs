@@ -13,7 +13,7 @@
 //! event it answers (`chat ack`) and both carry the ack id as their correlation. Binary
 //! attachments (frames of their own) are `(binary attachment)`. Engine.IO's ping and
 //! pong are heartbeats: the server pings on a timer, so they are counted once per
-//! connection and belong to no conversation sequence.
+//! connection, belong to no conversation sequence, and a replay does not wait for them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -40,6 +40,10 @@ impl Protocol for SocketIo {
 
     fn is_heartbeat(&self, kind: &str) -> bool {
         matches!(kind, "engine.io ping" | "engine.io pong")
+    }
+
+    fn has_heartbeats(&self) -> bool {
+        true
     }
 }
 

@@ -4,7 +4,8 @@
 //! credentials in place of their placeholders, see [`super::credentials`]), then works
 //! through its [`ClientScript`]. Causal pacing (the default): a step that was recorded
 //! after N server messages is taken once the build has sent N messages on this
-//! connection, or after the step timeout, which is reported with what was awaited.
+//! connection (heartbeats such as Engine.IO's ping, sent on the server's clock, are not
+//! counted), or after the step timeout, which is reported with what was awaited.
 //! With `--speed`, steps are taken at their recorded offsets instead. Everything sent
 //! and received is captured. Connecting is bounded: TCP by the connect timeout, then
 //! the TLS and WebSocket handshakes together by the handshake timeout, so a target
@@ -36,8 +37,9 @@ use super::fault::{FaultRule, Injector, Out};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
+use crate::protocol;
 use crate::record::tls::{self, UpstreamStream};
-use crate::recording::{Dir, EndHow, Open, Side};
+use crate::recording::{Body, Dir, EndHow, Opcode, Open, Side};
 
 /// What every replayed client shares.
 pub struct ClientCtx {
@@ -108,6 +110,7 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         capture.fork(),
         inbox.clone(),
         ctx.progress.clone(),
+        script.heartbeats.clone(),
     ));
     let mut player = Player {
         tx,
@@ -171,11 +174,22 @@ impl Inbox {
 
 /// Reads everything the target sends, capturing it (in batches: responses always come
 /// after the requests the step runner already handed to the writer).
+/// Whether a live server message carries nothing but `protocol`'s heartbeats.
+fn heartbeat(protocol: &dyn protocol::Protocol, msg: &WsMessage) -> bool {
+    let (op, body) = match msg {
+        WsMessage::Text(t) => (Opcode::TEXT, Body::Text(t.to_string())),
+        WsMessage::Binary(b) => (Opcode::BINARY, Body::Bytes(b.to_vec())),
+        _ => return false,
+    };
+    protocol::only_heartbeats(protocol, Dir::ServerToClient, op, &body)
+}
+
 async fn read_loop(
     mut rx: SplitStream<Ws>,
     mut capture: ConnCapture,
     inbox: Arc<Inbox>,
     progress: Arc<dyn ProgressTask>,
+    heartbeats: Option<protocol::Shared>,
 ) {
     let mut unreported = 0;
     let error = loop {
@@ -191,6 +205,10 @@ async fn read_loop(
             Some(Ok(msg)) => {
                 capture.message(Dir::ServerToClient, &msg);
                 match msg {
+                    WsMessage::Text(_) | WsMessage::Binary(_)
+                        if heartbeats
+                            .as_ref()
+                            .is_some_and(|p| heartbeat(p.as_ref(), &msg)) => {}
                     WsMessage::Text(_) | WsMessage::Binary(_) => {
                         let received = inbox.received.fetch_add(1, Ordering::SeqCst) + 1;
                         unreported += 1;

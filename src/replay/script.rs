@@ -29,7 +29,8 @@ pub enum Action {
 /// An action with its causal and wall-clock position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// Server messages recorded before this action.
+    /// Server messages recorded before this action (heartbeats aside, see
+    /// [`ClientScript::heartbeats`]).
     pub after_server: usize,
     /// Microseconds after the connection opened.
     pub at_us: u64,
@@ -74,6 +75,9 @@ pub struct ClientScript {
     /// Indices (in the recording) of the recorded server messages, in order.
     pub server: Vec<usize>,
     pub ending: Ending,
+    /// The connection's protocol, when it has heartbeats: server messages that carry
+    /// only those are not counted (neither in [`Step::after_server`] nor live).
+    pub heartbeats: Option<protocol::Shared>,
     recording: Arc<Recording>,
 }
 
@@ -137,6 +141,8 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                     steps: Vec::new(),
                     server: Vec::new(),
                     ending: Ending::Dropped,
+                    heartbeats: Some(protocol::choose(o, None).protocol)
+                        .filter(|p| p.has_heartbeats()),
                     recording: recording.clone(),
                 });
             }
@@ -153,6 +159,11 @@ pub fn client_scripts(recording: &Arc<Recording>, route: &str) -> Vec<ClientScri
                 };
                 match other {
                     Record::Message(m) if m.dir == Dir::ServerToClient => {
+                        if let Some(p) = &script.heartbeats {
+                            if protocol::only_heartbeats(p.as_ref(), m.dir, m.op, &m.body) {
+                                continue;
+                            }
+                        }
                         script.server.push(position);
                         *server_seen.entry(conn).or_default() += 1;
                     }
@@ -357,6 +368,49 @@ mod tests {
             records,
             warnings: vec![],
         }
+    }
+
+    /// Issue 16: socketioxide pings at once and then on its timer; a step recorded
+    /// after its CONNECT answer waited for the ping instead when the ping came later
+    /// in the recording than in the replay, and the event reached the server too early.
+    #[test]
+    fn socketio_steps_do_not_count_the_servers_pings() {
+        use Dir::*;
+        let mut opened = open(1, "chat", 100);
+        if let Record::Open(o) = &mut opened {
+            o.request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1".into();
+        }
+        let rec = recording(vec![
+            opened,
+            msg(1, ServerToClient, 110, r#"0{"sid":"a"}"#),
+            msg(1, ClientToServer, 120, "40"),
+            msg(1, ServerToClient, 130, r#"40{"sid":"b"}"#),
+            msg(1, ClientToServer, 140, r#"42["join",{}]"#),
+            msg(1, ServerToClient, 150, "2"),
+            msg(1, ClientToServer, 160, "3"),
+        ]);
+        let s = &client_scripts(&Arc::new(rec), "chat")[0];
+        let steps: Vec<_> = s
+            .steps
+            .iter()
+            .map(|s| (s.label(), s.after_server))
+            .collect();
+        assert_eq!(steps.len(), 3);
+        assert_eq!((steps[1].1, steps[2].1), (2, 2), "{steps:?}");
+        assert_eq!(s.server.len(), 2);
+        let live = s.heartbeats.as_deref().unwrap();
+        assert!(protocol::only_heartbeats(
+            live,
+            ServerToClient,
+            Opcode::TEXT,
+            &Body::Text("2".into())
+        ));
+        assert!(!protocol::only_heartbeats(
+            live,
+            ServerToClient,
+            Opcode::TEXT,
+            &Body::Text("40".into())
+        ));
     }
 
     #[test]
