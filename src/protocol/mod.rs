@@ -57,6 +57,14 @@ pub trait Protocol: Send + Sync + fmt::Debug {
     fn framing_id(&self, _text: &str) -> Option<std::ops::Range<usize>> {
         None
     }
+
+    /// Whether events of `kind` are keep-alives sent on a timer (Engine.IO's ping and
+    /// pong): counted once per connection and a step of no conversation, since how
+    /// many there are and where they fall among the others depend on the clock, not
+    /// on the system.
+    fn is_heartbeat(&self, _kind: &str) -> bool {
+        false
+    }
 }
 
 /// Reads one connection's messages, in the order they were recorded.

@@ -11,7 +11,9 @@
 //! namespace); its body is its argument (the array of them when there are several),
 //! with `attachments` counted for binary events. An acknowledgement is named after the
 //! event it answers (`chat ack`) and both carry the ack id as their correlation. Binary
-//! attachments (frames of their own) are `(binary attachment)`.
+//! attachments (frames of their own) are `(binary attachment)`. Engine.IO's ping and
+//! pong are heartbeats: the server pings on a timer, so they are counted once per
+//! connection, belong to no conversation sequence, and a replay does not wait for them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -48,6 +50,10 @@ impl Protocol for SocketIo {
         }
         let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
         (digits > 0).then_some(at..at + digits)
+    }
+
+    fn is_heartbeat(&self, kind: &str) -> bool {
+        matches!(kind, "engine.io ping" | "engine.io pong")
     }
 }
 

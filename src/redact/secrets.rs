@@ -261,19 +261,22 @@ pub fn is_password_field(name: &str) -> bool {
 }
 
 /// A long, random-looking value: at least 16 characters, no spaces, letters mixed with
-/// digits (or upper with lower case), and at least 3.5 bits of entropy per character.
+/// digits (or upper with lower case), and at least 3.5 bits of entropy per character
+/// (less below 20 characters, which cannot reach that much as often: a 16-character
+/// Socket.IO sid such as `VUqkcBm8k08k6iiF` has 3.45).
 /// `tool_executing_result` is not; `9f86d081884c7d659a2feaa0c55ad015` and API keys are.
 pub fn looks_random(value: &str) -> bool {
     if value.len() < 16 || value.len() > 8192 || value.contains(char::is_whitespace) {
         return false;
     }
+    let threshold = 3.5_f64.min((value.len() as f64).log2() - 0.8);
     let has = |f: fn(&u8) -> bool| value.as_bytes().iter().any(f);
     let classes = [
         has(u8::is_ascii_lowercase),
         has(u8::is_ascii_uppercase),
         has(u8::is_ascii_digit),
     ];
-    classes.iter().filter(|c| **c).count() >= 2 && entropy(value) >= 3.5
+    classes.iter().filter(|c| **c).count() >= 2 && entropy(value) >= threshold
 }
 
 /// Shannon entropy in bits per byte.
@@ -536,6 +539,9 @@ mod tests {
             assert!(find(text).is_empty(), "{text}");
         }
         assert!(!looks_random("tool_executing_result"));
+        for sid in ["VUqkcBm8k08k6iiF", "daqC0G5_cCF0qd5G", "MpUUcHUaHheufTXu"] {
+            assert!(looks_random(sid), "{sid}");
+        }
         assert!(!looks_random("short1A"));
         assert!(looks_random("9f86d081884c7d659a2feaa0c55ad015"));
         assert!(looks_random("sk_live_51HxQ2eKjT8pZ3mW9vY"));

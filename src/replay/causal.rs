@@ -376,7 +376,11 @@ fn read_events(
                 if events.is_empty() {
                     events.push(protocol::opaque(m.op, &m.body));
                 }
-                for e in &events {
+                // A heartbeat comes on the server's clock: no step depends on it.
+                for e in events
+                    .iter()
+                    .filter(|e| !choice.protocol.is_heartbeat(&e.kind))
+                {
                     let conv = convs[i].of(e.correlation.as_deref());
                     let next = c.kinds.len();
                     let kind = *c.kinds.entry(e.kind.to_string()).or_insert(next);
@@ -603,5 +607,27 @@ mod tests {
         assert_eq!(b.pending(0, cancel), None);
         assert_eq!(b.pending(0, bye), None);
         assert_eq!(b.pending(0, b.before_end(0)), None);
+    }
+
+    /// socketioxide pings at once and then on its timer: a step recorded after a ping
+    /// waits for the CONNECT answer before it, not for a ping.
+    #[test]
+    fn no_step_waits_for_a_heartbeat() {
+        let mut socketio = open(1);
+        if let Record::Open(o) = &mut socketio {
+            o.request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1".into();
+        }
+        let b = board(vec![
+            socketio,
+            msg(1, ServerToClient, r#"0{"sid":"a"}"#),
+            msg(1, ClientToServer, "40"),
+            msg(1, ServerToClient, r#"40{"sid":"b"}"#),
+            msg(1, ServerToClient, "2"),
+            msg(1, ClientToServer, r#"42["join",{}]"#),
+        ]);
+        assert_eq!(
+            described(&b, b.before_step(0, 1)),
+            ["`connect` on r#1 /socket.io/?EIO=4&transport=websocket (its recorded server message 2)"]
+        );
     }
 }

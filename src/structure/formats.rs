@@ -197,6 +197,11 @@ pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
     if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
         return Some((&s[..=i], IdTail::Uuid));
     }
+    // An id's prefix is made of words (`run`, `nlp_client`, `MSG`, `Order`); a random
+    // token with a `_` or `-` in it (`PBSYqFLHZyIOu_42`, base64url) has no prefix.
+    if !prefix[..cut].split(['_', '-', ':']).all(word_like) {
+        return None;
+    }
     // Random hex of 8+ characters can come out all digits or all letters: call any
     // such tail hex, so the description does not flip between runs. Shorter all-digit
     // tails are counters (`thread_12`).
@@ -210,6 +215,18 @@ pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
         return None;
     };
     Some((prefix, kind))
+}
+
+/// Whether a piece of an id's prefix reads as a word: digits aside, all lowercase, all
+/// uppercase, or capitalised; random letters mix the cases.
+fn word_like(piece: &str) -> bool {
+    let mut letters = piece.bytes().filter(u8::is_ascii_alphabetic);
+    let Some(first) = letters.next() else {
+        return true;
+    };
+    let rest: Vec<u8> = letters.collect();
+    rest.iter().all(u8::is_ascii_lowercase)
+        || (first.is_ascii_uppercase() && rest.iter().all(u8::is_ascii_uppercase))
 }
 
 /// Whether a string has the shape of an enum member: a short identifier-like token
@@ -289,6 +306,18 @@ mod tests {
         assert_eq!(
             f("thread_12"),
             StrFormat::PrefixedId("thread_".into(), IdTail::Counter)
+        );
+        // A random token (a Socket.IO sid) that ends in `_` and digits is no id.
+        for token in ["PBSYqFLHZyIOu_42", "q7Xk2-ab12", "aB_1234"] {
+            assert_eq!(f(token), StrFormat::Plain, "{token}");
+        }
+        assert_eq!(
+            f("Order-7"),
+            StrFormat::PrefixedId("Order-".into(), IdTail::Counter)
+        );
+        assert_eq!(
+            f("MSG_7"),
+            StrFormat::PrefixedId("MSG_".into(), IdTail::Counter)
         );
         // Random hex that happens to be all digits is still hex.
         assert_eq!(

@@ -110,6 +110,8 @@ impl Observation {
         let mut label_ids: HashMap<String, u32> = HashMap::new();
         // Per connection and conversation (None: per connection), the steps in order.
         let mut convs: FxHashMap<(u64, Option<String>), Vec<Step>> = FxHashMap::default();
+        // The heartbeat kinds each connection sent, per direction: counted once.
+        let mut heartbeats: HashSet<(u64, Dir, u32)> = HashSet::new();
         let mut path = String::new();
         let mut events = Vec::new();
         let mut reader = Reader::new(self.overrides.clone());
@@ -148,6 +150,10 @@ impl Observation {
                                 id
                             }
                         };
+                        let heartbeat = choice.protocol.is_heartbeat(&label);
+                        if heartbeat && !heartbeats.insert((m.conn, m.dir, id)) {
+                            continue;
+                        }
                         let by_label = stats.kinds.entry(m.dir).or_default();
                         let kind = match by_label.get_mut(label.as_ref()) {
                             Some(k) => k,
@@ -161,10 +167,12 @@ impl Observation {
                             }
                             Payload::Opaque => observe_opaque(m.op, &m.body, &mut kind.paths),
                         }
-                        convs
-                            .entry((m.conn, event.correlation))
-                            .or_default()
-                            .push((m.dir, id));
+                        if !heartbeat {
+                            convs
+                                .entry((m.conn, event.correlation))
+                                .or_default()
+                                .push((m.dir, id));
+                        }
                     }
                 }
                 _ => {}
@@ -599,5 +607,42 @@ mod tests {
         assert_eq!(old, new);
         let error = &old.routes["r"].kinds[&(Dir::ServerToClient, "error".to_string())];
         assert_eq!(error.fields["error.type"], "string");
+    }
+
+    /// Engine.IO's ping comes on the server's clock: where it and its pong fall among
+    /// a Socket.IO conversation's events changes no sequence, and how many there were
+    /// (how long the connection was open) changes no count.
+    #[test]
+    fn socketio_heartbeats_are_counted_once_and_are_no_step_of_a_sequence() {
+        use crate::recording::Record;
+        let rec = |heartbeats: &[usize]| {
+            let mut texts = vec![
+                (Dir::ClientToServer, "40"),
+                (Dir::ServerToClient, r#"40{"sid":"b"}"#),
+                (Dir::ClientToServer, r#"42["chat",{"text":"hi"}]"#),
+            ];
+            for at in heartbeats.iter().rev() {
+                texts.insert(*at, (Dir::ClientToServer, "3"));
+                texts.insert(*at, (Dir::ServerToClient, "2"));
+            }
+            let mut rec = Recording::single_connection(
+                "r",
+                texts
+                    .into_iter()
+                    .map(|(dir, t)| (dir, Body::Text(t.into()))),
+            );
+            if let Some(Record::Open(open)) = rec.records.first_mut() {
+                open.request = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1".into();
+            }
+            Structure::of(&rec).render()
+        };
+        let (early, late, twice) = (rec(&[0]), rec(&[2]), rec(&[0, 3]));
+        assert_eq!(early, late);
+        assert_eq!(early, twice);
+        assert!(early.contains("### s2c engine.io ping ×1"), "{early}");
+        assert!(
+            early.contains("×1 per connection: c2s connect → s2c connect → c2s chat\n"),
+            "{early}"
+        );
     }
 }

@@ -74,20 +74,7 @@ const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIiwi
 
 /// An echo server that accepts the first subprotocol the client offers.
 async fn echo_with_subprotocol() -> String {
-    echo_server_with(|request, mut response| {
-        if let Some(first) = request
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-        {
-            response
-                .headers_mut()
-                .insert("sec-websocket-protocol", first.trim().parse().unwrap());
-        }
-        response
-    })
-    .await
+    echo_server_with(first_subprotocol).await
 }
 
 /// One frontend hop and one agent hop through a two-route recorder: a JWT in a chat

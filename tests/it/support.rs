@@ -158,6 +158,21 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsreplay")
 }
 
+/// An upgrade's response that accepts the first subprotocol the client offers.
+pub fn first_subprotocol(request: &Request, mut response: Response) -> Response {
+    if let Some(first) = request
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+    {
+        response
+            .headers_mut()
+            .insert("sec-websocket-protocol", first.trim().parse().unwrap());
+    }
+    response
+}
+
 /// A tokio-tungstenite echo server; returns its URL.
 pub async fn echo_server() -> String {
     echo_server_with(|_, response| response).await

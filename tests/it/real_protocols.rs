@@ -1,0 +1,236 @@
+//! Sessions between real implementations of the protocols (their own libraries, not
+//! ours: socketioxide and rust_socketio, async-graphql, jsonrpsee), recorded through the
+//! proxy: the snapshot names each protocol's kinds and payload paths, `wsreplay check`
+//! of the recording against the unchanged server passes every time, and against a
+//! server that renamed one payload field it fails naming the old and the new path.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::peers::graphql::{market_session, Market};
+use crate::peers::socketio::{ChatRoom, ChatUser};
+use crate::peers::{self};
+use crate::support::*;
+
+/// A recorded session written to a file, with its snapshot.
+struct Recorded {
+    file: PathBuf,
+    snaps: PathBuf,
+    snapshot: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Stops the recorder (once the last close had time to pass it) and snapshots what it
+/// recorded.
+async fn snapshot(recorder: Recorder) -> Recorded {
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (recording, _) = recorder.finish().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.jsonl");
+    write_recording(&recording, &file);
+    let snaps = dir.path().join("snapshots");
+    let written =
+        wsreplay::gate::check::write_snapshot(&file, &snaps, &Default::default()).unwrap();
+    Recorded {
+        file,
+        snaps,
+        snapshot: written.structure.render(),
+        _dir: dir,
+    }
+}
+
+impl Recorded {
+    fn assert_names(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(
+                self.snapshot.contains(needle),
+                "{needle:?} not in\n{}",
+                self.snapshot
+            );
+        }
+    }
+
+    /// `wsreplay check` against the unchanged server at `url` passes `rounds` times.
+    async fn passes(&self, url: &str, rounds: usize) {
+        for round in 0..rounds {
+            let (code, out) = peers::check(&self.file, &self.snaps, url).await;
+            assert_eq!(code, 0, "round {round}:\n{out}");
+        }
+    }
+
+    /// `wsreplay check` against a server that renamed a field fails with a summary line
+    /// naming the field's old and new path.
+    async fn fails_naming(&self, url: &str, old: &str, new: &str) {
+        let (code, out) = peers::check(&self.file, &self.snaps, url).await;
+        assert_eq!(code, 1, "{out}");
+        let (old, new) = (format!("`{old}`"), format!("`{new}`"));
+        assert!(
+            out.lines().any(|l| l.contains(&old) && l.contains(&new)),
+            "no summary line names {old} and {new}:\n{out}"
+        );
+    }
+}
+
+/// A socketioxide chat room and a rust_socketio user: join, chat (broadcast back to the
+/// room), a question with an acknowledgement, leave.
+#[tokio::test]
+async fn a_socketio_chat_room_checks_clean_and_names_a_renamed_chat_field() {
+    let room = ChatRoom::start().await;
+    let recorder = Recorder::start(&room.url()).await;
+    let mut ann = ChatUser::connect(recorder.addr()).await;
+    ann.emit("join", json!({"room": "lobby", "user": "ann"}))
+        .await;
+    assert_eq!(ann.expect("joined").await["user"], "ann");
+    ann.emit("chat", json!({"room": "lobby", "text": "hi"}))
+        .await;
+    assert_eq!(ann.expect("chat").await["text"], "hi");
+    let members = ann.ask("members", json!({"room": "lobby"})).await;
+    assert_eq!(members["members"], json!(["ann"]), "{members}");
+    ann.emit("leave", json!({"room": "lobby"})).await;
+    assert_eq!(ann.expect("left").await["user"], "ann");
+    ann.disconnect().await;
+    let recorded = snapshot(recorder).await;
+
+    recorded.assert_names(&[
+        "### s2c engine.io open ×1",
+        "### s2c engine.io ping ×1",
+        // rust_socketio pongs twice (once more as it leaves): heartbeats count once.
+        "### c2s engine.io pong ×1",
+        "### s2c connect ×1",
+        "### c2s join ×1",
+        "### s2c joined ×1",
+        "### c2s chat ×1",
+        "### s2c chat ×1",
+        "### c2s members ×1",
+        "### s2c members ack ×1",
+        "### c2s leave ×1",
+        "### s2c left ×1",
+        "pingInterval",
+        "members[]",
+        "text",
+        "×1 c2s members → s2c members ack",
+        // The server's ping (at once, then on its timer) is no step of the conversation.
+        "×1 per connection: s2c engine.io open → c2s connect → s2c connect → c2s join",
+    ]);
+    recorded.passes(&room.url(), 10).await;
+    let renamed = ChatRoom::with_text_key("body").await;
+    recorded.fails_naming(&renamed.url(), "text", "body").await;
+}
+
+/// An async-graphql server over `graphql-transport-ws`: three concurrent subscriptions
+/// and a query on one connection, their items interleaved, replay 20 times without a
+/// difference (each operation's messages are a sequence of their own, by `id`).
+#[tokio::test]
+async fn a_graphql_ws_session_with_concurrent_subscriptions_checks_clean_20_times() {
+    let market = Market::start().await;
+    let recorder = Recorder::start(&market.url()).await;
+    let received = market_session(recorder.addr()).await;
+    assert_eq!(received["1"].len(), 4, "{received:?}");
+    assert_eq!(received["3"][3]["data"]["trades"]["price"], 53);
+    assert_eq!(received["4"][0]["data"]["market"]["open"], true);
+    let recorded = snapshot(recorder).await;
+
+    recorded.assert_names(&[
+        "### c2s subscribe ×4",
+        "### s2c next ×13",
+        "### s2c complete ×4",
+        "payload.data.ticks.price",
+        "payload.data.trades.price",
+        "payload.data.market.name",
+    ]);
+    recorded.passes(&market.url(), 20).await;
+    let renamed = Market::with_price_key("amount").await;
+    recorded
+        .fails_naming(
+            &renamed.url(),
+            "payload.data.trades.price",
+            "payload.data.trades.amount",
+        )
+        .await;
+}
+
+/// A jsonrpsee server whose `lookup` answers `{n, NAME_KEY}` after a pause of its own
+/// per call (so concurrent calls are answered out of order) and whose `fail` refuses.
+async fn rpc_server(name_key: &'static str) -> (String, jsonrpsee::server::ServerHandle) {
+    use jsonrpsee::server::{RpcModule, Server};
+    use jsonrpsee::types::ErrorObjectOwned;
+
+    let server = Server::builder().build("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let mut module = RpcModule::new(());
+    module
+        .register_async_method("lookup", move |params, _, _| async move {
+            let (n,): (u64,) = params.parse()?;
+            tokio::time::sleep(std::time::Duration::from_millis((n * 7919) % 40)).await;
+            let mut item = json!({"n": n});
+            item[name_key] = json!(format!("item-{n}"));
+            Ok::<_, ErrorObjectOwned>(item)
+        })
+        .unwrap();
+    module
+        .register_method("fail", |_, _, _| {
+            Err::<(), _>(ErrorObjectOwned::owned(-32000, "refused", None::<()>))
+        })
+        .unwrap();
+    (url, server.start(module))
+}
+
+/// A real JSON-RPC server and client (jsonrpsee): eight concurrent calls, answered out
+/// of order, and an error, recorded through the proxy; the snapshot names every
+/// response by its method, 20 replays against the same server give no difference, and
+/// a server that renamed one result field fails the check naming it.
+#[tokio::test]
+async fn a_jsonrpsee_session_with_concurrent_calls_replays_without_a_difference() {
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::rpc_params;
+    use jsonrpsee::ws_client::WsClientBuilder;
+
+    let (url, handle) = rpc_server("name").await;
+    let recorder = Recorder::start(&url).await;
+    let client = WsClientBuilder::default()
+        .build(format!("ws://{}", recorder.addr()))
+        .await
+        .unwrap();
+    let calls = (0..8u64).map(|n| client.request::<serde_json::Value, _>("lookup", rpc_params![n]));
+    for answer in futures_util::future::join_all(calls).await {
+        answer.unwrap();
+    }
+    client
+        .request::<(), _>("fail", rpc_params![])
+        .await
+        .unwrap_err();
+    drop(client);
+    let recorded = snapshot(recorder).await;
+
+    recorded.assert_names(&[
+        "### s2c lookup → result ×8",
+        "### s2c fail → error ×1",
+        "×8 c2s lookup → s2c lookup → result",
+        "result.name",
+    ]);
+    for round in 0..20 {
+        let outcome = wsreplay::Gate::load(&recorded.file)
+            .snapshots(&recorded.snaps)
+            .check_only()
+            .start()
+            .await
+            .unwrap()
+            .target("r", &url)
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.verdict(),
+            wsreplay::Verdict::Same,
+            "round {round}: {}",
+            outcome.report()
+        );
+    }
+    let (renamed, renamed_handle) = rpc_server("label").await;
+    recorded
+        .fails_naming(&renamed, "result.name", "result.label")
+        .await;
+    handle.stop().unwrap();
+    renamed_handle.stop().unwrap();
+}
