@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::args::check_mock_listen;
-use super::record::report_outcome;
+use super::replay::print_report;
 use super::terminal::wait_for_stop_signal;
 use crate::config::{FileConfig, MockSpec};
 use crate::gate::Verdict;
@@ -99,13 +99,5 @@ pub async fn run(args: MockArgs) -> anyhow::Result<Verdict> {
         }
     };
     let report = replay.serve(stop, args.once).await;
-    print!("{}", printable(&report.render()));
-    let code = report_outcome(&out, &report.capture);
-    Ok(if code != Verdict::Same {
-        code
-    } else if report.problems.is_empty() {
-        Verdict::Same
-    } else {
-        Verdict::Differs
-    })
+    Ok(print_report(&out, &report))
 }

@@ -9,7 +9,7 @@ use super::record::report_outcome;
 use crate::gate::Verdict;
 use crate::recording::sink::Output;
 use crate::recording::Recording;
-use crate::replay::{Replay, ReplayTarget};
+use crate::replay::{Replay, ReplayReport, ReplayTarget};
 use crate::text::printable;
 
 /// Arguments of `wsreplay replay`.
@@ -51,13 +51,19 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
         );
     }
     let report = replay.run().await?;
+    Ok(print_report(&out, &report))
+}
+
+/// Prints a replay's (or a mock's) report and what its capture holds; the verdict:
+/// an incomplete capture, else problems, else success.
+pub(crate) fn print_report(out: &std::path::Path, report: &ReplayReport) -> Verdict {
     print!("{}", printable(&report.render()));
-    let code = report_outcome(&out, &report.capture);
-    Ok(if code != Verdict::Same {
+    let code = report_outcome(out, &report.capture);
+    if code != Verdict::Same {
         code
     } else if report.problems.is_empty() {
         Verdict::Same
     } else {
         Verdict::Differs
-    })
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::peers::chromium::{Cdp, Chromium};
 use crate::support::*;
 
 /// mermaid.min.js as `scripts/browser-tools.sh` installs it, or `WSREPLAY_MERMAID_JS`.
@@ -196,125 +197,25 @@ async fn the_html_report_of_a_failing_check_renders_in_chromium() {
     }
 }
 
-/// Headless Chromium with its DevTools endpoint, driven over the DevTools Protocol: a
-/// page is opened and its text read until a condition holds.
-struct Browser {
-    child: tokio::process::Child,
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    next_id: u64,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start(chromium: &Path) -> Browser {
-        use tokio::io::AsyncBufReadExt;
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = tokio::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = guard(async {
-            loop {
-                let line = lines.next_line().await.unwrap().expect("DevTools URL");
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return url.trim().to_string();
-                }
-            }
-        })
-        .await;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Browser {
-            child,
-            ws,
-            next_id: 0,
-            _profile: profile,
-        }
-    }
-
-    /// Sends a command and returns its result.
-    async fn call(
-        &mut self,
-        session: Option<&str>,
-        method: &str,
-        params: serde_json::Value,
-    ) -> serde_json::Value {
-        use futures_util::{SinkExt, StreamExt};
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut command = serde_json::json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            command["sessionId"] = s.into();
-        }
-        self.ws
-            .send(tokio_tungstenite::tungstenite::Message::text(
-                command.to_string(),
-            ))
-            .await
-            .unwrap();
-        loop {
-            let msg = guard(self.ws.next()).await.unwrap().unwrap();
-            let Ok(text) = msg.to_text() else { continue };
-            let v: serde_json::Value = serde_json::from_str(text).unwrap();
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// Opens `url` in a new tab and returns the text of its element `#log` once it
-    /// contains `until` (or after 20 s).
-    async fn page_text(&mut self, url: &str, until: &str) -> String {
-        let target = self
-            .call(None, "Target.createTarget", serde_json::json!({"url": url}))
+/// Opens `url` in a new page of `browser` and returns the text of its element `#log`
+/// once it contains `until` (or after 20 s).
+async fn page_text(browser: &Chromium, url: &str, until: &str) -> String {
+    let mut cdp = Cdp::connect(&browser.url).await;
+    let session = cdp.open_page(url).await;
+    let read = serde_json::json!({
+        "expression": "document.getElementById('log') ? document.getElementById('log').innerText : ''",
+        "returnByValue": true,
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = cdp
+            .call("Runtime.evaluate", read.clone(), Some(&session))
             .await;
-        let session = self
-            .call(
-                None,
-                "Target.attachToTarget",
-                serde_json::json!({"targetId": target["targetId"], "flatten": true}),
-            )
-            .await["sessionId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let read = serde_json::json!({
-            "expression": "document.getElementById('log') ? document.getElementById('log').innerText : ''",
-            "returnByValue": true,
-        });
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let v = self
-                .call(Some(&session), "Runtime.evaluate", read.clone())
-                .await;
-            let text = v["result"]["value"].as_str().unwrap_or("").to_string();
-            if text.contains(until) || tokio::time::Instant::now() > deadline {
-                return text;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let text = v["result"]["value"].as_str().unwrap_or("").to_string();
+        if text.contains(until) || tokio::time::Instant::now() > deadline {
+            return text;
         }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -339,10 +240,8 @@ ws.onerror = () => log('SOCKET ERROR');
 /// exits by itself once the recorded connection has been served (`--once`).
 #[tokio::test]
 async fn wsreplay_mock_serves_a_browser_page_with_the_backend_stopped() {
-    let Some(chromium) = chromium() else {
-        return skip(
-            "wsreplay mock browser test needs /usr/bin/chromium (apt-get install -y chromium)",
-        );
+    let Some(browser) = Chromium::start().await else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("page.jsonl");
@@ -352,10 +251,12 @@ async fn wsreplay_mock_serves_a_browser_page_with_the_backend_stopped() {
     )
     .await
     .unwrap();
-    let mut browser = Browser::start(&chromium).await;
-    let live = browser
-        .page_text(&chat_page(dir.path(), &demo.frontend_url("page")), "DONE")
-        .await;
+    let live = page_text(
+        &browser,
+        &chat_page(dir.path(), &demo.frontend_url("page")),
+        "DONE",
+    )
+    .await;
     assert!(live.contains("agent_completed"), "{live}");
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(demo.stop().await.complete());
@@ -387,10 +288,8 @@ async fn wsreplay_mock_serves_a_browser_page_with_the_backend_stopped() {
     })
     .await;
     let url = format!("ws://127.0.0.1:{port}/ws?user_id=page");
-    let mocked = browser
-        .page_text(&chat_page(dir.path(), &url), "DONE")
-        .await;
-    browser.stop().await;
+    let mocked = page_text(&browser, &chat_page(dir.path(), &url), "DONE").await;
+    drop(browser);
     assert_eq!(mocked, live);
     let out = guard(mock.wait_with_output()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::check::{text, wsreplay};
+use crate::peers::chromium::{Cdp, Chromium};
 use crate::support::*;
 
 /// A build that issues a fresh session id (`sess_<random>`) in its first message on
@@ -247,89 +248,13 @@ async fn a_live_entry_that_is_not_an_origin_is_refused_naming_the_file_and_line(
     assert!(err.contains("s2c KIND PATH"), "{err}");
 }
 
-/// Headless Chromium with remote debugging on a free port, stopped when dropped.
-struct Chromium {
-    _child: tokio::process::Child,
-    /// `ws://127.0.0.1:PORT/devtools/browser/<uuid>`.
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Chromium {
-    /// Starts `/usr/bin/chromium` (or `WSREPLAY_CHROMIUM`); `None`, saying why, when
-    /// it is not installed.
-    async fn start() -> Option<Chromium> {
-        use tokio::io::AsyncBufReadExt;
-        let Some(path) = chromium() else {
-            eprintln!("SKIPPED: no /usr/bin/chromium (apt-get install chromium, or set WSREPLAY_CHROMIUM)");
-            return None;
-        };
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = tokio::process::Command::new(path)
-            .args(HEADLESS)
-            .arg("--remote-debugging-port=0")
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = guard(async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                    return url.trim().to_string();
-                }
-            }
-            panic!("chromium exited without listening for DevTools");
-        })
-        .await;
-        // Chromium keeps logging to stderr: keep reading, or it blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(Chromium {
-            _child: child,
-            url,
-            _profile: profile,
-        })
-    }
-}
-
-/// A DevTools Protocol client: numbered commands, events skipped while waiting.
-struct Cdp {
-    ws: Client,
-    next: u64,
-}
-
-impl Cdp {
-    async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
-        self.next += 1;
-        let mut command = json!({"id": self.next, "method": method, "params": params});
-        if let Some(session) = session {
-            command["sessionId"] = json!(session);
-        }
-        self.ws
-            .send(Message::text(command.to_string()))
-            .await
-            .unwrap();
-        loop {
-            let answer = receive(&mut self.ws).await;
-            if answer["id"] == self.next {
-                assert!(answer.get("error").is_none(), "{method}: {answer}");
-                return answer["result"].clone();
-            }
-        }
-    }
-}
-
 /// Opens a page, navigates it to a `data:` URL, evaluates, reads the DOM and closes
 /// the page, through a recorder in front of `browser`.
 async fn record_cdp(browser: &Chromium) -> wsreplay::recording::Recording {
     let (authority, path) = browser.url["ws://".len()..].split_once('/').unwrap();
     let recorder = Recorder::start(&format!("ws://{authority}")).await;
     let url = format!("ws://{}/{path}", recorder.addr());
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut cdp = Cdp { ws, next: 0 };
+    let mut cdp = Cdp::connect(&url).await;
     let created = cdp
         .call("Target.createTarget", json!({"url": "about:blank"}), None)
         .await;

@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wsreplay::recording::sink::Output;
-use wsreplay::recording::{Body, Dir, Record, Recording};
+use wsreplay::recording::{Dir, Record, Recording};
 use wsreplay::replay::{Replay, ReplayConfig, ReplayReport};
 
 use crate::support::*;
@@ -23,42 +23,22 @@ type Conn = (
 
 /// A recording of `conns`, connections of route `app`.
 fn recorded(conns: &[Conn]) -> Recording {
-    let mut records = Vec::new();
-    let mut header = None;
+    let mut all = crate::protocols::session("/", None, &[]);
+    all.records.clear();
     for (i, (path, subprotocol, messages)) in conns.iter().enumerate() {
-        let mut rec = Recording::single_connection(
-            "app",
-            messages.iter().map(|(dir, text)| {
-                let dir = if *dir == "c2s" {
-                    Dir::ClientToServer
-                } else {
-                    Dir::ServerToClient
-                };
-                (dir, Body::Text((*text).into()))
-            }),
-        );
-        header.get_or_insert(rec.header.clone());
-        for r in &mut rec.records {
-            match r {
-                Record::Open(o) => {
-                    o.conn = i as u64 + 1;
-                    o.request = format!("GET {path} HTTP/1.1");
-                    if let Some(p) = subprotocol {
-                        o.response_headers = vec![("Sec-WebSocket-Protocol".into(), (*p).into())];
-                    }
-                }
+        let one = crate::protocols::session(path, *subprotocol, messages);
+        for mut r in one.records {
+            match &mut r {
+                Record::Open(o) => o.conn = i as u64 + 1,
                 Record::Message(m) => m.conn = i as u64 + 1,
                 Record::Close(c) => c.conn = i as u64 + 1,
                 Record::End(e) => e.conn = i as u64 + 1,
                 _ => {}
             }
+            all.records.push(r);
         }
-        records.extend(rec.records);
     }
-    let mut rec = Recording::single_connection("app", std::iter::empty());
-    rec.header = header.unwrap();
-    rec.records = records;
-    rec
+    all
 }
 
 /// Mocks route `app` of `rec` on a free port; returns the running replay and its URL.

@@ -10,7 +10,11 @@ use crate::support::*;
 
 /// A recording of one connection opened with `request` (path and query) and the
 /// subprotocol the server chose, carrying `messages` (`c2s`/`s2c`, text).
-fn session(path: &str, subprotocol: Option<&str>, messages: &[(&str, &str)]) -> Recording {
+pub(crate) fn session(
+    path: &str,
+    subprotocol: Option<&str>,
+    messages: &[(&str, &str)],
+) -> Recording {
     let mut rec = Recording::single_connection(
         "app",
         messages.iter().map(|(dir, text)| {

@@ -234,3 +234,119 @@ async fn a_jsonrpsee_session_with_concurrent_calls_replays_without_a_difference(
     handle.stop().unwrap();
     renamed_handle.stop().unwrap();
 }
+
+/// Alice and bob in a socketioxide room, recorded through the proxy: alice joins, bob
+/// joins (his connection opened before alice joined, or only after), alice chats once
+/// bob is there (both get the broadcast), both ask who is in the room, both leave.
+async fn record_two_users(
+    room: &peers::Listening,
+    open_first: bool,
+) -> wsreplay::recording::Recording {
+    let recorder = Recorder::start(&room.url()).await;
+    let addr = recorder.addr();
+    let mut alice = ChatUser::connect(addr).await;
+    let early = if open_first {
+        Some(ChatUser::connect(addr).await)
+    } else {
+        None
+    };
+    alice
+        .emit("join", json!({"room": "lobby", "user": "alice"}))
+        .await;
+    assert_eq!(alice.expect("joined").await["user"], "alice");
+    let mut bob = match early {
+        Some(bob) => bob,
+        None => ChatUser::connect(addr).await,
+    };
+    bob.emit("join", json!({"room": "lobby", "user": "bob"}))
+        .await;
+    assert_eq!(bob.expect("joined").await["user"], "bob");
+    assert_eq!(alice.expect("joined").await["user"], "bob");
+    alice
+        .emit("chat", json!({"room": "lobby", "text": "hi bob"}))
+        .await;
+    assert_eq!(alice.expect("chat").await["user"], "alice");
+    assert_eq!(bob.expect("chat").await["text"], "hi bob");
+    for user in [&alice, &bob] {
+        let members = user.ask("members", json!({"room": "lobby"})).await;
+        assert_eq!(members["members"], json!(["alice", "bob"]), "{members}");
+    }
+    bob.emit("leave", json!({"room": "lobby"})).await;
+    assert_eq!(bob.expect("left").await["user"], "bob");
+    assert_eq!(alice.expect("left").await["user"], "bob");
+    alice.emit("leave", json!({"room": "lobby"})).await;
+    assert_eq!(alice.expect("left").await["user"], "alice");
+    bob.disconnect().await;
+    alice.disconnect().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    recorder.finish().await.0
+}
+
+/// Issue 17: a two-user Socket.IO chat room replays 20 times against the unchanged
+/// server with 0 differences and no step timeout (bob's broadcast arrives because
+/// replayed alice speaks only once replayed bob has joined), whether bob's connection
+/// opened early or only after alice joined.
+#[tokio::test]
+async fn a_two_user_socketio_room_replays_twenty_times_without_a_difference() {
+    let room = ChatRoom::start().await;
+    for open_first in [false, true] {
+        let rec = record_two_users(&room, open_first).await;
+        crate::pacing::assert_replays_cleanly(&rec, &room.url(), 20).await;
+    }
+}
+
+/// Issue 18: two Socket.IO users recorded together, then served by a mock with the room
+/// gone: whichever connects first, each gets the answers recorded on their own
+/// connection (their own `joined` first, the broadcast they got, who is in the room),
+/// 20 times out of 20.
+#[tokio::test]
+async fn two_socketio_users_each_get_their_own_answers_from_the_mock() {
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let rec = record_two_users(&ChatRoom::start().await, true).await;
+    for round in 0..20 {
+        let mut config = ReplayConfig::new(wsreplay::recording::sink::Output::Discard);
+        config.mock("r", "127.0.0.1:0".parse().unwrap());
+        let replay = Replay::start(rec.clone(), config).await.unwrap();
+        let addr = replay.mock_addr("r").unwrap();
+        let mut users = Vec::new();
+        let names = if round % 2 == 0 {
+            ["alice", "bob"]
+        } else {
+            ["bob", "alice"]
+        };
+        for name in names {
+            users.push((name, ChatUser::connect(addr).await));
+        }
+        for (name, user) in &mut users {
+            user.emit("join", json!({"room": "lobby", "user": name}))
+                .await;
+        }
+        for (name, user) in &mut users {
+            assert_eq!(user.expect("joined").await["user"], *name, "round {round}");
+        }
+        let (alice, bob) = match &mut users[..] {
+            [(_, a), (_, b)] if round % 2 == 0 => (a, b),
+            [(_, b), (_, a)] => (a, b),
+            _ => unreachable!(),
+        };
+        assert_eq!(alice.expect("joined").await["user"], "bob", "round {round}");
+        alice
+            .emit("chat", json!({"room": "lobby", "text": "hi bob"}))
+            .await;
+        assert_eq!(alice.expect("chat").await["user"], "alice", "round {round}");
+        assert_eq!(bob.expect("chat").await["text"], "hi bob", "round {round}");
+        for user in [&*alice, &*bob] {
+            let members = user.ask("members", json!({"room": "lobby"})).await;
+            assert_eq!(members["members"], json!(["alice", "bob"]), "round {round}");
+        }
+        for (_, user) in users {
+            user.disconnect().await;
+        }
+        let report = replay.serve(async {}, false).await;
+        assert_eq!(
+            report.mocks[0].unmatched, 0,
+            "round {round}: {:?}",
+            report.problems
+        );
+    }
+}

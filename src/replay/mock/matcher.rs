@@ -169,16 +169,9 @@ impl Claims {
         message: &RecordedMessage,
         flat: Option<&Flat>,
     ) -> Option<(usize, usize)> {
-        let mine = |c: &&usize| live.private || self.owner[**c].is_none_or(|o| o == live.id);
-        let found: Vec<(usize, usize, i64)> = live
-            .candidates
-            .iter()
-            .filter(|c| mine(c))
-            .filter_map(|&c| {
-                let (r, score) = self.best_in(table, live, c, message, flat)?;
-                Some((c, r, score))
-            })
-            .collect();
+        let mine = |c: &usize| live.private || self.owner[*c].is_none_or(|o| o == live.id);
+        let candidates = live.candidates.iter().copied().filter(mine);
+        let found = self.best_of(table, live, candidates, message, flat);
         let Some(best) = found.iter().map(|f| f.2).max() else {
             return self.anywhere(table, live, message, flat);
         };
@@ -193,6 +186,24 @@ impl Claims {
             self.mark(table, live, c, r);
         }
         kept.into_iter().find(|(c, _)| *c == live.primary)
+    }
+
+    /// For each of `conns` with an unused request of the live message's kind: the
+    /// connection, its best such request and that request's score.
+    fn best_of(
+        &self,
+        table: &MockTable,
+        live: &Live,
+        conns: impl Iterator<Item = usize>,
+        message: &RecordedMessage,
+        flat: Option<&Flat>,
+    ) -> Vec<(usize, usize, i64)> {
+        conns
+            .filter_map(|c| {
+                let (r, score) = self.best_in(table, live, c, message, flat)?;
+                Some((c, r, score))
+            })
+            .collect()
     }
 
     /// The best unused request of recorded connection `conn` for a live message.
@@ -228,11 +239,9 @@ impl Claims {
         message: &RecordedMessage,
         flat: Option<&Flat>,
     ) -> Option<(usize, usize)> {
-        let (c, r, _) = (0..table.conns.len())
-            .filter_map(|c| {
-                let (r, score) = self.best_in(table, live, c, message, flat)?;
-                Some((c, r, score))
-            })
+        let (c, r, _) = self
+            .best_of(table, live, 0..table.conns.len(), message, flat)
+            .into_iter()
             .max_by_key(|&(c, _, score)| (score, std::cmp::Reverse(c)))?;
         if live.private {
             self.mark(table, live, c, r);

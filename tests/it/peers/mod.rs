@@ -1,9 +1,10 @@
 //! Real implementations of the protocols wsreplay decodes, served and spoken in-process
 //! by their own libraries (not by us): a Socket.IO chat room (socketioxide, with
 //! rust_socketio users) and a GraphQL server over `graphql-transport-ws`
-//! (async-graphql). Tests record their sessions through the proxy, replay them against
+//! (async-graphql); headless Chromium's DevTools endpoint (`chromium`). Tests record their sessions through the proxy, replay them against
 //! the same server and against a variant that renamed one payload field.
 
+pub mod chromium;
 pub mod graphql;
 pub mod socketio;
 
