@@ -8,10 +8,11 @@
 //! conversation, and the responses recorded for it are sent after their recorded
 //! delays (divided by `--speed`), so answers that came out of order stay out of order
 //! and pushes keep their moment; a closing handshake the recorded server began is begun
-//! again the same way (a STOMP broker closes after `DISCONNECT`). A reply is the recorded bytes, with only the ids
-//! carried over from the live request changed ([`crate::replay::rewrite`]).
-//! Unmatched requests get no answer and are reported; a matched request whose
-//! structure differs from the recorded one is answered and reported.
+//! again the same way (a STOMP broker closes after `DISCONNECT`). A reply is the
+//! recorded bytes, with only the ids carried over from the live request changed
+//! ([`crate::replay::rewrite`]). Unmatched requests get no answer and are reported; a
+//! matched request whose structure differs from the recorded one is answered and
+//! reported.
 
 pub mod handshake;
 pub mod ids;
