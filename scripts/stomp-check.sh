@@ -20,12 +20,13 @@
 # packages with scripts/setup-node.sh when they are missing.
 # Env: BROKER_PORT (15674) PROXY_PORT (15680) MOCK_PORT (15681) AMQP_PORT (25672)
 #      DIST_PORT (25673) CHECKS (5), CARGO_TARGET_DIR (where wsreplay is built),
-#      WSREPLAY (a wsreplay binary to use instead of building one).
+#      WSREPLAY (a wsreplay binary to use instead of building one), RABBITMQ_BIN (the
+#      folder of rabbitmq-server and rabbitmqctl; Debian's /usr/lib/rabbitmq/bin).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 skip() { echo "SKIPPED scripts/stomp-check.sh: $*"; exit 0; }
 fail() { echo "FAIL: $*"; exit 1; }
-RABBIT=/usr/lib/rabbitmq/bin
+RABBIT="${RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
 if [ ! -x "$RABBIT/rabbitmq-server" ]; then
   [ "${1:-}" = "--install" ] || skip "RabbitMQ is not installed (Debian: apt-get install -y rabbitmq-server, or run scripts/stomp-check.sh --install)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server >/dev/null

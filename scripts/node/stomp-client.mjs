@@ -2,7 +2,8 @@
 // `ws` package. Connects to URL offering the v10/v11/v12.stomp subprotocols, subscribes
 // to DESTINATION (receipt asked, waited for), then sends COUNT JSON orders, each with
 // content-type:application/json and a receipt, waits for every RECEIPT and every order's
-// MESSAGE, and disconnects (stompjs asks a receipt for the DISCONNECT).
+// MESSAGE (whenever it comes once subscribed), and disconnects (stompjs asks a receipt
+// for the DISCONNECT).
 //
 // It prints a transcript that depends only on what the server said, not on broker ids or
 // timing: the negotiated subprotocol and STOMP version, each receipt, each message's
@@ -35,39 +36,40 @@ const client = new Client({
   reconnectDelay: 0,
 });
 
-// `expect(...)` resolves when all the named arrivals (receipt ids, `message-<order>`) are
-// in; the lines they print are sorted within the step, so the order in which the broker
-// interleaves RECEIPTs and MESSAGEs does not change the transcript.
-let waiting = null;
+// Every arrival the client waits for (receipt ids, `message-<order>`), named up front so
+// that whatever comes in whichever order is expected; the transcript prints them sorted,
+// so the order in which a server interleaves RECEIPTs and MESSAGEs does not change it.
+const pending = new Set();
+const lines = [];
+let allArrived;
 const arrived = (what, line) => {
   progress();
-  if (!waiting || !waiting.pending.delete(what)) fail(`unexpected: ${line}`);
-  waiting.lines.push(line);
-  if (waiting.pending.size === 0) {
-    const { lines, done } = waiting;
-    waiting = null;
-    console.log(lines.sort().join('\n'));
-    done();
-  }
+  if (!pending.delete(what)) fail(`unexpected: ${line}`);
+  lines.push(line);
+  if (pending.size === 0) allArrived();
 };
-const expect = (...what) => new Promise((done) => { waiting = { pending: new Set(what), lines: [], done }; });
-const receipt = (id) => {
-  client.watchForReceipt(id, () => arrived(id, `receipt ${id}`));
+const receipt = (id, then = () => {}) => {
+  client.watchForReceipt(id, () => {
+    arrived(id, `receipt ${id}`);
+    then();
+  });
   return id;
 };
 
 client.onConnect = async (frame) => {
   progress();
   console.log(`connected subprotocol=${client.webSocket.protocol} version=${frame.headers.version}`);
-  const subscribed = expect('sub-receipt');
-  client.subscribe(destination, (message) => {
-    const { headers, body } = message;
-    const order = JSON.parse(body).order?.id;
-    arrived(`message-${order}`, `message destination=${headers.destination} content-type=${headers['content-type']} body=${body}`);
-  }, { receipt: receipt('sub-receipt') });
-  await subscribed;
   const orders = [...Array(Number(count)).keys()].map((i) => i + 1);
-  const all = expect(...orders.flatMap((i) => [`send-${i}`, `message-${i}`]));
+  ['sub-receipt', ...orders.flatMap((i) => [`send-${i}`, `message-${i}`])].forEach((w) => pending.add(w));
+  const all = new Promise((done) => { allArrived = done; });
+  // Like most clients, it sends once the broker confirmed the subscription.
+  await new Promise((subscribed) => {
+    client.subscribe(destination, (message) => {
+      const { headers, body } = message;
+      const order = JSON.parse(body).order?.id;
+      arrived(`message-${order}`, `message destination=${headers.destination} content-type=${headers['content-type']} body=${body}`);
+    }, { receipt: receipt('sub-receipt', subscribed) });
+  });
   for (const i of orders) {
     const order = { order: { id: i, item: `widget-${i}`, quantity: i * 2, express: i % 2 === 0 } };
     client.publish({
@@ -77,6 +79,7 @@ client.onConnect = async (frame) => {
     });
   }
   await all;
+  console.log(lines.sort().join('\n'));
   await client.deactivate();
   console.log('disconnected');
   clearTimeout(timer);
