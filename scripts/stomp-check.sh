@@ -49,6 +49,7 @@ if [ -z "${WSREPLAY:-}" ]; then
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
   WSREPLAY="${CARGO_TARGET_DIR:-$ROOT/target}/release/wsreplay"
 fi
+WSREPLAY="$(realpath "$WSREPLAY")"
 QUEUE=/queue/wsreplay-orders
 client() { node "$NODE_DIR/stomp-client.mjs" "$1" "$QUEUE" 3; }
 wait_port() { for _ in $(seq 300); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; fail "nothing listens on port $1 after 30 s"; }
@@ -69,15 +70,23 @@ rabbit() { # command [args]: runs a RabbitMQ tool against this script's broker
     RABBITMQ_CONFIG_FILE="$WORK/rabbitmq/rabbitmq.conf" RABBITMQ_DIST_PORT="$DIST_PORT" \
     RABBITMQ_PID_FILE="$WORK/rabbitmq/pid" "$RABBIT/$@"
 }
-epmd_was_running=""
-pgrep -x epmd >/dev/null && epmd_was_running=1
+epmd_before="$(pgrep -x epmd || true)" # the Erlang port mapper, if one runs already
 broker="" recorder="" mock=""
 stop_broker() {
   [ -n "$broker" ] || return 0
   rabbit rabbitmqctl shutdown >/dev/null 2>&1 || kill -TERM "$broker" 2>/dev/null || true
   wait "$broker" 2>/dev/null || true
   broker=""
-  [ -n "$epmd_was_running" ] || epmd -kill >/dev/null 2>&1 || true
+  # The Erlang port mapper the broker started (not one that ran before), once the node
+  # has left it; it takes a moment to go after `epmd -kill`.
+  local epmd
+  epmd="$(pgrep -x epmd || true)"
+  [ -z "$epmd" ] || [ "$epmd" = "$epmd_before" ] && return 0
+  for _ in $(seq 50); do
+    epmd -kill >/dev/null 2>&1 || true
+    kill -0 "$epmd" 2>/dev/null || return 0
+    sleep 0.1
+  done
 }
 cleanup() {
   for p in $recorder $mock; do kill -TERM "$p" 2>/dev/null || true; done
