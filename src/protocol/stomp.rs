@@ -1,5 +1,6 @@
 //! STOMP 1.0–1.2 over WebSocket: `COMMAND\nname:value\n…\n\nbody\0`, one or more
-//! frames per message, a lone line break being a heart-beat.
+//! frames per message, each maybe followed by line breaks; a message of line breaks
+//! alone is a heart-beat.
 //!
 //! The kind is the command (`SEND`, `MESSAGE`, `SUBSCRIBE`, ...). The body is an object
 //! of the headers (values as strings, `destination` kept literally as a discriminating
@@ -42,14 +43,17 @@ impl Decoder for StompDecoder {
         let mut rest = text;
         let before = out.len();
         while !rest.is_empty() {
-            // Heart-beats: line breaks between (or instead of) frames.
+            // Line breaks between or after frames are padding (RabbitMQ ends every frame
+            // with `\0\n`); a message of line breaks alone is a heart-beat.
             let trimmed = rest.trim_start_matches(['\n', '\r']);
-            if trimmed.len() < rest.len() && trimmed.is_empty() {
-                out.push(Event {
-                    kind: "(heart-beat)".into(),
-                    correlation: None,
-                    body: Payload::Opaque,
-                });
+            if trimmed.is_empty() {
+                if out.len() == before {
+                    out.push(Event {
+                        kind: "(heart-beat)".into(),
+                        correlation: None,
+                        body: Payload::Opaque,
+                    });
+                }
                 break;
             }
             rest = trimmed;
@@ -149,6 +153,30 @@ mod tests {
                 ("SEND", None),
                 ("SEND", None),
             ]);
+    }
+
+    #[test]
+    fn line_breaks_after_a_frame_are_not_a_heart_beat() {
+        // RabbitMQ's web-STOMP ends every frame with `\0\n`.
+        assert_events(
+            &Stomp,
+            &[
+                ("s2c", "CONNECTED\nversion:1.2\nsession:session-x\n\n\0\n"),
+                ("s2c", "RECEIPT\nreceipt-id:send-1\n\n\0\r\n\n"),
+                (
+                    "s2c",
+                    "RECEIPT\nreceipt-id:a\n\n\0\nRECEIPT\nreceipt-id:b\n\n\0\n",
+                ),
+                ("s2c", "\r\n"),
+            ],
+            &[
+                ("CONNECTED", None),
+                ("RECEIPT", Some("send-1")),
+                ("RECEIPT", Some("a")),
+                ("RECEIPT", Some("b")),
+                ("(heart-beat)", None),
+            ],
+        );
     }
 
     #[test]

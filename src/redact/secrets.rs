@@ -243,8 +243,8 @@ pub fn is_secret_field(name: &str) -> bool {
 }
 
 /// Whether a field of this name holds a password, whatever it looks like: its last
-/// word is `password`, `passwd`, `pass`, `pwd` or `passphrase` (`password`,
-/// `db_pass`, `userPassword`; not `password_policy` nor `bypass`).
+/// word is `password`, `passwd`, `pass`, `pwd`, `passphrase` or `passcode` (`password`,
+/// `db_pass`, `userPassword`, STOMP's `passcode`; not `password_policy` nor `bypass`).
 pub fn is_password_field(name: &str) -> bool {
     let last = name
         .rsplit(|c: char| !c.is_ascii_alphanumeric())
@@ -255,9 +255,16 @@ pub fn is_password_field(name: &str) -> bool {
         Some(i) if last[i..].len() > 1 => &last[i..],
         _ => last,
     };
-    ["password", "passwd", "pass", "pwd", "passphrase"]
-        .iter()
-        .any(|w| last.eq_ignore_ascii_case(w))
+    [
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "passphrase",
+        "passcode",
+    ]
+    .iter()
+    .any(|w| last.eq_ignore_ascii_case(w))
 }
 
 /// A long, random-looking value: at least 16 characters, no spaces, letters mixed with

@@ -303,6 +303,8 @@ impl Observation {
                                 label.clone(),
                                 field_name(path).to_string(),
                             )));
+                    // A password field's value is never a literal (STOMP's `passcode`).
+                    let literal = literal && !secrets::is_password_field(field_name(path));
                     fields.insert(name, describe(p, literal, hints.number.contains(&key)));
                 }
                 section.kinds.insert(
@@ -533,6 +535,25 @@ mod tests {
         s.routes["r"].kinds[&(Dir::ServerToClient, "login".to_string())]
             .fields
             .clone()
+    }
+
+    #[test]
+    fn a_stomp_passcode_is_not_a_snapshot_literal() {
+        // RabbitMQ's default user: `login` and `passcode` are both `guest`.
+        let rec = Recording::single_connection(
+            "r",
+            [(
+                Dir::ClientToServer,
+                Body::Text("CONNECT\nlogin:guest\npasscode:guest\naccept-version:1.2\n\n\0".into()),
+            )],
+        );
+        let rendered = Structure::of(&rec).render();
+        let value = |field: &str| {
+            let line = rendered.lines().find(|l| l.starts_with(field));
+            line.map(|l| l[field.len()..].trim().to_string())
+        };
+        assert_eq!(value("login ").as_deref(), Some("\"guest\""), "{rendered}");
+        assert_eq!(value("passcode ").as_deref(), Some("string"), "{rendered}");
     }
 
     /// Issue 15: a value seen once, a random token or a vendor key was written into

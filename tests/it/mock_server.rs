@@ -355,3 +355,51 @@ async fn a_fault_on_a_mock_names_replies_by_protocol() {
     let report = stop(replay).await;
     assert_eq!(report.mocks[0].dropped, 1);
 }
+
+#[tokio::test]
+async fn a_close_the_recorded_server_began_is_begun_again_after_its_request() {
+    // RabbitMQ closes a STOMP connection after DISCONNECT; stompjs waits for that close.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = recorded(&[(
+        "/ws",
+        None,
+        vec![
+            ("c2s", "CONNECT\naccept-version:1.2\n\n\0"),
+            ("s2c", "CONNECTED\nversion:1.2\n\n\0\n"),
+            ("c2s", "DISCONNECT\nreceipt:close-1\n\n\0"),
+        ],
+    )]);
+    rec.records.push(Record::Close(wsreplay::recording::Close {
+        t_us: 0,
+        conn: 1,
+        dir: Dir::ServerToClient,
+        code: Some(1000),
+        reason: "STOMP died".into(),
+        base64: None,
+    }));
+    let (replay, url) = serve(rec, &dir).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{url}/ws"))
+        .await
+        .unwrap();
+    ws.send(WsMessage::text("CONNECT\naccept-version:1.2\n\n\0"))
+        .await
+        .unwrap();
+    assert!(next_text(&mut ws).await.starts_with("CONNECTED"));
+    ws.send(WsMessage::text("DISCONNECT\nreceipt:close-1\n\n\0"))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the mock closes")
+        .unwrap()
+        .unwrap();
+    match closed {
+        WsMessage::Close(Some(frame)) => {
+            assert_eq!(u16::from(frame.code), 1000);
+            assert_eq!(frame.reason.as_str(), "STOMP died");
+        }
+        other => panic!("expected the recorded close, got {other:?}"),
+    }
+    let report = stop(replay).await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

@@ -129,6 +129,7 @@ mod tests {
                     open: o.clone(),
                     greetings: vec![],
                     requests: vec![],
+                    close: None,
                 })
                 .collect(),
             protocol: None,

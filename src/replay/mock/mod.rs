@@ -7,10 +7,12 @@
 //! it are sent. Each live message is matched to a recorded request of its
 //! conversation, and the responses recorded for it are sent after their recorded
 //! delays (divided by `--speed`), so answers that came out of order stay out of order
-//! and pushes keep their moment. A reply is the recorded bytes, with only the ids
-//! carried over from the live request changed ([`crate::replay::rewrite`]).
-//! Unmatched requests get no answer and are reported; a matched request whose
-//! structure differs from the recorded one is answered and reported.
+//! and pushes keep their moment; a closing handshake the recorded server began is begun
+//! again the same way (a STOMP broker closes after `DISCONNECT`). A reply is the
+//! recorded bytes, with only the ids carried over from the live request changed
+//! ([`crate::replay::rewrite`]). Unmatched requests get no answer and are reported; a
+//! matched request whose structure differs from the recorded one is answered and
+//! reported.
 
 pub mod handshake;
 pub mod ids;
@@ -272,14 +274,18 @@ async fn serve(
     tracing::debug!(route = %ctx.route, %peer, target = %upgrade.target, ?recorded, "connection accepted");
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     if let Some(l) = &live {
-        for greeting in &ctx.table.conns[l.primary].greetings {
+        let recorded = &ctx.table.conns[l.primary];
+        for greeting in &recorded.greetings {
             pending.push(delayed(
                 greeting.delay_us,
                 ctx.speed,
                 to_ws(greeting.message.op, &greeting.message.body),
             ));
         }
+        pending.extend(closing(recorded, None, ctx.speed));
     }
+    // Set once the mock has sent a close frame: the connection's end is then its doing.
+    let mut closing_sent = false;
     let mut decoder = ctx.table.decoder();
     let mut received = 0u64;
     let mut faults = Injector::new(&ctx.faults, &ctx.route, Dir::ServerToClient)
@@ -308,6 +314,7 @@ async fn serve(
                 for out in outs {
                     match out {
                         Out::Send(msg) => {
+                            closing_sent |= msg.is_close();
                             capture.message(Dir::ServerToClient, &msg);
                             if let Err(e) = ws.send(msg).await {
                                 break 'conn (EndHow::Reset, Side::Client, Some(e.to_string()));
@@ -336,6 +343,7 @@ async fn serve(
                     }
                 }
                 Some(Err(e)) => break (EndHow::Reset, Side::Client, Some(e.to_string())),
+                None if closing_sent => break (EndHow::Closed, Side::Recorder, None),
                 None => break (EndHow::Closed, Side::Client, None),
             },
         }
@@ -400,6 +408,18 @@ fn answer_request(
             reply(&ctx.table, response, &edits),
         ));
     }
+    pending.extend(closing(&ctx.table.conns[conn], Some(index), ctx.speed));
+}
+
+/// The close frame the recorded server began closing with, when it followed `after`.
+fn closing(recorded: &table::RecordedConn, after: Option<usize>, speed: f64) -> Option<Pending> {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let close = recorded.close.as_ref().filter(|c| c.after == after)?;
+    let frame = close.code.map(|code| CloseFrame {
+        code: CloseCode::from(code),
+        reason: close.reason.clone().into(),
+    });
+    Some(delayed(close.delay_us, speed, WsMessage::Close(frame)))
 }
 
 /// A recorded response as sent again: its bytes, with the live request's ids.

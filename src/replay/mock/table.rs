@@ -7,7 +7,8 @@
 //! (JSON-RPC `id`, graphql-ws `id`, a Socket.IO ack id, ...), else whose id values
 //! (`message_id`, ...) it contains, else whose `[[correlate]]` value it carries, else
 //! simply the latest earlier request. Unsolicited messages (pushes, heartbeats) thereby
-//! keep their recorded delay after what preceded them.
+//! keep their recorded delay after what preceded them. A closing handshake the recorded
+//! server started is kept the same way, after the request it followed.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,17 @@ pub struct RecordedRequest {
     pub responses: Vec<RecordedResponse>,
 }
 
+/// The close frame with which the recorded server (not the client) began closing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedClose {
+    /// The request it followed (`None`: before any), and how long after it (or after
+    /// the connection's opening) it was sent.
+    pub after: Option<usize>,
+    pub delay_us: u64,
+    pub code: Option<u16>,
+    pub reason: String,
+}
+
 /// One recorded connection to the mocked server.
 #[derive(Clone, Debug)]
 pub struct RecordedConn {
@@ -52,6 +64,7 @@ pub struct RecordedConn {
     pub open: Open,
     pub greetings: Vec<RecordedResponse>,
     pub requests: Vec<RecordedRequest>,
+    pub close: Option<RecordedClose>,
 }
 
 /// Everything a mock needs to stand in for one route.
@@ -114,23 +127,42 @@ pub fn json_of(body: &Body) -> Option<Value> {
 /// Builds the mock table of `route`; `pairs` are the `[[correlate]]` declarations.
 pub fn mock_table(recording: &Recording, route: &str, pairs: &[IdPair]) -> MockTable {
     let mut table = MockTable::default();
-    // Per recorded connection: its index in the table, and when each request was sent.
-    let mut conns: BTreeMap<u64, (usize, Vec<u64>)> = BTreeMap::new();
+    // Per recorded connection: its index in the table, when each request was sent, and
+    // whether a close frame went either way yet.
+    let mut conns: BTreeMap<u64, (usize, Vec<u64>, bool)> = BTreeMap::new();
     let mut reader = Reader::default();
     let pairs: Vec<&IdPair> = pairs.iter().filter(|p| p.route == route).collect();
     for record in &recording.records {
         match record {
             Record::Open(o) if o.route == route => {
                 reader.open(o);
-                conns.insert(o.conn, (table.conns.len(), Vec::new()));
+                conns.insert(o.conn, (table.conns.len(), Vec::new(), false));
                 table.conns.push(RecordedConn {
                     open: o.clone(),
                     greetings: Vec::new(),
                     requests: Vec::new(),
+                    close: None,
                 });
             }
+            Record::Close(c) => {
+                let Some((index, sent_at, closing)) = conns.get_mut(&c.conn) else {
+                    continue;
+                };
+                if c.dir == Dir::ServerToClient && !*closing {
+                    let conn = &mut table.conns[*index];
+                    let after = sent_at.len().checked_sub(1);
+                    let since = after.map_or(conn.open.t_us, |r| sent_at[r]);
+                    conn.close = Some(RecordedClose {
+                        after,
+                        delay_us: c.t_us.saturating_sub(since),
+                        code: c.code,
+                        reason: c.reason.clone(),
+                    });
+                }
+                *closing = true;
+            }
             Record::Message(m) => {
-                let Some((index, sent_at)) = conns.get_mut(&m.conn) else {
+                let Some((index, sent_at, _)) = conns.get_mut(&m.conn) else {
                     continue;
                 };
                 let mut events = Vec::with_capacity(1);
@@ -271,6 +303,45 @@ mod tests {
             .map(|r| r.responses.iter().map(|x| x.delay_us).collect())
             .collect();
         assert_eq!(delays, [vec![30], vec![10]]);
+    }
+
+    #[test]
+    fn a_close_the_server_began_follows_its_request_and_a_client_close_is_not_kept() {
+        use crate::recording::Close;
+        use Dir::*;
+        let close = |conn, t_us, dir, code| {
+            Record::Close(Close {
+                t_us,
+                conn,
+                dir,
+                code,
+                reason: "STOMP died".into(),
+                base64: None,
+            })
+        };
+        let rec = recording(vec![
+            open(1, "stomp", 0),
+            msg(1, ClientToServer, 10, "CONNECT\n\n\0"),
+            msg(1, ClientToServer, 20, "DISCONNECT\nreceipt:close-1\n\n\0"),
+            close(1, 25, ServerToClient, Some(1000)),
+            close(1, 26, ClientToServer, Some(1000)),
+            open(2, "stomp", 30),
+            msg(2, ClientToServer, 40, "CONNECT\n\n\0"),
+            close(2, 50, ClientToServer, None),
+            close(2, 51, ServerToClient, None),
+        ]);
+        let t = mock_table(&rec, "stomp", &[]);
+        let expected = RecordedClose {
+            after: Some(1),
+            delay_us: 5,
+            code: Some(1000),
+            reason: "STOMP died".into(),
+        };
+        assert_eq!(t.conns[0].close, Some(expected));
+        assert_eq!(
+            t.conns[1].close, None,
+            "the server only answered the client's close"
+        );
     }
 
     #[test]
