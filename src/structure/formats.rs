@@ -202,6 +202,18 @@ pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
     if !prefix[..cut].split(['_', '-', ':']).all(word_like) {
         return None;
     }
+    // A long prefix that mixes letters with digits, or both cases, is a random token's
+    // head (`C3_jqbpcnaukkq-9`, base64url), not a namespace. Decided on the prefix alone,
+    // so a field's format does not flip with its tail.
+    let head = &prefix[..cut];
+    let classes = [
+        head.bytes().any(|b| b.is_ascii_lowercase()),
+        head.bytes().any(|b| b.is_ascii_uppercase()),
+        head.bytes().any(|b| b.is_ascii_digit()),
+    ];
+    if head.len() >= 8 && classes.iter().filter(|c| **c).count() >= 2 {
+        return None;
+    }
     // Random hex of 8+ characters can come out all digits or all letters: call any
     // such tail hex, so the description does not flip between runs. Shorter all-digit
     // tails are counters (`thread_12`).
@@ -308,7 +320,12 @@ mod tests {
             StrFormat::PrefixedId("thread_".into(), IdTail::Counter)
         );
         // A random token (a Socket.IO sid) that ends in `_` and digits is no id.
-        for token in ["PBSYqFLHZyIOu_42", "q7Xk2-ab12", "aB_1234"] {
+        for token in [
+            "PBSYqFLHZyIOu_42",
+            "q7Xk2-ab12",
+            "aB_1234",
+            "C3_jqbpcnaukkq-9",
+        ] {
             assert_eq!(f(token), StrFormat::Plain, "{token}");
         }
         assert_eq!(
