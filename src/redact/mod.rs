@@ -44,6 +44,7 @@ pub const DEFAULT_QUERY: &[&str] = &["token", "access_token", "api_key", "passwo
 /// JSON keys whose string values are redacted by default.
 pub const DEFAULT_JSON_KEYS: &[&str] = &[
     "password",
+    "passcode",
     "access_token",
     "refresh_token",
     "api_key",
@@ -394,6 +395,8 @@ impl Redactor {
         let json = text.trim_start().starts_with(['{', '[']);
         let redacted = if json {
             json::redact(self, text)
+        } else if let Some(frame) = self.stomp_headers(text) {
+            Some(frame)
         } else if looks_form_encoded(text) {
             let named: HashSet<String> = self.query.union(&self.json_keys).cloned().collect();
             Some(self.form(text, &named)).filter(|f| f != text)
@@ -407,6 +410,45 @@ impl Redactor {
             self.scan_text(current)
         };
         more.or(redacted)
+    }
+}
+
+impl Redactor {
+    /// A STOMP frame (a command line, `name:value` header lines, a blank line, the body)
+    /// with the values of secret-named headers (`passcode`, `Authorization`, the
+    /// configured JSON keys and headers) redacted in place; `None` for anything else, or
+    /// when nothing changed.
+    fn stomp_headers(&self, text: &str) -> Option<String> {
+        let (command, rest) = text.split_once('\n')?;
+        let command = command.trim_end_matches('\r');
+        if command.is_empty() || !command.bytes().all(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let head = rest
+            .find("\n\n")
+            .or_else(|| rest.find("\r\n\r\n"))
+            .unwrap_or(rest.len());
+        let mut out = String::with_capacity(text.len() + 16);
+        out.push_str(&text[..text.len() - rest.len()]);
+        let mut changed = false;
+        for line in rest[..head].split_inclusive('\n') {
+            let header = line.trim_end_matches(['\r', '\n']);
+            if let Some((name, value)) = header.split_once(':') {
+                let lower = name.to_ascii_lowercase();
+                let secret = self.json_keys.contains(&lower) || self.headers.contains(&lower);
+                if secret && !value.is_empty() && !placeholder::is_placeholder(value) {
+                    out.push_str(name);
+                    out.push(':');
+                    out.push_str(&self.pseudonym(value));
+                    out.push_str(&line[header.len()..]);
+                    changed = true;
+                    continue;
+                }
+            }
+            out.push_str(line);
+        }
+        out.push_str(&rest[head..]);
+        changed.then_some(out)
     }
 }
 
@@ -501,6 +543,22 @@ mod tests {
             },
             [7; 32],
         )
+    }
+
+    #[test]
+    fn a_stomp_frames_secret_headers_are_redacted_in_place() {
+        let r = redactor();
+        let connect = "CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\nhost:/\n\n\0";
+        let out = r.text(connect).unwrap();
+        let p = r.pseudonym("guest");
+        assert_eq!(
+            out,
+            format!("CONNECT\naccept-version:1.2\nlogin:guest\npasscode:{p}\nhost:/\n\n\0")
+        );
+        // A body that merely mentions a passcode is not a header.
+        let send = "SEND\ndestination:/queue/a\n\npasscode:guest\0";
+        assert_eq!(r.text(send), None);
+        assert_eq!(r.text("hello passcode:guest"), None);
     }
 
     #[test]
