@@ -3,8 +3,8 @@
 //!
 //! Every JSON message is reduced to key paths (`payload.tool_name`, `rows[].service`)
 //! and, per path, its JSON types (integer and float apart), recognised string formats
-//! (uuid, ISO-8601 timestamp, prefixed ids such as `run_<uuid>`, hex ids, URLs) and
-//! epoch numbers. Values are kept literally only for discriminators (`type`, ...) and
+//! and epoch numbers ([`formats`] states the rule: which formats there are, what each
+//! requires, and why text with whitespace is always plain text). Values are kept literally only for discriminators (`type`, ...) and
 //! for low-cardinality, enum-like fields, detected from the *baseline* recording
 //! ([`Hints`]) so that the same fields are literal in every run compared with it. An
 //! enum-like field's values are identifier-like, each seen at least twice in the

@@ -260,6 +260,52 @@ pub async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("the replay hung")
 }
 
+/// A demo backend (a "build under test") talking to the agents at these URLs, changed
+/// by `tweak` (regression events, a `Mutator`, the progress knob, ...).
+pub async fn demo_build(
+    nlp: String,
+    data: String,
+    viz: String,
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::demo::Server {
+    use wsreplay::demo::backend::{self, BackendConfig};
+    let mut config = BackendConfig {
+        nlp_url: nlp,
+        data_url: data,
+        viz_url: viz,
+        regression_events: Vec::new(),
+        agent_timeout: wsreplay::demo::DEFAULT_AGENT_TIMEOUT,
+        reply_delay: Duration::ZERO,
+        mutate: None,
+        progress: None,
+    };
+    tweak(&mut config);
+    backend::spawn(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Checks `gate` (its agents mocked) against a fresh demo backend changed by `tweak`,
+/// as a team's test body does.
+pub async fn check_demo_build(
+    gate: wsreplay::Gate,
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::Outcome {
+    let mocks = gate
+        .mock("nlp")
+        .mock("data")
+        .mock("viz")
+        .start()
+        .await
+        .unwrap();
+    let build = demo_build(mocks.url("nlp"), mocks.url("data"), mocks.url("viz"), tweak).await;
+    let outcome = guard(mocks.target("frontend", build.url()).run())
+        .await
+        .unwrap();
+    build.shutdown().await;
+    outcome
+}
+
 /// Replays `rec` against a fresh in-process demo backend (a "new build", changed by
 /// `regression_events` and `mutate`) whose agents are wsreplay's mocks; returns the
 /// report and the captured run.
@@ -269,7 +315,6 @@ pub async fn replay_demo(
     regression_events: Vec<String>,
     mutate: Option<wsreplay::demo::backend::Mutator>,
 ) -> (wsreplay::replay::ReplayReport, Recording) {
-    use wsreplay::demo::backend::{self, BackendConfig};
     use wsreplay::replay::{Replay, ReplayConfig};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run.jsonl");
@@ -280,20 +325,12 @@ pub async fn replay_demo(
     tweak(&mut config);
     let mut replay = Replay::start(rec.clone(), config).await.unwrap();
     let mock = |r: &str| format!("ws://{}", replay.mock_addr(r).unwrap());
-    let backend = backend::spawn(
-        BackendConfig {
-            nlp_url: mock("nlp"),
-            data_url: mock("data"),
-            viz_url: mock("viz"),
-            regression_events,
-            agent_timeout: Duration::from_secs(2),
-            reply_delay: Duration::ZERO,
-            mutate,
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let backend = demo_build(mock("nlp"), mock("data"), mock("viz"), |c| {
+        c.regression_events = regression_events;
+        c.agent_timeout = Duration::from_secs(2);
+        c.mutate = mutate;
+    })
+    .await;
     replay.target("frontend", &backend.url()).unwrap();
     let report = guard(replay.run()).await.unwrap();
     backend.shutdown().await;
