@@ -55,6 +55,15 @@ pub struct StructureConfig {
     /// Never keep these fields' values, even when they look like an enum.
     #[serde(default)]
     pub volatile: Vec<String>,
+    /// Message kinds (labels) taken as streams, whose number per conversation is not
+    /// compared exactly, even when the baseline's conversations all had the same number
+    /// (a recording of a single conversation).
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// Message kinds (labels) never taken as streams, even when their number per
+    /// conversation varied in the baseline.
+    #[serde(default)]
+    pub exact: Vec<String>,
     /// How each named route's messages are read (`[structure.route.NAME]`).
     #[serde(default)]
     pub route: BTreeMap<String, RouteProtocol>,

@@ -50,8 +50,34 @@ pub(crate) struct RouteStats {
     protocol: Option<Shared>,
     /// Per direction, per label (nested so a label can be looked up as `&str`).
     kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
-    /// Rendered conversation sequence → how many times it occurred.
-    sequences: BTreeMap<String, u64>,
+    /// Conversation → how many times it occurred.
+    conversations: BTreeMap<Conversation, u64>,
+}
+
+/// One conversation's messages in order, as runs of one kind: direction, label and how
+/// many in a row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Conversation {
+    /// Grouped by connection (no correlation value), not by a correlation value.
+    per_connection: bool,
+    runs: Vec<(Dir, String, u64)>,
+}
+
+impl Conversation {
+    /// The kind of its first message: conversations that open alike are compared with
+    /// each other when streams are detected.
+    fn opener(&self) -> Option<(Dir, &str)> {
+        self.runs.first().map(|(d, l, _)| (*d, l.as_str()))
+    }
+
+    /// How many messages of each kind it holds.
+    fn counts(&self) -> BTreeMap<(Dir, &str), u64> {
+        let mut out = BTreeMap::new();
+        for (d, l, n) in &self.runs {
+            *out.entry((*d, l.as_str())).or_default() += n;
+        }
+        out
+    }
 }
 
 /// A message's place in its conversation: direction and (interned) label.
@@ -69,6 +95,11 @@ pub struct Hints {
     /// (route, dir, kind, field name) of literal fields: a path new in a run whose
     /// field name is one of these (a field moved elsewhere) is shown literally too.
     literal_names: HashSet<(String, Dir, String, String)>,
+    /// (route, dir, kind) taken as streams → the fewest a conversation had (0 or 1).
+    streams: HashMap<(String, Dir, String), u64>,
+    /// Per (route, opener's dir and kind): the streams of the conversations that open so
+    /// → the fewest such a conversation had (0 or 1).
+    stream_groups: HashMap<(String, Dir, String), BTreeMap<(Dir, String), u64>>,
 }
 
 impl Observation {
@@ -174,22 +205,24 @@ impl Observation {
             let Some(route) = routes.get(&conn) else {
                 continue;
             };
-            let steps: Vec<String> = steps
-                .iter()
-                .map(|(dir, id)| format!("{dir} {}", labels[*id as usize]))
-                .collect();
-            let prefix = if key.is_none() {
-                "per connection: "
-            } else {
-                ""
+            let mut runs: Vec<(Dir, String, u64)> = Vec::new();
+            for (dir, id) in steps {
+                let label = &labels[id as usize];
+                match runs.last_mut() {
+                    Some((d, l, n)) if *d == dir && l == label => *n += 1,
+                    _ => runs.push((dir, label.clone(), 1)),
+                }
+            }
+            let conversation = Conversation {
+                per_connection: key.is_none(),
+                runs,
             };
-            let line = format!("{prefix}{}", collapse(&steps));
             *self
                 .routes
                 .entry(route.clone())
                 .or_default()
-                .sequences
-                .entry(line)
+                .conversations
+                .entry(conversation)
                 .or_default() += 1;
         }
     }
@@ -256,6 +289,7 @@ impl Observation {
                     }
                 }
             }
+            hints.add_streams(route, r, config);
         }
         hints
     }
@@ -297,17 +331,123 @@ impl Observation {
                             )));
                     fields.insert(name, describe(p, literal, hints.number.contains(&key)));
                 }
+                let stream = hints.streams.get(&(route.clone(), *dir, label.clone()));
                 section.kinds.insert(
                     (*dir, label.clone()),
                     KindSection {
-                        count: k.count,
+                        count: stream.copied().unwrap_or(k.count),
+                        stream: stream.is_some(),
                         fields,
                     },
                 );
             }
-            section.sequences = r.sequences.iter().map(|(s, n)| (s.clone(), *n)).collect();
+            for (conversation, n) in &r.conversations {
+                *section
+                    .sequences
+                    .entry(hints.sequence(route, conversation))
+                    .or_default() += n;
+            }
         }
         out
+    }
+}
+
+impl Hints {
+    /// Takes as streams the kinds of `route` whose number per conversation varied among
+    /// the conversations that open alike (and was above one at least once), or that
+    /// `[structure] streams` names; never those `[structure] exact` names.
+    fn add_streams(&mut self, route: &str, r: &RouteStats, config: &StructureConfig) {
+        let mut groups: BTreeMap<(Dir, &str), Vec<(BTreeMap<(Dir, &str), u64>, u64)>> =
+            BTreeMap::new();
+        for (conversation, n) in &r.conversations {
+            if let Some(opener) = conversation.opener() {
+                groups
+                    .entry(opener)
+                    .or_default()
+                    .push((conversation.counts(), *n));
+            }
+        }
+        for ((opener_dir, opener), members) in groups {
+            let kinds: BTreeSet<(Dir, &str)> = members
+                .iter()
+                .flat_map(|(counts, _)| counts.keys().copied())
+                .collect();
+            for (dir, label) in kinds {
+                let counts = members
+                    .iter()
+                    .map(|(counts, _)| counts.get(&(dir, label)).copied().unwrap_or(0));
+                let (min, max) = (counts.clone().min(), counts.max());
+                let (Some(min), Some(max)) = (min, max) else {
+                    continue;
+                };
+                let named = |list: &[String]| list.iter().any(|e| e == label);
+                let varied = min != max && max >= 2;
+                if named(&config.exact) || !(varied || named(&config.streams)) {
+                    continue;
+                }
+                let fewest = min.min(1);
+                self.stream_groups
+                    .entry((route.to_string(), opener_dir, opener.to_string()))
+                    .or_default()
+                    .insert((dir, label.to_string()), fewest);
+                let overall = self
+                    .streams
+                    .entry((route.to_string(), dir, label.to_string()))
+                    .or_insert(fewest);
+                *overall = (*overall).min(fewest);
+            }
+        }
+    }
+
+    /// A conversation as a line of the snapshot's sequences: `c2s chat → s2c
+    /// progress_update ×1+ → s2c agent_completed`. A stream's runs read `×1+`; a stream
+    /// that some conversations of its kind lacked (`×0+`) is named once at the end, as
+    /// where it falls cannot be compared.
+    fn sequence(&self, route: &str, conversation: &Conversation) -> String {
+        let empty = BTreeMap::new();
+        let streams = conversation
+            .opener()
+            .and_then(|(d, l)| {
+                self.stream_groups
+                    .get(&(route.to_string(), d, l.to_string()))
+            })
+            .unwrap_or(&empty);
+        // Step text, whether a stream, how many in a row.
+        let mut steps: Vec<(String, bool, u64)> = Vec::new();
+        for (dir, label, n) in &conversation.runs {
+            let fewest = streams.get(&(*dir, label.clone()));
+            if fewest == Some(&0) {
+                continue;
+            }
+            let step = format!("{dir} {label}");
+            match steps.last_mut() {
+                Some((last, _, count)) if *last == step => *count += n,
+                _ => steps.push((step, fewest.is_some(), *n)),
+            }
+        }
+        let line: Vec<String> = steps
+            .into_iter()
+            .map(|(step, stream, n)| match (stream, n) {
+                (true, _) => format!("{step} ×1+"),
+                (false, 1) => step,
+                (false, n) => format!("{step} ×{n}"),
+            })
+            .collect();
+        let anywhere: Vec<String> = streams
+            .iter()
+            .filter(|(_, fewest)| **fewest == 0)
+            .map(|((dir, label), _)| format!("{dir} {label} ×0+"))
+            .collect();
+        let prefix = if conversation.per_connection {
+            "per connection: "
+        } else {
+            ""
+        };
+        let mut text = format!("{prefix}{}", line.join(" → "));
+        if !anywhere.is_empty() {
+            text += &format!(" (and {} anywhere)", anywhere.join(", "));
+        }
+        text
     }
 }
 
@@ -494,22 +634,6 @@ pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
         );
     }
     parts.into_iter().collect::<Vec<_>>().join(" | ")
-}
-
-/// `a, b, b, b, c` → `a → b ×3 → c`.
-pub(crate) fn collapse(steps: &[String]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < steps.len() {
-        let run = steps[i..].iter().take_while(|s| **s == steps[i]).count();
-        out.push(if run > 1 {
-            format!("{} ×{run}", steps[i])
-        } else {
-            steps[i].clone()
-        });
-        i += run;
-    }
-    out.join(" → ")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use wsreplay::demo::protocol::SeededRng;
 use wsreplay::{Gate, Outcome, Verdict};
 
 use crate::snapshots::{RECORDINGS, SNAPSHOTS};
+use crate::streams::seed;
 use crate::support::check_demo_build;
 
 /// The demo's free-text fields (at any depth), in messages to the frontend and to the
@@ -32,19 +33,6 @@ const TAIL: [&str; 12] = [
     "with a much longer explanation of what happened",
     "done.",
 ];
-
-/// Seeds a run from the clock unless `WSREPLAY_TEST_SEED` is set (to reproduce one).
-fn seed() -> u64 {
-    std::env::var("WSREPLAY_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
 
 /// Rewrites every free-text string of a message (at any depth) with `f`.
 fn rewrite(value: &mut Value, f: &mut dyn FnMut(&str) -> Value) {

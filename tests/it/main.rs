@@ -19,6 +19,7 @@ mod secrets;
 mod signals;
 mod snapshots;
 mod soak;
+mod streams;
 mod structure_changes;
 mod support;
 mod tls;
