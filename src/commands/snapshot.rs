@@ -18,7 +18,7 @@ pub struct SnapshotArgs {
     /// Where snapshots live.
     #[arg(long, value_name = "DIR", default_value = "snapshots")]
     pub snapshots: PathBuf,
-    /// Read [structure] settings (literal and volatile fields, routes' protocols) from this TOML file
+    /// Read [structure] settings (literal and volatile fields, streams, routes' protocols) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

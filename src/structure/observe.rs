@@ -71,7 +71,7 @@ impl Conversation {
     }
 
     /// How many messages of each kind it holds.
-    fn counts(&self) -> BTreeMap<(Dir, &str), u64> {
+    fn counts(&self) -> Counts<'_> {
         let mut out = BTreeMap::new();
         for (d, l, n) in &self.runs {
             *out.entry((*d, l.as_str())).or_default() += n;
@@ -82,6 +82,12 @@ impl Conversation {
 
 /// A message's place in its conversation: direction and (interned) label.
 pub(crate) type Step = (Dir, u32);
+
+/// Kinds taken as streams (direction, label) → the fewest a conversation had (0 or 1).
+type Streams = BTreeMap<(Dir, String), u64>;
+
+/// Kinds and how many of each a conversation holds.
+type Counts<'a> = BTreeMap<(Dir, &'a str), u64>;
 
 /// Baseline facts that make the structure of later runs comparable with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,7 +105,7 @@ pub struct Hints {
     streams: HashMap<(String, Dir, String), u64>,
     /// Per (route, opener's dir and kind): the streams of the conversations that open so
     /// → the fewest such a conversation had (0 or 1).
-    stream_groups: HashMap<(String, Dir, String), BTreeMap<(Dir, String), u64>>,
+    stream_groups: HashMap<(String, Dir, String), Streams>,
 }
 
 impl Observation {
@@ -357,25 +363,25 @@ impl Hints {
     /// the conversations that open alike (and was above one at least once), or that
     /// `[structure] streams` names; never those `[structure] exact` names.
     fn add_streams(&mut self, route: &str, r: &RouteStats, config: &StructureConfig) {
-        let mut groups: BTreeMap<(Dir, &str), Vec<(BTreeMap<(Dir, &str), u64>, u64)>> =
-            BTreeMap::new();
-        for (conversation, n) in &r.conversations {
+        // Per opener: each distinct conversation's counts per kind.
+        let mut groups: BTreeMap<(Dir, &str), Vec<Counts>> = BTreeMap::new();
+        for conversation in r.conversations.keys() {
             if let Some(opener) = conversation.opener() {
                 groups
                     .entry(opener)
                     .or_default()
-                    .push((conversation.counts(), *n));
+                    .push(conversation.counts());
             }
         }
         for ((opener_dir, opener), members) in groups {
             let kinds: BTreeSet<(Dir, &str)> = members
                 .iter()
-                .flat_map(|(counts, _)| counts.keys().copied())
+                .flat_map(|counts| counts.keys().copied())
                 .collect();
             for (dir, label) in kinds {
                 let counts = members
                     .iter()
-                    .map(|(counts, _)| counts.get(&(dir, label)).copied().unwrap_or(0));
+                    .map(|counts| counts.get(&(dir, label)).copied().unwrap_or(0));
                 let (min, max) = (counts.clone().min(), counts.max());
                 let (Some(min), Some(max)) = (min, max) else {
                     continue;
@@ -723,5 +729,136 @@ mod tests {
         assert_eq!(old, new);
         let error = &old.routes["r"].kinds[&(Dir::ServerToClient, "error".to_string())];
         assert_eq!(error.fields["error.type"], "string");
+    }
+
+    /// Chats, each `(progress updates, done events)`: a user message, its progress
+    /// updates and its done events, correlated by `message_id`.
+    fn chats(chats: &[(u64, u64)]) -> Recording {
+        let mut messages = Vec::new();
+        for (i, (progress, done)) in chats.iter().enumerate() {
+            let msg = |kind: &str| {
+                format!(
+                    r#"{{"type":"{kind}","message_id":"msg_{:08x}"}}"#,
+                    0xabc000 + i
+                )
+            };
+            messages.push((Dir::ClientToServer, Body::Text(msg("chat"))));
+            for _ in 0..*progress {
+                messages.push((Dir::ServerToClient, Body::Text(msg("progress"))));
+            }
+            for _ in 0..*done {
+                messages.push((Dir::ServerToClient, Body::Text(msg("done"))));
+            }
+        }
+        Recording::single_connection("r", messages)
+    }
+
+    /// The run's structure, normalised with the baseline's hints as `check` does.
+    fn against(
+        baseline: &Recording,
+        run: &Recording,
+        config: &StructureConfig,
+    ) -> (Structure, Structure) {
+        let obs = crate::structure::Observation::of(baseline);
+        let hints = obs.hints_with(config);
+        (
+            obs.render(&hints),
+            crate::structure::Observation::of(run).render(&hints),
+        )
+    }
+
+    fn route(s: &Structure) -> String {
+        s.render_route("r")
+    }
+
+    /// Issue 17, item 3: 1, 3 and 2 progress updates in three chats are a stream; one
+    /// `done` per chat stays exact.
+    #[test]
+    fn a_kind_whose_number_varies_per_conversation_is_a_stream() {
+        let baseline = chats(&[(1, 1), (3, 1), (2, 1)]);
+        let config = StructureConfig::default();
+        let (old, new) = against(&baseline, &chats(&[(4, 1), (1, 1), (7, 1)]), &config);
+        let text = route(&old);
+        assert!(text.contains("### s2c progress ×1+\n"), "{text}");
+        assert!(text.contains("### s2c done ×3\n"), "{text}");
+        assert!(
+            text.contains("×3 c2s chat → s2c progress ×1+ → s2c done\n"),
+            "{text}"
+        );
+        assert_eq!(route(&new), text, "more or fewer progress updates");
+        assert_eq!(Structure::parse(&old.render()).unwrap(), old);
+        // Once per chat is exact: twice, or not at all, is a difference.
+        for (changed, what) in [
+            (chats(&[(1, 1), (1, 2), (1, 1)]), "### s2c done ×4"),
+            (chats(&[(1, 1), (1, 0), (1, 1)]), "### s2c done ×2"),
+            (chats(&[(1, 1), (0, 1), (1, 1)]), "×1 c2s chat → s2c done"),
+        ] {
+            let (_, new) = against(&baseline, &changed, &config);
+            assert!(route(&new).contains(what), "{what} in\n{}", route(&new));
+        }
+    }
+
+    /// A stream that some conversations lacked is `×0+`, named once at the end of
+    /// the sequence, since where it falls cannot be compared.
+    #[test]
+    fn a_stream_some_conversations_lacked_is_zero_or_more() {
+        let baseline = chats(&[(0, 1), (2, 1), (1, 1)]);
+        let config = StructureConfig::default();
+        let (old, new) = against(&baseline, &chats(&[(3, 1), (0, 1), (0, 1)]), &config);
+        let text = route(&old);
+        assert!(text.contains("### s2c progress ×0+\n"), "{text}");
+        assert!(
+            text.contains("×3 c2s chat → s2c done (and s2c progress ×0+ anywhere)\n"),
+            "{text}"
+        );
+        assert_eq!(route(&new), text);
+        // Seen at most once per chat: not repeated, so not a stream.
+        let (old, _) = against(&chats(&[(0, 1), (1, 1)]), &chats(&[]), &config);
+        assert!(
+            route(&old).contains("### s2c progress ×1\n"),
+            "{}",
+            route(&old)
+        );
+    }
+
+    /// `[structure] streams` declares a stream the recording cannot show (a single
+    /// conversation); `exact` forbids one.
+    #[test]
+    fn streams_can_be_declared_and_forbidden() {
+        let single = chats(&[(3, 1)]);
+        let (old, new) = against(&single, &chats(&[(5, 1)]), &StructureConfig::default());
+        assert!(
+            route(&old).contains("### s2c progress ×3\n"),
+            "{}",
+            route(&old)
+        );
+        assert_ne!(route(&new), route(&old));
+        let declared = StructureConfig {
+            streams: vec!["progress".into()],
+            ..StructureConfig::default()
+        };
+        let (old, new) = against(&single, &chats(&[(5, 1)]), &declared);
+        assert!(
+            route(&old).contains("### s2c progress ×1+\n"),
+            "{}",
+            route(&old)
+        );
+        assert_eq!(route(&new), route(&old));
+        let exact = StructureConfig {
+            exact: vec!["progress".into()],
+            ..StructureConfig::default()
+        };
+        let varied = chats(&[(1, 1), (3, 1)]);
+        let (old, _) = against(&varied, &varied, &exact);
+        assert!(
+            route(&old).contains("### s2c progress ×4\n"),
+            "{}",
+            route(&old)
+        );
+        assert!(
+            route(&old).contains("→ s2c progress ×3 →"),
+            "{}",
+            route(&old)
+        );
     }
 }
