@@ -67,13 +67,16 @@ pub struct BackendConfig {
 pub struct VariedProgress {
     pub seed: u64,
     pub min: u64,
-    pub max: u64,
+    /// `None`: the chat's own count, so never more than a recording of this backend
+    /// holds (a replay paced by counting messages is not disturbed).
+    pub max: Option<u64>,
 }
 
 impl VariedProgress {
-    /// The number of progress updates of the chat `message_id`.
-    fn steps(&self, message_id: &str) -> u64 {
-        SeededRng::from_parts(&[&self.seed.to_string(), message_id]).int_range(self.min, self.max)
+    /// The number of progress updates of the chat `message_id`, whose own count is `own`.
+    fn steps(&self, message_id: &str, own: u64) -> u64 {
+        let max = self.max.unwrap_or(own).max(self.min);
+        SeededRng::from_parts(&[&self.seed.to_string(), message_id]).int_range(self.min, max)
     }
 }
 
@@ -647,7 +650,7 @@ impl ChatRun<'_> {
         let steps = rng.int_range(1, 4);
         let message_id = py_str(&self.ctx.message_id);
         self.progress(match &self.backend.progress {
-            Some(varied) => varied.steps(&message_id),
+            Some(varied) => varied.steps(&message_id, steps),
             None => steps,
         });
         let services = services_of(&nlp);

@@ -44,8 +44,8 @@ pub async fn check_checkout(
 }
 
 /// 20 checks in a row against a build whose chats stream between `min` and `max`
-/// progress updates, drawn anew for every run.
-async fn twenty_checks_with_progress(min: u64, max: u64) {
+/// progress updates (`None`: the chat's recorded number), drawn anew for every run.
+async fn twenty_checks_with_progress(min: u64, max: Option<u64>) {
     let seed = seed();
     for run in 0..20 {
         let seed = seed.wrapping_add(run);
@@ -64,14 +64,14 @@ async fn twenty_checks_with_progress(min: u64, max: u64) {
 #[tokio::test]
 #[ignore = "needs pacing by meaning (issue 17 item 2)"]
 async fn progress_varying_in_number_passes_twenty_checks_in_a_row() {
-    twenty_checks_with_progress(1, 4).await;
+    twenty_checks_with_progress(1, Some(4)).await;
 }
 
-/// The same with counts that do not disturb today's count-based pacing: never more
-/// progress updates than the recording's chats had (2 and 1), so every chat streams one.
+/// The same with counts that do not disturb today's count-based pacing: between one and
+/// the number the recording's chat had (1-2 and 1), never more.
 #[tokio::test]
 async fn fewer_progress_updates_pass_twenty_checks_in_a_row() {
-    twenty_checks_with_progress(1, 1).await;
+    twenty_checks_with_progress(1, None).await;
 }
 
 /// The summary lines of a check.
