@@ -8,11 +8,9 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use wsreplay::demo::backend::{Mutator, Outgoing};
 use wsreplay::demo::protocol::SeededRng;
-use wsreplay::{Gate, Outcome, Verdict};
+use wsreplay::Verdict;
 
-use crate::snapshots::{RECORDINGS, SNAPSHOTS};
-use crate::streams::seed;
-use crate::support::check_demo_build;
+use crate::support::{check_checkout, differences, seed};
 
 /// The demo's free-text fields (at any depth), in messages to the frontend and to the
 /// agents.
@@ -64,27 +62,12 @@ fn chatty(seed: u64) -> Mutator {
     })
 }
 
-async fn check(seed: u64, mutate: Mutator) -> Outcome {
-    let runs = tempfile::tempdir().unwrap();
-    let gate = Gate::load(format!("{RECORDINGS}/checkout.jsonl"))
-        .snapshots(SNAPSHOTS)
-        .runs(runs.path())
-        .check_only();
-    let outcome = check_demo_build(gate, |c| c.mutate = Some(mutate)).await;
-    assert!(
-        outcome.result().error.is_none(),
-        "seed {seed}: {}",
-        outcome.report()
-    );
-    outcome
-}
-
 #[tokio::test]
 async fn varying_free_text_passes_twenty_checks_in_a_row() {
     let seed = seed();
     for run in 0..20 {
         let seed = seed.wrapping_add(run);
-        let outcome = check(seed, chatty(seed)).await;
+        let outcome = check_checkout(|c| c.mutate = Some(chatty(seed))).await;
         assert_eq!(
             outcome.verdict(),
             Verdict::Same,
@@ -102,14 +85,7 @@ async fn summary_when_text_becomes(to: Value) -> Vec<String> {
         }
         true
     });
-    let outcome = check(0, on_progress).await;
-    assert_eq!(outcome.verdict(), Verdict::Differs, "{}", outcome.report());
-    outcome
-        .result()
-        .routes
-        .iter()
-        .flat_map(|r| r.summary.clone())
-        .collect()
+    differences(&check_checkout(|c| c.mutate = Some(on_progress)).await)
 }
 
 #[tokio::test]

@@ -6,42 +6,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde_json::Value;
 use wsreplay::demo::backend::{Mutator, Outgoing, VariedProgress};
-use wsreplay::{Gate, Outcome, Verdict};
+use wsreplay::Verdict;
 
-use crate::snapshots::{RECORDINGS, SNAPSHOTS};
-use crate::support::check_demo_build;
-
-/// Seeds a run from the clock unless `WSREPLAY_TEST_SEED` is set (to reproduce one).
-pub fn seed() -> u64 {
-    std::env::var("WSREPLAY_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-/// Checks the demo recording against a demo build changed by `tweak`.
-pub async fn check_checkout(
-    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
-) -> Outcome {
-    let runs = tempfile::tempdir().unwrap();
-    let gate = Gate::load(format!("{RECORDINGS}/checkout.jsonl"))
-        .snapshots(SNAPSHOTS)
-        .runs(runs.path())
-        .step_timeout(Duration::from_secs(1))
-        .check_only();
-    let outcome = check_demo_build(gate, tweak).await;
-    assert!(outcome.result().error.is_none(), "{}", outcome.report());
-    outcome
-}
+use crate::support::{check_checkout, differences, seed};
 
 /// 20 checks in a row against a build whose chats stream between `min` and `max`
 /// progress updates (`None`: the chat's recorded number), drawn anew for every run.
@@ -74,17 +44,6 @@ async fn fewer_progress_updates_pass_twenty_checks_in_a_row() {
     twenty_checks_with_progress(1, None).await;
 }
 
-/// The summary lines of a check.
-fn summary(outcome: &Outcome) -> Vec<String> {
-    assert_eq!(outcome.verdict(), Verdict::Differs, "{}", outcome.report());
-    outcome
-        .result()
-        .routes
-        .iter()
-        .flat_map(|r| r.summary.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_once_per_chat_event_sent_twice_fails_naming_it() {
     // Each chat's second progress update becomes a second `agent_started`: the same
@@ -112,7 +71,7 @@ async fn a_once_per_chat_event_sent_twice_fails_naming_it() {
         }
         true
     });
-    let lines = summary(&check_checkout(|c| c.mutate = Some(twice)).await);
+    let lines = differences(&check_checkout(|c| c.mutate = Some(twice)).await);
     assert!(
         lines
             .iter()
@@ -131,7 +90,7 @@ async fn a_once_per_chat_event_dropped_in_one_chat_fails_naming_it() {
         };
         !first
     });
-    let lines = summary(&check_checkout(|c| c.mutate = Some(drop_first)).await);
+    let lines = differences(&check_checkout(|c| c.mutate = Some(drop_first)).await);
     assert!(
         lines
             .iter()

@@ -9,6 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use wsreplay::config::Route;
+
+use crate::snapshots::{RECORDINGS, SNAPSHOTS};
 use wsreplay::record::proxy::{Proxy, ProxyConfig};
 use wsreplay::recording::sink::Output;
 use wsreplay::recording::{Record, Recording};
@@ -304,6 +306,51 @@ pub async fn check_demo_build(
         .unwrap();
     build.shutdown().await;
     outcome
+}
+
+/// Seeds a run from the clock unless `WSREPLAY_TEST_SEED` is set (to reproduce one).
+pub fn seed() -> u64 {
+    std::env::var("WSREPLAY_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+/// Checks the demo recording (`recordings/checkout.jsonl`) against its snapshot and a
+/// demo build changed by `tweak`, without writing a `.snap.new`.
+pub async fn check_checkout(
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::Outcome {
+    let runs = tempfile::tempdir().unwrap();
+    let gate = wsreplay::Gate::load(format!("{RECORDINGS}/checkout.jsonl"))
+        .snapshots(SNAPSHOTS)
+        .runs(runs.path())
+        .step_timeout(Duration::from_secs(1))
+        .check_only();
+    let outcome = check_demo_build(gate, tweak).await;
+    assert!(outcome.result().error.is_none(), "{}", outcome.report());
+    outcome
+}
+
+/// The summary lines of a check that found a difference.
+pub fn differences(outcome: &wsreplay::Outcome) -> Vec<String> {
+    assert_eq!(
+        outcome.verdict(),
+        wsreplay::Verdict::Differs,
+        "{}",
+        outcome.report()
+    );
+    outcome
+        .result()
+        .routes
+        .iter()
+        .flat_map(|r| r.summary.clone())
+        .collect()
 }
 
 /// Replays `rec` against a fresh in-process demo backend (a "new build", changed by
