@@ -771,6 +771,10 @@ mod tests {
         s.render_route("r")
     }
 
+    fn assert_has(s: &Structure, needle: &str) {
+        assert!(route(s).contains(needle), "{needle:?} in\n{}", route(s));
+    }
+
     /// Issue 17, item 3: 1, 3 and 2 progress updates in three chats are a stream; one
     /// `done` per chat stays exact.
     #[test]
@@ -778,14 +782,10 @@ mod tests {
         let baseline = chats(&[(1, 1), (3, 1), (2, 1)]);
         let config = StructureConfig::default();
         let (old, new) = against(&baseline, &chats(&[(4, 1), (1, 1), (7, 1)]), &config);
-        let text = route(&old);
-        assert!(text.contains("### s2c progress ×1+\n"), "{text}");
-        assert!(text.contains("### s2c done ×3\n"), "{text}");
-        assert!(
-            text.contains("×3 c2s chat → s2c progress ×1+ → s2c done\n"),
-            "{text}"
-        );
-        assert_eq!(route(&new), text, "more or fewer progress updates");
+        assert_has(&old, "### s2c progress ×1+\n");
+        assert_has(&old, "### s2c done ×3\n");
+        assert_has(&old, "×3 c2s chat → s2c progress ×1+ → s2c done\n");
+        assert_eq!(route(&new), route(&old), "more or fewer progress updates");
         assert_eq!(Structure::parse(&old.render()).unwrap(), old);
         // Once per chat is exact: twice, or not at all, is a difference.
         for (changed, what) in [
@@ -794,7 +794,7 @@ mod tests {
             (chats(&[(1, 1), (0, 1), (1, 1)]), "×1 c2s chat → s2c done"),
         ] {
             let (_, new) = against(&baseline, &changed, &config);
-            assert!(route(&new).contains(what), "{what} in\n{}", route(&new));
+            assert_has(&new, what);
         }
     }
 
@@ -805,20 +805,15 @@ mod tests {
         let baseline = chats(&[(0, 1), (2, 1), (1, 1)]);
         let config = StructureConfig::default();
         let (old, new) = against(&baseline, &chats(&[(3, 1), (0, 1), (0, 1)]), &config);
-        let text = route(&old);
-        assert!(text.contains("### s2c progress ×0+\n"), "{text}");
-        assert!(
-            text.contains("×3 c2s chat → s2c done (and s2c progress ×0+ anywhere)\n"),
-            "{text}"
+        assert_has(&old, "### s2c progress ×0+\n");
+        assert_has(
+            &old,
+            "×3 c2s chat → s2c done (and s2c progress ×0+ anywhere)\n",
         );
-        assert_eq!(route(&new), text);
+        assert_eq!(route(&new), route(&old));
         // Seen at most once per chat: not repeated, so not a stream.
         let (old, _) = against(&chats(&[(0, 1), (1, 1)]), &chats(&[]), &config);
-        assert!(
-            route(&old).contains("### s2c progress ×1\n"),
-            "{}",
-            route(&old)
-        );
+        assert_has(&old, "### s2c progress ×1\n");
     }
 
     /// `[structure] streams` declares a stream the recording cannot show (a single
@@ -827,22 +822,14 @@ mod tests {
     fn streams_can_be_declared_and_forbidden() {
         let single = chats(&[(3, 1)]);
         let (old, new) = against(&single, &chats(&[(5, 1)]), &StructureConfig::default());
-        assert!(
-            route(&old).contains("### s2c progress ×3\n"),
-            "{}",
-            route(&old)
-        );
+        assert_has(&old, "### s2c progress ×3\n");
         assert_ne!(route(&new), route(&old));
         let declared = StructureConfig {
             streams: vec!["progress".into()],
             ..StructureConfig::default()
         };
         let (old, new) = against(&single, &chats(&[(5, 1)]), &declared);
-        assert!(
-            route(&old).contains("### s2c progress ×1+\n"),
-            "{}",
-            route(&old)
-        );
+        assert_has(&old, "### s2c progress ×1+\n");
         assert_eq!(route(&new), route(&old));
         let exact = StructureConfig {
             exact: vec!["progress".into()],
@@ -850,15 +837,7 @@ mod tests {
         };
         let varied = chats(&[(1, 1), (3, 1)]);
         let (old, _) = against(&varied, &varied, &exact);
-        assert!(
-            route(&old).contains("### s2c progress ×4\n"),
-            "{}",
-            route(&old)
-        );
-        assert!(
-            route(&old).contains("→ s2c progress ×3 →"),
-            "{}",
-            route(&old)
-        );
+        assert_has(&old, "### s2c progress ×4\n");
+        assert_has(&old, "→ s2c progress ×3 →");
     }
 }
