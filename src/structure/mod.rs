@@ -18,7 +18,11 @@
 //! Besides the catalogue, each route gets its conversation sequences: messages grouped
 //! by a correlation value (`message_id`, `response_to`, ... at any depth), so concurrent
 //! conversations and out-of-order replies do not reorder anything; identical sequences
-//! are counted, and the list is sorted.
+//! are counted, and the list is sorted. A kind whose number per conversation varied in
+//! the baseline among conversations that open with the same kind (and was above one at
+//! least once), or that `[structure] streams` names, is a *stream*: its heading and its
+//! runs read `×1+` (or `×0+`, named at the end of a sequence, when some conversations had
+//! none), so its number is not compared; `[structure] exact` keeps a kind exact.
 
 pub mod diff;
 pub mod formats;

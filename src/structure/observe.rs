@@ -1,6 +1,7 @@
 //! Observing a recording: every message's key paths, types, formats and literal
-//! candidates per route, direction and kind, and the conversation sequences; the
-//! [`Hints`] a baseline gives; and the rendering of observations into a [`Structure`].
+//! candidates per route, direction and kind, and the conversations; the [`Hints`] a
+//! baseline gives (literal fields, integer/float paths, streams); and the rendering of
+//! observations into a [`Structure`], conversations into sequence lines.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
