@@ -6,12 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::Value;
 use wsreplay::demo::backend::{Mutator, Outgoing, VariedProgress};
-use wsreplay::Verdict;
+use wsreplay::{Gate, Verdict};
 
-use crate::support::{check_checkout, differences, seed};
+use crate::snapshots::RECORDINGS;
+use crate::support::{check_checkout, check_demo_build, differences, seed};
 
 /// 20 checks in a row against a build whose chats stream between `min` and `max`
 /// progress updates (`None`: the chat's recorded number), drawn anew for every run.
@@ -95,6 +97,47 @@ async fn a_once_per_chat_event_dropped_in_one_chat_fails_naming_it() {
         lines
             .iter()
             .any(|l| l == "agent_completed (server→client): ×2 → ×1"),
+        "{lines:#?}"
+    );
+}
+
+/// `[structure] exact` in `wsreplay.toml` keeps a varying kind exact: the snapshot counts
+/// it, and a build whose chat streams fewer progress updates than recorded fails naming it.
+#[tokio::test]
+async fn a_kind_declared_exact_is_compared_exactly() {
+    use wsreplay::recording::Recording;
+    use wsreplay::structure::{snapshot, Structure, StructureConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wsreplay.toml");
+    std::fs::write(&file, "[structure]\nexact = [\"progress_update\"]\n").unwrap();
+    let recording = format!("{RECORDINGS}/checkout.jsonl");
+    let config = StructureConfig {
+        exact: vec!["progress_update".into()],
+        ..StructureConfig::default()
+    };
+    let structure = Structure::of_with(&Recording::read(&recording).unwrap(), &config).render();
+    assert!(
+        structure.contains("### s2c progress_update ×3\n"),
+        "{structure}"
+    );
+    let path = snapshot::path_for(dir.path(), "checkout");
+    snapshot::write(&path, recording.as_ref(), &structure).unwrap();
+    let gate = Gate::load(&recording)
+        .snapshots(dir.path())
+        .config(&file)
+        .runs(dir.path().join("runs"))
+        .step_timeout(Duration::from_secs(1))
+        .check_only();
+    let one_each = VariedProgress {
+        seed: 0,
+        min: 1,
+        max: Some(1),
+    };
+    let lines = differences(&check_demo_build(gate, |c| c.progress = Some(one_each)).await);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "progress_update (server→client): ×3 → ×2"),
         "{lines:#?}"
     );
 }
