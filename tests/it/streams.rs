@@ -6,14 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde_json::Value;
 use wsreplay::demo::backend::{Mutator, Outgoing, VariedProgress};
 use wsreplay::{Gate, Verdict};
 
 use crate::snapshots::RECORDINGS;
-use crate::support::{check_checkout, check_demo_build, differences, seed};
+use crate::support::{check_checkout, check_demo_build, differences, seed, STEP_TIMEOUT};
 
 /// 20 checks in a row against a build whose chats stream between `min` and `max`
 /// progress updates (`None`: the chat's recorded number), drawn anew for every run.
@@ -126,7 +125,7 @@ async fn a_kind_declared_exact_is_compared_exactly() {
         .snapshots(dir.path())
         .config(&file)
         .runs(dir.path().join("runs"))
-        .step_timeout(Duration::from_secs(1))
+        .step_timeout(STEP_TIMEOUT)
         .check_only();
     let one_each = VariedProgress {
         seed: 0,

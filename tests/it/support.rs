@@ -321,6 +321,11 @@ pub fn seed() -> u64 {
         })
 }
 
+/// How long a replayed client waits for a build that sends fewer messages than recorded
+/// (today's pacing counts them): far longer than a demo chat takes on a loaded machine,
+/// short enough for 20 checks in a row.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Checks the demo recording (`recordings/checkout.jsonl`) against its snapshot and a
 /// demo build changed by `tweak`, without writing a `.snap.new`.
 pub async fn check_checkout(
@@ -330,7 +335,7 @@ pub async fn check_checkout(
     let gate = wsreplay::Gate::load(format!("{RECORDINGS}/checkout.jsonl"))
         .snapshots(SNAPSHOTS)
         .runs(runs.path())
-        .step_timeout(Duration::from_secs(1))
+        .step_timeout(STEP_TIMEOUT)
         .check_only();
     let outcome = check_demo_build(gate, tweak).await;
     assert!(outcome.result().error.is_none(), "{}", outcome.report());
