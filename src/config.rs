@@ -435,7 +435,7 @@ pub struct FileConfig {
     /// Correlation id overrides for mocks (`[[correlate]]`).
     #[serde(default)]
     pub correlate: Vec<crate::replay::correlate::IdPair>,
-    /// Literal-field overrides of the structure normaliser (`[structure]`).
+    /// Overrides of the structure normaliser (`[structure]`): literal fields, streams.
     #[serde(default)]
     pub structure: crate::structure::StructureConfig,
     /// Replay settings (`[replay]`).

@@ -19,7 +19,7 @@ pub struct DiffArgs {
     /// Also write the comparison as a self-contained HTML report (see `check --html`).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Read [structure] settings (literal and volatile fields, routes' protocols) from this TOML file
+    /// Read [structure] settings (literal and volatile fields, streams, routes' protocols) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

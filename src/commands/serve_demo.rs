@@ -108,6 +108,7 @@ pub async fn run(args: ServeDemoArgs) -> anyhow::Result<Verdict> {
             agent_timeout: seconds("--agent-timeout", args.agent_timeout)?,
             reply_delay: std::time::Duration::from_millis(args.reply_delay_ms),
             mutate: None,
+            progress: None,
         };
         let server = backend::spawn(cfg, addr).await?;
         eprintln!("wsreplay: demo backend on {}", server.url());

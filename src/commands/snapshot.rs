@@ -18,7 +18,7 @@ pub struct SnapshotArgs {
     /// Where snapshots live.
     #[arg(long, value_name = "DIR", default_value = "snapshots")]
     pub snapshots: PathBuf,
-    /// Read [structure] settings (literal and volatile fields, routes' protocols) from this TOML file
+    /// Read [structure] settings (literal and volatile fields, streams, routes' protocols) from this TOML file
     /// [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -39,8 +39,20 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
         }
         let routes = &snap.structure.routes;
         let kinds: usize = routes.values().map(|r| r.kinds.len()).sum();
+        let streams: Vec<String> = routes
+            .iter()
+            .flat_map(|(route, section)| {
+                let streams = section.kinds.iter().filter(|(_, k)| k.stream);
+                streams.map(move |((dir, label), _)| format!("{route} {dir} {label}"))
+            })
+            .collect();
+        let streams = match streams.len() {
+            0 => String::new(),
+            // Labels come from the recording: escaped for the terminal.
+            n => format!(", {n} taken as streams: {}", printable(&streams.join(", "))),
+        };
         println!(
-            "wrote {} ({} route(s), {kinds} message kind(s)) from {}",
+            "wrote {} ({} route(s), {kinds} message kind(s){streams}) from {}",
             snap.path.display(),
             routes.len(),
             file.display()

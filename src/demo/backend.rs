@@ -55,6 +55,29 @@ pub struct BackendConfig {
     /// Changes every outgoing message (frontend events and agent requests) the way a
     /// new build might; tests use it to simulate structure changes. `None`: unchanged.
     pub mutate: Option<Mutator>,
+    /// Streams a number of `progress_update` events per chat drawn at random for this
+    /// run, as a backend whose stream lengths vary from run to run does. `None`: the
+    /// chat's own count (1-4, the same on every run).
+    pub progress: Option<VariedProgress>,
+}
+
+/// How many `progress_update` events each chat streams when they vary per run: drawn
+/// from `min..=max` by a generator seeded with `seed` and the chat's message id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariedProgress {
+    pub seed: u64,
+    pub min: u64,
+    /// `None`: the chat's own count, so never more than a recording of this backend
+    /// holds (a replay paced by counting messages is not disturbed).
+    pub max: Option<u64>,
+}
+
+impl VariedProgress {
+    /// The number of progress updates of the chat `message_id`, whose own count is `own`.
+    fn steps(&self, message_id: &str, own: u64) -> u64 {
+        let max = self.max.unwrap_or(own).max(self.min);
+        SeededRng::from_parts(&[&self.seed.to_string(), message_id]).int_range(self.min, max)
+    }
 }
 
 /// Where a mutated message is going.
@@ -378,6 +401,7 @@ struct Backend {
     regression_events: HashSet<String>,
     mutate: Option<Mutator>,
     reply_delay: Duration,
+    progress: Option<VariedProgress>,
 }
 
 impl Backend {
@@ -401,6 +425,7 @@ impl Backend {
             regression_events: cfg.regression_events.into_iter().collect(),
             mutate: cfg.mutate,
             reply_delay: cfg.reply_delay,
+            progress: cfg.progress,
         }
     }
 
@@ -622,7 +647,12 @@ impl ChatRun<'_> {
             "supervisor",
             fields([("step", json!(1)), ("thought", json!(thought))]),
         );
-        self.progress(rng.int_range(1, 4));
+        let steps = rng.int_range(1, 4);
+        let message_id = py_str(&self.ctx.message_id);
+        self.progress(match &self.backend.progress {
+            Some(varied) => varied.steps(&message_id, steps),
+            None => steps,
+        });
         let services = services_of(&nlp);
         let data = self.data_step(&intent, &services).await?;
         for i in 0..rng.int_range(0, 2) {

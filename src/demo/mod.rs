@@ -116,6 +116,7 @@ impl DemoSystem {
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
             reply_delay: Duration::ZERO,
             mutate: None,
+            progress: None,
         };
         let backend = backend::spawn(cfg, local).await?;
         Ok(DemoSystem {

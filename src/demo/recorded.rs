@@ -56,6 +56,7 @@ impl RecordedDemo {
                 agent_timeout: DEFAULT_AGENT_TIMEOUT,
                 reply_delay: Duration::ZERO,
                 mutate: None,
+                progress: None,
             },
             backend_listener,
         )?;

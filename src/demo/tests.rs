@@ -81,6 +81,7 @@ fn backend_cfg(nlp: String, data: String, viz: String, timeout: Duration) -> Bac
         agent_timeout: timeout,
         reply_delay: Duration::ZERO,
         mutate: None,
+        progress: None,
     }
 }
 

@@ -85,8 +85,10 @@ fn summarize_route(old: &RouteSection, new: &RouteSection) -> Vec<String> {
         let (dir, label) = key;
         let head = format!("{label} ({})", direction(*dir));
         match (old.kinds.get(key), new.kinds.get(key)) {
-            (Some(o), None) => out.push(format!("{head}: no longer sent (was ×{})", o.count)),
-            (None, Some(n)) => out.push(format!("{head}: new message kind, ×{}", n.count)),
+            (Some(o), None) => {
+                out.push(format!("{head}: no longer sent (was ×{})", o.count_text()))
+            }
+            (None, Some(n)) => out.push(format!("{head}: new message kind, ×{}", n.count_text())),
             (Some(o), Some(n)) => {
                 let changes = kind_changes(o, n);
                 if !changes.is_empty() {
@@ -266,8 +268,8 @@ fn kind_changes(old: &KindSection, new: &KindSection) -> String {
         })
         .collect();
     parts.extend(optional_changes);
-    if parts.is_empty() && old.count != new.count {
-        parts.push(format!("×{} → ×{}", old.count, new.count));
+    if parts.is_empty() && old.count_text() != new.count_text() {
+        parts.push(format!("×{} → ×{}", old.count_text(), new.count_text()));
     }
     let mut text = parts.join("; ");
     if !guesses.is_empty() {
@@ -372,6 +374,7 @@ mod tests {
     fn kind(fields: &[(&str, &str)]) -> KindSection {
         KindSection {
             count: 6,
+            stream: false,
             fields: fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,6 +1,29 @@
-//! Volatile-value recognition: what a string or number looks like (uuid, timestamp,
-//! prefixed id, hex id, URL, epoch seconds or milliseconds), so that snapshots keep the
-//! shape of a value and never the value itself; and which strings could be enum members.
+//! Volatile-value recognition: what a string or number looks like, so that snapshots
+//! keep the shape of a value and never the value itself; and which strings could be
+//! enum members.
+//!
+//! **The rule.** A string is tried against these formats in order; the first that fits
+//! is its format, and a string that fits none is plain text (`string`):
+//!
+//! | format | requires |
+//! |---|---|
+//! | `string (empty)` | nothing at all |
+//! | `uuid` | 8-4-4-4-12 hex digits and dashes, nothing else |
+//! | ISO-8601 timestamp (with its style) | `YYYY-MM-DD`, optionally `T` or one space, `hh:mm[:ss[.fff]]` and a zone (`Z`, `±hh:mm`, `±hhmm`) or none |
+//! | `id PREFIX<uuid>`, `<hex>`, `<n>` | no whitespace anywhere; a prefix of at most [`MAX_ID_PREFIX`] bytes that starts with a letter, holds only letters, digits, `_`, `-`, `:` and `.`, is made of words (each piece all lowercase, all uppercase or capitalised; 8 or more characters not mixing letters with digits or both cases, so a random token such as a Socket.IO sid has no prefix), and ends at a `_`, `-` or `:` (the last one, or the `_` or `:` before a uuid); then a uuid, 8+ hex digits, 4+ hex digits with a digit, or a counter (digits) |
+//! | `hex id` | 8+ hex digits, nothing else |
+//! | `digits` | ASCII digits, nothing else |
+//! | `url` | `scheme://rest`, a scheme of letters, no space |
+//!
+//! So a string with whitespace is never an id, a uuid, a hex id or an enum member: a
+//! sentence that happens to end in `eu-west-1`, `gpt-4`, `step-2`, `v1-3` or `room:7` is
+//! plain text, whatever its words, length or trailing token. Only timestamps (a space
+//! may separate date and time) and URLs have their own rules about spaces. An **enum
+//! member** (a value a snapshot may keep literally) is plain text that is identifier-like:
+//! at most 40 bytes, starting with a letter, only letters, digits, `_`, `-`, `.` and `:`.
+//! Numbers between the years 2000 and 2100 in seconds or milliseconds since 1970 are
+//! epoch times.
+//!
 //! A redaction placeholder (`redacted-1a2b3c4d5e6f`, or the older `<redacted:…>`) is
 //! a plain string, never an id or an enum member, in either form: a recording and a
 //! replay redacted with different keys or by different versions keep one structure.
@@ -72,7 +95,7 @@ impl<'a> StrShape<'a> {
             !scheme.is_empty()
                 && scheme.bytes().all(|b| b.is_ascii_alphabetic())
                 && !rest.is_empty()
-                && !s.contains(' ')
+                && !s.contains(char::is_whitespace)
         }) {
             StrShape::Url
         } else {
@@ -182,36 +205,50 @@ pub(crate) fn timestamp_style(s: &str) -> Option<&'static str> {
     })
 }
 
-/// `run_3f2a…` → (`run_`, uuid); `thread_12` → (`thread_`, counter);
-/// `nlp_client_ab12cd34` → (`nlp_client_`, hex).
-pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
-    let cut = s.rfind(['_', '-', ':'])?;
-    let (prefix, tail) = (&s[..=cut], &s[cut + 1..]);
-    if prefix.len() < 2 || !prefix.as_bytes()[0].is_ascii_alphabetic() {
-        return None;
-    }
-    if prefix.ends_with('-') && prefix.contains("redacted-") && placeholder::contains(s) {
-        return None;
-    }
-    // A uuid tail contains '-': look for it before the last separator.
-    if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
-        return Some((&s[..=i], IdTail::Uuid));
-    }
-    // An id's prefix is made of words (`run`, `nlp_client`, `MSG`, `Order`); a random
-    // token with a `_` or `-` in it (`PBSYqFLHZyIOu_42`, base64url) has no prefix.
-    if !prefix[..cut].split(['_', '-', ':']).all(word_like) {
-        return None;
-    }
-    // A long prefix that mixes letters with digits, or both cases, is a random token's
-    // head (`C3_jqbpcnaukkq-9`, base64url), not a namespace. Decided on the prefix alone,
-    // so a field's format does not flip with its tail.
-    let head = &prefix[..cut];
+/// Longest prefix of a prefixed id, in bytes (`nlp_client_` has 11).
+pub const MAX_ID_PREFIX: usize = 32;
+
+/// Whether `prefix` (up to and including its separator) can start a prefixed id: short,
+/// starting with a letter, identifier characters only, and made of words.
+fn id_prefix(prefix: &str) -> bool {
+    let b = prefix.as_bytes();
+    (2..=MAX_ID_PREFIX).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.'))
+        && made_of_words(&prefix[..prefix.len() - 1])
+}
+
+/// Whether an id's prefix (its separator left off) is made of words (`run`,
+/// `nlp_client`, `MSG`, `Order`), not the head of a random token with a `_` or `-` in
+/// it (a Socket.IO sid such as `PBSYqFLHZyIOu_42` or `C3_jqbpcnaukkq-9`, base64url):
+/// each piece is all lowercase, all uppercase or capitalised, and a prefix of 8 or more
+/// characters does not mix letters with digits or both cases. Decided on the prefix
+/// alone, so a field's format never flips with its tail.
+fn made_of_words(head: &str) -> bool {
     let classes = [
         head.bytes().any(|b| b.is_ascii_lowercase()),
         head.bytes().any(|b| b.is_ascii_uppercase()),
         head.bytes().any(|b| b.is_ascii_digit()),
     ];
-    if head.len() >= 8 && classes.iter().filter(|c| **c).count() >= 2 {
+    head.split(['_', '-', ':', '.']).all(word_like)
+        && (head.len() < 8 || classes.iter().filter(|c| **c).count() < 2)
+}
+
+/// `run_3f2a…` → (`run_`, uuid); `thread_12` → (`thread_`, counter);
+/// `nlp_client_ab12cd34` → (`nlp_client_`, hex). `None` for anything whose prefix is
+/// not identifier-like (see the module documentation), so never for text with spaces.
+pub(crate) fn prefixed_id(s: &str) -> Option<(&str, IdTail)> {
+    // A uuid tail contains '-': look for it before the last separator.
+    if let Some(i) = s.find(['_', ':']).filter(|&i| is_uuid(&s[i + 1..])) {
+        return id_prefix(&s[..=i]).then_some((&s[..=i], IdTail::Uuid));
+    }
+    let cut = s.rfind(['_', '-', ':'])?;
+    let (prefix, tail) = (&s[..=cut], &s[cut + 1..]);
+    if !id_prefix(prefix) {
+        return None;
+    }
+    if prefix.ends_with('-') && prefix.contains("redacted-") && placeholder::contains(s) {
         return None;
     }
     // Random hex of 8+ characters can come out all digits or all letters: call any
@@ -366,5 +403,131 @@ mod tests {
                 && !enum_like("Cost by service")
                 && !enum_like("msg_4f3a9c2b")
         );
+    }
+
+    /// Issue 21: sentences that end in a region, a model name or a version were ids.
+    #[test]
+    fn sentences_ending_in_id_like_tokens_are_text() {
+        for s in [
+            "Preparing analysis step 1/4 in eu-west-1",
+            "answered by gpt-4",
+            "now at step-2",
+            "upgrade to v1-3",
+            "joined room:7",
+            "Preparing\teu-west-1",
+            "http://a.example/ b",
+        ] {
+            assert_eq!(StrFormat::of(s), StrFormat::Plain, "{s}");
+        }
+        // Alone, such tokens are ids; a prefix longer than MAX_ID_PREFIX is not.
+        assert_eq!(
+            StrFormat::of("eu-west-1"),
+            StrFormat::PrefixedId("eu-west-".into(), IdTail::Counter)
+        );
+        let long = format!("{}_12", "a".repeat(MAX_ID_PREFIX));
+        assert_eq!(StrFormat::of(&long), StrFormat::Plain);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn whitespace() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![" ", "\t", "\n", "\r\n", "\u{a0}", "\u{3000}", "  "])
+                .prop_map(str::to_string)
+        }
+
+        /// Tokens a sentence may end in (regions, models, versions, rooms, counters).
+        fn id_like_token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(eu|us|ap)-(west|east|north|south)-[1-9]",
+                "gpt-[0-9](o|-turbo)?",
+                "step-[0-9]{1,3}",
+                "v[0-9]{1,2}-[0-9]{1,2}",
+                "room:[0-9]{1,4}",
+                "[a-z]{1,10}[_:-][0-9a-f]{1,16}",
+                "[a-z]{1,6}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            ]
+        }
+
+        fn sentence() -> impl Strategy<Value = String> {
+            prop::collection::vec("[A-Za-z][a-z]{0,9}[,.]?", 1..8).prop_map(|w| w.join(" "))
+        }
+
+        proptest! {
+            /// Any string with whitespace is plain text (or a timestamp, whose date
+            /// and time a space may separate), and never an enum member.
+            #[test]
+            fn whitespace_is_never_an_id(a in "\\PC{0,40}", ws in whitespace(), b in "\\PC{0,40}") {
+                let s = format!("{a}{ws}{b}");
+                let f = StrFormat::of(&s);
+                prop_assert!(
+                    f == StrFormat::Plain || matches!(f, StrFormat::Timestamp(_)),
+                    "{s:?} is {f:?}"
+                );
+                prop_assert!(!enum_like(&s), "{s:?} is enum-like");
+            }
+
+            /// A sentence ending in an id-like token is text, whatever the token.
+            #[test]
+            fn sentences_never_end_in_an_id(words in sentence(), ws in whitespace(), token in id_like_token()) {
+                let s = format!("{words}{ws}{token}");
+                prop_assert_eq!(StrFormat::of(&s), StrFormat::Plain, "{:?}", s);
+            }
+
+            /// Every id shape of the demo system classifies as it always did.
+            #[test]
+            fn id_shapes_keep_their_format(
+                uuid in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                hex16 in "[0-9a-f]{16}",
+                hex8 in "[0-9a-f]{8}",
+                n in 0u32..10_000_000,
+            ) {
+                let id = |p: &str, t| StrFormat::PrefixedId(p.to_string(), t);
+                prop_assert_eq!(StrFormat::of(&format!("run_{uuid}")), id("run_", IdTail::Uuid));
+                prop_assert_eq!(StrFormat::of(&format!("msg_{hex16}")), id("msg_", IdTail::Hex));
+                prop_assert_eq!(StrFormat::of(&format!("thread_{n}")), id("thread_", IdTail::Counter));
+                prop_assert_eq!(
+                    StrFormat::of(&format!("nlp_client_{hex8}")),
+                    id("nlp_client_", IdTail::Hex)
+                );
+                prop_assert_eq!(StrFormat::of(&uuid), StrFormat::Uuid);
+            }
+
+            /// A free-text field is the same structure whatever its words, lengths and
+            /// trailing tokens: the run is rendered with the baseline's hints, as
+            /// `check` does.
+            #[test]
+            fn free_text_keeps_its_structure(
+                baseline in prop::collection::vec(sentence(), 1..4),
+                run in prop::collection::vec((sentence(), ws_token()), 1..4),
+            ) {
+                use crate::recording::{Body, Dir, Recording};
+                use crate::structure::Observation;
+                let rec = |texts: Vec<String>| {
+                    Recording::single_connection(
+                        "r",
+                        texts.into_iter().map(|t| {
+                            let m = serde_json::json!({"type": "progress", "message": t});
+                            (Dir::ServerToClient, Body::Text(m.to_string()))
+                        }),
+                    )
+                };
+                let base = Observation::of(&rec(baseline));
+                let hints = base.hints();
+                let run: Vec<String> = run.into_iter().map(|(w, t)| format!("{w}{t}")).collect();
+                let old = base.render(&hints).routes["r"].kinds[&(Dir::ServerToClient, "progress".into())].fields.clone();
+                let new = Observation::of(&rec(run)).render(&hints).routes["r"].kinds[&(Dir::ServerToClient, "progress".into())].fields.clone();
+                prop_assert_eq!(old, new);
+            }
+        }
+
+        /// Nothing, or whitespace and an id-like token.
+        fn ws_token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                (whitespace(), id_like_token()).prop_map(|(w, t)| format!("{w}{t}")),
+            ]
+        }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Every JSON message is reduced to key paths (`payload.tool_name`, `rows[].service`)
 //! and, per path, its JSON types (integer and float apart), recognised string formats
-//! (uuid, ISO-8601 timestamp, prefixed ids such as `run_<uuid>`, hex ids, URLs) and
-//! epoch numbers. Values are kept literally only for discriminators (`type`, ...) and
+//! and epoch numbers ([`formats`] states the rule: which formats there are, what each
+//! requires, and why text with whitespace is always plain text). Values are kept literally only for discriminators (`type`, ...) and
 //! for low-cardinality, enum-like fields, detected from the *baseline* recording
 //! ([`Hints`]) so that the same fields are literal in every run compared with it. An
 //! enum-like field's values are identifier-like, each seen at least twice in the
@@ -18,7 +18,11 @@
 //! Besides the catalogue, each route gets its conversation sequences: messages grouped
 //! by a correlation value (`message_id`, `response_to`, ... at any depth), so concurrent
 //! conversations and out-of-order replies do not reorder anything; identical sequences
-//! are counted, and the list is sorted.
+//! are counted, and the list is sorted. A kind whose number per conversation varied in
+//! the baseline among conversations that open with the same kind (and was above one at
+//! least once), or that `[structure] streams` names, is a *stream*: its heading and its
+//! runs read `×1+` (or `×0+`, named at the end of a sequence, when some conversations had
+//! none), so its number is not compared; `[structure] exact` keeps a kind exact.
 
 pub mod diff;
 pub mod formats;
@@ -55,6 +59,15 @@ pub struct StructureConfig {
     /// Never keep these fields' values, even when they look like an enum.
     #[serde(default)]
     pub volatile: Vec<String>,
+    /// Message kinds (labels) taken as streams, whose number per conversation is not
+    /// compared exactly, even when the baseline's conversations all had the same number
+    /// (a recording of a single conversation).
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// Message kinds (labels) never taken as streams, even when their number per
+    /// conversation varied in the baseline.
+    #[serde(default)]
+    pub exact: Vec<String>,
     /// How each named route's messages are read (`[structure.route.NAME]`).
     #[serde(default)]
     pub route: BTreeMap<String, RouteProtocol>,

@@ -1,6 +1,7 @@
 //! Observing a recording: every message's key paths, types, formats and literal
-//! candidates per route, direction and kind, and the conversation sequences; the
-//! [`Hints`] a baseline gives; and the rendering of observations into a [`Structure`].
+//! candidates per route, direction and kind, and the conversations; the [`Hints`] a
+//! baseline gives (literal fields, integer/float paths, streams); and the rendering of
+//! observations into a [`Structure`], conversations into sequence lines.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -50,12 +51,44 @@ pub(crate) struct RouteStats {
     protocol: Option<Shared>,
     /// Per direction, per label (nested so a label can be looked up as `&str`).
     kinds: BTreeMap<Dir, BTreeMap<String, KindStats>>,
-    /// Rendered conversation sequence → how many times it occurred.
-    sequences: BTreeMap<String, u64>,
+    /// Conversation → how many times it occurred.
+    conversations: BTreeMap<Conversation, u64>,
+}
+
+/// One conversation's messages in order, as runs of one kind: direction, label and how
+/// many in a row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Conversation {
+    /// Grouped by connection (no correlation value), not by a correlation value.
+    per_connection: bool,
+    runs: Vec<(Dir, String, u64)>,
+}
+
+impl Conversation {
+    /// The kind of its first message: conversations that open alike are compared with
+    /// each other when streams are detected.
+    fn opener(&self) -> Option<(Dir, &str)> {
+        self.runs.first().map(|(d, l, _)| (*d, l.as_str()))
+    }
+
+    /// How many messages of each kind it holds.
+    fn counts(&self) -> Counts<'_> {
+        let mut out = BTreeMap::new();
+        for (d, l, n) in &self.runs {
+            *out.entry((*d, l.as_str())).or_default() += n;
+        }
+        out
+    }
 }
 
 /// A message's place in its conversation: direction and (interned) label.
 pub(crate) type Step = (Dir, u32);
+
+/// Kinds taken as streams (direction, label) → the fewest a conversation had (0 or 1).
+type Streams = BTreeMap<(Dir, String), u64>;
+
+/// Kinds and how many of each a conversation holds.
+type Counts<'a> = BTreeMap<(Dir, &'a str), u64>;
 
 /// Baseline facts that make the structure of later runs comparable with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +102,11 @@ pub struct Hints {
     /// (route, dir, kind, field name) of literal fields: a path new in a run whose
     /// field name is one of these (a field moved elsewhere) is shown literally too.
     literal_names: HashSet<(String, Dir, String, String)>,
+    /// (route, dir, kind) taken as streams → the fewest a conversation had (0 or 1).
+    streams: HashMap<(String, Dir, String), u64>,
+    /// Per (route, opener's dir and kind): the streams of the conversations that open so
+    /// → the fewest such a conversation had (0 or 1).
+    stream_groups: HashMap<(String, Dir, String), Streams>,
 }
 
 impl Observation {
@@ -182,22 +220,24 @@ impl Observation {
             let Some(route) = routes.get(&conn) else {
                 continue;
             };
-            let steps: Vec<String> = steps
-                .iter()
-                .map(|(dir, id)| format!("{dir} {}", labels[*id as usize]))
-                .collect();
-            let prefix = if key.is_none() {
-                "per connection: "
-            } else {
-                ""
+            let mut runs: Vec<(Dir, String, u64)> = Vec::new();
+            for (dir, id) in steps {
+                let label = &labels[id as usize];
+                match runs.last_mut() {
+                    Some((d, l, n)) if *d == dir && l == label => *n += 1,
+                    _ => runs.push((dir, label.clone(), 1)),
+                }
+            }
+            let conversation = Conversation {
+                per_connection: key.is_none(),
+                runs,
             };
-            let line = format!("{prefix}{}", collapse(&steps));
             *self
                 .routes
                 .entry(route.clone())
                 .or_default()
-                .sequences
-                .entry(line)
+                .conversations
+                .entry(conversation)
                 .or_default() += 1;
         }
     }
@@ -264,6 +304,7 @@ impl Observation {
                     }
                 }
             }
+            hints.add_streams(route, r, config);
         }
         hints
     }
@@ -307,17 +348,123 @@ impl Observation {
                     let literal = literal && !secrets::is_password_field(field_name(path));
                     fields.insert(name, describe(p, literal, hints.number.contains(&key)));
                 }
+                let stream = hints.streams.get(&(route.clone(), *dir, label.clone()));
                 section.kinds.insert(
                     (*dir, label.clone()),
                     KindSection {
-                        count: k.count,
+                        count: stream.copied().unwrap_or(k.count),
+                        stream: stream.is_some(),
                         fields,
                     },
                 );
             }
-            section.sequences = r.sequences.iter().map(|(s, n)| (s.clone(), *n)).collect();
+            for (conversation, n) in &r.conversations {
+                *section
+                    .sequences
+                    .entry(hints.sequence(route, conversation))
+                    .or_default() += n;
+            }
         }
         out
+    }
+}
+
+impl Hints {
+    /// Takes as streams the kinds of `route` whose number per conversation varied among
+    /// the conversations that open alike (and was above one at least once), or that
+    /// `[structure] streams` names; never those `[structure] exact` names.
+    fn add_streams(&mut self, route: &str, r: &RouteStats, config: &StructureConfig) {
+        // Per opener: each distinct conversation's counts per kind.
+        let mut groups: BTreeMap<(Dir, &str), Vec<Counts>> = BTreeMap::new();
+        for conversation in r.conversations.keys() {
+            if let Some(opener) = conversation.opener() {
+                groups
+                    .entry(opener)
+                    .or_default()
+                    .push(conversation.counts());
+            }
+        }
+        for ((opener_dir, opener), members) in groups {
+            let kinds: BTreeSet<(Dir, &str)> = members
+                .iter()
+                .flat_map(|counts| counts.keys().copied())
+                .collect();
+            for (dir, label) in kinds {
+                let counts = members
+                    .iter()
+                    .map(|counts| counts.get(&(dir, label)).copied().unwrap_or(0));
+                let (min, max) = (counts.clone().min(), counts.max());
+                let (Some(min), Some(max)) = (min, max) else {
+                    continue;
+                };
+                let named = |list: &[String]| list.iter().any(|e| e == label);
+                let varied = min != max && max >= 2;
+                if named(&config.exact) || !(varied || named(&config.streams)) {
+                    continue;
+                }
+                let fewest = min.min(1);
+                self.stream_groups
+                    .entry((route.to_string(), opener_dir, opener.to_string()))
+                    .or_default()
+                    .insert((dir, label.to_string()), fewest);
+                let overall = self
+                    .streams
+                    .entry((route.to_string(), dir, label.to_string()))
+                    .or_insert(fewest);
+                *overall = (*overall).min(fewest);
+            }
+        }
+    }
+
+    /// A conversation as a line of the snapshot's sequences: `c2s chat → s2c
+    /// progress_update ×1+ → s2c agent_completed`. A stream's runs read `×1+`; a stream
+    /// that some conversations of its kind lacked (`×0+`) is named once at the end, as
+    /// where it falls cannot be compared.
+    fn sequence(&self, route: &str, conversation: &Conversation) -> String {
+        let empty = BTreeMap::new();
+        let streams = conversation
+            .opener()
+            .and_then(|(d, l)| {
+                self.stream_groups
+                    .get(&(route.to_string(), d, l.to_string()))
+            })
+            .unwrap_or(&empty);
+        // Step text, whether a stream, how many in a row.
+        let mut steps: Vec<(String, bool, u64)> = Vec::new();
+        for (dir, label, n) in &conversation.runs {
+            let fewest = streams.get(&(*dir, label.clone()));
+            if fewest == Some(&0) {
+                continue;
+            }
+            let step = format!("{dir} {label}");
+            match steps.last_mut() {
+                Some((last, _, count)) if *last == step => *count += n,
+                _ => steps.push((step, fewest.is_some(), *n)),
+            }
+        }
+        let line: Vec<String> = steps
+            .into_iter()
+            .map(|(step, stream, n)| match (stream, n) {
+                (true, _) => format!("{step} ×1+"),
+                (false, 1) => step,
+                (false, n) => format!("{step} ×{n}"),
+            })
+            .collect();
+        let anywhere: Vec<String> = streams
+            .iter()
+            .filter(|(_, fewest)| **fewest == 0)
+            .map(|((dir, label), _)| format!("{dir} {label} ×0+"))
+            .collect();
+        let prefix = if conversation.per_connection {
+            "per connection: "
+        } else {
+            ""
+        };
+        let mut text = format!("{prefix}{}", line.join(" → "));
+        if !anywhere.is_empty() {
+            text += &format!(" (and {} anywhere)", anywhere.join(", "));
+        }
+        text
     }
 }
 
@@ -506,22 +653,6 @@ pub(crate) fn describe(p: &PathStats, literal: bool, number: bool) -> String {
     parts.into_iter().collect::<Vec<_>>().join(" | ")
 }
 
-/// `a, b, b, b, c` → `a → b ×3 → c`.
-pub(crate) fn collapse(steps: &[String]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < steps.len() {
-        let run = steps[i..].iter().take_while(|s| **s == steps[i]).count();
-        out.push(if run > 1 {
-            format!("{} ×{run}", steps[i])
-        } else {
-            steps[i].clone()
-        });
-        i += run;
-    }
-    out.join(" → ")
-}
-
 #[cfg(test)]
 mod tests {
     use crate::recording::{Body, Dir, Recording};
@@ -665,5 +796,115 @@ mod tests {
             early.contains("×1 per connection: c2s connect → s2c connect → c2s chat\n"),
             "{early}"
         );
+    }
+
+    /// Chats, each `(progress updates, done events)`: a user message, its progress
+    /// updates and its done events, correlated by `message_id`.
+    fn chats(chats: &[(u64, u64)]) -> Recording {
+        let mut messages = Vec::new();
+        for (i, (progress, done)) in chats.iter().enumerate() {
+            let msg = |kind: &str| {
+                format!(
+                    r#"{{"type":"{kind}","message_id":"msg_{:08x}"}}"#,
+                    0xabc000 + i
+                )
+            };
+            messages.push((Dir::ClientToServer, Body::Text(msg("chat"))));
+            for _ in 0..*progress {
+                messages.push((Dir::ServerToClient, Body::Text(msg("progress"))));
+            }
+            for _ in 0..*done {
+                messages.push((Dir::ServerToClient, Body::Text(msg("done"))));
+            }
+        }
+        Recording::single_connection("r", messages)
+    }
+
+    /// The run's structure, normalised with the baseline's hints as `check` does.
+    fn against(
+        baseline: &Recording,
+        run: &Recording,
+        config: &StructureConfig,
+    ) -> (Structure, Structure) {
+        let obs = crate::structure::Observation::of(baseline);
+        let hints = obs.hints_with(config);
+        (
+            obs.render(&hints),
+            crate::structure::Observation::of(run).render(&hints),
+        )
+    }
+
+    fn route(s: &Structure) -> String {
+        s.render_route("r")
+    }
+
+    fn assert_has(s: &Structure, needle: &str) {
+        assert!(route(s).contains(needle), "{needle:?} in\n{}", route(s));
+    }
+
+    /// Issue 17, item 3: 1, 3 and 2 progress updates in three chats are a stream; one
+    /// `done` per chat stays exact.
+    #[test]
+    fn a_kind_whose_number_varies_per_conversation_is_a_stream() {
+        let baseline = chats(&[(1, 1), (3, 1), (2, 1)]);
+        let config = StructureConfig::default();
+        let (old, new) = against(&baseline, &chats(&[(4, 1), (1, 1), (7, 1)]), &config);
+        assert_has(&old, "### s2c progress ×1+\n");
+        assert_has(&old, "### s2c done ×3\n");
+        assert_has(&old, "×3 c2s chat → s2c progress ×1+ → s2c done\n");
+        assert_eq!(route(&new), route(&old), "more or fewer progress updates");
+        assert_eq!(Structure::parse(&old.render()).unwrap(), old);
+        // Once per chat is exact: twice, or not at all, is a difference.
+        for (changed, what) in [
+            (chats(&[(1, 1), (1, 2), (1, 1)]), "### s2c done ×4"),
+            (chats(&[(1, 1), (1, 0), (1, 1)]), "### s2c done ×2"),
+            (chats(&[(1, 1), (0, 1), (1, 1)]), "×1 c2s chat → s2c done"),
+        ] {
+            let (_, new) = against(&baseline, &changed, &config);
+            assert_has(&new, what);
+        }
+    }
+
+    /// A stream that some conversations lacked is `×0+`, named once at the end of
+    /// the sequence, since where it falls cannot be compared.
+    #[test]
+    fn a_stream_some_conversations_lacked_is_zero_or_more() {
+        let baseline = chats(&[(0, 1), (2, 1), (1, 1)]);
+        let config = StructureConfig::default();
+        let (old, new) = against(&baseline, &chats(&[(3, 1), (0, 1), (0, 1)]), &config);
+        assert_has(&old, "### s2c progress ×0+\n");
+        assert_has(
+            &old,
+            "×3 c2s chat → s2c done (and s2c progress ×0+ anywhere)\n",
+        );
+        assert_eq!(route(&new), route(&old));
+        // Seen at most once per chat: not repeated, so not a stream.
+        let (old, _) = against(&chats(&[(0, 1), (1, 1)]), &chats(&[]), &config);
+        assert_has(&old, "### s2c progress ×1\n");
+    }
+
+    /// `[structure] streams` declares a stream the recording cannot show (a single
+    /// conversation); `exact` forbids one.
+    #[test]
+    fn streams_can_be_declared_and_forbidden() {
+        let single = chats(&[(3, 1)]);
+        let (old, new) = against(&single, &chats(&[(5, 1)]), &StructureConfig::default());
+        assert_has(&old, "### s2c progress ×3\n");
+        assert_ne!(route(&new), route(&old));
+        let declared = StructureConfig {
+            streams: vec!["progress".into()],
+            ..StructureConfig::default()
+        };
+        let (old, new) = against(&single, &chats(&[(5, 1)]), &declared);
+        assert_has(&old, "### s2c progress ×1+\n");
+        assert_eq!(route(&new), route(&old));
+        let exact = StructureConfig {
+            exact: vec!["progress".into()],
+            ..StructureConfig::default()
+        };
+        let varied = chats(&[(1, 1), (3, 1)]);
+        let (old, _) = against(&varied, &varied, &exact);
+        assert_has(&old, "### s2c progress ×4\n");
+        assert_has(&old, "→ s2c progress ×3 →");
     }
 }

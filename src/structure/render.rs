@@ -33,9 +33,24 @@ pub struct RouteSection {
 /// One message kind: how many, and each path's description.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KindSection {
+    /// How many in the recording; for a stream, the fewest a conversation had (0 or 1).
     pub count: u64,
+    /// Taken as a stream: its number per conversation varies (`×1+`, `×0+`), so it is
+    /// not compared exactly.
+    pub stream: bool,
     /// Path (with `?` when optional) → description.
     pub fields: BTreeMap<String, String>,
+}
+
+impl KindSection {
+    /// `3`, or `1+` for a stream.
+    pub fn count_text(&self) -> String {
+        if self.stream {
+            format!("{}+", self.count)
+        } else {
+            self.count.to_string()
+        }
+    }
 }
 
 impl Structure {
@@ -57,7 +72,7 @@ impl Structure {
         };
         let mut out = format!("## route {route}\n");
         for ((dir, label), kind) in &section.kinds {
-            out += &format!("\n### {dir} {label} ×{}\n", kind.count);
+            out += &format!("\n### {dir} {label} ×{}\n", kind.count_text());
             let width = kind
                 .fields
                 .keys()
@@ -126,11 +141,16 @@ impl Structure {
                 let (label, count) = rest
                     .rsplit_once(" ×")
                     .ok_or_else(|| err("expected `×N` after the kind"))?;
+                let (count, stream) = match count.strip_suffix('+') {
+                    Some(fewest) => (fewest, true),
+                    None => (count, false),
+                };
                 let count = count.parse().map_err(|_| err("bad count"))?;
                 section.kinds.insert(
                     (dir, label.to_string()),
                     KindSection {
                         count,
+                        stream,
                         fields: BTreeMap::new(),
                     },
                 );

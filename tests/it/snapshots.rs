@@ -5,58 +5,39 @@
 //! change fails `cargo test` with the summary and the diff, and leaves a `.snap.new` for
 //! `wsreplay review` or `cargo insta review` (none in CI).
 
-use wsreplay::demo::backend::{self, BackendConfig};
-use wsreplay::demo::{Server, DEFAULT_AGENT_TIMEOUT};
+use wsreplay::demo::Server;
 use wsreplay::{Gate, Verdict};
 
 use crate::check::{check_with, project, text, wsreplay};
-use crate::support::guard;
+use crate::support::{check_demo_build, demo_build};
 
-const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings");
-const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
+pub const RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings");
+pub const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
+
+/// `regression`: the build sends `tool_executing` in the broken legacy shape.
+fn regression_events(regression: bool) -> Vec<String> {
+    if regression {
+        vec![wsreplay::demo::protocol::DEFAULT_REGRESSION_EVENT.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
 
 /// The build under test: the demo backend, talking to the agents at these URLs; with
 /// `regression`, it sends `tool_executing` in the broken legacy shape.
 async fn spawn_backend(nlp: String, data: String, viz: String, regression: bool) -> Server {
-    let config = BackendConfig {
-        nlp_url: nlp,
-        data_url: data,
-        viz_url: viz,
-        regression_events: if regression {
-            vec![wsreplay::demo::protocol::DEFAULT_REGRESSION_EVENT.to_owned()]
-        } else {
-            Vec::new()
-        },
-        agent_timeout: DEFAULT_AGENT_TIMEOUT,
-        reply_delay: std::time::Duration::ZERO,
-        mutate: None,
-    };
-    backend::spawn(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    demo_build(nlp, data, viz, |c| {
+        c.regression_events = regression_events(regression)
+    })
+    .await
 }
 
 /// Checks `gate` against a fresh demo backend; what a team's test body looks like.
 async fn check(gate: Gate, regression: bool) -> wsreplay::Outcome {
-    let mocks = gate
-        .mock("nlp")
-        .mock("data")
-        .mock("viz")
-        .start()
-        .await
-        .unwrap();
-    let build = spawn_backend(
-        mocks.url("nlp"),
-        mocks.url("data"),
-        mocks.url("viz"),
-        regression,
-    )
-    .await;
-    let outcome = guard(mocks.target("frontend", build.url()).run())
-        .await
-        .unwrap();
-    build.shutdown().await;
-    outcome
+    check_demo_build(gate, |c| {
+        c.regression_events = regression_events(regression)
+    })
+    .await
 }
 
 /// The build under test of the README's example: the demo backend.

@@ -9,6 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use wsreplay::config::Route;
+
+use crate::snapshots::{RECORDINGS, SNAPSHOTS};
 use wsreplay::record::proxy::{Proxy, ProxyConfig};
 use wsreplay::recording::sink::Output;
 use wsreplay::recording::{Record, Recording};
@@ -275,6 +277,102 @@ pub async fn guard<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("the replay hung")
 }
 
+/// A demo backend (a "build under test") talking to the agents at these URLs, changed
+/// by `tweak` (regression events, a `Mutator`, the progress knob, ...).
+pub async fn demo_build(
+    nlp: String,
+    data: String,
+    viz: String,
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::demo::Server {
+    use wsreplay::demo::backend::{self, BackendConfig};
+    let mut config = BackendConfig {
+        nlp_url: nlp,
+        data_url: data,
+        viz_url: viz,
+        regression_events: Vec::new(),
+        agent_timeout: wsreplay::demo::DEFAULT_AGENT_TIMEOUT,
+        reply_delay: Duration::ZERO,
+        mutate: None,
+        progress: None,
+    };
+    tweak(&mut config);
+    backend::spawn(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Checks `gate` (its agents mocked) against a fresh demo backend changed by `tweak`,
+/// as a team's test body does.
+pub async fn check_demo_build(
+    gate: wsreplay::Gate,
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::Outcome {
+    let mocks = gate
+        .mock("nlp")
+        .mock("data")
+        .mock("viz")
+        .start()
+        .await
+        .unwrap();
+    let build = demo_build(mocks.url("nlp"), mocks.url("data"), mocks.url("viz"), tweak).await;
+    let outcome = guard(mocks.target("frontend", build.url()).run())
+        .await
+        .unwrap();
+    build.shutdown().await;
+    outcome
+}
+
+/// Seeds a run from the clock unless `WSREPLAY_TEST_SEED` is set (to reproduce one).
+pub fn seed() -> u64 {
+    std::env::var("WSREPLAY_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+/// How long a replayed client waits for a build that sends fewer messages than recorded
+/// (today's pacing counts them): far longer than a demo chat takes on a loaded machine,
+/// short enough for 20 checks in a row.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Checks the demo recording (`recordings/checkout.jsonl`) against its snapshot and a
+/// demo build changed by `tweak`, without writing a `.snap.new`.
+pub async fn check_checkout(
+    tweak: impl FnOnce(&mut wsreplay::demo::backend::BackendConfig),
+) -> wsreplay::Outcome {
+    let runs = tempfile::tempdir().unwrap();
+    let gate = wsreplay::Gate::load(format!("{RECORDINGS}/checkout.jsonl"))
+        .snapshots(SNAPSHOTS)
+        .runs(runs.path())
+        .step_timeout(STEP_TIMEOUT)
+        .check_only();
+    let outcome = check_demo_build(gate, tweak).await;
+    assert!(outcome.result().error.is_none(), "{}", outcome.report());
+    outcome
+}
+
+/// The summary lines of a check that found a difference.
+pub fn differences(outcome: &wsreplay::Outcome) -> Vec<String> {
+    assert_eq!(
+        outcome.verdict(),
+        wsreplay::Verdict::Differs,
+        "{}",
+        outcome.report()
+    );
+    outcome
+        .result()
+        .routes
+        .iter()
+        .flat_map(|r| r.summary.clone())
+        .collect()
+}
+
 /// Replays `rec` against a fresh in-process demo backend (a "new build", changed by
 /// `regression_events` and `mutate`) whose agents are wsreplay's mocks; returns the
 /// report and the captured run.
@@ -284,7 +382,6 @@ pub async fn replay_demo(
     regression_events: Vec<String>,
     mutate: Option<wsreplay::demo::backend::Mutator>,
 ) -> (wsreplay::replay::ReplayReport, Recording) {
-    use wsreplay::demo::backend::{self, BackendConfig};
     use wsreplay::replay::{Replay, ReplayConfig};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run.jsonl");
@@ -295,20 +392,12 @@ pub async fn replay_demo(
     tweak(&mut config);
     let mut replay = Replay::start(rec.clone(), config).await.unwrap();
     let mock = |r: &str| format!("ws://{}", replay.mock_addr(r).unwrap());
-    let backend = backend::spawn(
-        BackendConfig {
-            nlp_url: mock("nlp"),
-            data_url: mock("data"),
-            viz_url: mock("viz"),
-            regression_events,
-            agent_timeout: Duration::from_secs(2),
-            reply_delay: Duration::ZERO,
-            mutate,
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let backend = demo_build(mock("nlp"), mock("data"), mock("viz"), |c| {
+        c.regression_events = regression_events;
+        c.agent_timeout = Duration::from_secs(2);
+        c.mutate = mutate;
+    })
+    .await;
     replay.target("frontend", &backend.url()).unwrap();
     let report = guard(replay.run()).await.unwrap();
     backend.shutdown().await;
