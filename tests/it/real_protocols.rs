@@ -151,6 +151,27 @@ async fn a_graphql_ws_session_with_concurrent_subscriptions_checks_clean_20_time
         .await;
 }
 
+/// Issue 18: the same graphql-ws client gets the same results from a mock of the
+/// recorded async-graphql server as from the server itself: the subprotocol confirmed,
+/// every operation's items and completion, by operation id.
+#[tokio::test]
+async fn a_graphql_ws_client_gets_the_recorded_results_from_a_mock() {
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let market = Market::start().await;
+    let recorder = Recorder::start(&market.url()).await;
+    let received = market_session(recorder.addr()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (recording, _) = recorder.finish().await;
+    drop(market);
+    let mut config = ReplayConfig::new(wsreplay::recording::sink::Output::Discard);
+    config.mock("r", "127.0.0.1:0".parse().unwrap());
+    let replay = Replay::start(recording, config).await.unwrap();
+    let mocked = market_session(replay.mock_addr("r").unwrap()).await;
+    assert_eq!(mocked, received);
+    let report = replay.serve(async {}, false).await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
 /// A jsonrpsee server whose `lookup` answers `{n, NAME_KEY}` after a pause of its own
 /// per call (so concurrent calls are answered out of order) and whose `fail` refuses.
 async fn rpc_server(name_key: &'static str) -> (String, jsonrpsee::server::ServerHandle) {
