@@ -167,6 +167,11 @@ impl Board {
         self.index.get(&(route.to_string(), conn)).copied()
     }
 
+    /// The protocol connection `i` was read with when recorded.
+    pub fn protocol(&self, i: usize) -> Shared {
+        self.conns[i].protocol.clone()
+    }
+
     /// What connection `i` waits for before it opens.
     pub fn before_open(&self, i: usize) -> &[Milestone] {
         &self.conns[i].open

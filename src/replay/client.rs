@@ -163,7 +163,8 @@ pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -
         unflushed: false,
         unreported: 0,
         end: None,
-        faults: Injector::new(&ctx.faults, &script.route, Dir::ClientToServer),
+        faults: Injector::new(&ctx.faults, &script.route, Dir::ClientToServer)
+            .reading_with(ctx.causal.protocol(index).decoder()),
         disconnected: false,
         watcher,
     };

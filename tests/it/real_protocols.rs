@@ -372,3 +372,31 @@ async fn two_socketio_users_each_get_their_own_answers_from_the_mock() {
         );
     }
 }
+
+/// A replayed client's `--fault ROUTE:ACTION:KIND` names its messages as the route's
+/// protocol does: `chat` is a Socket.IO event, not a `(text)` frame.
+#[tokio::test]
+async fn a_client_side_fault_names_socketio_events() {
+    use wsreplay::recording::{Record, Recording};
+    use wsreplay::replay::{Replay, ReplayConfig};
+    let room = ChatRoom::start().await;
+    let rec = record_two_users(&room, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.jsonl");
+    let mut config = ReplayConfig::new(wsreplay::recording::sink::Output::File(out.clone()));
+    config.faults = vec!["r:drop:chat".parse().unwrap()];
+    config.step_timeout = std::time::Duration::from_millis(500);
+    let mut replay = Replay::start(rec, config).await.unwrap();
+    replay.target("r", &room.url()).unwrap();
+    guard(replay.run()).await.unwrap();
+    let capture = Recording::read(&out).unwrap();
+    let dropped: Vec<&str> = capture
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Fault(f) => Some(f.label.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, ["chat"]);
+}
