@@ -287,3 +287,95 @@ fn recordings_that_would_share_a_snapshot_are_refused() {
     let (code, _, err) = run(&["check", a, b, "--target", target, "--snapshots", snaps]);
     assert_eq!((code, err.as_str()), (2, expected.as_str()));
 }
+
+/// `check --confirm 2` against a build that changes only on its first start: the first
+/// spawn is the regression build (a marker file says it ran), later ones the clean build.
+async fn check_first_start_changed(dir: &Path, extra: &[&str]) -> Output {
+    let marker = dir.join("first-build-started");
+    let serve = format!(
+        "; if [ -e '{m}' ]; then R=''; else : > '{m}'; R=--regression; fi; exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ $R",
+        bin(),
+        m = marker.display()
+    );
+    let mut args = vec![
+        "check",
+        "recordings/",
+        "--target",
+        "frontend=ws://127.0.0.1:{port}",
+    ];
+    args.extend_from_slice(&MOCK_AGENTS);
+    let spawn = format!("true{serve}");
+    args.extend_from_slice(&["--spawn", &spawn, "--confirm", "2"]);
+    args.extend_from_slice(extra);
+    wsreplay(dir, &args, false).await
+}
+
+#[tokio::test]
+async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fails() {
+    let p = snapshotted_project().await;
+    let dir = p.path();
+    let flaky =
+        check_first_start_changed(dir, &["--junit", "junit.xml", "--summary-md", "summary.md"])
+            .await;
+    let out = text(&flaky);
+    assert_eq!(flaky.status.code(), Some(4), "{out}");
+    assert!(out.contains("recordings/checkout.jsonl: FLAKY"), "{out}");
+    assert!(
+        out.contains("flaky: differed once, then the same in 2 of 2 confirm run(s)"),
+        "{out}"
+    );
+    // The part that varied is named.
+    assert!(out.contains("`payload` object missing"), "{out}");
+    assert!(out.contains("1 flaky, 0 differ"), "{out}");
+    assert!(!dir.join("snapshots/checkout.snap.new").exists());
+
+    // A standard JUnit consumer: the frontend case passes, with the run that differed
+    // as a flakyFailure.
+    let suites = junit_parser::from_reader(std::io::BufReader::new(
+        std::fs::File::open(dir.join("junit.xml")).unwrap(),
+    ))
+    .unwrap();
+    let cases = &suites.suites[0].cases;
+    assert!(cases.iter().all(|c| c.status.is_success()), "{cases:?}");
+    let frontend = cases
+        .iter()
+        .find(|c| c.original_name == "checkout: frontend")
+        .unwrap();
+    assert_eq!(frontend.reruns.len(), 1, "{frontend:?}");
+    let rerun = &frontend.reruns[0];
+    assert!(matches!(
+        rerun.kind,
+        junit_parser::RerunOrFlakyKind::FlakyFailure
+    ));
+    assert!(
+        rerun.message.contains("`payload` object missing"),
+        "{}",
+        rerun.message
+    );
+    assert!(cases
+        .iter()
+        .filter(|c| c.original_name != "checkout: frontend")
+        .all(|c| c.reruns.is_empty()));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| recordings/checkout.jsonl | frontend | ⚠️ flaky | differed once, then the same in 2 of 2 confirm run\\(s\\): tool\\_executing"),
+        "{md}"
+    );
+    assert!(!md.contains("❌"), "{md}");
+
+    // A regression that reproduces every time is still a failure.
+    let real = check(
+        dir,
+        true,
+        &["--confirm", "2", "--summary-md", "real.md"],
+        false,
+    )
+    .await;
+    let out = text(&real);
+    assert_eq!(real.status.code(), Some(1), "{out}");
+    assert!(out.contains("STRUCTURE DIFFERS"), "{out}");
+    assert!(!out.contains("flaky:"), "{out}");
+    assert!(dir.join("snapshots/checkout.snap.new").exists());
+    let md = std::fs::read_to_string(dir.join("real.md")).unwrap();
+    assert!(md.contains("❌ differs"), "{md}");
+}
