@@ -314,9 +314,18 @@ async fn check_first_start_changed(dir: &Path, extra: &[&str]) -> Output {
 async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fails() {
     let p = snapshotted_project().await;
     let dir = p.path();
-    let flaky =
-        check_first_start_changed(dir, &["--junit", "junit.xml", "--summary-md", "summary.md"])
-            .await;
+    let flaky = check_first_start_changed(
+        dir,
+        &[
+            "--junit",
+            "junit.xml",
+            "--summary-md",
+            "summary.md",
+            "--html",
+            "report.html",
+        ],
+    )
+    .await;
     let out = text(&flaky);
     assert_eq!(flaky.status.code(), Some(4), "{out}");
     assert!(out.contains("recordings/checkout.jsonl: FLAKY"), "{out}");
@@ -362,6 +371,9 @@ async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fail
         "{md}"
     );
     assert!(!md.contains("❌"), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect(&out);
+    assert!(html.contains("<td class=\"flaky\">FLAKY</td>"), "{html}");
+    assert!(!html.contains(">FAIL<"), "{html}");
 
     // A regression that reproduces every time is still a failure.
     let real = check(
