@@ -278,76 +278,79 @@ mod tests {
         )
     }
 
-    fn line(old: &str, new: &str) -> String {
-        let e = one(old, new);
-        assert_eq!((e.unpaired_gone, e.unpaired_new), (0, 0), "{e:?}");
-        e.lines.join(" | ")
+    /// Each case: the snapshot's pattern, the run's, and the explanation expected.
+    fn explains(cases: &[(&str, &str, &str)]) {
+        for (old, new, expected) in cases {
+            let e = one(old, new);
+            assert_eq!((e.unpaired_gone, e.unpaired_new), (0, 0), "{e:?}");
+            assert_eq!(e.lines.join(" | "), format!("{expected} (3 conversations)"));
+        }
     }
 
     const TOOL: &str = "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed → s2c agent_completed";
 
     #[test]
     fn a_kind_that_moved() {
-        let moved = "c2s chat → s2c agent_started → s2c tool_executing → s2c agent_completed → s2c tool_completed";
-        assert_eq!(
-            line(TOOL, moved),
-            "`agent_completed` now before `tool_completed` (3 conversations)"
-        );
-    }
-
-    #[test]
-    fn a_kind_that_moved_later_is_named_once() {
-        let later = "c2s chat → s2c tool_executing → s2c agent_started → s2c tool_completed → s2c agent_completed";
-        let old = "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed → s2c agent_completed";
-        assert_eq!(
-            line(old, later),
-            "`tool_executing` now before `agent_started` (3 conversations)"
-        );
-        let last = "c2s chat → s2c tool_executing → s2c tool_completed → s2c agent_completed → s2c agent_started";
-        assert_eq!(
-            line(old, last),
-            "`agent_started` now after `agent_completed` (3 conversations)"
-        );
+        explains(&[
+            (
+                TOOL,
+                "c2s chat → s2c agent_started → s2c tool_executing → s2c agent_completed → s2c tool_completed",
+                "`agent_completed` now before `tool_completed`",
+            ),
+            (
+                TOOL,
+                "c2s chat → s2c tool_executing → s2c agent_started → s2c tool_completed → s2c agent_completed",
+                "`tool_executing` now before `agent_started`",
+            ),
+            // Moved to the end: one move read backwards, not three read forwards.
+            (
+                TOOL,
+                "c2s chat → s2c tool_executing → s2c tool_completed → s2c agent_completed → s2c agent_started",
+                "`agent_started` now after `agent_completed`",
+            ),
+        ]);
     }
 
     #[test]
     fn inserted_dropped_duplicated() {
-        let inserted = "c2s chat → s2c agent_started → s2c agent_thinking → s2c tool_executing → s2c tool_completed → s2c agent_completed";
-        assert_eq!(
-            line(TOOL, inserted),
-            "`agent_thinking` inserted after `agent_started` (3 conversations)"
-        );
-        let dropped = "c2s chat → s2c agent_started → s2c tool_executing → s2c agent_completed";
-        assert_eq!(
-            line(TOOL, dropped),
-            "`tool_completed` dropped (3 conversations)"
-        );
-        let twice = "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed ×2 → s2c agent_completed";
-        assert_eq!(
-            line(TOOL, twice),
-            "`tool_completed` duplicated (×1 → ×2) (3 conversations)"
-        );
-        let again = "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed → s2c agent_completed → s2c agent_started";
-        assert_eq!(
-            line(TOOL, again),
-            "`agent_started` duplicated (3 conversations)"
-        );
+        explains(&[
+            (
+                TOOL,
+                "c2s chat → s2c agent_started → s2c agent_thinking → s2c tool_executing → s2c tool_completed → s2c agent_completed",
+                "`agent_thinking` inserted after `agent_started`",
+            ),
+            (
+                TOOL,
+                "c2s chat → s2c agent_started → s2c tool_executing → s2c agent_completed",
+                "`tool_completed` dropped",
+            ),
+            (
+                TOOL,
+                "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed ×2 → s2c agent_completed",
+                "`tool_completed` duplicated (×1 → ×2)",
+            ),
+            (
+                TOOL,
+                "c2s chat → s2c agent_started → s2c tool_executing → s2c tool_completed → s2c agent_completed → s2c agent_started",
+                "`agent_started` duplicated",
+            ),
+        ]);
     }
 
     #[test]
     fn streams_that_became_empty_or_runs_shorter() {
-        let old = "c2s q → s2c row ×1+ → s2c done";
-        assert_eq!(
-            line(old, "c2s q → s2c done"),
-            "stream `row` now empty (3 conversations)"
-        );
-        assert_eq!(
-            line(
-                "c2s q → s2c row ×3 → s2c done",
-                "c2s q → s2c row ×2 → s2c done"
+        explains(&[
+            (
+                "c2s q → s2c row ×1+ → s2c done",
+                "c2s q → s2c done",
+                "stream `row` now empty",
             ),
-            "`row` shorter (×3 → ×2) (3 conversations)"
-        );
+            (
+                "c2s q → s2c row ×3 → s2c done",
+                "c2s q → s2c row ×2 → s2c done",
+                "`row` shorter (×3 → ×2)",
+            ),
+        ]);
     }
 
     #[test]

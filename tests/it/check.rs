@@ -42,10 +42,19 @@ async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output
 
 /// `wsreplay check` against `serve-demo` with `serve` appended to its arguments.
 pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Output {
-    let spawn = format!(
+    check_spawning(dir, &serve_demo(serve), extra, ci).await
+}
+
+/// The `--spawn` command of a `serve-demo` build with `serve` appended to its arguments.
+fn serve_demo(serve: &str) -> String {
+    format!(
         "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{serve}",
         bin(),
-    );
+    )
+}
+
+/// `wsreplay check` of the project's recordings against the build `spawn` starts.
+async fn check_spawning(dir: &Path, spawn: &str, extra: &[&str], ci: bool) -> Output {
     let mut args = vec![
         "check",
         "recordings/",
@@ -53,9 +62,19 @@ pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Ou
         "frontend=ws://127.0.0.1:{port}",
     ];
     args.extend_from_slice(&MOCK_AGENTS);
-    args.extend_from_slice(&["--spawn", &spawn]);
+    args.extend_from_slice(&["--spawn", spawn]);
     args.extend_from_slice(extra);
     wsreplay(dir, &args, ci).await
+}
+
+/// The test cases of a JUnit report, as a standard consumer reads them.
+fn junit_cases(path: &Path) -> Vec<junit_parser::TestCase> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    junit_parser::from_reader(file)
+        .unwrap()
+        .suites
+        .remove(0)
+        .cases
 }
 
 pub fn text(o: &Output) -> String {
@@ -102,11 +121,7 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
     );
 
     // A standard JUnit consumer reads the report: one case per route, the frontend failing.
-    let suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("junit.xml")).unwrap(),
-    ))
-    .unwrap();
-    let cases = &suites.suites[0].cases;
+    let cases = &junit_cases(&dir.join("junit.xml"));
     assert_eq!(cases.len(), 4);
     let frontend = cases
         .iter()
@@ -128,12 +143,7 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
         .iter()
         .filter(|c| c.original_name != "checkout: frontend")
         .all(|c| c.status.is_success()));
-    let same_suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("same.xml")).unwrap(),
-    ))
-    .unwrap();
-    assert!(same_suites.suites[0]
-        .cases
+    assert!(junit_cases(&dir.join("same.xml"))
         .iter()
         .all(|c| c.status.is_success()));
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
@@ -196,12 +206,8 @@ async fn a_missing_snapshot_fails_and_an_unreachable_target_is_exit_2() {
         "{}",
         text(&down)
     );
-    let suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("j.xml")).unwrap(),
-    ))
-    .unwrap();
     assert!(matches!(
-        suites.suites[0].cases[0].status,
+        junit_cases(&dir.join("j.xml"))[0].status,
         junit_parser::TestStatus::Error(_)
     ));
 }
@@ -292,22 +298,13 @@ fn recordings_that_would_share_a_snapshot_are_refused() {
 /// spawn is the regression build (a marker file says it ran), later ones the clean build.
 async fn check_first_start_changed(dir: &Path, extra: &[&str]) -> Output {
     let marker = dir.join("first-build-started");
-    let serve = format!(
-        "; if [ -e '{m}' ]; then R=''; else : > '{m}'; R=--regression; fi; exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ $R",
-        bin(),
+    let spawn = format!(
+        "if [ -e '{m}' ]; then R=''; else : > '{m}'; R=--regression; fi; {}",
+        serve_demo(" $R"),
         m = marker.display()
     );
-    let mut args = vec![
-        "check",
-        "recordings/",
-        "--target",
-        "frontend=ws://127.0.0.1:{port}",
-    ];
-    args.extend_from_slice(&MOCK_AGENTS);
-    let spawn = format!("true{serve}");
-    args.extend_from_slice(&["--spawn", &spawn, "--confirm", "2"]);
-    args.extend_from_slice(extra);
-    wsreplay(dir, &args, false).await
+    let extra = [&["--confirm", "2"], extra].concat();
+    check_spawning(dir, &spawn, &extra, false).await
 }
 
 #[tokio::test]
@@ -340,11 +337,7 @@ async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fail
 
     // A standard JUnit consumer: the frontend case passes, with the run that differed
     // as a flakyFailure.
-    let suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("junit.xml")).unwrap(),
-    ))
-    .unwrap();
-    let cases = &suites.suites[0].cases;
+    let cases = &junit_cases(&dir.join("junit.xml"));
     assert!(cases.iter().all(|c| c.status.is_success()), "{cases:?}");
     let frontend = cases
         .iter()
