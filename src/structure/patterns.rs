@@ -62,12 +62,13 @@ pub fn explain(old: &BTreeMap<String, u64>, new: &BTreeMap<String, u64>) -> Expl
             unpaired_gone += 1;
             continue;
         };
-        let (after, _, n) = added.remove(i);
-        let changes = changes(before, &after);
+        let changes = changes(before, &added[i].0);
         if changes.is_empty() {
+            // Alike in every step (a change in the `(and … anywhere)` tail): unexplained.
             unpaired_gone += 1;
             continue;
         }
+        let (_, _, n) = added.remove(i);
         let text = changes.join(", ");
         match found.iter_mut().find(|(t, _)| *t == text) {
             Some((_, total)) => *total += n,
@@ -356,6 +357,15 @@ mod tests {
     #[test]
     fn unrelated_patterns_fall_back() {
         let e = one("c2s a → s2c b → s2c c → s2c d", "c2s x → s2c y → s2c z");
+        assert_eq!((e.lines.len(), e.unpaired_gone, e.unpaired_new), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_change_only_in_the_anywhere_tail_is_left_to_the_fallback() {
+        let e = one(
+            "c2s q → s2c done (and s2c token ×0+ anywhere)",
+            "c2s q → s2c done",
+        );
         assert_eq!((e.lines.len(), e.unpaired_gone, e.unpaired_new), (0, 1, 1));
     }
 
