@@ -135,6 +135,7 @@ pub fn diff_recordings(
         diagram: Some(diagram(&b_rec, &old, &new)),
         warnings: [a_rec.warning_lines(), b_rec.warning_lines()].concat(),
         flaky: None,
+        reproduced: 0,
     })
 }
 
@@ -251,7 +252,7 @@ async fn check_inner(
         read_only: true,
         ..config.snapshots.clone()
     };
-    let mut same = 0;
+    let (mut same, mut differed) = (0, 0);
     for k in 1..=config.confirm {
         let again = Run {
             recording_path,
@@ -259,12 +260,16 @@ async fn check_inner(
             stored: &stored,
             capture: format!("{name}.confirm{k}.jsonl"),
         };
-        let again = replay_and_judge(again, config, &policy).await;
-        if again.is_ok_and(|r| r.error.is_none() && r.routes.iter().all(RouteDiff::same)) {
-            same += 1;
+        // A confirm run that could not be checked counts neither way.
+        match replay_and_judge(again, config, &policy).await {
+            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => same += 1,
+            Ok(r) if r.error.is_none() => differed += 1,
+            _ => {}
         }
     }
-    if same > 0 {
+    if same == 0 {
+        result.reproduced = differed;
+    } else {
         if let Some(path) = result.written.take() {
             // A difference that did not reproduce is no change to review.
             let _ = std::fs::remove_file(path);
@@ -391,6 +396,7 @@ pub(crate) fn judge(
         diagram: None,
         warnings: [recording.warning_lines(), run.warning_lines()].concat(),
         flaky: None,
+        reproduced: 0,
     };
     let base = stored.clone().unwrap_or_default();
     result.diagram = Some(diagram(run, &base, &new));

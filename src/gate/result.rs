@@ -38,6 +38,9 @@ pub struct CheckResult {
     /// `check --confirm N`: the difference of the first run did not reproduce in
     /// every confirm run; `routes` hold the first run's difference (the part that varied).
     pub flaky: Option<Flaky>,
+    /// `check --confirm N`: how many confirm runs differed too, when none was the same
+    /// (the difference reproduced: a real one); 0 when none were made.
+    pub reproduced: usize,
 }
 
 /// How a difference fared in the confirm runs of `check --confirm N`.
@@ -83,6 +86,7 @@ impl CheckResult {
             diagram: None,
             warnings: Vec::new(),
             flaky: None,
+            reproduced: 0,
         }
     }
 
@@ -127,6 +131,15 @@ impl CheckResult {
             push(
                 &mut out,
                 &format!("  flaky: {flaky}; what varied in the first run:\n"),
+            );
+        }
+        if self.reproduced > 0 {
+            push(
+                &mut out,
+                &format!(
+                    "  confirmed: the difference reproduced in {} confirm run(s)\n",
+                    self.reproduced
+                ),
             );
         }
         bullets(&mut out, "warnings:".into(), &self.warnings);

@@ -380,6 +380,10 @@ async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fail
     assert_eq!(real.status.code(), Some(1), "{out}");
     assert!(out.contains("STRUCTURE DIFFERS"), "{out}");
     assert!(!out.contains("flaky:"), "{out}");
+    assert!(
+        out.contains("confirmed: the difference reproduced in 2 confirm run(s)"),
+        "{out}"
+    );
     assert!(dir.join("snapshots/checkout.snap.new").exists());
     let md = std::fs::read_to_string(dir.join("real.md")).unwrap();
     assert!(md.contains("❌ differs"), "{md}");
