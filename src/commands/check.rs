@@ -16,7 +16,7 @@ use crate::recording::sink::Output;
 /// Arguments of `wsreplay check`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port}' --junit junit.xml --summary-md summary.md\n(the build finds its mocked agents in $WSREPLAY_MOCK_NLP, $WSREPLAY_MOCK_DATA, ...)\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check,\n3 same structure but slower than the --timing envelope allows."
+    after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port}' --junit junit.xml --summary-md summary.md\n(the build finds its mocked agents in $WSREPLAY_MOCK_NLP, $WSREPLAY_MOCK_DATA, ...)\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check,\n3 same structure but slower than the --timing envelope allows,\n4 flaky (with --confirm: a difference that did not reproduce; no real difference)."
 )]
 pub struct CheckArgs {
     /// Recordings, or directories of *.jsonl recordings, to check.
@@ -58,6 +58,12 @@ pub struct CheckArgs {
     /// With --timing: milliseconds allowed on top, for scheduling noise on small figures.
     #[arg(long, value_name = "MS", default_value_t = crate::structure::timing::TimingConfig::default().slack.as_millis() as u64, requires = "timing")]
     pub timing_slack_ms: u64,
+    /// Replay a recording whose structure differs up to N more times: when a confirm
+    /// run is the same as the snapshot, the difference is reported as flaky (exit 4,
+    /// unless another recording really differs), not as a change; when every confirm
+    /// run differs too, it is a real difference (exit 1).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub confirm: usize,
     /// Check this many recordings at once (their mocks must use port 0 and their
     /// targets {port}, or they would collide).
     #[arg(short, long, value_name = "N", default_value_t = 1)]
@@ -92,6 +98,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
         },
         structure,
         timing: None,
+        confirm: args.confirm,
     };
     if args.timing {
         anyhow::ensure!(
@@ -124,10 +131,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
         .unwrap_or(Verdict::Same);
     let counts = |v| results.iter().filter(|r| r.verdict() == v).count();
     println!(
-        "\n{} recording(s): {} same, {} outside the timing envelope, {} differ, {} could not be checked{}",
+        "\n{} recording(s): {} same, {} outside the timing envelope, {} flaky, {} differ, {} could not be checked{}",
         results.len(),
         counts(Verdict::Same),
         counts(Verdict::Slow),
+        counts(Verdict::Flaky),
         counts(Verdict::Differs),
         counts(Verdict::Error),
         if read_only {

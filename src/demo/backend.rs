@@ -89,24 +89,37 @@ pub enum Outgoing {
     Agent(AgentKind),
 }
 
-/// The function a [`Mutator`] wraps.
-pub type MutateFn = dyn Fn(Outgoing, &mut Value) -> bool + Send + Sync;
+/// The function a [`Mutator`] wraps: the messages to send in place of one.
+pub type MutateFn = dyn Fn(Outgoing, Value) -> Vec<Value> + Send + Sync;
 
-/// Rewrites an outgoing JSON message in place; returning `false` drops it.
+/// Rewrites an outgoing JSON message the way a new build might.
 #[derive(Clone)]
 pub struct Mutator(pub Arc<MutateFn>);
 
 impl Mutator {
+    /// Rewrites each message in place; returning `false` drops it.
     pub fn new(f: impl Fn(Outgoing, &mut Value) -> bool + Send + Sync + 'static) -> Self {
+        Mutator::expand(move |to, mut value| {
+            if f(to, &mut value) {
+                vec![value]
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
+    /// Sends the messages `f` returns in place of each one: none drops it, several
+    /// add to it, and holding one back to send it with a later one reorders them.
+    pub fn expand(f: impl Fn(Outgoing, Value) -> Vec<Value> + Send + Sync + 'static) -> Self {
         Mutator(Arc::new(f))
     }
 
-    /// Applies the mutation to a JSON text; `None` when the message is dropped.
-    fn apply(&self, to: Outgoing, text: String) -> Option<String> {
-        let Ok(mut value) = serde_json::from_str::<Value>(&text) else {
-            return Some(text);
+    /// Applies the mutation to a JSON text: the texts to send instead.
+    fn apply(&self, to: Outgoing, text: String) -> Vec<String> {
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            return vec![text];
         };
-        (self.0)(to, &mut value).then(|| value.to_string())
+        (self.0)(to, value).iter().map(Value::to_string).collect()
     }
 }
 
@@ -116,10 +129,10 @@ impl std::fmt::Debug for Mutator {
     }
 }
 
-fn mutated(mutate: &Option<Mutator>, to: Outgoing, text: String) -> Option<String> {
+fn mutated(mutate: &Option<Mutator>, to: Outgoing, text: String) -> Vec<String> {
     match mutate {
         Some(m) => m.apply(to, text),
-        None => Some(text),
+        None => vec![text],
     }
 }
 
@@ -239,12 +252,15 @@ impl AgentLink {
         };
         let kind = self.kind.name();
         let text = agent_request(self.kind.request_type(), &message_id, &fields);
-        let Some(text) = mutated(&self.mutate, Outgoing::Agent(self.kind), text) else {
+        let texts = mutated(&self.mutate, Outgoing::Agent(self.kind), text);
+        if texts.is_empty() {
             return Err(AgentError::Closed { kind });
-        };
-        conn.out
-            .send(text)
-            .map_err(|_| AgentError::Closed { kind })?;
+        }
+        for text in texts {
+            conn.out
+                .send(text)
+                .map_err(|_| AgentError::Closed { kind })?;
+        }
         let reply = match tokio::time::timeout(self.timeout, rx).await {
             Err(_) => Err(AgentError::Timeout {
                 kind,
@@ -480,7 +496,7 @@ async fn serve_connection(
     );
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<String>();
     let mut chats = FuturesUnordered::new();
-    loop {
+    'serve: loop {
         let outgoing = tokio::select! {
             () = stop.wait() => {
                 close_ws(&mut ws, CloseCode::Away).await;
@@ -505,14 +521,13 @@ async fn serve_connection(
             Some(text) = events_rx.recv() => text,
             Some(()) = chats.next(), if !chats.is_empty() => continue,
         };
-        let Some(outgoing) = mutated(&backend.mutate, Outgoing::Frontend, outgoing) else {
-            continue;
-        };
-        if !backend.reply_delay.is_zero() {
-            tokio::time::sleep(backend.reply_delay).await;
-        }
-        if ws.send(Message::text(outgoing)).await.is_err() {
-            break;
+        for outgoing in mutated(&backend.mutate, Outgoing::Frontend, outgoing) {
+            if !backend.reply_delay.is_zero() {
+                tokio::time::sleep(backend.reply_delay).await;
+            }
+            if ws.send(Message::text(outgoing)).await.is_err() {
+                break 'serve;
+            }
         }
     }
     info!("client {} disconnected", conn.client_id);

@@ -4,7 +4,10 @@
 //! the captured run with the recording's [`Hints`](crate::structure::Hints), and compares the replayed routes
 //! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
 //! semantic summary, and (unless in CI or `--check`) written to
-//! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). Many recordings can be
+//! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). With
+//! `--confirm N` a difference is replayed N more times (captures `<name>.confirmK.jsonl`):
+//! when some confirm run is the same as the snapshot the difference is *flaky*
+//! ([`Verdict::Flaky`], nothing written for review), else a real difference. Many recordings can be
 //! checked at once (`-j`), or split across CI machines (`--partition I/N`).
 
 use std::fmt;
@@ -22,7 +25,7 @@ use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
 use crate::structure::{Observation, Structure, StructureConfig};
 
-use super::result::{CheckResult, Diagram};
+use super::result::{CheckResult, Diagram, Flaky};
 use super::verdict::Verdict;
 
 /// Why a recording could not be snapshotted, checked or diffed, or the recordings to
@@ -131,6 +134,8 @@ pub fn diff_recordings(
         faults: injected(&b_rec),
         diagram: Some(diagram(&b_rec, &old, &new)),
         warnings: [a_rec.warning_lines(), b_rec.warning_lines()].concat(),
+        flaky: None,
+        reproduced: 0,
     })
 }
 
@@ -211,6 +216,9 @@ pub struct CheckConfig {
     pub structure: StructureConfig,
     /// Compare timing with the recording (`--timing`), within this envelope.
     pub timing: Option<TimingConfig>,
+    /// `--confirm N`: replay a recording whose structure differs up to N more times;
+    /// when some confirm run is the same, the difference is flaky, not a failure.
+    pub confirm: usize,
 }
 
 /// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
@@ -229,8 +237,68 @@ async fn check_inner(
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
+    let first = Run {
+        recording_path,
+        recording: &recording,
+        stored: &stored,
+        capture: format!("{name}.jsonl"),
+    };
+    let mut result = replay_and_judge(first, config, &config.snapshots).await?;
+    if config.confirm == 0 || result.verdict() != Verdict::Differs || result.snapshot_missing {
+        return Ok(result);
+    }
+    // Confirm runs: write nothing for review, keep their captures apart.
+    let policy = SnapshotPolicy {
+        read_only: true,
+        ..config.snapshots.clone()
+    };
+    let (mut same, mut differed) = (0, 0);
+    for k in 1..=config.confirm {
+        let again = Run {
+            recording_path,
+            recording: &recording,
+            stored: &stored,
+            capture: format!("{name}.confirm{k}.jsonl"),
+        };
+        // A confirm run that could not be checked counts neither way.
+        match replay_and_judge(again, config, &policy).await {
+            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => same += 1,
+            Ok(r) if r.error.is_none() => differed += 1,
+            _ => {}
+        }
+    }
+    if same == 0 {
+        result.reproduced = differed;
+    } else {
+        if let Some(path) = result.written.take() {
+            // A difference that did not reproduce is no change to review.
+            let _ = std::fs::remove_file(path);
+        }
+        result.flaky = Some(Flaky {
+            same,
+            runs: config.confirm,
+        });
+    }
+    Ok(result)
+}
+
+/// One replay of a recording to judge: the first, or a confirm run.
+struct Run<'a> {
+    recording_path: &'a Path,
+    recording: &'a Recording,
+    stored: &'a Option<Structure>,
+    /// The capture's file name in the runs directory.
+    capture: String,
+}
+
+/// Replays `run` against the build (a free port per replay) and judges its capture.
+async fn replay_and_judge(
+    run: Run<'_>,
+    config: &CheckConfig,
+    snapshots: &SnapshotPolicy,
+) -> Result<CheckResult, CheckError> {
     let port = free_port().map_err(CheckError::FreePort)?;
-    let run_path = config.runs_dir.join(format!("{name}.jsonl"));
+    let run_path = config.runs_dir.join(&run.capture);
     let mut replay_config = config.replay.clone();
     replay_config.output = Output::File(run_path.clone());
     if let Some(spawn) = &mut replay_config.spawn {
@@ -241,11 +309,11 @@ async fn check_inner(
         .iter()
         .map(|t| ReplayTarget::resolve(&t.with_port(port)))
         .collect::<Result<_, ConfigError>>()?;
-    let report = Replay::start(recording.clone(), replay_config)
+    let report = Replay::start(run.recording.clone(), replay_config)
         .await?
         .run()
         .await?;
-    let run = Recording::read(&run_path)?;
+    let captured = Recording::read(&run_path)?;
     let mocks = config
         .replay
         .mocks
@@ -253,10 +321,10 @@ async fn check_inner(
         .map(|m| m.route.clone())
         .collect();
     let replayed = Replayed {
-        recording_path,
-        recording: &recording,
-        stored,
-        run: &run,
+        recording_path: run.recording_path,
+        recording: run.recording,
+        stored: run.stored.clone(),
+        run: &captured,
         problems: crate::replay::problem_lines(&report.problems),
         live: report.live.lines(),
         targets: config.targets.iter().map(|t| t.route.clone()).collect(),
@@ -264,7 +332,7 @@ async fn check_inner(
     };
     Ok(judge(
         replayed,
-        &config.snapshots,
+        snapshots,
         &config.structure,
         config.timing.as_ref(),
     )?)
@@ -327,6 +395,8 @@ pub(crate) fn judge(
         faults: injected(run),
         diagram: None,
         warnings: [recording.warning_lines(), run.warning_lines()].concat(),
+        flaky: None,
+        reproduced: 0,
     };
     let base = stored.clone().unwrap_or_default();
     result.diagram = Some(diagram(run, &base, &new));

@@ -11,5 +11,5 @@ pub mod verdict;
 
 pub use check::CheckError;
 pub use harness::{assert_all, Gate, Mocks, Outcome};
-pub use result::CheckResult;
+pub use result::{CheckResult, Flaky};
 pub use verdict::{exit_code, Verdict};

@@ -35,6 +35,31 @@ pub struct CheckResult {
     /// What the reader tolerated in the recordings compared (`FILE:LINE: message`):
     /// a torn last line, a recording that was not stopped cleanly.
     pub warnings: Vec<String>,
+    /// `check --confirm N`: the difference of the first run did not reproduce in
+    /// every confirm run; `routes` hold the first run's difference (the part that varied).
+    pub flaky: Option<Flaky>,
+    /// `check --confirm N`: how many confirm runs differed too, when none was the same
+    /// (the difference reproduced: a real one); 0 when none were made.
+    pub reproduced: usize,
+}
+
+/// How a difference fared in the confirm runs of `check --confirm N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flaky {
+    /// Confirm runs that were the same as the snapshot.
+    pub same: usize,
+    /// Confirm runs made.
+    pub runs: usize,
+}
+
+impl std::fmt::Display for Flaky {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "differed once, then the same in {} of {} confirm run(s)",
+            self.same, self.runs
+        )
+    }
 }
 
 /// A session as a sequence diagram, with the first difference marked.
@@ -60,12 +85,16 @@ impl CheckResult {
             faults: Vec::new(),
             diagram: None,
             warnings: Vec::new(),
+            flaky: None,
+            reproduced: 0,
         }
     }
 
     pub fn verdict(&self) -> Verdict {
         if self.error.is_some() {
             Verdict::Error
+        } else if self.flaky.is_some() {
+            Verdict::Flaky
         } else if self.snapshot_missing || self.routes.iter().any(|r| !r.same()) {
             Verdict::Differs
         } else if !self.timing.is_empty() {
@@ -80,6 +109,7 @@ impl CheckResult {
         match self.verdict() {
             Verdict::Same => "same structure",
             Verdict::Slow => "same structure, TIMING OUTSIDE THE ENVELOPE",
+            Verdict::Flaky => "FLAKY (the difference did not reproduce)",
             Verdict::Differs if self.snapshot_missing => "NO SNAPSHOT",
             Verdict::Differs => "STRUCTURE DIFFERS",
             Verdict::Error => "COULD NOT CHECK",
@@ -96,6 +126,21 @@ impl CheckResult {
         );
         if let Some(e) = &self.error {
             push(&mut out, &format!("  error: {e}\n"));
+        }
+        if let Some(flaky) = &self.flaky {
+            push(
+                &mut out,
+                &format!("  flaky: {flaky}; what varied in the first run:\n"),
+            );
+        }
+        if self.reproduced > 0 {
+            push(
+                &mut out,
+                &format!(
+                    "  confirmed: the difference reproduced in {} confirm run(s)\n",
+                    self.reproduced
+                ),
+            );
         }
         bullets(&mut out, "warnings:".into(), &self.warnings);
         bullets(&mut out, "faults injected (--fault):".into(), &self.faults);

@@ -12,6 +12,9 @@ pub mod exit_code {
     /// `check --timing`: the structure is the same, but the build is slower than the
     /// timing envelope allows.
     pub const SLOW: i32 = 3;
+    /// `check --confirm N`: a difference did not reproduce (some confirm run was the
+    /// same as the snapshot), and no recording differs for real.
+    pub const FLAKY: i32 = 4;
 }
 
 /// How a recording fared, from best to worst.
@@ -20,17 +23,20 @@ pub enum Verdict {
     Same,
     /// Same structure, but slower than the timing envelope allows (`--timing`).
     Slow,
+    /// Differed once, then was the same in a confirm run (`--confirm`).
+    Flaky,
     Differs,
     /// Could not be checked (bad input, unreachable target, ...).
     Error,
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (0, 3, 1, 2).
+    /// The process exit code for this verdict (0, 3, 4, 1, 2).
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Same => exit_code::OK,
             Verdict::Slow => exit_code::SLOW,
+            Verdict::Flaky => exit_code::FLAKY,
             Verdict::Differs => exit_code::DIFFERS,
             Verdict::Error => exit_code::ERROR,
         }

@@ -4,13 +4,15 @@
 //! when asked. The summary reads the two [`Structure`]s and names what changed per
 //! message kind: kinds no longer sent or new, objects missing or new (with their
 //! fields), fields added, removed, renamed or moved, types and literal values changed,
-//! and guesses such as "looks like `payload` moved to `data`".
+//! and guesses such as "looks like `payload` moved to `data`"; and how conversation
+//! patterns changed ([`patterns`](crate::structure::patterns)).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use similar::{ChangeTag, TextDiff};
 
 use crate::recording::Dir;
+use crate::structure::patterns::explain;
 use crate::structure::{KindSection, RouteSection, Structure};
 use crate::text::printable;
 
@@ -99,27 +101,18 @@ fn summarize_route(old: &RouteSection, new: &RouteSection) -> Vec<String> {
         }
     }
     if old.sequences != new.sequences {
-        let gone = old
-            .sequences
-            .keys()
-            .filter(|s| !new.sequences.contains_key(*s))
-            .count();
-        let added = new
-            .sequences
-            .keys()
-            .filter(|s| !old.sequences.contains_key(*s))
-            .count();
-        let counts = old.sequences.len() - gone;
-        let mut what = Vec::new();
+        let explained = explain(&old.sequences, &new.sequences);
+        let mut what = explained.lines;
+        let (gone, added) = (explained.unpaired_gone, explained.unpaired_new);
         if gone + added > 0 {
             what.push(format!("{gone} conversation pattern(s) gone, {added} new"));
         }
-        if counts > 0 && gone + added == 0 {
+        if what.is_empty() {
             what.push("conversation counts changed".into());
         }
         out.push(format!(
             "conversation sequences changed: {}",
-            what.join(", ")
+            what.join("; ")
         ));
     }
     out

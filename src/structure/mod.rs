@@ -27,6 +27,7 @@
 pub mod diff;
 pub mod formats;
 pub mod observe;
+pub mod patterns;
 pub mod render;
 pub mod sequence;
 pub mod snapshot;

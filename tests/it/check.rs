@@ -42,10 +42,19 @@ async fn check(dir: &Path, regression: bool, extra: &[&str], ci: bool) -> Output
 
 /// `wsreplay check` against `serve-demo` with `serve` appended to its arguments.
 pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Output {
-    let spawn = format!(
+    check_spawning(dir, &serve_demo(serve), extra, ci).await
+}
+
+/// The `--spawn` command of a `serve-demo` build with `serve` appended to its arguments.
+fn serve_demo(serve: &str) -> String {
+    format!(
         "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{serve}",
         bin(),
-    );
+    )
+}
+
+/// `wsreplay check` of the project's recordings against the build `spawn` starts.
+async fn check_spawning(dir: &Path, spawn: &str, extra: &[&str], ci: bool) -> Output {
     let mut args = vec![
         "check",
         "recordings/",
@@ -53,9 +62,19 @@ pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Ou
         "frontend=ws://127.0.0.1:{port}",
     ];
     args.extend_from_slice(&MOCK_AGENTS);
-    args.extend_from_slice(&["--spawn", &spawn]);
+    args.extend_from_slice(&["--spawn", spawn]);
     args.extend_from_slice(extra);
     wsreplay(dir, &args, ci).await
+}
+
+/// The test cases of a JUnit report, as a standard consumer reads them.
+fn junit_cases(path: &Path) -> Vec<junit_parser::TestCase> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    junit_parser::from_reader(file)
+        .unwrap()
+        .suites
+        .remove(0)
+        .cases
 }
 
 pub fn text(o: &Output) -> String {
@@ -102,11 +121,7 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
     );
 
     // A standard JUnit consumer reads the report: one case per route, the frontend failing.
-    let suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("junit.xml")).unwrap(),
-    ))
-    .unwrap();
-    let cases = &suites.suites[0].cases;
+    let cases = &junit_cases(&dir.join("junit.xml"));
     assert_eq!(cases.len(), 4);
     let frontend = cases
         .iter()
@@ -128,12 +143,7 @@ async fn the_gate_passes_fails_and_writes_a_reviewable_snapshot() {
         .iter()
         .filter(|c| c.original_name != "checkout: frontend")
         .all(|c| c.status.is_success()));
-    let same_suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("same.xml")).unwrap(),
-    ))
-    .unwrap();
-    assert!(same_suites.suites[0]
-        .cases
+    assert!(junit_cases(&dir.join("same.xml"))
         .iter()
         .all(|c| c.status.is_success()));
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
@@ -196,12 +206,8 @@ async fn a_missing_snapshot_fails_and_an_unreachable_target_is_exit_2() {
         "{}",
         text(&down)
     );
-    let suites = junit_parser::from_reader(std::io::BufReader::new(
-        std::fs::File::open(dir.join("j.xml")).unwrap(),
-    ))
-    .unwrap();
     assert!(matches!(
-        suites.suites[0].cases[0].status,
+        junit_cases(&dir.join("j.xml"))[0].status,
         junit_parser::TestStatus::Error(_)
     ));
 }
@@ -286,4 +292,99 @@ fn recordings_that_would_share_a_snapshot_are_refused() {
     let target = "frontend=ws://127.0.0.1:9";
     let (code, _, err) = run(&["check", a, b, "--target", target, "--snapshots", snaps]);
     assert_eq!((code, err.as_str()), (2, expected.as_str()));
+}
+
+/// `check --confirm 2` against a build that changes only on its first start: the first
+/// spawn is the regression build (a marker file says it ran), later ones the clean build.
+async fn check_first_start_changed(dir: &Path, extra: &[&str]) -> Output {
+    let marker = dir.join("first-build-started");
+    let spawn = format!(
+        "if [ -e '{m}' ]; then R=''; else : > '{m}'; R=--regression; fi; {}",
+        serve_demo(" $R"),
+        m = marker.display()
+    );
+    let extra = [&["--confirm", "2"], extra].concat();
+    check_spawning(dir, &spawn, &extra, false).await
+}
+
+#[tokio::test]
+async fn a_difference_that_does_not_reproduce_is_flaky_and_a_real_one_still_fails() {
+    let p = snapshotted_project().await;
+    let dir = p.path();
+    let flaky = check_first_start_changed(
+        dir,
+        &[
+            "--junit",
+            "junit.xml",
+            "--summary-md",
+            "summary.md",
+            "--html",
+            "report.html",
+        ],
+    )
+    .await;
+    let out = text(&flaky);
+    assert_eq!(flaky.status.code(), Some(4), "{out}");
+    assert!(out.contains("recordings/checkout.jsonl: FLAKY"), "{out}");
+    assert!(
+        out.contains("flaky: differed once, then the same in 2 of 2 confirm run(s)"),
+        "{out}"
+    );
+    // The part that varied is named.
+    assert!(out.contains("`payload` object missing"), "{out}");
+    assert!(out.contains("1 flaky, 0 differ"), "{out}");
+    assert!(!dir.join("snapshots/checkout.snap.new").exists());
+
+    // A standard JUnit consumer: the frontend case passes, with the run that differed
+    // as a flakyFailure.
+    let cases = &junit_cases(&dir.join("junit.xml"));
+    assert!(cases.iter().all(|c| c.status.is_success()), "{cases:?}");
+    let frontend = cases
+        .iter()
+        .find(|c| c.original_name == "checkout: frontend")
+        .unwrap();
+    assert_eq!(frontend.reruns.len(), 1, "{frontend:?}");
+    let rerun = &frontend.reruns[0];
+    assert!(matches!(
+        rerun.kind,
+        junit_parser::RerunOrFlakyKind::FlakyFailure
+    ));
+    assert!(
+        rerun.message.contains("`payload` object missing"),
+        "{}",
+        rerun.message
+    );
+    assert!(cases
+        .iter()
+        .filter(|c| c.original_name != "checkout: frontend")
+        .all(|c| c.reruns.is_empty()));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| recordings/checkout.jsonl | frontend | ⚠️ flaky | differed once, then the same in 2 of 2 confirm run\\(s\\): tool\\_executing"),
+        "{md}"
+    );
+    assert!(!md.contains("❌"), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect(&out);
+    assert!(html.contains("<td class=\"flaky\">FLAKY</td>"), "{html}");
+    assert!(!html.contains(">FAIL<"), "{html}");
+
+    // A regression that reproduces every time is still a failure.
+    let real = check(
+        dir,
+        true,
+        &["--confirm", "2", "--summary-md", "real.md"],
+        false,
+    )
+    .await;
+    let out = text(&real);
+    assert_eq!(real.status.code(), Some(1), "{out}");
+    assert!(out.contains("STRUCTURE DIFFERS"), "{out}");
+    assert!(!out.contains("flaky:"), "{out}");
+    assert!(
+        out.contains("confirmed: the difference reproduced in 2 confirm run(s)"),
+        "{out}"
+    );
+    assert!(dir.join("snapshots/checkout.snap.new").exists());
+    let md = std::fs::read_to_string(dir.join("real.md")).unwrap();
+    assert!(md.contains("❌ differs"), "{md}");
 }

@@ -216,3 +216,52 @@ async fn a_changed_request_on_the_agent_hop() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_final_event_sent_before_the_last_tool_result_is_named() {
+    // The build holds each conversation's last tool result (the chart's) back and
+    // sends it after the conversation's agent_completed.
+    let held: std::sync::Mutex<std::collections::HashMap<String, Value>> = Default::default();
+    let reorder = Mutator::expand(move |to, v| {
+        let run = v["payload"]["run_id"].as_str().unwrap_or("").to_string();
+        let mut held = held.lock().unwrap();
+        match (to, v["type"].as_str()) {
+            (Outgoing::Frontend, Some("tool_completed"))
+                if v["payload"]["tool_name"] == "chart_generator" =>
+            {
+                held.insert(run, v);
+                Vec::new()
+            }
+            (Outgoing::Frontend, Some("agent_completed")) => {
+                std::iter::once(v).chain(held.remove(&run)).collect()
+            }
+            _ => vec![v],
+        }
+    });
+    let (rec, _) = record_demo(1, 3).await;
+    let fast = |c: &mut wsreplay::replay::ReplayConfig| c.step_timeout = Duration::from_millis(300);
+    let (_, run) = replay_demo(&rec, fast, vec![], Some(reorder)).await;
+    let baseline = Observation::of(&rec);
+    let hints = baseline.hints();
+    let old = baseline.render(&hints);
+    let affected: u64 = old.routes["frontend"]
+        .sequences
+        .iter()
+        .filter(|(s, _)| s.contains("s2c tool_completed → s2c agent_completed"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(affected > 0, "the demo's chats call tools");
+    let routes = ["frontend".to_string()];
+    let summary = compare(&old, &Observation::of(&run).render(&hints), &routes)
+        .remove(0)
+        .summary;
+    let s = if affected == 1 { "" } else { "s" };
+    let expected = format!(
+        "conversation sequences changed: `agent_completed` now before `tool_completed` ({affected} conversation{s})"
+    );
+    assert!(
+        summary.contains(&expected),
+        "expected {expected:?} among:\n{}",
+        summary.join("\n")
+    );
+}

@@ -28,6 +28,7 @@ table.results th { background: #eef1f6; }
 .pass { color: #0a7a32; font-weight: 600; }
 .fail { color: #c0262d; font-weight: 600; }
 .slow { color: #a35b00; font-weight: 600; }
+.flaky { color: #8a6d00; font-weight: 600; }
 .error { color: #7a1fa2; font-weight: 600; }
 pre.diff { background: #f7f8fa; border: 1px solid #d0d5de; padding: 8px; overflow-x: auto; font: 12px/1.35 ui-monospace, monospace; }
 pre.diff span { display: block; white-space: pre; }
@@ -55,10 +56,11 @@ fn html(results: &[CheckResult]) -> String {
     let _ = write!(
         out,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>wsreplay report</title><style>{STYLE}</style></head><body>\n\
-         <h1>wsreplay report</h1>\n<p>{} recording(s): {} same, {} outside the timing envelope, {} differ, {} could not be checked.</p>\n",
+         <h1>wsreplay report</h1>\n<p>{} recording(s): {} same, {} outside the timing envelope, {} flaky, {} differ, {} could not be checked.</p>\n",
         results.len(),
         count(Verdict::Same),
         count(Verdict::Slow),
+        count(Verdict::Flaky),
         count(Verdict::Differs),
         count(Verdict::Error),
     );
@@ -97,6 +99,9 @@ fn rows(out: &mut String, i: usize, r: &CheckResult) {
     for route in &r.routes {
         if route.same() {
             row(&route.route, "pass", "PASS", "");
+        } else if let Some(flaky) = &r.flaky {
+            let what = format!("{flaky}: {}", route.summary.join("; "));
+            row(&route.route, "flaky", "FLAKY", &what);
         } else {
             row(&route.route, "fail", "FAIL", &route.summary.join("; "));
         }
@@ -110,6 +115,7 @@ fn section(out: &mut String, i: usize, r: &CheckResult) {
     let class = match r.verdict() {
         Verdict::Same => "pass",
         Verdict::Slow => "slow",
+        Verdict::Flaky => "flaky",
         Verdict::Differs => "fail",
         Verdict::Error => "error",
     };
@@ -123,8 +129,19 @@ fn section(out: &mut String, i: usize, r: &CheckResult) {
         let _ = writeln!(out, "<p class=\"error\">{}</p>", esc(e));
     }
     list(out, "Faults injected (--fault)", &r.faults);
+    if let Some(flaky) = &r.flaky {
+        let _ = writeln!(
+            out,
+            "<p class=\"flaky\">Flaky: {flaky}; what varied in the first run is below.</p>"
+        );
+    }
     for route in r.routes.iter().filter(|r| !r.same()) {
-        let _ = writeln!(out, "<h3>route {}: what changed</h3>", esc(&route.route));
+        let what = if r.flaky.is_some() {
+            "what varied"
+        } else {
+            "what changed"
+        };
+        let _ = writeln!(out, "<h3>route {}: {what}</h3>", esc(&route.route));
         list(out, "", &route.summary);
     }
     let timing: Vec<String> = r.timing.iter().map(ToString::to_string).collect();

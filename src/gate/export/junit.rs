@@ -1,8 +1,10 @@
 //! JUnit XML (`check --junit FILE`): one test case per recording and route, the
 //! semantic summary as the failure message and the diff as its text; timing breaches
-//! as test cases of their own with the failure type `timing`.
+//! as test cases of their own with the failure type `timing`. A flaky difference
+//! (`--confirm`) is a passing case holding the run that differed as a `flakyFailure`,
+//! as nextest reports a test that passed on a retry.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::Exporter;
 use crate::gate::CheckResult;
@@ -40,6 +42,15 @@ fn junit(results: &[CheckResult]) -> String {
         for route in &r.routes {
             let status = if route.same() {
                 TestCaseStatus::success()
+            } else if let Some(flaky) = &r.flaky {
+                // As nextest marks a test that passed on a retry: a passing case with
+                // the run that failed as a `flakyFailure`.
+                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                rerun.set_message(format!("flaky: {flaky}: {}", route.summary.join("; ")));
+                rerun.set_description(route.diff.clone());
+                let mut s = TestCaseStatus::success();
+                s.add_rerun(rerun);
+                s
             } else {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(route.summary.join("; "));

@@ -37,10 +37,10 @@ fn summary_markdown(results: &[CheckResult]) -> String {
             );
         }
         for route in &r.routes {
-            let (result, what) = if route.same() {
-                ("✅ same", String::new())
-            } else {
-                ("❌ differs", route.summary.join("; "))
+            let (result, what) = match &r.flaky {
+                _ if route.same() => ("✅ same", String::new()),
+                Some(flaky) => ("⚠️ flaky", format!("{flaky}: {}", route.summary.join("; "))),
+                None => ("❌ differs", route.summary.join("; ")),
             };
             out += &format!(
                 "| {} | {} | {result} | {} |\n",
