@@ -22,6 +22,12 @@ pub struct RecordArgs {
     /// The recording to write (JSON Lines). Overrides `out` in the config file.
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the recording zstd-compressed, as FILE.zst (`.jsonl.zst`; an --out that
+    /// already ends in .zst is compressed anyway). Every command reads compressed
+    /// recordings as they are; a killed recorder's file reads up to its last flush
+    /// (at most ~20 ms of traffic is lost, as with plain files).
+    #[arg(long, conflicts_with = "discard")]
+    pub compress: bool,
     /// Parse and serialise everything but write no file (to measure the recorder
     /// without its disk cost).
     #[arg(long, conflicts_with = "out")]
@@ -73,9 +79,14 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     let output = if args.discard {
         Output::Discard
     } else {
-        Output::File(args.out.or(file.out).ok_or_else(|| {
+        let out = args.out.or(file.out).ok_or_else(|| {
             anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
-        })?)
+        })?;
+        Output::File(if args.compress {
+            compressed_path(out)
+        } else {
+            out
+        })
     };
     let out = match &output {
         Output::File(p) => p.clone(),
@@ -114,6 +125,16 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     wait_for_stop_signal().await?;
     let outcome = proxy.stop().await;
     Ok(report_outcome(&out, &outcome))
+}
+
+/// `FILE` → `FILE.zst`, unless it already ends in `.zst`.
+fn compressed_path(out: PathBuf) -> PathBuf {
+    if crate::recording::source::is_compressed_name(&out) {
+        return out;
+    }
+    let mut name = out.into_os_string();
+    name.push(".zst");
+    name.into()
 }
 
 pub(crate) fn upstream_of(proxy: &Proxy, route: &str) -> String {

@@ -4,9 +4,11 @@
 pub mod format;
 pub mod read;
 pub mod sink;
+pub mod source;
 pub mod summary;
 pub mod write;
 
 pub use format::*;
 pub use read::*;
+pub use source::{is_recording_name, stem_of, Source};
 pub use write::*;

@@ -1,0 +1,72 @@
+//! Long recordings: `--compress` (zstd, `.jsonl.zst`) under many connections, read by
+//! every command as it is, and how much smaller it is on the demo system's traffic.
+
+use wsreplay::recording::Recording;
+
+use crate::support::*;
+
+/// The soak through a compressing recorder: the file is zstd, and it holds exactly
+/// what the clients sent and received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_soak_recording_holds_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("soak.jsonl.zst");
+    let report = wsreplay::measure::soak::run(100, 20, &path).await.unwrap();
+    assert_eq!(report.recorded, [2_000, 2_000]);
+    assert!(report.checksums_match);
+    assert!(report.passed(), "{}", report.render());
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[..4], [0x28, 0xb5, 0x2f, 0xfd], "not a zstd file");
+}
+
+/// The demo system's traffic compresses at least 5×, and the compressed recording is
+/// the same recording: same records, same snapshot name, no warnings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_traffic_compresses_at_least_five_times_and_reads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.jsonl.zst");
+    let (rec, _) = record_demo_to(&path, 10, 3).await;
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+    let compressed = std::fs::metadata(&path).unwrap().len();
+    let plain = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+    assert!(
+        plain.len() as u64 >= 5 * compressed,
+        "{} bytes of JSON Lines compressed to {compressed}: less than 5×",
+        plain.len()
+    );
+    let plain_path = dir.path().join("demo.jsonl");
+    std::fs::write(&plain_path, &plain).unwrap();
+    let from_plain = Recording::read(&plain_path).unwrap();
+    assert_eq!(from_plain.records, rec.records);
+    assert_eq!(wsreplay::structure::snapshot::name_of(&path), "demo");
+}
+
+/// `show` and `snapshot` read a compressed recording as they read a plain one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_read_compressed_recordings_transparently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.jsonl.zst");
+    record_demo_to(&path, 2, 1).await;
+    let show = std::process::Command::new(bin())
+        .arg("show")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{stdout}");
+    assert!(stdout.contains("frontend"), "{stdout}");
+    let snaps = dir.path().join("snaps");
+    let snapshot = std::process::Command::new(bin())
+        .arg("snapshot")
+        .arg(&path)
+        .arg("--snapshots")
+        .arg(&snaps)
+        .output()
+        .unwrap();
+    assert!(
+        snapshot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snapshot.stderr)
+    );
+    assert!(snaps.join("demo.snap").exists());
+}
