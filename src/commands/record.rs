@@ -11,6 +11,7 @@ use crate::config::{validate_routes, FileConfig, Route};
 use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
+use crate::recording::filter::Filter;
 use crate::recording::sink::{Outcome, Output};
 
 /// Arguments of `wsreplay record`.
@@ -59,6 +60,14 @@ pub struct RecordArgs {
     /// affected.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub max_buffered: usize,
+    /// Record only WebSocket upgrades whose request path starts with PREFIX (e.g.
+    /// `/ws`); other connections are forwarded but not recorded. Noted in the header.
+    #[arg(long, value_name = "PREFIX")]
+    pub only_path: Option<String>,
+    /// Record only this fraction of connections (0.1 = one in ten), drawn at random per
+    /// connection; a recorded connection is recorded whole. Noted in the header.
+    #[arg(long, value_name = "FRACTION", value_parser = crate::recording::filter::parse_fraction)]
+    pub sample: Option<f64>,
     /// Allow listening on non-loopback addresses (exposes the recorder to the network).
     #[arg(long)]
     pub allow_remote: bool,
@@ -109,6 +118,10 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     };
     config.max_message_bytes = args.max_message_size;
     config.max_buffered_bytes = args.max_buffered;
+    config.filter = Filter {
+        only_path: args.only_path,
+        sample: args.sample,
+    };
     let proxy = Proxy::start(config).await?;
     for listening in proxy.addrs() {
         eprintln!(

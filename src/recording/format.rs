@@ -62,12 +62,16 @@ pub const FORMAT_MINOR: u32 = 1;
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
 /// First line of every recording.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub format: String,
     pub version: String,
     pub tool: String,
     pub started_unix_ms: u64,
+    /// The connections the recorder kept, when it did not keep them all (absent in
+    /// files written without `--only-path` or `--sample`, and in older files).
+    #[serde(default, skip_serializing_if = "super::filter::Filter::keeps_all")]
+    pub filter: super::filter::Filter,
 }
 
 impl Header {
@@ -78,6 +82,7 @@ impl Header {
             version: format!("{FORMAT_MAJOR}.{FORMAT_MINOR}"),
             tool: concat!("wsreplay ", env!("CARGO_PKG_VERSION")).to_string(),
             started_unix_ms,
+            filter: super::filter::Filter::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Recordings: the file format every command reads and writes, the single writer that
 //! owns a recording file, and the summaries `wsreplay show` prints.
 
+pub mod filter;
 pub mod format;
 pub mod read;
 pub mod sink;

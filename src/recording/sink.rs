@@ -29,6 +29,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::recording::filter::{Filter, Selection};
 use crate::recording::source::is_compressed_name;
 use crate::recording::{Dir, Finish, Header, Record, Writer};
 use crate::redact::Redactor;
@@ -202,8 +203,9 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Creates the output and starts the writer thread.
-    pub fn start(output: &Output, redactor: Redactor) -> io::Result<Sink> {
+    /// Creates the output and starts the writer thread; `filter` says which connections
+    /// are written (and goes into the header).
+    pub fn start(output: &Output, redactor: Redactor, filter: Filter) -> io::Result<Sink> {
         let file = match output {
             Output::File(path) => Some(crate::files::create_private(path)?),
             Output::Discard => None,
@@ -230,15 +232,15 @@ impl Sink {
             (Some(f), _) => Out::Plain(f.try_clone()?),
             (None, _) => Out::Discard,
         };
-        let writer = Writer::new(
-            BufWriter::with_capacity(1 << 16, out),
-            &Header::current(started_unix_ms),
-        )?;
+        let mut header = Header::current(started_unix_ms);
+        header.filter = filter.clone();
+        let writer = Writer::new(BufWriter::with_capacity(1 << 16, out), &header)?;
         let worker = WriterThread {
             shared: shared.clone(),
             writer,
             file,
             redactor,
+            selection: Selection::new(filter),
             outcome: Outcome::default(),
             routes_by_conn: HashMap::new(),
         };
@@ -275,6 +277,7 @@ struct WriterThread {
     writer: Writer<BufWriter<Out>>,
     file: Option<File>,
     redactor: Redactor,
+    selection: Selection,
     outcome: Outcome,
     routes_by_conn: HashMap<u64, String>,
 }
@@ -335,6 +338,9 @@ impl WriterThread {
     }
 
     fn write(&mut self, mut record: Record) {
+        if !self.selection.keeps(&record) {
+            return;
+        }
         self.redact(&mut record);
         self.count(&record);
         if self.outcome.error.is_some() {

@@ -70,3 +70,39 @@ async fn commands_read_compressed_recordings_transparently() {
     );
     assert!(snaps.join("demo.snap").exists());
 }
+
+/// `--only-path`: every connection is forwarded, only the matching ones are recorded,
+/// whole, and the header says the file is a selection.
+#[tokio::test]
+async fn only_path_records_matching_connections_and_forwards_the_rest() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let upstream = echo_server().await;
+    let recorder = Recorder::start_with(&upstream, |c| {
+        c.filter.only_path = Some("/ws".into());
+    })
+    .await;
+    for path in ["/ws?user_id=a", "/health", "/ws/b"] {
+        let url = format!("ws://{}{path}", recorder.addr());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(Message::text(path)).await.unwrap();
+        let echo = ws.next().await.unwrap().unwrap();
+        assert_eq!(echo.into_text().unwrap().as_str(), path, "forwarded");
+        ws.close(None).await.unwrap();
+        while ws.next().await.is_some() {}
+    }
+    let (rec, _) = recorder.finish().await;
+    assert_eq!(rec.header.filter.only_path.as_deref(), Some("/ws"));
+    let requests: Vec<&str> = rec.opens().map(|o| o.request.as_str()).collect();
+    assert_eq!(
+        requests,
+        ["GET /ws?user_id=a HTTP/1.1", "GET /ws/b HTTP/1.1"]
+    );
+    let texts: Vec<&str> = (rec.records.iter())
+        .filter_map(|r| match r {
+            wsreplay::recording::Record::Message(m) => m.body.as_text(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["/ws?user_id=a", "/ws?user_id=a", "/ws/b", "/ws/b"]);
+}
