@@ -12,6 +12,7 @@ use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
 use crate::recording::filter::Filter;
+use crate::recording::rotate::Rotate;
 use crate::recording::sink::{Outcome, Output};
 
 /// Arguments of `wsreplay record`.
@@ -60,6 +61,13 @@ pub struct RecordArgs {
     /// affected.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub max_buffered: usize,
+    /// Start a new file when the current one reaches SIZE (500KB, 1MB, 2GB) or AGE
+    /// (30s, 10m, 1h). Files are named after --out with their start time
+    /// (recordings/staging-20261125T211500Z.jsonl); each stands alone: a connection
+    /// still open continues in the next file, its `open` repeated and marked
+    /// `continued`.
+    #[arg(long, value_name = "SIZE|AGE")]
+    pub rotate: Option<Rotate>,
     /// Record only WebSocket upgrades whose request path starts with PREFIX (e.g.
     /// `/ws`); other connections are forwarded but not recorded. Noted in the header.
     #[arg(long, value_name = "PREFIX")]
@@ -118,6 +126,7 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     };
     config.max_message_bytes = args.max_message_size;
     config.max_buffered_bytes = args.max_buffered;
+    config.rotate = args.rotate;
     config.filter = Filter {
         only_path: args.only_path,
         sample: args.sample,
@@ -176,7 +185,20 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> Verdict {
         );
     }
     if outcome.complete() {
-        println!("{}", wrote(out, outcome.records));
+        match &outcome.files[..] {
+            [] => println!("{}", wrote(out, outcome.records)),
+            [one] => println!("{}", wrote(one, outcome.records)),
+            files => {
+                let n = files.len();
+                println!(
+                    "wrote {n} files ({} records), each readable on its own:",
+                    outcome.records
+                );
+                for f in files {
+                    println!("  {}", f.display());
+                }
+            }
+        }
         Verdict::Same
     } else {
         eprintln!(

@@ -30,7 +30,8 @@ use crate::record::handshake::{self, HeadError, RequestHead};
 use crate::record::tap::Tap;
 use crate::record::tls::{self, TlsOptions, UpstreamStream};
 use crate::recording::filter::Filter;
-use crate::recording::sink::{Outcome, Output, Sink, SinkHandle};
+use crate::recording::rotate::Rotate;
+use crate::recording::sink::{Outcome, Output, Sink, SinkHandle, SinkOptions};
 use crate::recording::{Dir, End, EndHow, Open, Record, Side};
 use crate::redact::{RedactConfig, Redactor};
 
@@ -51,6 +52,8 @@ pub struct ProxyConfig {
     /// Which connections are recorded (every one by default); the rest are forwarded
     /// unrecorded.
     pub filter: Filter,
+    /// Start a new file by size or age (`record --rotate`).
+    pub rotate: Option<Rotate>,
 }
 
 impl ProxyConfig {
@@ -65,6 +68,7 @@ impl ProxyConfig {
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             filter: Filter::default(),
+            rotate: None,
         }
     }
 }
@@ -143,7 +147,10 @@ impl Proxy {
         let sink = Sink::start(
             &config.output,
             Redactor::new(&config.redact),
-            config.filter.clone(),
+            SinkOptions {
+                filter: config.filter.clone(),
+                rotate: config.rotate,
+            },
         )
         .map_err(|source| ProxyError::Output {
             path: match &config.output {
@@ -263,6 +270,7 @@ async fn serve(
     }
     let early_c2s = head.split_off(head_len);
     let mut open = Open {
+        continued: false,
         t_us: 0,
         route: route.name.clone(),
         conn: id,

@@ -309,6 +309,11 @@ pub struct Open {
     pub status: u16,
     #[serde(default)]
     pub response_headers: Vec<(String, String)>,
+    /// This connection was opened in an earlier file of a rotated recording
+    /// (`record --rotate`): this `open` repeats its handshake so the file stands alone,
+    /// and the messages before the rotation are in the earlier file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
 }
 
 impl Open {
@@ -333,6 +338,7 @@ impl Open {
     /// An accepted (`101`) connection of `route` asking for `target`, for tests.
     pub(crate) fn accepted(route: &str, conn: u64, target: &str) -> Open {
         Open {
+            continued: false,
             t_us: 0,
             route: route.into(),
             conn,

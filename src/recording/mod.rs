@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod format;
 pub mod read;
+pub mod rotate;
 pub mod sink;
 pub mod source;
 pub mod summary;

@@ -134,6 +134,7 @@ impl Recording {
         messages: impl IntoIterator<Item = (Dir, Body)>,
     ) -> Recording {
         let open = Open {
+            continued: false,
             t_us: 0,
             route: route.into(),
             conn: 1,

@@ -11,12 +11,50 @@ use crate::support::*;
 async fn a_compressed_soak_recording_holds_every_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("soak.jsonl.zst");
-    let report = wsreplay::measure::soak::run(100, 20, &path).await.unwrap();
+    let report = wsreplay::measure::soak::run(100, 20, &path, None)
+        .await
+        .unwrap();
     assert_eq!(report.recorded, [2_000, 2_000]);
     assert!(report.checksums_match);
     assert!(report.passed(), "{}", report.render());
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes[..4], [0x28, 0xb5, 0x2f, 0xfd], "not a zstd file");
+}
+
+/// A compressing recorder rotating every 8 KiB under the soak: many files, each read
+/// on its own (the reader refuses a message whose connection has no `open` in the same
+/// file, and warns when a file has no `finish`), adding up exactly to what was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_compressed_soak_leaves_files_that_each_read_alone_and_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("soak.jsonl.zst");
+    let rotate = "8KB".parse().unwrap();
+    let report = wsreplay::measure::soak::run(100, 50, &base, Some(rotate))
+        .await
+        .unwrap();
+    assert_eq!(report.recorded, [5_000, 5_000]);
+    assert!(report.checksums_match);
+    assert_eq!(report.recording_warnings, 0);
+    assert!(report.passed(), "{}", report.render());
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), report.files);
+    assert!(files.len() >= 2, "expected several files, got {files:?}");
+    let mut continued = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("soak-2") && name.ends_with(".jsonl.zst"),
+            "{name}"
+        );
+        let rec = Recording::read(file).unwrap();
+        assert!(rec.warnings.is_empty(), "{name}: {:?}", rec.warnings);
+        continued += rec.opens().filter(|o| o.continued).count();
+    }
+    assert!(continued > 0, "no connection spanned two files");
 }
 
 /// The demo system's traffic compresses at least 5×, and the compressed recording is
