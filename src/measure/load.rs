@@ -83,7 +83,7 @@ pub(crate) struct ReadBack {
 /// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
 /// it, and counts the reader's warnings.
 pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
-    let mut reader = Reader::new(path, crate::recording::Source::open(path)?)?;
+    let mut reader = Reader::new(path, crate::recording::open(path)?)?;
     let mut found = ReadBack::default();
     while let Some(record) = reader.next_record()? {
         if let Record::Message(m) = record {

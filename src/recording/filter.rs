@@ -6,37 +6,18 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
-
+pub use super::format::Filter;
 use super::format::Record;
 
-/// The connections a recording keeps (the default keeps every one).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Filter {
-    /// Only upgrades whose request path starts with this were recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub only_path: Option<String>,
-    /// The fraction of connections recorded, drawn at random per connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample: Option<f64>,
-}
-
-impl Filter {
-    /// Whether this filter keeps every connection.
-    pub fn keeps_all(&self) -> bool {
-        self.only_path.is_none() && self.sample.is_none()
-    }
-
-    /// Whether a connection opened with `request` (`GET /path?query HTTP/1.1`) is kept:
-    /// its path matches and it is drawn into the sample.
-    fn keeps(&self, request: &str) -> bool {
-        let target = request.split(' ').nth(1).unwrap_or("");
-        let path_ok = self
-            .only_path
-            .as_deref()
-            .is_none_or(|prefix| target.starts_with(prefix));
-        path_ok && self.sample.is_none_or(|fraction| draw() < fraction)
-    }
+/// Whether a connection opened with `request` (`GET /path?query HTTP/1.1`) is kept:
+/// its path matches and it is drawn into the sample.
+fn keeps(filter: &Filter, request: &str) -> bool {
+    let target = request.split(' ').nth(1).unwrap_or("");
+    let path_ok = filter
+        .only_path
+        .as_deref()
+        .is_none_or(|prefix| target.starts_with(prefix));
+    path_ok && filter.sample.is_none_or(|fraction| draw() < fraction)
 }
 
 /// A uniform random number in [0, 1).
@@ -68,7 +49,7 @@ impl Selection {
             return true;
         }
         match record {
-            Record::Open(open) if !self.filter.keeps(&open.request) => {
+            Record::Open(open) if !keeps(&self.filter, &open.request) => {
                 self.dropped.insert(open.conn);
                 false
             }

@@ -70,8 +70,8 @@ pub struct Header {
     pub started_unix_ms: u64,
     /// The connections the recorder kept, when it did not keep them all (absent in
     /// files written without `--only-path` or `--sample`, and in older files).
-    #[serde(default, skip_serializing_if = "super::filter::Filter::keeps_all")]
-    pub filter: super::filter::Filter,
+    #[serde(default, skip_serializing_if = "Filter::keeps_all")]
+    pub filter: Filter,
 }
 
 impl Header {
@@ -82,8 +82,27 @@ impl Header {
             version: format!("{FORMAT_MAJOR}.{FORMAT_MINOR}"),
             tool: concat!("wsreplay ", env!("CARGO_PKG_VERSION")).to_string(),
             started_unix_ms,
-            filter: super::filter::Filter::default(),
+            filter: Filter::default(),
         }
+    }
+}
+
+/// The connections a recording keeps (`record --only-path`, `--sample`; the default
+/// keeps every one); [`super::filter`] applies it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Only upgrades whose request path starts with this were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_path: Option<String>,
+    /// The fraction of connections recorded, drawn at random per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<f64>,
+}
+
+impl Filter {
+    /// Whether this filter keeps every connection.
+    pub fn keeps_all(&self) -> bool {
+        self.only_path.is_none() && self.sample.is_none()
     }
 }
 

@@ -97,7 +97,7 @@ impl Recording {
     /// Reads and validates a recording file, plain or zstd-compressed.
     pub fn read(path: impl AsRef<Path>) -> Result<Recording, ReadError> {
         let path = path.as_ref();
-        let mut reader = Reader::new(path, Source::open(path)?)?;
+        let mut reader = Reader::new(path, open(path)?)?;
         let records = reader.collect_records()?;
         let mut warnings = reader.finish();
         if reader.input.truncated() {
@@ -398,6 +398,14 @@ impl LineReader<'_> {
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|b| *b == needle)
+}
+
+/// Opens a recording file for a [`Reader`], plain or zstd-compressed.
+pub fn open(path: &Path) -> Result<Source, ReadError> {
+    Source::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Checks a header's version against what this build reads.

@@ -7,8 +7,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::read::ReadError;
-
 /// The four bytes every zstd frame starts with.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -53,16 +51,12 @@ pub enum Source {
 
 impl Source {
     /// Opens `path`, sniffing whether it is compressed.
-    pub fn open(path: &Path) -> Result<Source, ReadError> {
-        let io_err = |source| ReadError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_err)?);
-        if !file.fill_buf().map_err(io_err)?.starts_with(&ZSTD_MAGIC) {
+    pub fn open(path: &Path) -> io::Result<Source> {
+        let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
+        if !file.fill_buf()?.starts_with(&ZSTD_MAGIC) {
             return Ok(Source::Plain(file));
         }
-        let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(io_err)?;
+        let decoder = zstd::stream::read::Decoder::with_buffer(file)?;
         Ok(Source::Zstd(BufReader::with_capacity(
             1 << 16,
             Tolerant {
