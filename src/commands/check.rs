@@ -19,7 +19,7 @@ use crate::recording::sink::Output;
     after_help = "Example (a backend under test, its agents mocked, a free port per recording):\n  wsreplay check recordings/ --target frontend=ws://127.0.0.1:{port} \\\n    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n    --spawn './backend --port {port}' --junit junit.xml --summary-md summary.md\n(the build finds its mocked agents in $WSREPLAY_MOCK_NLP, $WSREPLAY_MOCK_DATA, ...)\n\nExit status: 0 same structure, 1 structure differs (or no snapshot yet), 2 could not check,\n3 same structure but slower than the --timing envelope allows,\n4 flaky (with --confirm: a difference that did not reproduce; no real difference)."
 )]
 pub struct CheckArgs {
-    /// Recordings, or directories of *.jsonl recordings, to check.
+    /// Recordings, or directories of *.jsonl / *.jsonl.zst recordings, to check.
     #[arg(required = true)]
     pub recordings: Vec<PathBuf>,
     #[command(flatten)]

@@ -11,7 +11,7 @@ use super::terminal::wait_for_stop_signal;
 use crate::config::{FileConfig, MockSpec};
 use crate::gate::Verdict;
 use crate::recording::sink::Output;
-use crate::recording::Recording;
+use crate::recording::{stem_of, Recording};
 use crate::replay::{Replay, ReplayConfig};
 use crate::text::printable;
 
@@ -63,10 +63,7 @@ pub async fn run(args: MockArgs) -> anyhow::Result<Verdict> {
         eprintln!("warning: {}", printable(&w));
     }
     let out = args.out.unwrap_or_else(|| {
-        let stem = args.recording.file_stem().unwrap_or_default();
-        let mut name = stem.to_os_string();
-        name.push("-mock.jsonl");
-        PathBuf::from("runs").join(name)
+        PathBuf::from("runs").join(format!("{}-mock.jsonl", stem_of(&args.recording)))
     });
     let file = FileConfig::load(args.config.as_deref())?;
     let mut config = ReplayConfig::new(Output::File(out.clone()));

@@ -11,6 +11,8 @@ use crate::config::{validate_routes, FileConfig, Route};
 use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
+use crate::recording::filter::Filter;
+use crate::recording::rotate::Rotate;
 use crate::recording::sink::{Outcome, Output};
 
 /// Arguments of `wsreplay record`.
@@ -22,6 +24,12 @@ pub struct RecordArgs {
     /// The recording to write (JSON Lines). Overrides `out` in the config file.
     #[arg(short, long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the recording zstd-compressed, as FILE.zst (`.jsonl.zst`; an --out that
+    /// already ends in .zst is compressed anyway). Every command reads compressed
+    /// recordings as they are; a killed recorder's file reads up to its last flush
+    /// (at most ~20 ms of traffic is lost, as with plain files).
+    #[arg(long, conflicts_with = "discard")]
+    pub compress: bool,
     /// Parse and serialise everything but write no file (to measure the recorder
     /// without its disk cost).
     #[arg(long, conflicts_with = "out")]
@@ -53,6 +61,21 @@ pub struct RecordArgs {
     /// affected.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub max_buffered: usize,
+    /// Start a new file when the current one reaches SIZE (500KB, 1MB, 2GB) or AGE
+    /// (30s, 10m, 1h). Files are named after --out with their start time
+    /// (recordings/staging-20261125T211500Z.jsonl); each stands alone: a connection
+    /// still open continues in the next file, its `open` repeated and marked
+    /// `continued`.
+    #[arg(long, value_name = "SIZE|AGE")]
+    pub rotate: Option<Rotate>,
+    /// Record only WebSocket upgrades whose request path starts with PREFIX (e.g.
+    /// `/ws`); other connections are forwarded but not recorded. Noted in the header.
+    #[arg(long, value_name = "PREFIX")]
+    pub only_path: Option<String>,
+    /// Record only this fraction of connections (0.1 = one in ten), drawn at random per
+    /// connection; a recorded connection is recorded whole. Noted in the header.
+    #[arg(long, value_name = "FRACTION", value_parser = crate::recording::filter::parse_fraction)]
+    pub sample: Option<f64>,
     /// Allow listening on non-loopback addresses (exposes the recorder to the network).
     #[arg(long)]
     pub allow_remote: bool,
@@ -73,9 +96,14 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     let output = if args.discard {
         Output::Discard
     } else {
-        Output::File(args.out.or(file.out).ok_or_else(|| {
+        let out = args.out.or(file.out).ok_or_else(|| {
             anyhow::anyhow!("no output file: pass --out FILE (or set `out` in wsreplay.toml)")
-        })?)
+        })?;
+        Output::File(if args.compress {
+            compressed_path(out)
+        } else {
+            out
+        })
     };
     let out = match &output {
         Output::File(p) => p.clone(),
@@ -98,6 +126,11 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     };
     config.max_message_bytes = args.max_message_size;
     config.max_buffered_bytes = args.max_buffered;
+    config.rotate = args.rotate;
+    config.filter = Filter {
+        only_path: args.only_path,
+        sample: args.sample,
+    };
     let proxy = Proxy::start(config).await?;
     for listening in proxy.addrs() {
         eprintln!(
@@ -114,6 +147,16 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     wait_for_stop_signal().await?;
     let outcome = proxy.stop().await;
     Ok(report_outcome(&out, &outcome))
+}
+
+/// `FILE` → `FILE.zst`, unless it already ends in `.zst`.
+fn compressed_path(out: PathBuf) -> PathBuf {
+    if crate::recording::source::is_compressed_name(&out) {
+        return out;
+    }
+    let mut name = out.into_os_string();
+    name.push(".zst");
+    name.into()
 }
 
 pub(crate) fn upstream_of(proxy: &Proxy, route: &str) -> String {
@@ -142,7 +185,20 @@ pub fn report_outcome(out: &std::path::Path, outcome: &Outcome) -> Verdict {
         );
     }
     if outcome.complete() {
-        println!("{}", wrote(out, outcome.records));
+        match &outcome.files[..] {
+            [] => println!("{}", wrote(out, outcome.records)),
+            [one] => println!("{}", wrote(one, outcome.records)),
+            files => {
+                let n = files.len();
+                println!(
+                    "wrote {n} files ({} records), each readable on its own:",
+                    outcome.records
+                );
+                for f in files {
+                    println!("  {}", f.display());
+                }
+            }
+        }
         Verdict::Same
     } else {
         eprintln!(

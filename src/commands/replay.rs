@@ -8,7 +8,7 @@ use super::args::{replay_config, ReplayFlags, ReplaySetup};
 use super::record::report_outcome;
 use crate::gate::Verdict;
 use crate::recording::sink::Output;
-use crate::recording::Recording;
+use crate::recording::{stem_of, Recording};
 use crate::replay::{Replay, ReplayReport, ReplayTarget};
 use crate::text::printable;
 
@@ -33,8 +33,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Verdict> {
         eprintln!("warning: {}", printable(&w));
     }
     let out = args.out.unwrap_or_else(|| {
-        let stem = args.recording.file_stem().unwrap_or_default();
-        PathBuf::from("runs").join(stem).with_extension("jsonl")
+        PathBuf::from("runs").join(format!("{}.jsonl", stem_of(&args.recording)))
     });
     let ReplaySetup {
         mut config,

@@ -26,7 +26,7 @@ pub enum SchemaFormat {
     after_help = "Examples:\n  wsreplay schema recordings/ --format json-schema --out contract.schema.json\n  wsreplay schema recordings/checkout.jsonl --format asyncapi --out asyncapi.json\n  wsreplay validate runs/checkout.jsonl --schema contract.schema.json"
 )]
 pub struct SchemaArgs {
-    /// Recordings (or directories of *.jsonl recordings) to infer from.
+    /// Recordings (or directories of *.jsonl / *.jsonl.zst recordings) to infer from.
     #[arg(required = true)]
     pub recordings: Vec<PathBuf>,
     /// What to write.

@@ -12,7 +12,7 @@ use crate::text::printable;
 /// Arguments of `wsreplay snapshot`.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// Recordings (or directories of *.jsonl recordings) to snapshot.
+    /// Recordings (or directories of *.jsonl / *.jsonl.zst recordings) to snapshot.
     #[arg(required = true)]
     pub recordings: Vec<PathBuf>,
     /// Where snapshots live.

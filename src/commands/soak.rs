@@ -12,6 +12,13 @@ pub struct SoakArgs {
     /// Messages each connection sends (and gets echoed).
     #[arg(long, default_value_t = 100)]
     pub messages: u64,
+    /// Record compressed (zstd), as `record --compress` does.
+    #[arg(long)]
+    pub compress: bool,
+    /// Rotate the recording by size or age, as `record --rotate` does (each file is
+    /// then read back on its own).
+    #[arg(long, value_name = "SIZE|AGE")]
+    pub rotate: Option<crate::recording::rotate::Rotate>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -19,8 +26,9 @@ pub struct SoakArgs {
 
 pub async fn run(args: SoakArgs) -> anyhow::Result<Verdict> {
     let dir = std::env::temp_dir().join(format!("wsreplay-soak-{}", std::process::id()));
+    let out = dir.join(crate::recording::source::file_name("soak", args.compress));
     let report =
-        crate::measure::soak::run(args.connections, args.messages, &dir.join("soak.jsonl")).await;
+        crate::measure::soak::run(args.connections, args.messages, &out, args.rotate).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = report?;
     if args.json {

@@ -51,7 +51,7 @@ pub enum CheckError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: no *.jsonl recordings in this directory")]
+    #[error("{path}: no *.jsonl or *.jsonl.zst recordings in this directory")]
     NoRecordings { path: PathBuf },
     #[error(
         "{first} and {second} would share the snapshot {name}.snap (a snapshot is named after its recording's file name); rename one of them"
@@ -455,7 +455,7 @@ pub fn unique_names(files: &[PathBuf]) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Expands directories to their `*.jsonl` files, sorted; keeps files as given.
+/// Expands directories to their `*.jsonl` and `*.jsonl.zst` files, sorted; keeps files as given.
 pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
     let mut out = Vec::new();
     for input in inputs {
@@ -466,7 +466,7 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
                     source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .filter(|p| crate::recording::is_recording_name(p))
                 .collect();
             files.sort();
             if files.is_empty() {

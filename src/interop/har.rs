@@ -764,6 +764,7 @@ fn open_record(
     };
     Ok(Opened {
         open: Open {
+            continued: false,
             t_us,
             route: route.to_string(),
             conn,

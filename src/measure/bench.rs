@@ -512,6 +512,7 @@ fn write_replay_recording(path: &Path, texts: &[String]) -> std::io::Result<()> 
         &Header::current(0),
     )?;
     w.write(&Record::Open(Open {
+        continued: false,
         t_us: 0,
         route: "echo".into(),
         conn: 1,

@@ -83,11 +83,7 @@ pub(crate) struct ReadBack {
 /// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
 /// it, and counts the reader's warnings.
 pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
-    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut reader = Reader::new(path, std::io::BufReader::with_capacity(1 << 20, file))?;
+    let mut reader = Reader::new(path, crate::recording::open(path)?)?;
     let mut found = ReadBack::default();
     while let Some(record) = reader.next_record()? {
         if let Record::Message(m) = record {
@@ -96,6 +92,6 @@ pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
             found.checksums[i] = found.checksums[i].wrapping_add(checksum(m.body.as_bytes()));
         }
     }
-    found.warnings = reader.finish().len();
+    found.warnings = reader.finish().len() + usize::from(reader.input().truncated());
     Ok(found)
 }

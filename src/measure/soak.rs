@@ -12,9 +12,10 @@ use std::path::Path;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::load::{checksum, echo_server, raise_fd_limit, read_back};
+use super::load::{checksum, echo_server, raise_fd_limit, read_back, ReadBack};
 use crate::config::{Route, RouteError};
 use crate::record::proxy::{Proxy, ProxyConfig, ProxyError};
+use crate::recording::rotate::Rotate;
 use crate::recording::sink::Output;
 use crate::recording::ReadError;
 
@@ -56,6 +57,8 @@ pub struct SoakReport {
     /// Whether each direction's checksum in the recording equals what was sent.
     pub checksums_match: bool,
     pub recording_warnings: usize,
+    /// The recording files written (more than one when the recording rotated).
+    pub files: usize,
 }
 
 impl SoakReport {
@@ -82,12 +85,21 @@ impl SoakReport {
     }
 }
 
-/// Runs `connections` × `messages` through a recorder writing to `out`.
-pub async fn run(connections: u64, messages: u64, out: &Path) -> Result<SoakReport, SoakError> {
+/// Runs `connections` × `messages` through a recorder writing to `out` (compressed
+/// when it ends in `.zst`; in files named after it, each read back on its own, when
+/// `rotate` is given).
+pub async fn run(
+    connections: u64,
+    messages: u64,
+    out: &Path,
+    rotate: Option<Rotate>,
+) -> Result<SoakReport, SoakError> {
     raise_fd_limit();
     let echo = echo_server().await.map_err(SoakError::Echo)?;
     let route = Route::new("soak", "127.0.0.1:0", &format!("ws://{echo}"))?;
-    let proxy = Proxy::start(ProxyConfig::new(vec![route], Output::File(out.to_owned()))).await?;
+    let mut config = ProxyConfig::new(vec![route], Output::File(out.to_owned()));
+    config.rotate = rotate;
+    let proxy = Proxy::start(config).await?;
     let addr = proxy.addr("soak").expect("the route exists");
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..connections {
@@ -103,9 +115,21 @@ pub async fn run(connections: u64, messages: u64, out: &Path) -> Result<SoakRepo
     if !outcome.complete() {
         return Err(SoakError::Incomplete(outcome.error));
     }
-    let path = out.to_owned();
-    let found = tokio::task::spawn_blocking(move || read_back(&path)).await??;
+    let files = outcome.files.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        files.iter().try_fold(ReadBack::default(), |mut sum, file| {
+            let one = read_back(file)?;
+            for i in 0..2 {
+                sum.messages[i] += one.messages[i];
+                sum.checksums[i] = sum.checksums[i].wrapping_add(one.checksums[i]);
+            }
+            sum.warnings += one.warnings;
+            Ok::<_, ReadError>(sum)
+        })
+    })
+    .await??;
     Ok(SoakReport {
+        files: outcome.files.len(),
         connections,
         messages_per_connection: messages,
         sent: connections * messages,

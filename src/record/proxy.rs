@@ -29,7 +29,9 @@ use crate::record::frame::Budget;
 use crate::record::handshake::{self, HeadError, RequestHead};
 use crate::record::tap::Tap;
 use crate::record::tls::{self, TlsOptions, UpstreamStream};
-use crate::recording::sink::{Outcome, Output, Sink, SinkHandle};
+use crate::recording::filter::Filter;
+use crate::recording::rotate::Rotate;
+use crate::recording::sink::{Outcome, Output, Sink, SinkHandle, SinkOptions};
 use crate::recording::{Dir, End, EndHow, Open, Record, Side};
 use crate::redact::{RedactConfig, Redactor};
 
@@ -47,6 +49,11 @@ pub struct ProxyConfig {
     pub max_buffered_bytes: usize,
     pub handshake_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Which connections are recorded (every one by default); the rest are forwarded
+    /// unrecorded.
+    pub filter: Filter,
+    /// Start a new file by size or age (`record --rotate`).
+    pub rotate: Option<Rotate>,
 }
 
 impl ProxyConfig {
@@ -60,6 +67,8 @@ impl ProxyConfig {
             max_buffered_bytes: 256 << 20,
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            filter: Filter::default(),
+            rotate: None,
         }
     }
 }
@@ -135,16 +144,21 @@ impl Proxy {
         } else {
             None
         };
-        let sink =
-            Sink::start(&config.output, Redactor::new(&config.redact)).map_err(|source| {
-                ProxyError::Output {
-                    path: match &config.output {
-                        Output::File(p) => p.clone(),
-                        Output::Discard => PathBuf::from("(discarded)"),
-                    },
-                    source,
-                }
-            })?;
+        let sink = Sink::start(
+            &config.output,
+            Redactor::new(&config.redact),
+            SinkOptions {
+                filter: config.filter.clone(),
+                rotate: config.rotate,
+            },
+        )
+        .map_err(|source| ProxyError::Output {
+            path: match &config.output {
+                Output::File(p) => p.clone(),
+                Output::Discard => PathBuf::from("(discarded)"),
+            },
+            source,
+        })?;
         let (shutdown, _) = watch::channel(false);
         let ids = Arc::new(AtomicU64::new(1));
         let budget = Budget::new(config.max_buffered_bytes);
@@ -256,6 +270,7 @@ async fn serve(
     }
     let early_c2s = head.split_off(head_len);
     let mut open = Open {
+        continued: false,
         t_us: 0,
         route: route.name.clone(),
         conn: id,

@@ -62,12 +62,16 @@ pub const FORMAT_MINOR: u32 = 1;
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
 /// First line of every recording.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub format: String,
     pub version: String,
     pub tool: String,
     pub started_unix_ms: u64,
+    /// The connections the recorder kept, when it did not keep them all (absent in
+    /// files written without `--only-path` or `--sample`, and in older files).
+    #[serde(default, skip_serializing_if = "Filter::keeps_all")]
+    pub filter: Filter,
 }
 
 impl Header {
@@ -78,7 +82,27 @@ impl Header {
             version: format!("{FORMAT_MAJOR}.{FORMAT_MINOR}"),
             tool: concat!("wsreplay ", env!("CARGO_PKG_VERSION")).to_string(),
             started_unix_ms,
+            filter: Filter::default(),
         }
+    }
+}
+
+/// The connections a recording keeps (`record --only-path`, `--sample`; the default
+/// keeps every one); [`super::filter`] applies it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Only upgrades whose request path starts with this were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_path: Option<String>,
+    /// The fraction of connections recorded, drawn at random per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<f64>,
+}
+
+impl Filter {
+    /// Whether this filter keeps every connection.
+    pub fn keeps_all(&self) -> bool {
+        self.only_path.is_none() && self.sample.is_none()
     }
 }
 
@@ -304,6 +328,11 @@ pub struct Open {
     pub status: u16,
     #[serde(default)]
     pub response_headers: Vec<(String, String)>,
+    /// This connection was opened in an earlier file of a rotated recording
+    /// (`record --rotate`): this `open` repeats its handshake so the file stands alone,
+    /// and the messages before the rotation are in the earlier file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
 }
 
 impl Open {
@@ -328,6 +357,7 @@ impl Open {
     /// An accepted (`101`) connection of `route` asking for `target`, for tests.
     pub(crate) fn accepted(route: &str, conn: u64, target: &str) -> Open {
         Open {
+            continued: false,
             t_us: 0,
             route: route.into(),
             conn,

@@ -3,11 +3,15 @@
 //! naming the file and line.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 use super::format::*;
+use super::source::Source;
+
+/// The warning for a compressed recording cut in the middle of a frame.
+pub const TRUNCATED_FRAME: &str =
+    "the compressed stream ends in the middle of a frame (the recorder was probably killed); read up to its last flushed block";
 
 /// Why a recording could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -90,23 +94,30 @@ impl Recording {
         self.warnings.iter().map(|w| w.at(&self.path)).collect()
     }
 
-    /// Reads and validates a recording file.
+    /// Reads and validates a recording file, plain or zstd-compressed.
     pub fn read(path: impl AsRef<Path>) -> Result<Recording, ReadError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| ReadError::Io {
+        let mut reader = Reader::new(path, open(path)?)?;
+        let records = reader.collect_records()?;
+        let mut warnings = reader.finish();
+        if reader.input.truncated() {
+            warnings.push(Warning {
+                line: reader.lines.line,
+                message: TRUNCATED_FRAME.into(),
+            });
+        }
+        Ok(Recording {
             path: path.to_owned(),
-            source,
-        })?;
-        Self::from_reader(path, BufReader::with_capacity(1 << 16, file))
+            header: reader.header,
+            records,
+            warnings,
+        })
     }
 
     /// Reads a recording from any buffered reader; `path` is used in messages.
     pub fn from_reader(path: &Path, input: impl BufRead) -> Result<Recording, ReadError> {
         let mut reader = Reader::new(path, input)?;
-        let mut records = Vec::new();
-        while let Some(record) = reader.next_record()? {
-            records.push(record);
-        }
+        let records = reader.collect_records()?;
         let warnings = reader.finish();
         Ok(Recording {
             path: path.to_owned(),
@@ -123,6 +134,7 @@ impl Recording {
         messages: impl IntoIterator<Item = (Dir, Body)>,
     ) -> Recording {
         let open = Open {
+            continued: false,
             t_us: 0,
             route: route.into(),
             conn: 1,
@@ -280,6 +292,19 @@ impl<'p, R: BufRead> Reader<'p, R> {
         }
     }
 
+    fn collect_records(&mut self) -> Result<Vec<Record>, ReadError> {
+        let mut records = Vec::new();
+        while let Some(record) = self.next_record()? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// What the records are read from.
+    pub fn input(&self) -> &R {
+        &self.input
+    }
+
     /// The warnings, once every record was read.
     pub fn finish(&mut self) -> Vec<Warning> {
         if self.last_was_finish != Some(true) {
@@ -373,6 +398,14 @@ impl LineReader<'_> {
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|b| *b == needle)
+}
+
+/// Opens a recording file for a [`Reader`], plain or zstd-compressed.
+pub fn open(path: &Path) -> Result<Source, ReadError> {
+    Source::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Checks a header's version against what this build reads.

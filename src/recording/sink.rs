@@ -29,6 +29,9 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::recording::filter::{Filter, Selection};
+use crate::recording::rotate::{self, Rotate};
+use crate::recording::source::is_compressed_name;
 use crate::recording::{Dir, Finish, Header, Record, Writer};
 use crate::redact::Redactor;
 
@@ -42,10 +45,64 @@ const URGENT_BYTES: usize = 1 << 20;
 /// Where the recording goes.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// A new file (created with mode 0600, parent directories made).
+    /// A new file (created with mode 0600, parent directories made); zstd-compressed
+    /// when its name ends in `.zst`.
     File(PathBuf),
     /// Parse and serialise everything, write nothing (for measuring).
     Discard,
+}
+
+/// The zstd level of compressed recordings: zstd's default, fast enough for the
+/// recorder's writer thread and well over 5× on JSON traffic.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The file the writer thread writes to. A compressed recording is one zstd frame
+/// whose blocks are flushed with every batch: a reader decodes everything up to the
+/// last flushed block, so a killed recorder loses no more than plain JSON Lines would.
+enum Out {
+    Plain(File),
+    Zstd(zstd::Encoder<'static, File>),
+    Discard,
+}
+
+impl Out {
+    /// Ends the zstd frame (a plain file has nothing to end).
+    fn end(&mut self) -> io::Result<()> {
+        match self {
+            Out::Zstd(z) => {
+                z.do_finish()?;
+                z.get_mut().flush()
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Plain(f) => f.write(buf),
+            Out::Zstd(z) => z.write(buf),
+            Out::Discard => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Plain(f) => f.flush(),
+            Out::Zstd(z) => z.flush(),
+            Out::Discard => Ok(()),
+        }
+    }
+}
+
+/// How a recording is written besides its output and redaction.
+#[derive(Clone, Debug, Default)]
+pub struct SinkOptions {
+    /// Which connections are written (and noted in the header).
+    pub filter: Filter,
+    /// Start a new file (named with its start time) by size or age.
+    pub rotate: Option<Rotate>,
 }
 
 /// Counts per route, kept by the writer from what it wrote.
@@ -65,6 +122,8 @@ pub struct Outcome {
     pub lost: u64,
     /// The first write error, if any.
     pub error: Option<String>,
+    /// The files written, in order (one unless the recording rotated).
+    pub files: Vec<PathBuf>,
 }
 
 impl Outcome {
@@ -157,15 +216,16 @@ pub struct Sink {
 
 impl Sink {
     /// Creates the output and starts the writer thread.
-    pub fn start(output: &Output, redactor: Redactor) -> io::Result<Sink> {
-        let file = match output {
-            Output::File(path) => Some(crate::files::create_private(path)?),
+    pub fn start(output: &Output, redactor: Redactor, options: SinkOptions) -> io::Result<Sink> {
+        let started = SystemTime::now();
+        let base = match output {
+            Output::File(path) => Some(path.clone()),
             Output::Discard => None,
         };
-        let started_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let path = match (&base, options.rotate) {
+            (Some(base), Some(_)) => Some(rotate::path_for(base, started)),
+            (base, _) => base.clone(),
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -177,21 +237,29 @@ impl Sink {
             wake_writer: Condvar::new(),
             clock: Instant::now(),
         });
-        let out: Box<dyn Write + Send> = match &file {
-            Some(f) => Box::new(f.try_clone()?),
-            None => Box::new(io::sink()),
-        };
-        let writer = Writer::new(
-            BufWriter::with_capacity(1 << 16, out),
-            &Header::current(started_unix_ms),
-        )?;
+        let mut header = Header::current(unix_ms(started));
+        header.filter = options.filter.clone();
+        let (file, writer) = open_output(path.as_deref(), &header)?;
         let worker = WriterThread {
             shared: shared.clone(),
             writer,
             file,
             redactor,
-            outcome: Outcome::default(),
+            selection: Selection::new(options.filter),
+            outcome: Outcome {
+                files: path.into_iter().collect(),
+                ..Outcome::default()
+            },
             routes_by_conn: HashMap::new(),
+            rotation: options.rotate.zip(base).map(|(every, base)| Rotation {
+                every,
+                base,
+                started,
+                file_started: Instant::now(),
+                offset_us: 0,
+                live: BTreeMap::new(),
+                header,
+            }),
         };
         let thread = std::thread::Builder::new()
             .name("wsreplay-writer".into())
@@ -221,13 +289,53 @@ impl Sink {
     }
 }
 
+/// Creates one recording file (none for `Discard`) and writes its header.
+fn open_output(
+    path: Option<&std::path::Path>,
+    header: &Header,
+) -> io::Result<(Option<File>, Writer<BufWriter<Out>>)> {
+    let file = path.map(crate::files::create_private).transpose()?;
+    let out = match (&file, path) {
+        (Some(f), Some(path)) if is_compressed_name(path) => {
+            Out::Zstd(zstd::Encoder::new(f.try_clone()?, ZSTD_LEVEL)?)
+        }
+        (Some(f), _) => Out::Plain(f.try_clone()?),
+        (None, _) => Out::Discard,
+    };
+    let writer = Writer::new(BufWriter::with_capacity(1 << 16, out), header)?;
+    Ok((file, writer))
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What the writer needs to rotate: the policy, the base name, and the connections
+/// still open (their `open` records begin the next file, marked `continued`).
+struct Rotation {
+    every: Rotate,
+    base: PathBuf,
+    /// When the recording started (files' headers are stamped from it).
+    started: SystemTime,
+    file_started: Instant,
+    /// The recording time at which the current file started: its records' `t_us` are
+    /// counted from there, so each file's times start near 0.
+    offset_us: u64,
+    live: BTreeMap<u64, crate::recording::Open>,
+    header: Header,
+}
+
 struct WriterThread {
     shared: Arc<Shared>,
-    writer: Writer<BufWriter<Box<dyn Write + Send>>>,
+    writer: Writer<BufWriter<Out>>,
     file: Option<File>,
     redactor: Redactor,
+    selection: Selection,
     outcome: Outcome,
     routes_by_conn: HashMap<u64, String>,
+    rotation: Option<Rotation>,
 }
 
 impl WriterThread {
@@ -264,7 +372,16 @@ impl WriterThread {
             if closed && self.shared.lock().queue.is_empty() {
                 break;
             }
+            if self.rotation_due() {
+                self.rotate();
+            }
         }
+        self.close_file();
+        self.outcome
+    }
+
+    /// Ends the current file: its `finish` record, the end of its zstd frame, fsync.
+    fn close_file(&mut self) {
         let finish = Record::Finish(Finish {
             t_us: self.shared.clock.elapsed().as_micros() as u64,
             complete: self.outcome.lost == 0 && self.outcome.error.is_none(),
@@ -272,17 +389,78 @@ impl WriterThread {
         });
         self.write(finish);
         self.flush();
+        if self.outcome.error.is_none() {
+            if let Err(e) = self.writer.get_mut().get_mut().end() {
+                self.fail(&e);
+            }
+        }
         if let Some(f) = &self.file {
             if let Err(e) = f.sync_all() {
                 self.fail(&e);
             }
         }
-        self.outcome
+    }
+
+    fn rotation_due(&self) -> bool {
+        let (Some(r), Some(file)) = (&self.rotation, &self.file) else {
+            return false;
+        };
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.outcome.error.is_none() && r.every.due(bytes, r.file_started.elapsed())
+    }
+
+    /// Closes the current file and starts the next one: a header stamped with its start,
+    /// then a `continued` copy of every open connection's `open` record.
+    fn rotate(&mut self) {
+        self.close_file();
+        let Some(r) = &mut self.rotation else { return };
+        let now_us = self.shared.clock.elapsed().as_micros() as u64;
+        let now = r.started + Duration::from_micros(now_us);
+        let path = rotate::path_for(&r.base, now);
+        r.header.started_unix_ms = unix_ms(now);
+        r.offset_us = now_us;
+        r.file_started = Instant::now();
+        let opened = open_output(Some(&path), &r.header).and_then(|(file, mut writer)| {
+            for open in r.live.values() {
+                let mut open = open.clone();
+                open.t_us = 0;
+                open.continued = true;
+                writer.write(&Record::Open(open))?;
+            }
+            writer.flush()?;
+            Ok((file, writer))
+        });
+        match opened {
+            Ok((file, writer)) => {
+                (self.file, self.writer) = (file, writer);
+                self.outcome.files.push(path);
+            }
+            Err(e) => {
+                // The old file is finished; nothing more can be written anywhere.
+                self.fail(&e);
+                self.file = None;
+            }
+        }
     }
 
     fn write(&mut self, mut record: Record) {
+        if !self.selection.keeps(&record) {
+            return;
+        }
         self.redact(&mut record);
         self.count(&record);
+        if let Some(r) = &mut self.rotation {
+            record.set_t_us(record.t_us().saturating_sub(r.offset_us));
+            match &record {
+                Record::Open(o) => {
+                    r.live.insert(o.conn, o.clone());
+                }
+                Record::End(e) => {
+                    r.live.remove(&e.conn);
+                }
+                _ => {}
+            }
+        }
         if self.outcome.error.is_some() {
             self.outcome.lost += 1;
             return;

@@ -362,6 +362,7 @@ async fn connect(
     // What was sent, live values included: the capture's redactor and scrubber replace
     // them before anything is written.
     let capture = ctx.capture.open(Open {
+        continued: false,
         t_us: 0,
         route: script.route.clone(),
         conn: 0,

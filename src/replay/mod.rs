@@ -589,7 +589,8 @@ impl Replay {
             ..RedactConfig::default()
         });
         let scrubber = credentials::Scrubber::new(&config.credentials, &redactor);
-        let sink = Sink::start(&config.output, redactor).map_err(ReplayError::Output)?;
+        let sink = Sink::start(&config.output, redactor, Default::default())
+            .map_err(ReplayError::Output)?;
         let capture = Capture::scrubbing(sink.handle(), scrubber);
         let problems = Problems::default();
         let mut mocks = Vec::new();

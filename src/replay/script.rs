@@ -195,6 +195,7 @@ pub(crate) mod tests {
     /// The opening of connection `conn` of `route` (`/ws?x=1`) at `t` µs.
     pub(crate) fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {
+            continued: false,
             t_us: t,
             route: route.into(),
             conn,

@@ -213,6 +213,7 @@ mod tests {
 
     fn open(conn: u64, route: &str) -> Record {
         Record::Open(Open {
+            continued: false,
             t_us: 0,
             route: route.into(),
             conn,

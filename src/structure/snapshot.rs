@@ -29,13 +29,10 @@ pub enum SnapshotError {
     },
 }
 
-/// The snapshot name of a recording: its file stem (`recordings/checkout.jsonl` →
-/// `checkout`).
+/// The snapshot name of a recording: its file stem (`recordings/checkout.jsonl` or
+/// `recordings/checkout.jsonl.zst` → `checkout`).
 pub fn name_of(recording: &Path) -> String {
-    recording
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "recording".into())
+    crate::recording::stem_of(recording)
 }
 
 /// `DIR/<name>.snap`.

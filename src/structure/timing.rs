@@ -182,6 +182,7 @@ mod tests {
     /// One connection: chat at 0, then server messages at the given offsets (ms).
     fn session(server_ms: &[u64]) -> Recording {
         let mut records = vec![Record::Open(Open {
+            continued: false,
             t_us: 0,
             route: "frontend".into(),
             conn: 1,

@@ -12,6 +12,7 @@ mod hostile;
 mod interop;
 mod layout;
 mod live;
+mod long_recordings;
 mod mock_server;
 mod pacing;
 mod peers;

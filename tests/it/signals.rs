@@ -183,8 +183,21 @@ async fn sigterm_during_heavy_traffic_leaves_every_forwarded_frame_in_a_complete
 
 #[tokio::test]
 async fn sigkill_keeps_every_frame_forwarded_before_the_flush_interval() {
+    sigkill_keeps_what_was_flushed("rec.jsonl").await;
+}
+
+/// A compressed recording (`.jsonl.zst`, as `--compress` writes) of a killed recorder
+/// reads up to its last flushed block.
+#[tokio::test]
+async fn sigkill_of_a_compressing_recorder_keeps_every_flushed_frame() {
+    sigkill_keeps_what_was_flushed("rec.jsonl.zst").await;
+}
+
+async fn sigkill_keeps_what_was_flushed(name: &str) {
     let upstream = echo_server().await;
-    let mut p = spawn_recorder(&upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    let mut p = spawn_recorder_to(&upstream, dir, path).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", p.addr))
         .await
         .unwrap();

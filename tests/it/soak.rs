@@ -5,7 +5,7 @@
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_connections_lose_and_alter_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let report = wsreplay::measure::soak::run(100, 20, &dir.path().join("soak.jsonl"))
+    let report = wsreplay::measure::soak::run(100, 20, &dir.path().join("soak.jsonl"), None)
         .await
         .unwrap();
     assert_eq!(report.sent, 2_000);

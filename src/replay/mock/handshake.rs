@@ -109,6 +109,7 @@ mod tests {
             headers.push(("Sec-WebSocket-Protocol".into(), p.into()));
         }
         Open {
+            continued: false,
             t_us: 0,
             route: "r".into(),
             conn: 1,

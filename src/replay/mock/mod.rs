@@ -240,6 +240,7 @@ async fn serve(
         response_headers.push(("Sec-WebSocket-Protocol".into(), p));
     }
     let mut capture = ctx.capture.open(Open {
+        continued: false,
         t_us: 0,
         route: ctx.route.clone(),
         conn: 0,
