@@ -70,8 +70,13 @@ pub fn json_segments(text: &str) -> Vec<Range<usize>> {
 
 /// Every scalar in the JSON segments of `text`.
 pub fn leaves(text: &str) -> Vec<Leaf> {
+    leaves_in(text, &json_segments(text))
+}
+
+/// Every scalar in the given JSON `segments` of `text` (from [`json_segments`]).
+fn leaves_in(text: &str, segments: &[Range<usize>]) -> Vec<Leaf> {
     let mut out = Vec::new();
-    for (n, segment) in json_segments(text).into_iter().enumerate() {
+    for (n, segment) in segments.iter().enumerate() {
         let mut scan = Scanner {
             text,
             pos: segment.start,
@@ -226,7 +231,8 @@ impl Edits {
             return None;
         }
         let mut changes: Vec<(Range<usize>, String)> = Vec::new();
-        for leaf in leaves(text) {
+        let segments = json_segments(text);
+        for leaf in leaves_in(text, &segments) {
             let by_path = self.paths.iter().find(|(p, _)| *p == leaf.keys);
             let new = if let Some((_, json)) = by_path {
                 Some(json.clone())
@@ -241,7 +247,6 @@ impl Edits {
                 changes.push((leaf.span, new));
             }
         }
-        let segments = json_segments(text);
         if let Some(span) = framing_id.filter(|s| text.get(s.clone()).is_some()) {
             if let Some(new) = self.ids.get(&text[span.clone()]) {
                 changes.push((span, unquoted(new)));

@@ -195,13 +195,7 @@ pub(crate) mod tests {
     /// The opening of connection `conn` of `route` (`/ws?x=1`) at `t` µs.
     pub(crate) fn open(conn: u64, route: &str, t: u64) -> Record {
         Record::Open(Open {
-            continued: false,
             t_us: t,
-            route: route.into(),
-            conn,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: "GET /ws?x=1 HTTP/1.1".into(),
             headers: vec![
                 ("Host".into(), "h".into()),
                 ("Origin".into(), "o".into()),
@@ -211,8 +205,7 @@ pub(crate) mod tests {
                 ),
                 ("Connection".into(), "Upgrade".into()),
             ],
-            status: 101,
-            response_headers: vec![],
+            ..Open::accepted(route, conn, "/ws?x=1")
         })
     }
 

@@ -212,18 +212,7 @@ mod tests {
     use crate::recording::{Body, Close, Message, Opcode, Open};
 
     fn open(conn: u64, route: &str) -> Record {
-        Record::Open(Open {
-            continued: false,
-            t_us: 0,
-            route: route.into(),
-            conn,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: "GET / HTTP/1.1".into(),
-            headers: Vec::new(),
-            status: 101,
-            response_headers: Vec::new(),
-        })
+        Record::Open(Open::accepted(route, conn, "/"))
     }
 
     fn msg(conn: u64, dir: Dir, text: &str) -> Record {

@@ -109,16 +109,9 @@ mod tests {
             headers.push(("Sec-WebSocket-Protocol".into(), p.into()));
         }
         Open {
-            continued: false,
-            t_us: 0,
-            route: "r".into(),
-            conn: 1,
-            client: "c".into(),
-            upstream: "u".into(),
-            request: "GET / HTTP/1.1".into(),
-            headers: vec![],
             status,
             response_headers: headers,
+            ..Open::accepted("r", 1, "/")
         }
     }
 

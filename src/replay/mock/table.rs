@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::protocol::{self, Decoder, Reader, Shared};
+use crate::protocol::{self, Decoder, Event, Reader, Shared};
 use crate::recording::{Body, Dir, Opcode, Open, Record, Recording};
 use crate::replay::correlate::{contains_string, id_values, Flat, IdPair};
 
@@ -100,22 +100,26 @@ impl MockTable {
     }
 }
 
-/// A live or recorded message, decoded through `decoder`.
+/// A live message, decoded through its connection's `decoder`.
 pub fn decode(decoder: &mut dyn Decoder, dir: Dir, op: Opcode, body: Body) -> RecordedMessage {
     let mut events = Vec::with_capacity(1);
     decoder.decode(dir, op, &body, &mut events);
-    let label = protocol::label_of_events(&events, op, &body);
-    let correlations = events
-        .iter()
-        .filter_map(|e| e.correlation.clone())
-        .collect();
-    drop(events);
-    RecordedMessage {
-        json: json_of(&body),
-        op,
-        body,
-        label,
-        correlations,
+    RecordedMessage::of(&events, op, &body)
+}
+
+impl RecordedMessage {
+    /// A message named by the events it was decoded into.
+    fn of(events: &[Event<'_>], op: Opcode, body: &Body) -> RecordedMessage {
+        RecordedMessage {
+            label: protocol::label_of_events(events, op, body),
+            correlations: events
+                .iter()
+                .filter_map(|e| e.correlation.clone())
+                .collect(),
+            json: json_of(body),
+            op,
+            body: body.clone(),
+        }
     }
 }
 
@@ -170,16 +174,7 @@ pub fn mock_table(recording: &Recording, route: &str, pairs: &[IdPair]) -> MockT
                 table
                     .protocol
                     .get_or_insert_with(|| choice.protocol.clone());
-                let message = RecordedMessage {
-                    label: protocol::label_of_events(&events, m.op, &m.body),
-                    correlations: events
-                        .iter()
-                        .filter_map(|e| e.correlation.clone())
-                        .collect(),
-                    json: json_of(&m.body),
-                    op: m.op,
-                    body: m.body.clone(),
-                };
+                let message = RecordedMessage::of(&events, m.op, &m.body);
                 drop(events);
                 let conn = &mut table.conns[*index];
                 if m.dir == Dir::ClientToServer {
