@@ -11,6 +11,8 @@
 //! name = "frontend"
 //! listen = "127.0.0.1:18100"
 //! upstream = "ws://127.0.0.1:18000"
+//! tls_auto = true               # wss:// for clients, certificate from the wsreplay CA
+//! # tls_cert = "certs/frontend.pem" and tls_key = "certs/frontend-key.pem" instead
 //!
 //! [redact]
 //! headers = ["x-api-key"]
@@ -100,6 +102,10 @@ pub enum RouteError {
         #[source]
         source: UrlError,
     },
+    #[error("tls_cert and tls_key go together: give both, or tls_auto = true instead")]
+    TlsPair,
+    #[error("tls_auto issues its own certificate: give either tls_auto or tls_cert/tls_key")]
+    TlsBoth,
 }
 
 /// A listen address that is neither `HOST:PORT` nor a bare port.
@@ -352,6 +358,37 @@ pub struct Route {
     pub name: String,
     pub listen: SocketAddr,
     pub upstream: Upstream,
+    /// TLS towards the route's clients (`wss://`); `None` listens in plain `ws://`.
+    pub tls: Option<ListenTls>,
+}
+
+/// Where a `wss://` listener's certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenTls {
+    /// A PEM certificate (chain) and its private key (`--tls-cert`, `--tls-key`).
+    Files { cert: PathBuf, key: PathBuf },
+    /// Issued by the local wsreplay CA for the listen address, `localhost`,
+    /// `127.0.0.1` and these extra names (`--tls-auto`, `--tls-name`).
+    Auto { names: Vec<String> },
+}
+
+impl ListenTls {
+    /// The TLS of `cert`/`key` files or `auto`, as the flags and the file give them;
+    /// `None` when none is given.
+    pub fn from_parts(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        auto: bool,
+        names: Vec<String>,
+    ) -> Result<Option<ListenTls>, RouteError> {
+        match (cert, key, auto) {
+            (Some(_), _, true) | (_, Some(_), true) => Err(RouteError::TlsBoth),
+            (Some(cert), Some(key), false) => Ok(Some(ListenTls::Files { cert, key })),
+            (None, None, true) => Ok(Some(ListenTls::Auto { names })),
+            (None, None, false) => Ok(None),
+            _ => Err(RouteError::TlsPair),
+        }
+    }
 }
 
 /// Parses `HOST:PORT`, or a bare `PORT` meaning 127.0.0.1.
@@ -381,6 +418,7 @@ impl Route {
                     source,
                 },
             )?,
+            tls: None,
         })
     }
 }
@@ -476,6 +514,16 @@ pub struct FileRoute {
     pub name: String,
     pub listen: String,
     pub upstream: String,
+    /// PEM certificate (chain) for `wss://` clients; with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `wss://` for clients with a certificate from the local wsreplay CA.
+    #[serde(default)]
+    pub tls_auto: bool,
+    /// Extra host names the `tls_auto` certificate covers.
+    #[serde(default)]
+    pub tls_names: Vec<String>,
 }
 
 impl FileConfig {
@@ -513,12 +561,19 @@ impl FileConfig {
         self.routes
             .iter()
             .map(|r| {
-                Route::new(&r.name, &r.listen, &r.upstream).map_err(|source| {
-                    ConfigError::RouteInFile {
-                        path: path.to_owned(),
-                        name: r.name.clone(),
-                        source,
-                    }
+                let route = Route::new(&r.name, &r.listen, &r.upstream).and_then(|mut route| {
+                    route.tls = ListenTls::from_parts(
+                        r.tls_cert.clone(),
+                        r.tls_key.clone(),
+                        r.tls_auto,
+                        r.tls_names.clone(),
+                    )?;
+                    Ok(route)
+                });
+                route.map_err(|source| ConfigError::RouteInFile {
+                    path: path.to_owned(),
+                    name: r.name.clone(),
+                    source,
                 })
             })
             .collect()
@@ -600,6 +655,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].upstream.port, 2);
+        assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].tls, None);
+        let route = "[[route]]\nname='f'\nlisten='1'\nupstream='ws://h:2'\n";
+        let tls = |keys: &str| {
+            toml::from_str::<FileConfig>(&format!("{route}{keys}"))
+                .unwrap()
+                .routes(Path::new("w.toml"))
+                .map(|r| r[0].tls.clone())
+        };
+        assert_eq!(
+            tls("tls_auto = true\ntls_names = ['app.test']").unwrap(),
+            Some(ListenTls::Auto {
+                names: vec!["app.test".into()]
+            })
+        );
+        assert_eq!(
+            tls("tls_cert = 'c.pem'\ntls_key = 'k.pem'").unwrap(),
+            Some(ListenTls::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        let err = tls("tls_cert = 'c.pem'").unwrap_err().to_string();
+        assert!(err.contains("w.toml") && err.contains("tls_key"), "{err}");
         assert_eq!(cfg.redact.headers, vec!["x-k"]);
         let cfg: FileConfig =
             toml::from_str("[replay.credentials]\ntoken = 'env:T'\nAuthorization = 'file:a.txt'\n")

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::args::RedactFlags;
 use super::terminal::wait_for_stop_signal;
-use crate::config::{validate_routes, FileConfig, Route};
+use crate::config::{validate_routes, FileConfig, ListenTls, Route};
 use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
@@ -49,6 +49,27 @@ pub struct RecordArgs {
     /// Do not verify wss:// upstream certificates (self-signed staging only).
     #[arg(long)]
     pub insecure: bool,
+    /// Listen in wss:// (TLS) with this PEM certificate (chain), on every route that
+    /// does not set its own TLS in wsreplay.toml. Needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_auto"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen in wss:// (TLS) on every route that does not set its own TLS, with a
+    /// certificate for the listen address, localhost and 127.0.0.1 issued by the local
+    /// wsreplay CA (created on first use; `wsreplay ca` says how to trust it).
+    #[arg(long)]
+    pub tls_auto: bool,
+    /// Another host name the --tls-auto certificate covers (the name clients use
+    /// to reach the recorder). Repeatable.
+    #[arg(long, value_name = "NAME", requires = "tls_auto")]
+    pub tls_name: Vec<String>,
     #[command(flatten)]
     pub redact: RedactFlags,
     /// Keep at most this many bytes of each message body; longer bodies are
@@ -87,11 +108,16 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
-    let routes = if args.routes.is_empty() {
+    let mut routes = if args.routes.is_empty() {
         file.routes(&config_path)?
     } else {
         args.routes
     };
+    let tls = ListenTls::from_parts(args.tls_cert, args.tls_key, args.tls_auto, args.tls_name)
+        .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key/--tls-auto: {e}"))?;
+    for route in routes.iter_mut().filter(|r| r.tls.is_none()) {
+        route.tls = tls.clone();
+    }
     validate_routes(&routes, args.allow_remote)?;
     let output = if args.discard {
         Output::Discard
@@ -134,8 +160,9 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     let proxy = Proxy::start(config).await?;
     for listening in proxy.addrs() {
         eprintln!(
-            "wsreplay: route {}: ws://{} → {}",
+            "wsreplay: route {}: {}://{} → {}",
             listening.route,
+            if listening.tls { "wss" } else { "ws" },
             listening.addr,
             upstream_of(&proxy, &listening.route)
         );

@@ -1,5 +1,7 @@
 //! The recording proxy: one listener per route, one tunnel per connection.
 //!
+//! A route with listening TLS ([`crate::config::ListenTls`]) first completes the TLS
+//! handshake with the client (`wss://`); the rest is the same.
 //! For each client connection the proxy reads the upgrade request, connects to the
 //! route's upstream (`ws://` or `wss://`), forwards the request (only `Host` and the
 //! path prefix change), and forwards the upstream's answer byte for byte: a `101`
@@ -21,14 +23,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::Route;
+use crate::record::authority::{Authority, AuthorityError};
 use crate::record::deflate::Negotiated;
 use crate::record::frame::Budget;
 use crate::record::handshake::{self, HeadError, RequestHead};
+use crate::record::serve_tls::{self, ServeTlsError};
 use crate::record::tap::Tap;
-use crate::record::tls::{self, TlsOptions, UpstreamStream};
+use crate::record::tls::{self, Stream, TlsOptions};
 use crate::recording::filter::Filter;
 use crate::recording::rotate::Rotate;
 use crate::recording::sink::{Outcome, Output, Sink, SinkHandle, SinkOptions};
@@ -54,6 +58,9 @@ pub struct ProxyConfig {
     pub filter: Filter,
     /// Start a new file by size or age (`record --rotate`).
     pub rotate: Option<Rotate>,
+    /// Where the local CA lives (for `--tls-auto` routes); `None` is the user's
+    /// config directory ([`crate::record::authority::config_dir`]).
+    pub ca_dir: Option<PathBuf>,
 }
 
 impl ProxyConfig {
@@ -69,6 +76,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             filter: Filter::default(),
             rotate: None,
+            ca_dir: None,
         }
     }
 }
@@ -93,6 +101,10 @@ pub enum ProxyError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    ServeTls(#[from] ServeTlsError),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
 }
 
 /// What every connection of a route shares.
@@ -100,6 +112,8 @@ struct RouteCtx {
     route: Route,
     sink: SinkHandle,
     tls: Option<TlsConnector>,
+    /// TLS towards the route's clients, when it listens on `wss://`.
+    acceptor: Option<TlsAcceptor>,
     ids: Arc<AtomicU64>,
     max_message_bytes: usize,
     budget: Arc<Budget>,
@@ -113,6 +127,8 @@ pub struct Listening {
     /// The route's name.
     pub route: String,
     pub addr: SocketAddr,
+    /// Whether clients connect with TLS (`wss://`).
+    pub tls: bool,
 }
 
 /// A running recording proxy.
@@ -144,6 +160,7 @@ impl Proxy {
         } else {
             None
         };
+        let acceptors = acceptors(&config)?;
         let sink = Sink::start(
             &config.output,
             Redactor::new(&config.redact),
@@ -164,7 +181,7 @@ impl Proxy {
         let budget = Budget::new(config.max_buffered_bytes);
         let mut addrs = Vec::new();
         let mut accept_loops = Vec::new();
-        for (route, listener) in config.routes.iter().zip(listeners) {
+        for ((route, listener), acceptor) in config.routes.iter().zip(listeners).zip(acceptors) {
             let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
                 route: route.name.clone(),
                 addr: route.listen,
@@ -173,11 +190,13 @@ impl Proxy {
             addrs.push(Listening {
                 route: route.name.clone(),
                 addr,
+                tls: acceptor.is_some(),
             });
             let ctx = Arc::new(RouteCtx {
                 route: route.clone(),
                 sink: sink.handle(),
                 tls: tls.clone(),
+                acceptor,
                 ids: ids.clone(),
                 max_message_bytes: config.max_message_bytes,
                 budget: budget.clone(),
@@ -239,9 +258,62 @@ impl Proxy {
     }
 }
 
+/// The TLS acceptor of each route (`None` for plain `ws://`), opening the local CA
+/// when a route needs it.
+fn acceptors(config: &ProxyConfig) -> Result<Vec<Option<TlsAcceptor>>, ProxyError> {
+    let auto = config
+        .routes
+        .iter()
+        .any(|r| matches!(r.tls, Some(crate::config::ListenTls::Auto { .. })));
+    let authority = match (&config.ca_dir, auto) {
+        (_, false) => None,
+        (Some(dir), true) => Some(Authority::open(dir)?),
+        (None, true) => Some(Authority::open_default()?),
+    };
+    let mut acceptors = Vec::new();
+    for route in &config.routes {
+        acceptors.push(match &route.tls {
+            Some(listen_tls) => Some(serve_tls::acceptor(
+                &route.name,
+                route.listen,
+                listen_tls,
+                authority.as_ref(),
+            )?),
+            None => None,
+        });
+    }
+    Ok(acceptors)
+}
+
 async fn serve(
     id: u64,
-    mut client: TcpStream,
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<RouteCtx>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let client = match &ctx.acceptor {
+        None => Stream::Plain(socket),
+        Some(acceptor) => {
+            match tokio::time::timeout(ctx.handshake_timeout, acceptor.accept(socket)).await {
+                Ok(Ok(tls)) => Stream::server(tls),
+                Ok(Err(e)) => {
+                    tracing::warn!(route = %ctx.route.name, %peer, "TLS handshake with the client failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(route = %ctx.route.name, %peer, "no TLS handshake from the client within {:?}", ctx.handshake_timeout);
+                    return;
+                }
+            }
+        }
+    };
+    serve_stream(id, client, peer, ctx, shutdown).await
+}
+
+async fn serve_stream(
+    id: u64,
+    mut client: Stream,
     peer: SocketAddr,
     ctx: Arc<RouteCtx>,
     mut shutdown: watch::Receiver<bool>,
@@ -256,9 +328,10 @@ async fn serve(
     if !request.is_websocket_upgrade() {
         let body = format!(
             "wsreplay: this port records WebSocket traffic for route {:?} (upstream {}). \
-             Your request was not a WebSocket upgrade: connect with a WebSocket client (ws://{}{}).",
+             Your request was not a WebSocket upgrade: connect with a WebSocket client ({}://{}{}).",
             route.name,
             route.upstream,
+            if ctx.acceptor.is_some() { "wss" } else { "ws" },
             route.listen,
             request.target
         );
@@ -405,7 +478,7 @@ async fn open_upstream(
     ctx: &RouteCtx,
     request: &RequestHead,
     early: &[u8],
-) -> Result<UpstreamStream, UpstreamError> {
+) -> Result<Stream, UpstreamError> {
     let up = &ctx.route.upstream;
     let upstream = || up.to_string();
     let connect = TcpStream::connect((up.host.as_str(), up.port));
@@ -433,9 +506,9 @@ async fn open_upstream(
                     upstream: upstream(),
                     source,
                 })?;
-            UpstreamStream::Tls(Box::new(tls))
+            Stream::client(tls)
         }
-        _ => UpstreamStream::Plain(tcp),
+        _ => Stream::Plain(tcp),
     };
     let mut out = request.for_upstream(&up.path, &up.authority());
     out.extend_from_slice(early);
@@ -451,7 +524,7 @@ async fn open_upstream(
 
 async fn upstream_unreachable(
     ctx: &RouteCtx,
-    client: &mut TcpStream,
+    client: &mut Stream,
     mut open: Open,
     error: UpstreamError,
 ) {
@@ -474,7 +547,7 @@ async fn upstream_unreachable(
     );
 }
 
-async fn refuse_handshake(client: &mut TcpStream, peer: SocketAddr, route: &Route, e: &HeadError) {
+async fn refuse_handshake(client: &mut Stream, peer: SocketAddr, route: &Route, e: &HeadError) {
     tracing::warn!(route = %route.name, %peer, "bad handshake: {e}");
     if let Some(handshake::Status {
         code: status,
