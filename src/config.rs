@@ -57,8 +57,10 @@ pub enum ConfigError {
     },
     #[error("route name {0:?} is used twice; every route needs its own name")]
     DuplicateRoute(String),
-    #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml)")]
+    #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml), or run a forward proxy with --proxy LISTEN --intercept HOST")]
     NoRoutes,
+    #[error("--proxy {addr} is not a loopback address, so other machines could use the recorder as their proxy. Pass --allow-remote if that is intended")]
+    ProxyNotLoopback { addr: SocketAddr },
     #[error("route {route}: {addr} is not a loopback address, so other machines could reach the recorder and the traffic it records. Pass --allow-remote if that is intended")]
     NotLoopback { route: String, addr: SocketAddr },
     /// The URL of a `--target ROUTE=URL`.
@@ -400,13 +402,17 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, ListenError> {
         .map_err(|_| ListenError(s.to_string()))
 }
 
+/// Whether `name` can name a route: letters, digits, `-`, `_` and `.`.
+fn valid_route_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 impl Route {
     pub fn new(name: &str, listen: &str, upstream: &str) -> Result<Route, RouteError> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        if !valid_route_name(name) {
             return Err(RouteError::Name(name.to_string()));
         }
         Ok(Route {
@@ -441,12 +447,90 @@ impl FromStr for Route {
     }
 }
 
-/// Checks a set of routes: at least one, unique names, loopback unless allowed.
-pub fn validate_routes(routes: &[Route], allow_remote: bool) -> Result<(), ConfigError> {
-    if routes.is_empty() {
+/// The forward proxy (`record --proxy LISTEN --intercept HOST`): an HTTP proxy whose
+/// clients' WebSocket sessions to the intercepted hosts are recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub listen: SocketAddr,
+    pub intercept: Vec<Intercept>,
+}
+
+/// A host whose WebSocket sessions the forward proxy records, under a route name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intercept {
+    /// The route its sessions are recorded under (the host name unless declared).
+    pub route: String,
+    /// The host name (or IP address) clients ask the proxy for, in lower case.
+    pub host: String,
+}
+
+impl Intercept {
+    /// Whether a client's `host` (as in `CONNECT host:port`) is this one.
+    pub fn matches(&self, host: &str) -> bool {
+        self.host
+            .eq_ignore_ascii_case(host.trim_matches(|c| c == '[' || c == ']'))
+    }
+}
+
+/// Why an `--intercept [NAME=]HOST` is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--intercept {0:?}: expected HOST or NAME=HOST (a host name or IP address without port; NAME letters, digits, '-', '_' or '.'), e.g. staging.example.com or frontend=staging.example.com")]
+pub struct InterceptError(String);
+
+impl fmt::Display for Intercept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.route == self.host {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{} (route {})", self.host, self.route)
+        }
+    }
+}
+
+impl FromStr for Intercept {
+    type Err = InterceptError;
+
+    fn from_str(spec: &str) -> Result<Intercept, InterceptError> {
+        let (route, host) = spec.split_once('=').unwrap_or((spec, spec));
+        let host = host.trim_matches(|c| c == '[' || c == ']');
+        let host_ok = host.parse::<IpAddr>().is_ok()
+            || (!host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !host_ok || !valid_route_name(route) {
+            return Err(InterceptError(spec.to_string()));
+        }
+        Ok(Intercept {
+            route: route.to_string(),
+            host: host.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// Checks a set of routes and the forward proxy: at least one of them, unique route
+/// names (intercepted hosts' too), loopback unless allowed.
+pub fn validate_routes(
+    routes: &[Route],
+    forward: Option<&Forward>,
+    allow_remote: bool,
+) -> Result<(), ConfigError> {
+    if routes.is_empty() && forward.is_none() {
         return Err(ConfigError::NoRoutes);
     }
     let mut seen = std::collections::HashSet::new();
+    if let Some(forward) = forward {
+        if !allow_remote && !forward.listen.ip().is_loopback() {
+            return Err(ConfigError::ProxyNotLoopback {
+                addr: forward.listen,
+            });
+        }
+        for i in &forward.intercept {
+            if !seen.insert(i.route.as_str()) {
+                return Err(ConfigError::DuplicateRoute(i.route.clone()));
+            }
+        }
+    }
     for r in routes {
         if !seen.insert(r.name.as_str()) {
             return Err(ConfigError::DuplicateRoute(r.name.clone()));
@@ -642,10 +726,35 @@ mod tests {
     fn remote_binding_needs_consent() {
         let r: Vec<Route> = vec!["a=0.0.0.0:1=ws://x".parse().unwrap()];
         assert!(matches!(
-            validate_routes(&r, false),
+            validate_routes(&r, None, false),
             Err(ConfigError::NotLoopback { .. })
         ));
-        assert!(validate_routes(&r, true).is_ok());
+        assert!(validate_routes(&r, None, true).is_ok());
+        let forward = Forward {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            intercept: vec!["a=app.test".parse().unwrap()],
+        };
+        assert!(validate_routes(&[], Some(&forward), false).is_ok());
+        assert!(matches!(
+            validate_routes(&r, Some(&forward), true),
+            Err(ConfigError::DuplicateRoute(_))
+        ));
+    }
+
+    #[test]
+    fn intercept_specs() {
+        let i: Intercept = "Staging.Example.com".parse().unwrap();
+        assert_eq!(
+            (i.route.as_str(), i.host.as_str()),
+            ("Staging.Example.com", "staging.example.com")
+        );
+        assert!(i.matches("STAGING.example.com"));
+        let i: Intercept = "frontend=127.0.0.1".parse().unwrap();
+        assert_eq!(i.route, "frontend");
+        assert!(i.matches("127.0.0.1"));
+        for bad in ["", "a=", "host:443", "a b=host", "x=https://h"] {
+            assert!(bad.parse::<Intercept>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,9 +15,20 @@ use wsreplay::recording::{Dir, Record};
 
 use crate::support::*;
 
-/// A test CA and a leaf certificate it signed for `names`, as PEM files in `dir`:
-/// (CA certificate, leaf certificate, leaf key).
-pub fn test_ca(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+/// A test CA and a leaf certificate it signed, as PEM files.
+pub struct TestCa {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The CA's SPKI SHA-256, base64 (for Chromium's --ignore-certificate-errors-spki-list).
+    pub spki: String,
+}
+
+/// A test CA and a leaf certificate it signed for `names`, as PEM files in `dir`.
+pub fn test_ca(dir: &Path, names: &[&str]) -> TestCa {
+    use base64::Engine;
+    use rcgen::PublicKeyData;
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -25,6 +36,8 @@ pub fn test_ca(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "wsreplay test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let spki = ring::digest::digest(&ring::digest::SHA256, &ca_key.subject_public_key_info());
+    let spki = base64::engine::general_purpose::STANDARD.encode(spki);
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
@@ -32,15 +45,17 @@ pub fn test_ca(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
         .unwrap()
         .signed_by(&leaf_key, &issuer)
         .unwrap();
-    let paths = (
-        dir.join("test-ca.pem"),
-        dir.join("leaf.pem"),
-        dir.join("leaf-key.pem"),
-    );
-    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
-    std::fs::write(&paths.1, leaf.pem()).unwrap();
-    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
-    paths
+    let test = TestCa {
+        ca: dir.join("test-ca.pem"),
+        cert: dir.join("leaf.pem"),
+        key: dir.join("leaf-key.pem"),
+        spki,
+    };
+    std::fs::write(&test.ca, ca_cert.pem()).unwrap();
+    // The chain: the leaf, then its CA.
+    std::fs::write(&test.cert, leaf.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(&test.key, leaf_key.serialize_pem()).unwrap();
+    test
 }
 
 /// A rustls client configuration trusting only the CA certificates in `pem`.
@@ -66,6 +81,11 @@ pub fn trusting(pems: &[&Path]) -> Arc<rustls::ClientConfig> {
 /// returns the type of the backend's reply.
 async fn heartbeat_over_wss(port: u16, ca: &Path) -> Result<String, String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    heartbeat_over_tls(tcp, port, ca).await
+}
+
+/// [`heartbeat_over_wss`] on a connection already made (to a proxy, say).
+pub async fn heartbeat_over_tls(tcp: TcpStream, port: u16, ca: &Path) -> Result<String, String> {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio_rustls::TlsConnector::from(trusting(&[ca]))
         .connect(name, tcp)
@@ -86,7 +106,7 @@ async fn heartbeat_over_wss(port: u16, ca: &Path) -> Result<String, String> {
 }
 
 /// The recorded messages as (direction, JSON `type`).
-fn recorded_types(rec: &wsreplay::recording::Recording) -> Vec<(Dir, String)> {
+pub fn recorded_types(rec: &wsreplay::recording::Recording) -> Vec<(Dir, String)> {
     rec.records
         .iter()
         .filter_map(|r| match r {
@@ -130,7 +150,7 @@ async fn record_one_heartbeat(tls: ListenTls, ca_dir: Option<PathBuf>, trust: &P
 #[tokio::test]
 async fn a_route_with_cert_and_key_files_accepts_wss_clients() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = test_ca(dir.path(), &["localhost"]);
+    let TestCa { ca, cert, key, .. } = test_ca(dir.path(), &["localhost"]);
     record_one_heartbeat(ListenTls::Files { cert, key }, None, &ca).await;
 }
 
@@ -151,9 +171,9 @@ async fn a_tls_auto_route_uses_the_local_ca() {
 #[tokio::test]
 async fn a_client_that_does_not_trust_the_certificate_is_not_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = test_ca(dir.path(), &["localhost"]);
+    let TestCa { cert, key, .. } = test_ca(dir.path(), &["localhost"]);
     let other = tempfile::tempdir().unwrap();
-    let (other_ca, _, _) = test_ca(other.path(), &["localhost"]);
+    let other_ca = test_ca(other.path(), &["localhost"]).ca;
     let demo = DemoSystem::start(false).await.unwrap();
     let rec = Recorder::start_with(&demo.backend.url(), |c| {
         c.routes[0].tls = Some(ListenTls::Files { cert, key });
@@ -171,7 +191,7 @@ async fn a_client_that_does_not_trust_the_certificate_is_not_recorded() {
 #[test]
 fn bad_certificate_or_key_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = test_ca(dir.path(), &["localhost"]);
+    let TestCa { cert, key, .. } = test_ca(dir.path(), &["localhost"]);
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
     let missing = dir.path().join("missing.pem");

@@ -7,6 +7,7 @@ mod cli_output;
 mod credentials;
 mod demo;
 mod faults;
+mod forward_proxy;
 mod free_text;
 mod hostile;
 mod interop;
