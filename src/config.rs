@@ -145,17 +145,22 @@ pub struct Upstream {
 impl Upstream {
     /// `host:port` as the `Host` header should name it.
     pub fn authority(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        host_authority(&self.host, self.port, self.tls)
+    }
+}
+
+/// `host:port` as a `Host` header or URL names it: IPv6 in brackets, the port left out
+/// when it is the default of the scheme (`tls`: 443, else 80).
+pub fn host_authority(host: &str, port: u16, tls: bool) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if port == if tls { 443 } else { 80 } {
+        host
+    } else {
+        format!("{host}:{port}")
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Intercept, Route, Upstream};
+use crate::config::{host_authority as authority, Intercept, Route, Upstream};
 use crate::record::authority::Authority;
 use crate::record::handshake::{self, RequestHead};
 use crate::record::session::{self, RouteCtx, Shared};
@@ -249,21 +249,6 @@ async fn refuse(client: &mut (impl AsyncWrite + Unpin), code: u16, reason: &str,
     let _ = client.shutdown().await;
 }
 
-/// `host:port` as a `Host` header or URL names it (the port left out when it is the
-/// scheme's default; `tls` says which default).
-fn authority(host: &str, port: u16, tls: bool) -> String {
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    if port == if tls { 443 } else { 80 } {
-        host
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// `HOST:PORT` of a `CONNECT` (IPv6 in brackets).
 fn host_port(target: &str) -> Option<(String, u16)> {
     let (host, port) = target.rsplit_once(':')?;
@@ -312,5 +297,6 @@ mod tests {
         assert_eq!(absolute_form("/ws"), None);
         assert_eq!(authority("::1", 443, true), "[::1]");
         assert_eq!(authority("h", 8443, true), "h:8443");
+        assert_eq!(authority("h", 80, false), "h");
     }
 }

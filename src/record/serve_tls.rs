@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
@@ -80,18 +80,11 @@ pub fn acceptor(
 }
 
 fn from_files(route: &str, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, ServeTlsError> {
-    let cert_err = |reason: String| ServeTlsError::Cert {
+    let chain = super::tls::read_certs(cert).map_err(|reason| ServeTlsError::Cert {
         route: route.to_string(),
         path: cert.display().to_string(),
         reason,
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| cert_err(format!("cannot read: {e}")))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| cert_err(format!("not a PEM certificate file: {e}")))?;
-    if chain.is_empty() {
-        return Err(cert_err("contains no CERTIFICATE block".into()));
-    }
+    })?;
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeTlsError::Key {
         route: route.to_string(),
         path: key.display().to_string(),

@@ -65,14 +65,7 @@ fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
         path: path.display().to_string(),
         reason,
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(format!("cannot read: {e}")))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(format!("not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(err("contains no CERTIFICATE block".into()));
-    }
-    for cert in certs {
+    for cert in read_certs(path).map_err(err)? {
         roots
             .add(cert)
             .map_err(|e| err(format!("unusable certificate: {e}")))?;
@@ -91,6 +84,18 @@ pub fn server_config(
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The certificates of a PEM file (at least one), or why there are none.
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("contains no CERTIFICATE block".into());
+    }
+    Ok(certs)
 }
 
 /// Opens TLS over an established TCP connection.

@@ -5,7 +5,7 @@
 //! `wss://` to a TLS backend, unchanged, while the recorder records the session.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +19,7 @@ use wsreplay::recording::sink::Output;
 use wsreplay::recording::{Dir, Record, Recording};
 
 use crate::browser::{chat_html, page_text};
-use crate::listen_tls::{heartbeat_over_tls, recorded_types, test_ca, trusting, TestCa};
+use crate::listen_tls::{heartbeat_over_tls, recorded_types, test_ca, tls_to, TestCa};
 use crate::peers::chromium::Chromium;
 use crate::support::guard;
 
@@ -179,44 +179,27 @@ async fn https_inside_and_other_hosts_pass_unrecorded() {
     let https = tls_front(page, &ca).await;
     let proxy = forward_proxy(dir.path(), "localhost", &ca.ca).await;
     let addr = proxy.forward_addr().unwrap();
-    let get = |host: &str, port: u16| {
-        format!("GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n")
-    };
-    let read_all = |mut s: tokio_rustls::client::TlsStream<TcpStream>| async move {
+    // `GET /` from `host` over TLS through a CONNECT tunnel, trusting `ca`.
+    let https_get = |host: &'static str, ca: PathBuf| async move {
+        let (tcp, status) = connect_through(addr, host, https).await;
+        assert_eq!(status, "HTTP/1.1 200 Connection established");
+        let mut tls = tls_to(tcp, host, &[&ca]).await.unwrap();
+        let get = format!("GET / HTTP/1.1\r\nHost: {host}:{https}\r\nConnection: close\r\n\r\n");
+        tls.write_all(get.as_bytes()).await.unwrap();
         let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out).await;
+        let _ = tls.read_to_end(&mut out).await;
         String::from_utf8_lossy(&out).into_owned()
     };
 
     // Intercepted: TLS from the wsreplay CA, the request forwarded as sent.
-    let (tcp, _) = connect_through(addr, "localhost", https).await;
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let trust = trusting(&[&dir.path().join("config").join("ca.pem")]);
-    let mut tls = tokio_rustls::TlsConnector::from(trust)
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    tls.write_all(get("localhost", https).as_bytes())
-        .await
-        .unwrap();
-    let answer = read_all(tls).await;
+    let answer = https_get("localhost", dir.path().join("config").join("ca.pem")).await;
     assert!(
         answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("<p>hello</p>"),
         "{answer}"
     );
 
     // Not intercepted (127.0.0.1): a blind tunnel, the test CA's certificate end to end.
-    let (tcp, status) = connect_through(addr, "127.0.0.1", https).await;
-    assert_eq!(status, "HTTP/1.1 200 Connection established");
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(trusting(&[&ca.ca]))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    tls.write_all(get("127.0.0.1", https).as_bytes())
-        .await
-        .unwrap();
-    let answer = read_all(tls).await;
+    let answer = https_get("127.0.0.1", ca.ca.clone()).await;
     assert!(answer.ends_with("<p>hello</p>"), "{answer}");
 
     // Plain HTTP in absolute form is forwarded in origin form.

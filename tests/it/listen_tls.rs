@@ -77,6 +77,18 @@ pub fn trusting(pems: &[&Path]) -> Arc<rustls::ClientConfig> {
     )
 }
 
+/// TLS to `name` over `tcp`, trusting only the CA certificates in `cas`.
+pub async fn tls_to(
+    tcp: TcpStream,
+    name: &str,
+    cas: &[&Path],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    tokio_rustls::TlsConnector::from(trusting(cas))
+        .connect(name, tcp)
+        .await
+}
+
 /// Opens `wss://localhost:PORT/ws?user_id=tls` trusting `ca`, sends a heartbeat, and
 /// returns the type of the backend's reply.
 async fn heartbeat_over_wss(port: u16, ca: &Path) -> Result<String, String> {
@@ -86,9 +98,7 @@ async fn heartbeat_over_wss(port: u16, ca: &Path) -> Result<String, String> {
 
 /// [`heartbeat_over_wss`] on a connection already made (to a proxy, say).
 pub async fn heartbeat_over_tls(tcp: TcpStream, port: u16, ca: &Path) -> Result<String, String> {
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(trusting(&[ca]))
-        .connect(name, tcp)
+    let tls = tls_to(tcp, "localhost", &[ca])
         .await
         .map_err(|e| e.to_string())?;
     let url = format!("wss://localhost:{port}/ws?user_id=tls");
