@@ -205,6 +205,8 @@ fn bad_certificate_or_key_files_are_named() {
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
     let missing = dir.path().join("missing.pem");
+    let other = tempfile::tempdir().unwrap();
+    let other_key = test_ca(other.path(), &["localhost"]).key;
     let upstream = "ws://127.0.0.1:9";
     let route = |tls: (&Path, &Path)| {
         format!(
@@ -226,6 +228,11 @@ fn bad_certificate_or_key_files_are_named() {
         ),
         ((missing.as_path(), key.as_path()), &missing, "cannot read"),
         ((cert.as_path(), cert.as_path()), &cert, "no PRIVATE KEY"),
+        (
+            (cert.as_path(), other_key.as_path()),
+            &other_key,
+            "do not work together",
+        ),
     ] {
         let spec = route(files);
         let mut args: Vec<&str> = vec!["record", "--discard"];
