@@ -11,6 +11,8 @@
 //! name = "frontend"
 //! listen = "127.0.0.1:18100"
 //! upstream = "ws://127.0.0.1:18000"
+//! tls_auto = true               # wss:// for clients, certificate from the wsreplay CA
+//! # tls_cert = "certs/frontend.pem" and tls_key = "certs/frontend-key.pem" instead
 //!
 //! [redact]
 //! headers = ["x-api-key"]
@@ -55,8 +57,10 @@ pub enum ConfigError {
     },
     #[error("route name {0:?} is used twice; every route needs its own name")]
     DuplicateRoute(String),
-    #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml)")]
+    #[error("no routes given: pass --route NAME=LISTEN=UPSTREAM (or list [[route]] entries in wsreplay.toml), or run a forward proxy with --proxy LISTEN --intercept HOST")]
     NoRoutes,
+    #[error("--proxy {addr} is not a loopback address, so other machines could use the recorder as their proxy. Pass --allow-remote if that is intended")]
+    ProxyNotLoopback { addr: SocketAddr },
     #[error("route {route}: {addr} is not a loopback address, so other machines could reach the recorder and the traffic it records. Pass --allow-remote if that is intended")]
     NotLoopback { route: String, addr: SocketAddr },
     /// The URL of a `--target ROUTE=URL`.
@@ -100,6 +104,10 @@ pub enum RouteError {
         #[source]
         source: UrlError,
     },
+    #[error("tls_cert and tls_key go together: give both, or tls_auto = true instead")]
+    TlsPair,
+    #[error("tls_auto issues its own certificate: give either tls_auto or tls_cert/tls_key")]
+    TlsBoth,
 }
 
 /// A listen address that is neither `HOST:PORT` nor a bare port.
@@ -137,17 +145,22 @@ pub struct Upstream {
 impl Upstream {
     /// `host:port` as the `Host` header should name it.
     pub fn authority(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        host_authority(&self.host, self.port, self.tls)
+    }
+}
+
+/// `host:port` as a `Host` header or URL names it: IPv6 in brackets, the port left out
+/// when it is the default of the scheme (`tls`: 443, else 80).
+pub fn host_authority(host: &str, port: u16, tls: bool) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if port == if tls { 443 } else { 80 } {
+        host
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -352,6 +365,37 @@ pub struct Route {
     pub name: String,
     pub listen: SocketAddr,
     pub upstream: Upstream,
+    /// TLS towards the route's clients (`wss://`); `None` listens in plain `ws://`.
+    pub tls: Option<ListenTls>,
+}
+
+/// Where a `wss://` listener's certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenTls {
+    /// A PEM certificate (chain) and its private key (`--tls-cert`, `--tls-key`).
+    Files { cert: PathBuf, key: PathBuf },
+    /// Issued by the local wsreplay CA for the listen address, `localhost`,
+    /// `127.0.0.1` and these extra names (`--tls-auto`, `--tls-name`).
+    Auto { names: Vec<String> },
+}
+
+impl ListenTls {
+    /// The TLS of `cert`/`key` files or `auto`, as the flags and the file give them;
+    /// `None` when none is given.
+    pub fn from_parts(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        auto: bool,
+        names: Vec<String>,
+    ) -> Result<Option<ListenTls>, RouteError> {
+        match (cert, key, auto) {
+            (Some(_), _, true) | (_, Some(_), true) => Err(RouteError::TlsBoth),
+            (Some(cert), Some(key), false) => Ok(Some(ListenTls::Files { cert, key })),
+            (None, None, true) => Ok(Some(ListenTls::Auto { names })),
+            (None, None, false) => Ok(None),
+            _ => Err(RouteError::TlsPair),
+        }
+    }
 }
 
 /// Parses `HOST:PORT`, or a bare `PORT` meaning 127.0.0.1.
@@ -363,13 +407,17 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, ListenError> {
         .map_err(|_| ListenError(s.to_string()))
 }
 
+/// Whether `name` can name a route: letters, digits, `-`, `_` and `.`.
+fn valid_route_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 impl Route {
     pub fn new(name: &str, listen: &str, upstream: &str) -> Result<Route, RouteError> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        if !valid_route_name(name) {
             return Err(RouteError::Name(name.to_string()));
         }
         Ok(Route {
@@ -381,6 +429,7 @@ impl Route {
                     source,
                 },
             )?,
+            tls: None,
         })
     }
 }
@@ -403,12 +452,90 @@ impl FromStr for Route {
     }
 }
 
-/// Checks a set of routes: at least one, unique names, loopback unless allowed.
-pub fn validate_routes(routes: &[Route], allow_remote: bool) -> Result<(), ConfigError> {
-    if routes.is_empty() {
+/// The forward proxy (`record --proxy LISTEN --intercept HOST`): an HTTP proxy whose
+/// clients' WebSocket sessions to the intercepted hosts are recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub listen: SocketAddr,
+    pub intercept: Vec<Intercept>,
+}
+
+/// A host whose WebSocket sessions the forward proxy records, under a route name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intercept {
+    /// The route its sessions are recorded under (the host name unless declared).
+    pub route: String,
+    /// The host name (or IP address) clients ask the proxy for, in lower case.
+    pub host: String,
+}
+
+impl Intercept {
+    /// Whether a client's `host` (as in `CONNECT host:port`) is this one.
+    pub fn matches(&self, host: &str) -> bool {
+        self.host
+            .eq_ignore_ascii_case(host.trim_matches(|c| c == '[' || c == ']'))
+    }
+}
+
+/// Why an `--intercept [NAME=]HOST` is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--intercept {0:?}: expected HOST or NAME=HOST (a host name or IP address without port; NAME letters, digits, '-', '_' or '.'), e.g. staging.example.com or frontend=staging.example.com")]
+pub struct InterceptError(String);
+
+impl fmt::Display for Intercept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.route == self.host {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{} (route {})", self.host, self.route)
+        }
+    }
+}
+
+impl FromStr for Intercept {
+    type Err = InterceptError;
+
+    fn from_str(spec: &str) -> Result<Intercept, InterceptError> {
+        let (route, host) = spec.split_once('=').unwrap_or((spec, spec));
+        let host = host.trim_matches(|c| c == '[' || c == ']');
+        let host_ok = host.parse::<IpAddr>().is_ok()
+            || (!host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !host_ok || !valid_route_name(route) {
+            return Err(InterceptError(spec.to_string()));
+        }
+        Ok(Intercept {
+            route: route.to_string(),
+            host: host.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// Checks a set of routes and the forward proxy: at least one of them, unique route
+/// names (intercepted hosts' too), loopback unless allowed.
+pub fn validate_routes(
+    routes: &[Route],
+    forward: Option<&Forward>,
+    allow_remote: bool,
+) -> Result<(), ConfigError> {
+    if routes.is_empty() && forward.is_none() {
         return Err(ConfigError::NoRoutes);
     }
     let mut seen = std::collections::HashSet::new();
+    if let Some(forward) = forward {
+        if !allow_remote && !forward.listen.ip().is_loopback() {
+            return Err(ConfigError::ProxyNotLoopback {
+                addr: forward.listen,
+            });
+        }
+        for i in &forward.intercept {
+            if !seen.insert(i.route.as_str()) {
+                return Err(ConfigError::DuplicateRoute(i.route.clone()));
+            }
+        }
+    }
     for r in routes {
         if !seen.insert(r.name.as_str()) {
             return Err(ConfigError::DuplicateRoute(r.name.clone()));
@@ -476,6 +603,16 @@ pub struct FileRoute {
     pub name: String,
     pub listen: String,
     pub upstream: String,
+    /// PEM certificate (chain) for `wss://` clients; with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `wss://` for clients with a certificate from the local wsreplay CA.
+    #[serde(default)]
+    pub tls_auto: bool,
+    /// Extra host names the `tls_auto` certificate covers.
+    #[serde(default)]
+    pub tls_names: Vec<String>,
 }
 
 impl FileConfig {
@@ -513,12 +650,19 @@ impl FileConfig {
         self.routes
             .iter()
             .map(|r| {
-                Route::new(&r.name, &r.listen, &r.upstream).map_err(|source| {
-                    ConfigError::RouteInFile {
-                        path: path.to_owned(),
-                        name: r.name.clone(),
-                        source,
-                    }
+                let route = Route::new(&r.name, &r.listen, &r.upstream).and_then(|mut route| {
+                    route.tls = ListenTls::from_parts(
+                        r.tls_cert.clone(),
+                        r.tls_key.clone(),
+                        r.tls_auto,
+                        r.tls_names.clone(),
+                    )?;
+                    Ok(route)
+                });
+                route.map_err(|source| ConfigError::RouteInFile {
+                    path: path.to_owned(),
+                    name: r.name.clone(),
+                    source,
                 })
             })
             .collect()
@@ -587,10 +731,35 @@ mod tests {
     fn remote_binding_needs_consent() {
         let r: Vec<Route> = vec!["a=0.0.0.0:1=ws://x".parse().unwrap()];
         assert!(matches!(
-            validate_routes(&r, false),
+            validate_routes(&r, None, false),
             Err(ConfigError::NotLoopback { .. })
         ));
-        assert!(validate_routes(&r, true).is_ok());
+        assert!(validate_routes(&r, None, true).is_ok());
+        let forward = Forward {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            intercept: vec!["a=app.test".parse().unwrap()],
+        };
+        assert!(validate_routes(&[], Some(&forward), false).is_ok());
+        assert!(matches!(
+            validate_routes(&r, Some(&forward), true),
+            Err(ConfigError::DuplicateRoute(_))
+        ));
+    }
+
+    #[test]
+    fn intercept_specs() {
+        let i: Intercept = "Staging.Example.com".parse().unwrap();
+        assert_eq!(
+            (i.route.as_str(), i.host.as_str()),
+            ("Staging.Example.com", "staging.example.com")
+        );
+        assert!(i.matches("STAGING.example.com"));
+        let i: Intercept = "frontend=127.0.0.1".parse().unwrap();
+        assert_eq!(i.route, "frontend");
+        assert!(i.matches("127.0.0.1"));
+        for bad in ["", "a=", "host:443", "a b=host", "x=https://h"] {
+            assert!(bad.parse::<Intercept>().is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -600,6 +769,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].upstream.port, 2);
+        assert_eq!(cfg.routes(Path::new("w.toml")).unwrap()[0].tls, None);
+        let route = "[[route]]\nname='f'\nlisten='1'\nupstream='ws://h:2'\n";
+        let tls = |keys: &str| {
+            toml::from_str::<FileConfig>(&format!("{route}{keys}"))
+                .unwrap()
+                .routes(Path::new("w.toml"))
+                .map(|r| r[0].tls.clone())
+        };
+        assert_eq!(
+            tls("tls_auto = true\ntls_names = ['app.test']").unwrap(),
+            Some(ListenTls::Auto {
+                names: vec!["app.test".into()]
+            })
+        );
+        assert_eq!(
+            tls("tls_cert = 'c.pem'\ntls_key = 'k.pem'").unwrap(),
+            Some(ListenTls::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        let err = tls("tls_cert = 'c.pem'").unwrap_err().to_string();
+        assert!(err.contains("w.toml") && err.contains("tls_key"), "{err}");
         assert_eq!(cfg.redact.headers, vec!["x-k"]);
         let cfg: FileConfig =
             toml::from_str("[replay.credentials]\ntoken = 'env:T'\nAuthorization = 'file:a.txt'\n")

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 pub mod args;
 pub mod bench;
+pub mod ca;
 pub mod check;
 pub mod demo;
 pub mod diff;
@@ -30,6 +31,7 @@ pub mod terminal;
 pub mod validate;
 
 use self::bench::BenchArgs;
+use self::ca::CaArgs;
 use self::check::CheckArgs;
 use self::demo::DemoArgs;
 use self::diff::DiffArgs;
@@ -112,6 +114,9 @@ pub enum Command {
     /// Infer the event contract from recordings: a JSON Schema (2020-12) per route,
     /// direction and message kind, or an AsyncAPI 3.0 document with a channel per route.
     Schema(SchemaArgs),
+    /// The local wsreplay CA behind `record --tls-auto` and `record --proxy`: where its
+    /// certificate is, its SPKI hash, and how to trust it (created on first use).
+    Ca(CaArgs),
     /// Check the messages of a recording (or of a replay's capture) against a JSON
     /// Schema or AsyncAPI document. Exit 0 all valid, 1 violations, 2 bad input.
     Validate(ValidateArgs),
@@ -161,6 +166,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::ServeDemo(args) => serve_demo::run(args).await,
             Command::Import(ImportCommand::Har(args)) => import::run(args),
             Command::Schema(args) => schema::run(args),
+            Command::Ca(args) => ca::run(args),
             Command::Validate(args) => validate::run(args),
             Command::Demo(args) => demo::run(args).await,
         }
@@ -188,6 +194,7 @@ impl Command {
                 | Command::Import(_)
                 | Command::Schema(_)
                 | Command::Validate(_)
+                | Command::Ca(_)
         )
     }
 }

@@ -1,13 +1,16 @@
 //! `wsreplay record`: the recording proxy on every route until Ctrl-C or SIGTERM, and the
 //! per-route summary printed at the end.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::args::RedactFlags;
 use super::terminal::wait_for_stop_signal;
-use crate::config::{validate_routes, FileConfig, Route};
+use crate::config::{
+    parse_listen, validate_routes, FileConfig, Forward, Intercept, ListenTls, Route,
+};
 use crate::gate::Verdict;
 use crate::record::proxy::{Proxy, ProxyConfig};
 use crate::record::tls::TlsOptions;
@@ -39,6 +42,18 @@ pub struct RecordArgs {
     /// every hop. Replaces the routes of the config file.
     #[arg(short, long = "route", value_name = "NAME=LISTEN=UPSTREAM")]
     pub routes: Vec<Route>,
+    /// Also run a forward proxy on LISTEN (HOST:PORT): an HTTP proxy for browsers and
+    /// other clients (Chromium --proxy-server=http://LISTEN, HTTPS_PROXY). WebSocket
+    /// sessions to the --intercept hosts are recorded; everything else passes
+    /// through unrecorded. With --proxy, --route is optional.
+    #[arg(long, value_name = "LISTEN", value_parser = parse_listen_flag)]
+    pub proxy: Option<SocketAddr>,
+    /// A host whose WebSocket sessions the --proxy records, as HOST or NAME=HOST (the
+    /// route they are recorded under; the host name by default). Its TLS is
+    /// terminated with a certificate from the local wsreplay CA (`wsreplay ca`);
+    /// CONNECT to any other host is tunnelled blind. Repeatable.
+    #[arg(long, value_name = "[NAME=]HOST", requires = "proxy")]
+    pub intercept: Vec<Intercept>,
     /// Read routes, output and redaction from this TOML file [default: ./wsreplay.toml
     /// when present].
     #[arg(short, long, value_name = "FILE")]
@@ -49,6 +64,27 @@ pub struct RecordArgs {
     /// Do not verify wss:// upstream certificates (self-signed staging only).
     #[arg(long)]
     pub insecure: bool,
+    /// Listen in wss:// (TLS) with this PEM certificate (chain), on every route that
+    /// does not set its own TLS in wsreplay.toml. Needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_auto"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen in wss:// (TLS) on every route that does not set its own TLS, with a
+    /// certificate for the listen address, localhost and 127.0.0.1 issued by the local
+    /// wsreplay CA (created on first use; `wsreplay ca` says how to trust it).
+    #[arg(long)]
+    pub tls_auto: bool,
+    /// Another host name the --tls-auto certificate covers (the name clients use
+    /// to reach the recorder). Repeatable.
+    #[arg(long, value_name = "NAME", requires = "tls_auto")]
+    pub tls_name: Vec<String>,
     #[command(flatten)]
     pub redact: RedactFlags,
     /// Keep at most this many bytes of each message body; longer bodies are
@@ -87,12 +123,21 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("wsreplay.toml"));
-    let routes = if args.routes.is_empty() {
+    let mut routes = if args.routes.is_empty() {
         file.routes(&config_path)?
     } else {
         args.routes
     };
-    validate_routes(&routes, args.allow_remote)?;
+    let tls = ListenTls::from_parts(args.tls_cert, args.tls_key, args.tls_auto, args.tls_name)
+        .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key/--tls-auto: {e}"))?;
+    for route in routes.iter_mut().filter(|r| r.tls.is_none()) {
+        route.tls = tls.clone();
+    }
+    let forward = args.proxy.map(|listen| Forward {
+        listen,
+        intercept: args.intercept,
+    });
+    validate_routes(&routes, forward.as_ref(), args.allow_remote)?;
     let output = if args.discard {
         Output::Discard
     } else {
@@ -119,6 +164,7 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
         );
     }
     let mut config = ProxyConfig::new(routes, output);
+    config.forward = forward;
     config.redact = redact;
     config.tls = TlsOptions {
         ca_cert: args.ca_cert,
@@ -131,13 +177,26 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
         only_path: args.only_path,
         sample: args.sample,
     };
+    let config_forward = config.forward.clone();
     let proxy = Proxy::start(config).await?;
     for listening in proxy.addrs() {
         eprintln!(
-            "wsreplay: route {}: ws://{} → {}",
+            "wsreplay: route {}: {}://{} → {}",
             listening.route,
+            if listening.tls { "wss" } else { "ws" },
             listening.addr,
             upstream_of(&proxy, &listening.route)
+        );
+    }
+    if let (Some(addr), Some(forward)) = (proxy.forward_addr(), &config_forward) {
+        let hosts: Vec<String> = forward.intercept.iter().map(|i| i.to_string()).collect();
+        eprintln!(
+            "wsreplay: forward proxy on http://{addr}, recording WebSocket sessions to {}",
+            if hosts.is_empty() {
+                "no host (add --intercept HOST)".to_string()
+            } else {
+                hosts.join(", ")
+            }
         );
     }
     eprintln!(
@@ -147,6 +206,10 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<Verdict> {
     wait_for_stop_signal().await?;
     let outcome = proxy.stop().await;
     Ok(report_outcome(&out, &outcome))
+}
+
+fn parse_listen_flag(s: &str) -> Result<SocketAddr, String> {
+    parse_listen(s).map_err(|e| e.to_string())
 }
 
 /// `FILE` → `FILE.zst`, unless it already ends in `.zst`.

@@ -1,15 +1,9 @@
-//! The recording proxy: one listener per route, one tunnel per connection.
+//! The recording proxy: one listener per route (and the forward proxy's, when
+//! configured), one recorded session per connection ([`crate::record::session`]).
 //!
-//! For each client connection the proxy reads the upgrade request, connects to the
-//! route's upstream (`ws://` or `wss://`), forwards the request (only `Host` and the
-//! path prefix change), and forwards the upstream's answer byte for byte: a `101`
-//! starts the tunnel, a refusal (403, 404, ...) reaches the client as the upstream
-//! sent it. After the `101` the bytes flow through [`crate::record::tunnel`] untouched while
-//! each direction's [`Tap`] records a copy.
-//!
-//! An unreachable upstream gets the client a `502` naming the upstream, a log line,
-//! and an `open` + `end` (`unreachable`) pair in the recording. A request that is not a
-//! WebSocket upgrade gets a `400` saying what this port is.
+//! A route with listening TLS ([`crate::config::ListenTls`]) first completes the TLS
+//! handshake with the client (`wss://`); the rest is the same. A request that is not
+//! a WebSocket upgrade gets a `400` saying what this port is.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,18 +15,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::TlsAcceptor;
 
-use crate::config::Route;
-use crate::record::deflate::Negotiated;
+use crate::config::{Forward, ListenTls, Route};
+use crate::record::authority::{Authority, AuthorityError};
 use crate::record::frame::Budget;
-use crate::record::handshake::{self, HeadError, RequestHead};
-use crate::record::tap::Tap;
-use crate::record::tls::{self, TlsOptions, UpstreamStream};
+use crate::record::handshake;
+use crate::record::serve_tls::{self, ServeTlsError};
+use crate::record::session::{record_upgrade, refuse_handshake, RouteCtx, Shared};
+use crate::record::tls::{self, Stream, TlsOptions};
 use crate::recording::filter::Filter;
 use crate::recording::rotate::Rotate;
-use crate::recording::sink::{Outcome, Output, Sink, SinkHandle, SinkOptions};
-use crate::recording::{Dir, End, EndHow, Open, Record, Side};
+use crate::recording::sink::{Outcome, Output, Sink, SinkOptions};
 use crate::redact::{RedactConfig, Redactor};
 
 /// Everything `wsreplay record` needs.
@@ -54,6 +48,11 @@ pub struct ProxyConfig {
     pub filter: Filter,
     /// Start a new file by size or age (`record --rotate`).
     pub rotate: Option<Rotate>,
+    /// Where the local CA lives (for `--tls-auto` routes and the forward proxy);
+    /// `None` is the user's config directory ([`crate::record::authority::config_dir`]).
+    pub ca_dir: Option<PathBuf>,
+    /// The forward proxy (`record --proxy`), beside or instead of the routes.
+    pub forward: Option<Forward>,
 }
 
 impl ProxyConfig {
@@ -69,6 +68,8 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             filter: Filter::default(),
             rotate: None,
+            ca_dir: None,
+            forward: None,
         }
     }
 }
@@ -91,20 +92,18 @@ pub enum ProxyError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--proxy: cannot listen on {addr}: {source}. Is another process using that port?")]
+    BindForward {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-}
-
-/// What every connection of a route shares.
-struct RouteCtx {
-    route: Route,
-    sink: SinkHandle,
-    tls: Option<TlsConnector>,
-    ids: Arc<AtomicU64>,
-    max_message_bytes: usize,
-    budget: Arc<Budget>,
-    handshake_timeout: Duration,
-    connect_timeout: Duration,
+    #[error(transparent)]
+    ServeTls(#[from] ServeTlsError),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
 }
 
 /// Where a route of a running proxy listens.
@@ -113,6 +112,8 @@ pub struct Listening {
     /// The route's name.
     pub route: String,
     pub addr: SocketAddr,
+    /// Whether clients connect with TLS (`wss://`).
+    pub tls: bool,
 }
 
 /// A running recording proxy.
@@ -122,6 +123,7 @@ pub struct Proxy {
     shutdown: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
     sink: Sink,
+    forward: Option<SocketAddr>,
 }
 
 impl Proxy {
@@ -139,11 +141,22 @@ impl Proxy {
                     })?;
             listeners.push(listener);
         }
-        let tls = if config.routes.iter().any(|r| r.upstream.tls) {
+        let forward_listener = match &config.forward {
+            Some(f) => Some(TcpListener::bind(f.listen).await.map_err(|source| {
+                ProxyError::BindForward {
+                    addr: f.listen,
+                    source,
+                }
+            })?),
+            None => None,
+        };
+        let tls = if config.routes.iter().any(|r| r.upstream.tls) || config.forward.is_some() {
             Some(tls::connector(&config.tls)?)
         } else {
             None
         };
+        let authority = authority(&config)?;
+        let acceptors = acceptors(&config, authority.as_deref())?;
         let sink = Sink::start(
             &config.output,
             Redactor::new(&config.redact),
@@ -160,11 +173,18 @@ impl Proxy {
             source,
         })?;
         let (shutdown, _) = watch::channel(false);
-        let ids = Arc::new(AtomicU64::new(1));
-        let budget = Budget::new(config.max_buffered_bytes);
+        let shared = Shared {
+            sink: sink.handle(),
+            tls,
+            ids: Arc::new(AtomicU64::new(1)),
+            max_message_bytes: config.max_message_bytes,
+            budget: Budget::new(config.max_buffered_bytes),
+            handshake_timeout: config.handshake_timeout,
+            connect_timeout: config.connect_timeout,
+        };
         let mut addrs = Vec::new();
         let mut accept_loops = Vec::new();
-        for (route, listener) in config.routes.iter().zip(listeners) {
+        for ((route, listener), acceptor) in config.routes.iter().zip(listeners).zip(acceptors) {
             let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
                 route: route.name.clone(),
                 addr: route.listen,
@@ -173,16 +193,12 @@ impl Proxy {
             addrs.push(Listening {
                 route: route.name.clone(),
                 addr,
+                tls: acceptor.is_some(),
             });
             let ctx = Arc::new(RouteCtx {
                 route: route.clone(),
-                sink: sink.handle(),
-                tls: tls.clone(),
-                ids: ids.clone(),
-                max_message_bytes: config.max_message_bytes,
-                budget: budget.clone(),
-                handshake_timeout: config.handshake_timeout,
-                connect_timeout: config.connect_timeout,
+                acceptor,
+                shared: shared.clone(),
             });
             let what = format!("route {}", route.name);
             let shutdown_rx = shutdown.subscribe();
@@ -192,8 +208,36 @@ impl Proxy {
                     shutdown_rx,
                     &what,
                     |socket, peer, stop| {
-                        let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
+                        let id = ctx.shared.ids.fetch_add(1, Ordering::Relaxed);
                         serve(id, socket, peer, ctx.clone(), stop)
+                    },
+                )
+                .await
+            }));
+        }
+        let mut forward = None;
+        if let (Some(listener), Some(config)) = (forward_listener, config.forward) {
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ProxyError::BindForward {
+                    addr: config.listen,
+                    source,
+                })?;
+            forward = Some(addr);
+            let ctx = Arc::new(crate::record::forward::ForwardCtx {
+                listen: addr,
+                intercept: config.intercept,
+                authority: authority.clone(),
+                shared: shared.clone(),
+            });
+            let shutdown_rx = shutdown.subscribe();
+            accept_loops.push(tokio::spawn(async move {
+                crate::record::accept::accept_until(
+                    listener,
+                    shutdown_rx,
+                    "forward proxy",
+                    |socket, peer, stop| {
+                        crate::record::forward::serve(socket, peer, ctx.clone(), stop)
                     },
                 )
                 .await
@@ -205,12 +249,18 @@ impl Proxy {
             shutdown,
             accept_loops,
             sink,
+            forward,
         })
     }
 
     /// The address each route listens on (useful with port 0).
     pub fn addrs(&self) -> &[Listening] {
         &self.addrs
+    }
+
+    /// The address the forward proxy listens on (`record --proxy`).
+    pub fn forward_addr(&self) -> Option<SocketAddr> {
+        self.forward
     }
 
     /// The address a route listens on.
@@ -239,26 +289,92 @@ impl Proxy {
     }
 }
 
+/// The local CA, opened when a `--tls-auto` route or the forward proxy needs it.
+fn authority(config: &ProxyConfig) -> Result<Option<Arc<Authority>>, ProxyError> {
+    let auto = config
+        .routes
+        .iter()
+        .any(|r| matches!(r.tls, Some(ListenTls::Auto { .. })));
+    let needed = auto
+        || config
+            .forward
+            .as_ref()
+            .is_some_and(|f| !f.intercept.is_empty());
+    Ok(match (&config.ca_dir, needed) {
+        (_, false) => None,
+        (Some(dir), true) => Some(Arc::new(Authority::open(dir)?)),
+        (None, true) => Some(Arc::new(Authority::open_default()?)),
+    })
+}
+
+/// The TLS acceptor of each route (`None` for plain `ws://`).
+fn acceptors(
+    config: &ProxyConfig,
+    authority: Option<&Authority>,
+) -> Result<Vec<Option<TlsAcceptor>>, ProxyError> {
+    let mut acceptors = Vec::new();
+    for route in &config.routes {
+        acceptors.push(match &route.tls {
+            Some(listen_tls) => Some(serve_tls::acceptor(
+                &route.name,
+                route.listen,
+                listen_tls,
+                authority,
+            )?),
+            None => None,
+        });
+    }
+    Ok(acceptors)
+}
+
 async fn serve(
     id: u64,
-    mut client: TcpStream,
+    socket: TcpStream,
     peer: SocketAddr,
     ctx: Arc<RouteCtx>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let client = match &ctx.acceptor {
+        None => Stream::Plain(socket),
+        Some(acceptor) => {
+            match tokio::time::timeout(ctx.shared.handshake_timeout, acceptor.accept(socket)).await
+            {
+                Ok(Ok(tls)) => Stream::server(tls),
+                Ok(Err(e)) => {
+                    tracing::warn!(route = %ctx.route.name, %peer, "TLS handshake with the client failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(route = %ctx.route.name, %peer, "no TLS handshake from the client within {:?}", ctx.shared.handshake_timeout);
+                    return;
+                }
+            }
+        }
+    };
+    serve_stream(id, client, peer, ctx, shutdown).await
+}
+
+async fn serve_stream(
+    id: u64,
+    mut client: Stream,
+    peer: SocketAddr,
+    ctx: Arc<RouteCtx>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let route = &ctx.route;
     let mut head = Vec::with_capacity(1024);
     let (request, head_len) =
-        match handshake::read_request(&mut client, &mut head, ctx.handshake_timeout).await {
+        match handshake::read_request(&mut client, &mut head, ctx.shared.handshake_timeout).await {
             Ok(r) => r,
-            Err(e) => return refuse_handshake(&mut client, peer, route, &e).await,
+            Err(e) => return refuse_handshake(&mut client, peer, &route.name, &e).await,
         };
     if !request.is_websocket_upgrade() {
         let body = format!(
             "wsreplay: this port records WebSocket traffic for route {:?} (upstream {}). \
-             Your request was not a WebSocket upgrade: connect with a WebSocket client (ws://{}{}).",
+             Your request was not a WebSocket upgrade: connect with a WebSocket client ({}://{}{}).",
             route.name,
             route.upstream,
+            if ctx.acceptor.is_some() { "wss" } else { "ws" },
             route.listen,
             request.target
         );
@@ -268,223 +384,5 @@ async fn serve(
             .await;
         return;
     }
-    let early_c2s = head.split_off(head_len);
-    let mut open = Open {
-        continued: false,
-        t_us: 0,
-        route: route.name.clone(),
-        conn: id,
-        client: peer.to_string(),
-        upstream: route.upstream.url.clone(),
-        request: request.request_line(),
-        headers: request.headers.clone(),
-        status: 0,
-        response_headers: Vec::new(),
-    };
-    let mut upstream = match open_upstream(&ctx, &request, &early_c2s).await {
-        Ok(u) => u,
-        Err(e) => return upstream_unreachable(&ctx, &mut client, open, e).await,
-    };
-    let mut resp = Vec::with_capacity(1024);
-    let (response, resp_len) =
-        match handshake::read_response(&mut upstream, &mut resp, ctx.handshake_timeout).await {
-            Ok(r) => r,
-            Err(source) => {
-                let e = UpstreamError::NoAnswer {
-                    upstream: route.upstream.to_string(),
-                    source,
-                };
-                return upstream_unreachable(&ctx, &mut client, open, e).await;
-            }
-        };
-    open.status = response.status;
-    open.response_headers = response.headers.clone();
-    ctx.sink.push([Record::Open(open)]);
-    if let Err(e) = client.write_all(&resp).await {
-        return push_end(
-            &ctx.sink,
-            id,
-            EndHow::Reset,
-            Side::Client,
-            Some(e.to_string()),
-        );
-    }
-    if response.status != 101 {
-        tracing::info!(route = %route.name, conn = id, "upstream refused the upgrade with {}", response.status);
-        tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-            _ = shutdown.changed() => {}
-        }
-        let error = Some(format!(
-            "upstream answered {} instead of 101",
-            response.status
-        ));
-        return push_end(&ctx.sink, id, EndHow::Rejected, Side::Upstream, error);
-    }
-    let deflate = response
-        .header("sec-websocket-extensions")
-        .and_then(Negotiated::from_header);
-    let mut c2s = Tap::new(
-        id,
-        Dir::ClientToServer,
-        deflate.as_ref(),
-        ctx.max_message_bytes,
-        ctx.budget.clone(),
-    );
-    let mut s2c = Tap::new(
-        id,
-        Dir::ServerToClient,
-        deflate.as_ref(),
-        ctx.max_message_bytes,
-        ctx.budget.clone(),
-    );
-    c2s.feed(&early_c2s, &ctx.sink);
-    s2c.feed(&resp[resp_len..], &ctx.sink);
-    tracing::debug!(route = %route.name, conn = id, %peer, "tunnel open");
-    let end = crate::record::tunnel::run(
-        &mut client,
-        &mut upstream,
-        &mut c2s,
-        &mut s2c,
-        &ctx.sink,
-        &mut shutdown,
-    )
-    .await;
-    c2s.finish(&ctx.sink);
-    s2c.finish(&ctx.sink);
-    if end.how.is_abnormal() {
-        tracing::info!(route = %route.name, conn = id, "connection ended: {:?} by {:?} {}", end.how, end.by, end.error.as_deref().unwrap_or(""));
-    }
-    push_end(&ctx.sink, id, end.how, end.by, end.error);
-}
-
-fn push_end(sink: &SinkHandle, conn: u64, how: EndHow, by: Side, error: Option<String>) {
-    sink.push([Record::End(End {
-        t_us: 0,
-        conn,
-        how,
-        by,
-        error,
-    })]);
-}
-
-/// Why a client's connection could not be forwarded to its route's upstream: the
-/// connection's recorded end, and what the client is told in a 502.
-#[derive(Debug, thiserror::Error)]
-enum UpstreamError {
-    #[error("cannot connect to upstream {upstream}: {source}")]
-    Connect {
-        upstream: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot connect to upstream {upstream}: no answer within {timeout:?}")]
-    Timeout { upstream: String, timeout: Duration },
-    #[error("TLS handshake with upstream {upstream} failed: {source}")]
-    Tls {
-        upstream: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("upstream {upstream} closed the connection during the upgrade: {source}")]
-    Upgrade {
-        upstream: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("upstream {upstream} did not answer the upgrade: {source}")]
-    NoAnswer {
-        upstream: String,
-        #[source]
-        source: HeadError,
-    },
-}
-
-/// Connects to the route's upstream and sends it the client's upgrade request.
-async fn open_upstream(
-    ctx: &RouteCtx,
-    request: &RequestHead,
-    early: &[u8],
-) -> Result<UpstreamStream, UpstreamError> {
-    let up = &ctx.route.upstream;
-    let upstream = || up.to_string();
-    let connect = TcpStream::connect((up.host.as_str(), up.port));
-    let tcp = match tokio::time::timeout(ctx.connect_timeout, connect).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => {
-            return Err(UpstreamError::Connect {
-                upstream: upstream(),
-                source,
-            })
-        }
-        Err(_) => {
-            return Err(UpstreamError::Timeout {
-                upstream: upstream(),
-                timeout: ctx.connect_timeout,
-            })
-        }
-    };
-    let _ = tcp.set_nodelay(true);
-    let mut stream = match &ctx.tls {
-        Some(connector) if up.tls => {
-            let tls = tls::connect(connector, &up.host, tcp)
-                .await
-                .map_err(|source| UpstreamError::Tls {
-                    upstream: upstream(),
-                    source,
-                })?;
-            UpstreamStream::Tls(Box::new(tls))
-        }
-        _ => UpstreamStream::Plain(tcp),
-    };
-    let mut out = request.for_upstream(&up.path, &up.authority());
-    out.extend_from_slice(early);
-    stream
-        .write_all(&out)
-        .await
-        .map_err(|source| UpstreamError::Upgrade {
-            upstream: upstream(),
-            source,
-        })?;
-    Ok(stream)
-}
-
-async fn upstream_unreachable(
-    ctx: &RouteCtx,
-    client: &mut TcpStream,
-    mut open: Open,
-    error: UpstreamError,
-) {
-    let error = error.to_string();
-    tracing::warn!(route = %ctx.route.name, conn = open.conn, "{error}; answering the client with 502");
-    let body = format!("wsreplay: route {:?}: {error}", ctx.route.name);
-    let _ = client
-        .write_all(&handshake::error_response(502, "Bad Gateway", &body))
-        .await;
-    let _ = client.shutdown().await;
-    open.status = 502;
-    let conn = open.conn;
-    ctx.sink.push([Record::Open(open)]);
-    push_end(
-        &ctx.sink,
-        conn,
-        EndHow::Unreachable,
-        Side::Upstream,
-        Some(error),
-    );
-}
-
-async fn refuse_handshake(client: &mut TcpStream, peer: SocketAddr, route: &Route, e: &HeadError) {
-    tracing::warn!(route = %route.name, %peer, "bad handshake: {e}");
-    if let Some(handshake::Status {
-        code: status,
-        reason,
-    }) = e.client_status()
-    {
-        let body = format!("wsreplay: {e}");
-        let _ = client
-            .write_all(&handshake::error_response(status, reason, &body))
-            .await;
-        let _ = client.shutdown().await;
-    }
+    record_upgrade(id, client, head, request, head_len, peer, &ctx, shutdown).await
 }

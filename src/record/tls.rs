@@ -1,4 +1,6 @@
-//! TLS for `wss://` upstreams (rustls).
+//! TLS for `wss://` upstreams (rustls), the server configuration shape of wsreplay's
+//! own TLS listeners, and the stream type of a connection that is plain or TLS,
+//! towards an upstream or from a client.
 //!
 //! Trust comes from the bundled Mozilla roots (`webpki-roots`, so nothing has to be
 //! installed on the machine), plus an optional private CA (`--ca-cert`). `--insecure`
@@ -9,10 +11,9 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 /// How to trust `wss://` upstreams.
@@ -31,7 +32,7 @@ pub enum TlsError {
     CaCert { path: String, reason: String },
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -64,14 +65,7 @@ fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
         path: path.display().to_string(),
         reason,
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(format!("cannot read: {e}")))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(format!("not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(err("contains no CERTIFICATE block".into()));
-    }
-    for cert in certs {
+    for cert in read_certs(path).map_err(err)? {
         roots
             .add(cert)
             .map_err(|e| err(format!("unusable certificate: {e}")))?;
@@ -79,12 +73,37 @@ fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
+/// A server configuration presenting `chain` (leaf first) with `key`, HTTP/1.1 only.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The certificates of a PEM file (at least one), or why there are none.
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("contains no CERTIFICATE block".into());
+    }
+    Ok(certs)
+}
+
 /// Opens TLS over an established TCP connection.
 pub async fn connect(
     connector: &TlsConnector,
     host: &str,
     tcp: TcpStream,
-) -> std::io::Result<TlsStream<TcpStream>> {
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     connector.connect(name, tcp).await
@@ -130,34 +149,47 @@ impl ServerCertVerifier for AcceptAnything {
     }
 }
 
-/// A connection to an upstream, plain or TLS.
-pub enum UpstreamStream {
+/// A connection, plain or TLS: to an upstream (client side of TLS) or from a client
+/// (server side).
+pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
 }
 
-impl tokio::io::AsyncRead for UpstreamStream {
+impl Stream {
+    /// A TLS connection wsreplay opened.
+    pub fn client(tls: tokio_rustls::client::TlsStream<TcpStream>) -> Stream {
+        Stream::Tls(Box::new(tls.into()))
+    }
+
+    /// A TLS connection wsreplay accepted.
+    pub fn server(tls: tokio_rustls::server::TlsStream<TcpStream>) -> Stream {
+        Stream::Tls(Box::new(tls.into()))
+    }
+}
+
+impl tokio::io::AsyncRead for Stream {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            UpstreamStream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            UpstreamStream::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl tokio::io::AsyncWrite for UpstreamStream {
+impl tokio::io::AsyncWrite for Stream {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            UpstreamStream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-            UpstreamStream::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -166,8 +198,8 @@ impl tokio::io::AsyncWrite for UpstreamStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            UpstreamStream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
-            UpstreamStream::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -176,8 +208,8 @@ impl tokio::io::AsyncWrite for UpstreamStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            UpstreamStream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-            UpstreamStream::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -41,7 +41,7 @@ use super::live::{Live, Watcher};
 use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
-use crate::record::tls::{self, UpstreamStream};
+use crate::record::tls::{self, Stream};
 use crate::recording::{Dir, EndHow, Open, Side};
 
 /// What every replayed client shares.
@@ -74,7 +74,7 @@ pub struct Played {
     pub received: u64,
 }
 
-type Ws = WebSocketStream<UpstreamStream>;
+type Ws = WebSocketStream<Stream>;
 
 /// Connects and plays `script` against `target`.
 pub async fn play(script: ClientScript, target: Upstream, ctx: Arc<ClientCtx>) -> Played {
@@ -346,13 +346,13 @@ async fn connect(
         stage,
     };
     let stream = match &ctx.tls {
-        Some(connector) if target.tls => UpstreamStream::Tls(Box::new(
+        Some(connector) if target.tls => Stream::client(
             tokio::time::timeout_at(deadline, tls::connect(connector, &target.host, tcp))
                 .await
                 .map_err(|_| timed_out(super::Handshake::Tls))?
                 .map_err(ConnectError::Tls)?,
-        )),
-        _ => UpstreamStream::Plain(tcp),
+        ),
+        _ => Stream::Plain(tcp),
     };
     let (ws, response) =
         tokio::time::timeout_at(deadline, tokio_tungstenite::client_async(request, stream))

@@ -199,7 +199,7 @@ async fn the_html_report_of_a_failing_check_renders_in_chromium() {
 
 /// Opens `url` in a new page of `browser` and returns the text of its element `#log`
 /// once it contains `until` (or after 20 s).
-async fn page_text(browser: &Chromium, url: &str, until: &str) -> String {
+pub async fn page_text(browser: &Chromium, url: &str, until: &str) -> String {
     let mut cdp = Cdp::connect(&browser.url).await;
     let session = cdp.open_page(url).await;
     let read = serde_json::json!({
@@ -222,7 +222,13 @@ async fn page_text(browser: &Chromium, url: &str, until: &str) -> String {
 /// A page that sends one chat on `url` and lists the types of what comes back.
 fn chat_page(dir: &Path, url: &str) -> String {
     let page = dir.join(format!("chat-{}.html", url.len()));
-    let html = format!(
+    std::fs::write(&page, chat_html(url)).unwrap();
+    format!("file://{}", page.display())
+}
+
+/// The HTML of [`chat_page`].
+pub fn chat_html(url: &str) -> String {
+    format!(
         r#"<!doctype html><html><body><div id="log"></div><script>
 const log = (t) => {{ const d = document.createElement('div'); d.textContent = t; document.getElementById('log').appendChild(d); }};
 const ws = new WebSocket({url:?});
@@ -230,9 +236,7 @@ ws.onopen = () => ws.send(JSON.stringify({{type: 'chat', message_id: 'msg_page1'
 ws.onmessage = (e) => {{ const m = JSON.parse(e.data); log(m.type); if (m.type === 'agent_completed' || m.type === 'error') {{ log('DONE'); ws.close(); }} }};
 ws.onerror = () => log('SOCKET ERROR');
 </script></body></html>"#
-    );
-    std::fs::write(&page, html).unwrap();
-    format!("file://{}", page.display())
+    )
 }
 
 /// `wsreplay mock` stands in for the demo backend, stopped, for a real page in headless

@@ -5,14 +5,18 @@
 use crate::support::{bin, CHECKOUT};
 
 /// The output of `wsreplay ARGS`: exit code, then stdout and stderr as they were printed
-/// (off a terminal, 100 columns wide, colour left to the defaults).
-fn output(args: &[&str]) -> String {
-    let out = std::process::Command::new(bin())
+/// (off a terminal, 100 columns wide, colour left to the defaults). With `dir`, the
+/// local CA lives in `dir/config`.
+fn output(args: &[&str], dir: Option<&std::path::Path>) -> String {
+    let mut command = std::process::Command::new(bin());
+    command
         .args(args)
         .env("COLUMNS", "100")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .unwrap();
+        .env_remove("CLICOLOR_FORCE");
+    if let Some(dir) = dir {
+        command.env("WSREPLAY_CONFIG_DIR", dir.join("config"));
+    }
+    let out = command.output().unwrap();
     format!(
         "exit code: {}\n--- stdout\n{}--- stderr\n{}",
         out.status.code().unwrap_or(-1),
@@ -33,7 +37,9 @@ fn assert_output(name: &str, args: &[&str], dir: Option<&std::path::Path>) {
     }
     settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
     settings.add_filter(r"wsreplay \d+\.\d+\.\d+", "wsreplay [VERSION]");
-    settings.bind(|| insta::assert_snapshot!("cli", output(args)));
+    // The local CA's SPKI hash (base64 SHA-256) differs for every new CA.
+    settings.add_filter(r"[A-Za-z0-9+/]{43}=", "[SPKI-SHA256]");
+    settings.bind(|| insta::assert_snapshot!("cli", output(args, dir)));
 }
 
 #[test]
@@ -53,11 +59,24 @@ fn help_reads_as_a_manual() {
         "serve-demo",
         "schema",
         "validate",
+        "ca",
         "demo",
     ] {
         assert_output(&format!("help-{command}"), &[command, "--help"], None);
     }
     assert_output("help-import-har", &["import", "har", "--help"], None);
+}
+
+#[test]
+fn the_local_ca_says_how_to_trust_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Some(dir.path());
+    assert_output("ca-install-hint", &["ca", "--install-hint"], d);
+    assert_output("ca-path", &["ca", "--path"], d);
+    let key = dir.path().join("config").join("ca-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]

@@ -22,6 +22,11 @@ impl Chromium {
     /// Starts `/usr/bin/chromium` (or `WSREPLAY_CHROMIUM`); `None`, saying why, when
     /// it is not installed.
     pub async fn start() -> Option<Chromium> {
+        Chromium::start_with(&[]).await
+    }
+
+    /// [`Chromium::start`] with extra command-line flags.
+    pub async fn start_with(flags: &[String]) -> Option<Chromium> {
         use tokio::io::AsyncBufReadExt;
         let Some(path) = chromium() else {
             eprintln!("SKIPPED: no /usr/bin/chromium (apt-get install chromium, or set WSREPLAY_CHROMIUM)");
@@ -32,6 +37,7 @@ impl Chromium {
             .args(HEADLESS)
             .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(flags)
             .arg("about:blank")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
