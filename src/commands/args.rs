@@ -123,8 +123,9 @@ pub struct ReplayFlags {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub handshake_timeout: f64,
     /// Read correlation overrides ([[correlate]] route/request/response),
-    /// [replay.credentials] and live values ([[live]]) from this TOML file [default:
-    /// ./wsreplay.toml when present].
+    /// [replay.credentials], live values ([[live]]) and, for snapshot and check,
+    /// [structure] settings (literal and volatile fields, streams, routes' protocols)
+    /// from this TOML file [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Allow mocks to listen on non-loopback addresses.

@@ -118,6 +118,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
             structure: Default::default(),
             timing: None,
             confirm: 0,
+            learn: 0,
         };
         println!(
             "   $ wsreplay check {} --target frontend=ws://127.0.0.1:{{port}} \\\n       --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n       --spawn 'backend{} ...'\n",

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use crate::config::{ConfigError, Target};
 use crate::recording::sink::Output;
 use crate::recording::{Dir, ReadError, Record, Recording};
-use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayTarget};
+use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayReport, ReplayTarget};
 use crate::structure::diff::{compare, routes_of, RouteDiff};
 use crate::structure::sequence::{ArrowKind, Sequence};
 use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
-use crate::structure::{Observation, Structure, StructureConfig};
+use crate::structure::{learn, Observation, Structure, StructureConfig};
 
 use super::result::{CheckResult, Diagram, Flaky};
 use super::verdict::Verdict;
@@ -219,6 +219,31 @@ pub struct CheckConfig {
     /// `--confirm N`: replay a recording whose structure differs up to N more times;
     /// when some confirm run is the same, the difference is flaky, not a failure.
     pub confirm: usize,
+    /// `--learn N`: a recording without a snapshot is replayed N times and its
+    /// `.snap.new` learns what varied ([`crate::structure::learn`]).
+    pub learn: usize,
+}
+
+impl CheckConfig {
+    /// The routes whose recorded servers are mocked.
+    pub(super) fn mocks(&self) -> Vec<String> {
+        self.replay.mocks.iter().map(|m| m.route.clone()).collect()
+    }
+
+    /// The routes a replay is compared on: the targets' and the mocks', sorted.
+    pub(super) fn replayed_routes(&self) -> Vec<String> {
+        let targets: Vec<String> = self.targets.iter().map(|t| t.route.clone()).collect();
+        compared_routes(&targets, &self.mocks())
+    }
+}
+
+/// The routes compared after a replay: the replayed clients' and the mocked servers',
+/// sorted, once each.
+fn compared_routes(targets: &[String], mocks: &[String]) -> Vec<String> {
+    let mut routes: Vec<String> = targets.iter().chain(mocks).cloned().collect();
+    routes.sort();
+    routes.dedup();
+    routes
 }
 
 /// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
@@ -237,6 +262,9 @@ async fn check_inner(
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
+    if stored.is_none() && config.learn > 0 {
+        return super::learn::first_check(recording_path, &recording, config).await;
+    }
     let first = Run {
         recording_path,
         recording: &recording,
@@ -282,13 +310,13 @@ async fn check_inner(
     Ok(result)
 }
 
-/// One replay of a recording to judge: the first, or a confirm run.
-struct Run<'a> {
-    recording_path: &'a Path,
-    recording: &'a Recording,
-    stored: &'a Option<Structure>,
+/// One replay of a recording to judge: the first, a confirm or a learning run.
+pub(super) struct Run<'a> {
+    pub recording_path: &'a Path,
+    pub recording: &'a Recording,
+    pub stored: &'a Option<Structure>,
     /// The capture's file name in the runs directory.
-    capture: String,
+    pub capture: String,
 }
 
 /// Replays `run` against the build (a free port per replay) and judges its capture.
@@ -297,6 +325,16 @@ async fn replay_and_judge(
     config: &CheckConfig,
     snapshots: &SnapshotPolicy,
 ) -> Result<CheckResult, CheckError> {
+    let (captured, report) = replay(&run, config).await?;
+    judge_replay(&run, &captured, &report, config, snapshots)
+}
+
+/// Replays `run` against the build, on a free port: the capture and what the replay
+/// reported.
+pub(super) async fn replay(
+    run: &Run<'_>,
+    config: &CheckConfig,
+) -> Result<(Recording, ReplayReport), CheckError> {
     let port = free_port().map_err(CheckError::FreePort)?;
     let run_path = config.runs_dir.join(&run.capture);
     let mut replay_config = config.replay.clone();
@@ -313,22 +351,26 @@ async fn replay_and_judge(
         .await?
         .run()
         .await?;
-    let captured = Recording::read(&run_path)?;
-    let mocks = config
-        .replay
-        .mocks
-        .iter()
-        .map(|m| m.route.clone())
-        .collect();
+    Ok((Recording::read(&run_path)?, report))
+}
+
+/// Judges the capture of a replay of `run` against its snapshot.
+pub(super) fn judge_replay(
+    run: &Run<'_>,
+    captured: &Recording,
+    report: &ReplayReport,
+    config: &CheckConfig,
+    snapshots: &SnapshotPolicy,
+) -> Result<CheckResult, CheckError> {
     let replayed = Replayed {
         recording_path: run.recording_path,
         recording: run.recording,
         stored: run.stored.clone(),
-        run: &captured,
+        run: captured,
         problems: crate::replay::problem_lines(&report.problems),
         live: report.live.lines(),
         targets: config.targets.iter().map(|t| t.route.clone()).collect(),
-        mocks,
+        mocks: config.mocks(),
     };
     Ok(judge(
         replayed,
@@ -377,11 +419,18 @@ pub(crate) fn judge(
         mocks,
     } = replayed;
     let name = snapshot::name_of(recording_path);
-    let hints = Observation::of_with(recording, structure).hints_with(structure);
-    let new = Observation::of_with(run, structure).render(&hints);
-    let mut routes: Vec<String> = targets.iter().chain(&mocks).cloned().collect();
-    routes.sort();
-    routes.dedup();
+    // A learned snapshot's streams are streams in the run too; its other learned lines
+    // take the run's lines that stay within them.
+    let mut structure = structure.clone();
+    if let Some(stored) = &stored {
+        structure.learned_streams = learn::learned_streams(stored);
+    }
+    let hints = Observation::of_with(recording, &structure).hints_with(&structure);
+    let mut new = Observation::of_with(run, &structure).render(&hints);
+    if let Some(stored) = &stored {
+        learn::relax(&mut new, stored);
+    }
+    let routes = compared_routes(&targets, &mocks);
     let mut result = CheckResult {
         recording: recording_path.to_owned(),
         name: name.clone(),

@@ -242,6 +242,20 @@ impl Observation {
         }
     }
 
+    /// The fewest and most messages of a kind the conversations of `route` that hold
+    /// it had; `None` when none does.
+    pub(crate) fn per_conversation(
+        &self,
+        route: &str,
+        dir: Dir,
+        label: &str,
+    ) -> Option<(u64, u64)> {
+        let counts = self.routes.get(route)?.conversations.keys();
+        let counts = counts.filter_map(|c| c.counts().get(&(dir, label)).copied());
+        let (lo, hi) = counts.fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+        (hi > 0).then_some((lo, hi))
+    }
+
     /// The hints a baseline gives: literal fields and integer/float paths.
     pub fn hints(&self) -> Hints {
         self.hints_with(&StructureConfig::default())
@@ -355,6 +369,7 @@ impl Observation {
                         count: stream.copied().unwrap_or(k.count),
                         stream: stream.is_some(),
                         fields,
+                        learned: None,
                     },
                 );
             }
@@ -399,7 +414,9 @@ impl Hints {
                 };
                 let named = |list: &[String]| list.iter().any(|e| e == label);
                 let varied = min != max && max >= 2;
-                if named(&config.exact) || !(varied || named(&config.streams)) {
+                let learned =
+                    (config.learned_streams).contains(&(route.to_string(), dir, label.to_string()));
+                if named(&config.exact) || !(varied || learned || named(&config.streams)) {
                     continue;
                 }
                 let fewest = min.min(1);
