@@ -239,7 +239,7 @@ impl CheckConfig {
 
 /// The routes compared after a replay: the replayed clients' and the mocked servers',
 /// sorted, once each.
-fn compared_routes(targets: &[String], mocks: &[String]) -> Vec<String> {
+pub(super) fn compared_routes(targets: &[String], mocks: &[String]) -> Vec<String> {
     let mut routes: Vec<String> = targets.iter().chain(mocks).cloned().collect();
     routes.sort();
     routes.dedup();
@@ -272,7 +272,7 @@ async fn check_inner(
         capture: format!("{name}.jsonl"),
     };
     let mut result = replay_and_judge(first, config, &config.snapshots).await?;
-    if config.confirm == 0 || result.verdict() != Verdict::Differs || result.snapshot_missing {
+    if !Confirmation::wanted(&result, config.confirm) {
         return Ok(result);
     }
     // Confirm runs: write nothing for review, keep their captures apart.
@@ -280,7 +280,7 @@ async fn check_inner(
         read_only: true,
         ..config.snapshots.clone()
     };
-    let (mut same, mut differed) = (0, 0);
+    let mut confirmation = Confirmation::default();
     for k in 1..=config.confirm {
         let again = Run {
             recording_path,
@@ -288,26 +288,50 @@ async fn check_inner(
             stored: &stored,
             capture: format!("{name}.confirm{k}.jsonl"),
         };
-        // A confirm run that could not be checked counts neither way.
-        match replay_and_judge(again, config, &policy).await {
-            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => same += 1,
-            Ok(r) if r.error.is_none() => differed += 1,
+        confirmation.add(replay_and_judge(again, config, &policy).await);
+    }
+    confirmation.settle(&mut result, config.confirm);
+    Ok(result)
+}
+
+/// How the confirm runs of a difference fared (`--confirm N`).
+#[derive(Debug, Default)]
+pub(super) struct Confirmation {
+    same: usize,
+    differed: usize,
+}
+
+impl Confirmation {
+    /// Whether `result` calls for confirm runs: a difference from a snapshot.
+    pub(super) fn wanted(result: &CheckResult, confirm: usize) -> bool {
+        confirm > 0 && result.verdict() == Verdict::Differs && !result.snapshot_missing
+    }
+
+    /// Counts a confirm run; one that could not be checked counts neither way.
+    pub(super) fn add<E>(&mut self, run: Result<CheckResult, E>) {
+        match run {
+            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => self.same += 1,
+            Ok(r) if r.error.is_none() => self.differed += 1,
             _ => {}
         }
     }
-    if same == 0 {
-        result.reproduced = differed;
-    } else {
+
+    /// Marks the first run's `result` flaky when some confirm run was the same (and
+    /// removes its `.snap.new`: a difference that did not reproduce is no change to
+    /// review), else notes how many confirm runs reproduced it.
+    pub(super) fn settle(self, result: &mut CheckResult, runs: usize) {
+        if self.same == 0 {
+            result.reproduced = self.differed;
+            return;
+        }
         if let Some(path) = result.written.take() {
-            // A difference that did not reproduce is no change to review.
             let _ = std::fs::remove_file(path);
         }
         result.flaky = Some(Flaky {
-            same,
-            runs: config.confirm,
+            same: self.same,
+            runs,
         });
     }
-    Ok(result)
 }
 
 /// One replay of a recording to judge: the first, a confirm or a learning run.

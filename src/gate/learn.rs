@@ -1,5 +1,5 @@
-//! `snapshot --learn N` and `check --learn N`: a snapshot that learned the noise of the
-//! clean build.
+//! `snapshot --learn N`, `check --learn N` and [`Gate::learn`](crate::Gate::learn): a
+//! snapshot that learned the noise of the clean build.
 //!
 //! The recording is read once and replayed N times against the build it came from
 //! (captures `<name>.learnK.jsonl` in the runs directory); what varies between the
@@ -8,11 +8,14 @@
 
 use std::path::Path;
 
-use super::check::{judge_replay, replay, CheckConfig, CheckError, Run, SnapshotPolicy, WrittenSnapshot};
+use super::check::{
+    judge_replay, replay, CheckConfig, CheckError, Run, SnapshotPolicy, WrittenSnapshot,
+};
 use super::CheckResult;
 use crate::recording::Recording;
 use crate::structure::learn::{learn, Learned};
-use crate::structure::snapshot;
+use crate::structure::snapshot::{self, SnapshotError};
+use crate::structure::StructureConfig;
 
 /// `wsreplay snapshot RECORDING --learn N`: writes `DIR/<name>.snap`, learned from
 /// `config.learn` replays. Its warnings hold what the reader tolerated in the
@@ -43,18 +46,27 @@ pub(super) async fn first_check(
     config: &CheckConfig,
 ) -> Result<CheckResult, CheckError> {
     let (learned, mut result) = learn_replays(recording_path, recording, config).await?;
-    if !config.snapshots.read_only {
-        let path = snapshot::new_path_for(&config.snapshots.dir, &result.name);
-        snapshot::write(&path, recording_path, &learned.structure.render())?;
-        result.written = Some(path);
-    }
+    write_pending(&learned, &mut result, &config.snapshots, recording_path)?;
     Ok(result)
 }
 
-/// Replays the recording `config.learn` times and learns from the captures: what was
-/// learned, and the result of the first run (with no snapshot to compare), whose
-/// replay problems are those of every run and whose warnings name what could not be
-/// learned.
+/// Writes the learned snapshot as `.snap.new` for review (unless the policy is
+/// read-only), and names it in `result`.
+pub(super) fn write_pending(
+    learned: &Learned,
+    result: &mut CheckResult,
+    policy: &SnapshotPolicy,
+    recording_path: &Path,
+) -> Result<(), SnapshotError> {
+    if !policy.read_only {
+        let path = snapshot::new_path_for(&policy.dir, &result.name);
+        snapshot::write(&path, recording_path, &learned.structure.render())?;
+        result.written = Some(path);
+    }
+    Ok(())
+}
+
+/// Replays the recording `config.learn` times and learns from the captures.
 async fn learn_replays(
     recording_path: &Path,
     recording: &Recording,
@@ -65,7 +77,7 @@ async fn learn_replays(
         read_only: true,
         ..config.snapshots.clone()
     };
-    let (mut captures, mut problems, mut first) = (Vec::new(), Vec::new(), None);
+    let mut learning = Learning::default();
     for k in 1..=config.learn.max(1) {
         let run = Run {
             recording_path,
@@ -75,20 +87,46 @@ async fn learn_replays(
         };
         let (captured, report) = replay(&run, config).await?;
         let result = judge_replay(&run, &captured, &report, config, &read_only)?;
-        problems.extend(
-            (result.replay_problems.iter()).map(|p| format!("learning run {k}: {p}")),
-        );
-        first.get_or_insert(result);
-        captures.push(captured);
+        learning.add(captured, result);
     }
-    let learned = learn(
-        recording,
-        &captures,
-        &config.replayed_routes(),
-        &config.structure,
-    );
-    let mut first = first.expect("at least one learning run");
-    first.replay_problems = problems;
-    (first.warnings).extend(learned.unlearned.iter().map(|u| format!("not learned: {u}")));
-    Ok((learned, first))
+    Ok(learning.finish(recording, &config.replayed_routes(), &config.structure))
+}
+
+/// The learning runs so far: their captures, and what checking them found.
+#[derive(Default)]
+pub(super) struct Learning {
+    captures: Vec<Recording>,
+    problems: Vec<String>,
+    first: Option<CheckResult>,
+}
+
+impl Learning {
+    /// Adds a learning run: its capture, and its result (judged with no snapshot).
+    pub(super) fn add(&mut self, capture: Recording, result: CheckResult) {
+        let k = self.captures.len() + 1;
+        let problems = result.replay_problems.iter();
+        (self.problems).extend(problems.map(|p| format!("learning run {k}: {p}")));
+        self.first.get_or_insert(result);
+        self.captures.push(capture);
+    }
+
+    /// Learns from the runs on the replayed `routes`: what was learned, and the result
+    /// of the first run (no snapshot yet), with the replay problems of every run and a
+    /// warning for each variation that could not be learned.
+    ///
+    /// # Panics
+    /// When no run was added.
+    pub(super) fn finish(
+        self,
+        recording: &Recording,
+        routes: &[String],
+        structure: &StructureConfig,
+    ) -> (Learned, CheckResult) {
+        let learned = learn(recording, &self.captures, routes, structure);
+        let mut first = self.first.expect("at least one learning run");
+        first.replay_problems = self.problems;
+        let unlearned = learned.unlearned.iter();
+        (first.warnings).extend(unlearned.map(|u| format!("not learned: {u}")));
+        (learned, first)
+    }
 }
