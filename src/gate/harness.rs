@@ -293,9 +293,9 @@ impl Mocks {
             run_dir,
             targets,
         };
-        let result = gate.judge_all(run, report).await?;
+        let (result, learned) = gate.judge_all(run, report).await?;
         drop(gate.run_dir);
-        Ok(Outcome { result })
+        Ok(Outcome { result, learned })
     }
 }
 
@@ -312,12 +312,13 @@ struct Replays {
 }
 
 impl Replays {
-    /// Judges the first run, and makes the confirm or learning runs asked for.
+    /// Judges the first run, and makes the confirm or learning runs asked for: the
+    /// result, and the snapshot learned.
     async fn judge_all(
         &self,
         run: Recording,
         report: ReplayReport,
-    ) -> Result<CheckResult, CheckError> {
+    ) -> Result<(CheckResult, Option<Structure>), CheckError> {
         let policy = SnapshotPolicy {
             dir: self.gate.snapshots.clone(),
             read_only: self.gate.read_only,
@@ -339,7 +340,7 @@ impl Replays {
             let routes = compared_routes(&targets, &self.gate.mocks);
             let (learned, mut result) = learning.finish(&self.recording, &routes, &self.structure);
             write_pending(&learned, &mut result, &policy, &self.gate.recording)?;
-            return Ok(result);
+            return Ok((result, Some(learned.structure)));
         }
         let mut result = self.judge(&run, &report, &policy)?;
         if Confirmation::wanted(&result, self.gate.confirm) {
@@ -350,7 +351,7 @@ impl Replays {
             }
             confirmation.settle(&mut result, self.gate.confirm);
         }
-        Ok(result)
+        Ok((result, None))
     }
 
     /// Replays the targets once more, the mocks listening where they did: the capture
@@ -397,6 +398,7 @@ impl Replays {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     result: CheckResult,
+    learned: Option<Structure>,
 }
 
 impl Outcome {
@@ -409,6 +411,12 @@ impl Outcome {
     /// problems, where a `.snap.new` was written.
     pub fn result(&self) -> &CheckResult {
         &self.result
+    }
+
+    /// The snapshot [`Gate::learn`] learned for a recording without one (also written
+    /// as `.snap.new` unless read-only); `None` otherwise.
+    pub fn learned(&self) -> Option<&Structure> {
+        self.learned.as_ref()
     }
 
     /// The report `wsreplay check` prints for this recording (without colour).

@@ -11,6 +11,7 @@ mod free_text;
 mod hostile;
 mod interop;
 mod layout;
+mod learn;
 mod live;
 mod long_recordings;
 mod mock_server;
