@@ -120,15 +120,16 @@ async fn a_learned_snapshot_passes_the_noisy_clean_build_and_still_catches_regre
     assert_eq!(outcome.verdict(), Verdict::Differs, "{}", outcome.report());
     assert!(outcome.result().snapshot_missing);
     let text = outcome.learned().expect("a learned snapshot").render();
-    let notes: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("(learned"))
-        .collect();
+    let notes: Vec<&str> = text.lines().filter(|l| l.contains("(learned")).collect();
     insta::assert_snapshot!("learned-lines", notes.join("\n"));
     assert!(outcome.result().warnings.is_empty(), "{}", outcome.report());
-    for (k, file) in ["checkout.jsonl", "checkout.learn2.jsonl", "checkout.learn3.jsonl"]
-        .iter()
-        .enumerate()
+    for (k, file) in [
+        "checkout.jsonl",
+        "checkout.learn2.jsonl",
+        "checkout.learn3.jsonl",
+    ]
+    .iter()
+    .enumerate()
     {
         assert!(runs.path().join(file).exists(), "learning run {}", k + 1);
     }
@@ -184,4 +185,64 @@ async fn a_learned_snapshot_passes_the_noisy_clean_build_and_still_catches_regre
         let lines = differences(&check(learned.path(), mutate).await);
         assert!(lines.iter().any(|l| l == line), "{line}\n{lines:#?}");
     }
+}
+
+/// `snapshot --learn N` and `check --learn N` from the command line, against a
+/// `serve-demo` build: the learning runs are captured, the snapshot is written (a
+/// `.snap.new` for `check`, which says there was no snapshot yet), and replay flags
+/// without `--learn` are refused.
+#[tokio::test]
+async fn snapshot_and_check_learn_from_the_command_line() {
+    use crate::check::{project, serve_demo, text, wsreplay};
+    use crate::support::MOCK_AGENTS;
+    let spawn = serve_demo("");
+    let replay = |command: &'static str, extra: &'static [&'static str]| {
+        let mut args = vec![command, "recordings/checkout.jsonl"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--target", "frontend=ws://127.0.0.1:{port}"]);
+        args.extend_from_slice(&MOCK_AGENTS);
+        args.extend_from_slice(&["--spawn", &spawn]);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let run = |dir: &std::path::Path, args: Vec<String>| {
+        let dir = dir.to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            wsreplay(&dir, &args, false).await
+        }
+    };
+
+    let p = project();
+    let out = run(p.path(), replay("snapshot", &["--learn", "2"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("line(s) learned from 2 run(s)) from recordings/checkout.jsonl"),
+        "{}",
+        text(&out)
+    );
+    for k in 1..=2 {
+        assert!(p
+            .path()
+            .join(format!("runs/checkout.learn{k}.jsonl"))
+            .exists());
+    }
+    let out = run(p.path(), replay("check", &[])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let p = project();
+    let out = run(p.path(), replay("check", &["--learn", "2"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("NO SNAPSHOT"), "{}", text(&out));
+    assert!(p.path().join("snapshots/checkout.snap.new").exists());
+    assert!(p.path().join("runs/checkout.learn2.jsonl").exists());
+
+    let refused = [
+        "snapshot",
+        "recordings/checkout.jsonl",
+        "--target",
+        "frontend=ws://127.0.0.1:1",
+    ];
+    let out = wsreplay(p.path(), &refused, false).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("add --learn N"), "{}", text(&out));
 }
