@@ -90,8 +90,8 @@ pub struct ReplayFlags {
     /// Replay the recorded clients of ROUTE against the build at URL (ws:// or wss://).
     /// A URL without a path gets each connection's recorded path and query; a path in
     /// URL replaces the recorded one (its query too, when URL has one); `{path}` and
-    /// `{query}` in URL stand for the recorded ones. `{port}` (check only) becomes a
-    /// free port, different for each recording. Repeatable.
+    /// `{query}` in URL stand for the recorded ones. `{port}` (check and snapshot
+    /// --learn) becomes a free port, different for each replay. Repeatable.
     #[arg(short, long = "target", value_name = "ROUTE=URL")]
     pub targets: Vec<Target>,
     /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT; port
