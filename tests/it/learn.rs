@@ -8,6 +8,9 @@
 //! The variation is driven by a counter, not a clock: run `r` of the build (counted by
 //! the chats it started, two per replay of the recording) varies as `r % 3` says, so
 //! the 3 learning runs see every variation and every check is reproducible.
+//!
+//! Also here: the Gate's confirm runs (`Gate::confirm`), which replay against the same
+//! build as learning runs do.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -245,4 +248,40 @@ async fn snapshot_and_check_learn_from_the_command_line() {
     let out = wsreplay(p.path(), &refused, false).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("add --learn N"), "{}", text(&out));
+}
+
+/// [`Gate::confirm`] replays a difference against the same build (its mocks where the
+/// build was pointed): a rename in the first run only is flaky, one in every run real.
+#[tokio::test]
+async fn the_gate_confirms_a_difference_before_failing() {
+    use crate::snapshots::SNAPSHOTS;
+    use wsreplay::gate::Flaky;
+    // Renames `duration_ms` in the first `runs` replays' `agent_completed` (two chats
+    // each).
+    let renaming = |runs: u64| {
+        let started: Mutex<u64> = Mutex::default();
+        Mutator::new(move |to, v| {
+            let mut started = started.lock().unwrap();
+            *started += u64::from(to == Outgoing::Frontend && v["type"] == "agent_started");
+            if v["type"] == "agent_completed" && *started <= 2 * runs {
+                let payload = v["payload"].as_object_mut().unwrap();
+                let ms = payload.remove("duration_ms").unwrap();
+                payload.insert("elapsed_ms".into(), ms);
+            }
+            true
+        })
+    };
+    let confirm = |mutate: Mutator| async move {
+        let runs = tempfile::tempdir().unwrap();
+        let gate = gate(SNAPSHOTS.as_ref(), runs.path())
+            .check_only()
+            .confirm(2);
+        check_demo_build(gate, |c| c.mutate = Some(mutate)).await
+    };
+    let once = confirm(renaming(1)).await;
+    assert_eq!(once.verdict(), Verdict::Flaky, "{}", once.report());
+    assert_eq!(once.result().flaky, Some(Flaky { same: 2, runs: 2 }));
+    let always = confirm(renaming(u64::MAX / 4)).await;
+    assert_eq!(always.verdict(), Verdict::Differs, "{}", always.report());
+    assert_eq!(always.result().reproduced, 2);
 }
