@@ -99,7 +99,7 @@ pub async fn run(args: SnapshotArgs) -> anyhow::Result<Verdict> {
         let learned = match &learning {
             Some(config) => {
                 let lines = snap.structure.render().matches("  (learned").count();
-                format!(", {lines} line(s) learned from {} run(s)", config.learn)
+                format!("; {lines} line(s) learned from {} run(s)", config.learn)
             }
             None => String::new(),
         };
