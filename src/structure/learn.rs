@@ -2,7 +2,7 @@
 //! it against the build it came from, written into the snapshot as reviewable
 //! `(learned: …)` lines, and the tolerant reading of a run against those lines.
 //!
-//! [`learn`] renders the recording and each replay with the same hints and merges them:
+//! [`learn()`] renders the recording and each replay with the same hints and merges them:
 //! a field whose presence varied becomes optional (`payload.hint?  string  (learned:
 //! present in 2 of 4 runs)`), one whose descriptions varied (types, string formats,
 //! literal values) the union of what was seen (`id  integer | string: uuid  (learned:
@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::recording::Recording;
 
-/// What [`learn`] made of a recording and its replays.
+/// What [`learn()`] made of a recording and its replays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Learned {
     /// The snapshot, with a `(learned: …)` note on every tolerance.

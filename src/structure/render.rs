@@ -41,7 +41,7 @@ pub struct KindSection {
     /// Path (with `?` when optional) → description.
     pub fields: BTreeMap<String, String>,
     /// Why the kind is a stream when it was learned from replays
-    /// ([`learn`](crate::structure::learn)): `learned: 1–4 per conversation`, written
+    /// ([`learn`]): `learned: 1–4 per conversation`, written
     /// after its heading.
     pub learned: Option<String>,
 }
