@@ -117,7 +117,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
             slack: std::time::Duration::from_millis(args.timing_slack_ms),
         });
     }
-    let results = check::check_all(files, config, args.jobs).await;
+    let results = crate::gate::runs::check_all(files, config, args.jobs).await;
     let color = use_color();
     for r in &results {
         print!("{}", r.render(color));

@@ -125,7 +125,7 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
             recording.display(),
             if regression { " (new build)" } else { "" }
         );
-        let result = crate::gate::check::check_one(&recording, &config).await;
+        let result = crate::gate::runs::check_one(&recording, &config).await;
         indent(&result.render(color));
         let code = result.verdict().exit_code();
         println!(

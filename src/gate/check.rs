@@ -1,19 +1,18 @@
 //! `wsreplay snapshot`, `check` and `diff`: the regression gate.
 //!
 //! `check` replays each recording against the build (see [`crate::replay`]), normalises
-//! the captured run with the recording's [`Hints`](crate::structure::Hints), and compares the replayed routes
-//! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
-//! semantic summary, and (unless in CI or `--check`) written to
-//! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). With
-//! `--confirm N` a difference is replayed N more times (captures `<name>.confirmK.jsonl`):
-//! when some confirm run is the same as the snapshot the difference is *flaky*
-//! ([`Verdict::Flaky`], nothing written for review), else a real difference. Many recordings can be
-//! checked at once (`-j`), or split across CI machines (`--partition I/N`).
+//! the captured run with the recording's [`Hints`](crate::structure::Hints) (and the
+//! streams a learned snapshot names), reads it against the snapshot's learned lines
+//! ([`crate::structure::learn`]) and compares the replayed routes with
+//! `snapshots/<name>.snap`. A difference is printed as a unified diff and a semantic
+//! summary, and (unless in CI or `--check`) written to `snapshots/<name>.snap.new` for
+//! `wsreplay review` (or `cargo insta review`). Confirm and learning runs, and many
+//! recordings at once, are [`super::runs`]; recordings can be split across CI machines
+//! (`--partition I/N`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 
 use crate::config::{ConfigError, Target};
 use crate::recording::sink::Output;
@@ -25,7 +24,7 @@ use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
 use crate::structure::{learn, Observation, Structure, StructureConfig};
 
-use super::result::{CheckResult, Diagram, Flaky};
+use super::result::{CheckResult, Diagram};
 use super::verdict::Verdict;
 
 /// Why a recording could not be snapshotted, checked or diffed, or the recordings to
@@ -246,94 +245,6 @@ pub(super) fn compared_routes(targets: &[String], mocks: &[String]) -> Vec<Strin
     routes
 }
 
-/// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
-pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResult {
-    match check_inner(recording_path, config).await {
-        Ok(r) => r,
-        Err(e) => CheckResult::failed(recording_path, e.to_string()),
-    }
-}
-
-async fn check_inner(
-    recording_path: &Path,
-    config: &CheckConfig,
-) -> Result<CheckResult, CheckError> {
-    let recording = Recording::read(recording_path)?;
-    let name = snapshot::name_of(recording_path);
-    let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
-    let stored = snapshot::read_structure(&snap_path)?;
-    if stored.is_none() && config.learn > 0 {
-        return super::learn::first_check(recording_path, &recording, config).await;
-    }
-    let first = Run {
-        recording_path,
-        recording: &recording,
-        stored: &stored,
-        capture: format!("{name}.jsonl"),
-    };
-    let mut result = replay_and_judge(first, config, &config.snapshots).await?;
-    if !Confirmation::wanted(&result, config.confirm) {
-        return Ok(result);
-    }
-    // Confirm runs: write nothing for review, keep their captures apart.
-    let policy = SnapshotPolicy {
-        read_only: true,
-        ..config.snapshots.clone()
-    };
-    let mut confirmation = Confirmation::default();
-    for k in 1..=config.confirm {
-        let again = Run {
-            recording_path,
-            recording: &recording,
-            stored: &stored,
-            capture: format!("{name}.confirm{k}.jsonl"),
-        };
-        confirmation.add(replay_and_judge(again, config, &policy).await);
-    }
-    confirmation.settle(&mut result, config.confirm);
-    Ok(result)
-}
-
-/// How the confirm runs of a difference fared (`--confirm N`).
-#[derive(Debug, Default)]
-pub(super) struct Confirmation {
-    same: usize,
-    differed: usize,
-}
-
-impl Confirmation {
-    /// Whether `result` calls for confirm runs: a difference from a snapshot.
-    pub(super) fn wanted(result: &CheckResult, confirm: usize) -> bool {
-        confirm > 0 && result.verdict() == Verdict::Differs && !result.snapshot_missing
-    }
-
-    /// Counts a confirm run; one that could not be checked counts neither way.
-    pub(super) fn add<E>(&mut self, run: Result<CheckResult, E>) {
-        match run {
-            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => self.same += 1,
-            Ok(r) if r.error.is_none() => self.differed += 1,
-            _ => {}
-        }
-    }
-
-    /// Marks the first run's `result` flaky when some confirm run was the same (and
-    /// removes its `.snap.new`: a difference that did not reproduce is no change to
-    /// review), else notes how many confirm runs reproduced it.
-    pub(super) fn settle(self, result: &mut CheckResult, runs: usize) {
-        if self.same == 0 {
-            result.reproduced = self.differed;
-            return;
-        }
-        if let Some(path) = result.written.take() {
-            let _ = std::fs::remove_file(path);
-        }
-        result.flaky = Some(Flaky {
-            same: self.same,
-            runs,
-        });
-    }
-}
-
 /// One replay of a recording to judge: the first, a confirm or a learning run.
 pub(super) struct Run<'a> {
     pub recording_path: &'a Path,
@@ -344,7 +255,7 @@ pub(super) struct Run<'a> {
 }
 
 /// Replays `run` against the build (a free port per replay) and judges its capture.
-async fn replay_and_judge(
+pub(super) async fn replay_and_judge(
     run: Run<'_>,
     config: &CheckConfig,
     snapshots: &SnapshotPolicy,
@@ -608,31 +519,4 @@ pub fn partition(files: Vec<PathBuf>, partition: Option<Partition>) -> Vec<PathB
         Some(p) => p.select(files),
         None => files,
     }
-}
-
-/// Checks many recordings, at most `jobs` at a time; results in input order.
-pub async fn check_all(files: Vec<PathBuf>, config: CheckConfig, jobs: usize) -> Vec<CheckResult> {
-    let config = Arc::new(config);
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, file) in files.iter().cloned().enumerate() {
-        let (config, permits) = (config.clone(), permits.clone());
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (i, check_one(&file, &config).await)
-        });
-    }
-    let mut results: Vec<Option<CheckResult>> = vec![None; files.len()];
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, r)) = done {
-            results[i] = Some(r);
-        }
-    }
-    results
-        .into_iter()
-        .zip(files)
-        .map(|(r, f)| {
-            r.unwrap_or_else(|| CheckResult::failed(&f, "the check task panicked".into()))
-        })
-        .collect()
 }

@@ -40,10 +40,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::check::{
-    compared_routes, expand, in_ci, judge, CheckError, Confirmation, Replayed, SnapshotPolicy,
-};
+use super::check::{compared_routes, expand, in_ci, judge, CheckError, Replayed, SnapshotPolicy};
 use super::learn::{write_pending, Learning};
+use super::runs::Confirmation;
 use super::{CheckResult, Verdict};
 use crate::config::FileConfig;
 use crate::recording::sink::Output;

@@ -8,6 +8,7 @@ pub mod harness;
 pub mod learn;
 pub mod result;
 pub mod review;
+pub mod runs;
 pub mod verdict;
 
 pub use check::CheckError;
