@@ -327,13 +327,11 @@ impl Replays {
             ..policy.clone()
         };
         if self.stored.is_none() && self.gate.learn > 0 {
-            let mut learning = Learning::default();
             let judged = self.judge(&run, &report, &quiet)?;
-            learning.add(run, judged);
+            let mut learning = Learning::new(run, judged);
             for k in 2..=self.gate.learn {
                 let (run, report) = self.again(&format!("learn{k}")).await?;
-                let judged = self.judge(&run, &report, &quiet)?;
-                learning.add(run, judged);
+                learning.add(run, &report);
             }
             let targets: Vec<String> = self.targets.iter().map(|(r, _)| r.clone()).collect();
             let routes = compared_routes(&targets, &self.gate.mocks);

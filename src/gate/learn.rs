@@ -13,6 +13,7 @@ use super::check::{
 };
 use super::CheckResult;
 use crate::recording::Recording;
+use crate::replay::ReplayReport;
 use crate::structure::learn::{learn, Learned};
 use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::StructureConfig;
@@ -77,45 +78,54 @@ async fn learn_replays(
         read_only: true,
         ..config.snapshots.clone()
     };
-    let mut learning = Learning::default();
-    for k in 1..=config.learn.max(1) {
-        let run = Run {
-            recording_path,
-            recording,
-            stored: &None,
-            capture: format!("{name}.learn{k}.jsonl"),
-        };
-        let (captured, report) = replay(&run, config).await?;
-        let result = judge_replay(&run, &captured, &report, config, &read_only)?;
-        learning.add(captured, result);
+    let capture = |k: usize| Run {
+        recording_path,
+        recording,
+        stored: &None,
+        capture: format!("{name}.learn{k}.jsonl"),
+    };
+    let first = capture(1);
+    let (captured, report) = replay(&first, config).await?;
+    // Only the first run is judged (against no snapshot): the check's result.
+    let result = judge_replay(&first, &captured, &report, config, &read_only)?;
+    let mut learning = Learning::new(captured, result);
+    for k in 2..=config.learn {
+        let (captured, report) = replay(&capture(k), config).await?;
+        learning.add(captured, &report);
     }
     Ok(learning.finish(recording, &config.replayed_routes(), &config.structure))
 }
 
-/// The learning runs so far: their captures, and what checking them found.
-#[derive(Default)]
+/// The learning runs so far: their captures, what their replays reported, and the
+/// result of checking the first.
 pub(super) struct Learning {
     captures: Vec<Recording>,
     problems: Vec<String>,
-    first: Option<CheckResult>,
+    first: CheckResult,
 }
 
 impl Learning {
-    /// Adds a learning run: its capture, and its result (judged with no snapshot).
-    pub(super) fn add(&mut self, capture: Recording, result: CheckResult) {
+    /// The first learning run: its capture, and its result (judged with no snapshot).
+    pub(super) fn new(capture: Recording, first: CheckResult) -> Learning {
+        let problems = first.replay_problems.iter();
+        Learning {
+            problems: problems.map(|p| format!("learning run 1: {p}")).collect(),
+            captures: vec![capture],
+            first,
+        }
+    }
+
+    /// Adds a further learning run: its capture, and what its replay reported.
+    pub(super) fn add(&mut self, capture: Recording, report: &ReplayReport) {
         let k = self.captures.len() + 1;
-        let problems = result.replay_problems.iter();
+        let problems = crate::replay::problem_lines(&report.problems).into_iter();
         (self.problems).extend(problems.map(|p| format!("learning run {k}: {p}")));
-        self.first.get_or_insert(result);
         self.captures.push(capture);
     }
 
     /// Learns from the runs on the replayed `routes`: what was learned, and the result
     /// of the first run (no snapshot yet), with the replay problems of every run and a
     /// warning for each variation that could not be learned.
-    ///
-    /// # Panics
-    /// When no run was added.
     pub(super) fn finish(
         self,
         recording: &Recording,
@@ -123,7 +133,7 @@ impl Learning {
         structure: &StructureConfig,
     ) -> (Learned, CheckResult) {
         let learned = learn(recording, &self.captures, routes, structure);
-        let mut first = self.first.expect("at least one learning run");
+        let mut first = self.first;
         first.replay_problems = self.problems;
         let unlearned = learned.unlearned.iter();
         (first.warnings).extend(unlearned.map(|u| format!("not learned: {u}")));

@@ -6,7 +6,9 @@
 //! a field whose presence varied becomes optional (`payload.hint?  string  (learned:
 //! present in 2 of 4 runs)`), one whose descriptions varied (types, string formats,
 //! literal values) the union of what was seen (`id  integer | string: uuid  (learned:
-//! 2 formats in 4 runs)`); a kind whose count varied is taken as a stream (`### s2c
+//! 2 formats in 4 runs)`), or any string when more values were seen than an enum holds
+//! (`(learned: any value, 15 seen in 4 runs)`); a kind whose count varied is taken as a
+//! stream (`### s2c
 //! progress ×1+  (learned: 1–4 per conversation)`); a conversation whose order varied
 //! keeps its recorded pattern and lists the orders seen (`×2 A → B → C  (learned: also
 //! A → C → B)`). The lines are the tolerance: what the reviewer reads is what is
@@ -37,6 +39,9 @@ pub struct Learned {
 
 /// The note that marks a learned line, before its text: `  (learned: …)`.
 const NOTE: &str = "  (learned";
+
+/// The note of a field whose values varied too much to list: any value passes.
+const ANY: &str = "any value";
 
 /// Splits a learned note off a description, sequence or heading: (`text`, `learned: …`).
 pub fn split_note(text: &str) -> (&str, Option<&str>) {
@@ -198,9 +203,15 @@ fn learn_fields(variants: &[&KindSection]) -> BTreeMap<String, String> {
         if presence {
             notes.push(format!("present in {} of {runs} runs", seen.present));
         }
-        let union: BTreeSet<&str> = seen.descs.iter().flat_map(|d| parts(d)).collect();
-        if seen.descs.len() > 1 {
-            let what = if union.iter().all(|p| p.starts_with('"')) {
+        let mut union: BTreeSet<&str> = seen.descs.iter().flat_map(|d| parts(d)).collect();
+        let values = union.iter().filter(|p| p.starts_with('"')).count();
+        if values > MAX_LITERALS {
+            // Too many to list: any string, as the field is no enum after all.
+            union.retain(|p| !p.starts_with('"'));
+            union.insert("string");
+            notes.push(format!("{ANY}, {values} seen in {runs} runs"));
+        } else if seen.descs.len() > 1 {
+            let what = if values == union.len() {
                 "values"
             } else {
                 "formats"
@@ -336,12 +347,15 @@ fn relax_fields(fields: &mut BTreeMap<String, String>, stored: &BTreeMap<String,
         };
         let allowed: BTreeSet<&str> = parts(allowed).collect();
         let presence = note.contains(" present in ");
+        let any = note.contains(ANY);
+        let within_parts =
+            |d: &str| parts(d).all(|x| allowed.contains(x) || (any && x.starts_with('"')));
         let seen = fields
             .iter()
             .find(|(p, _)| bare(p) == bare(path))
             .map(|(p, d)| (p.clone(), d.clone()));
         let within = match &seen {
-            Some((p, d)) => (p == path || presence) && parts(d).all(|x| allowed.contains(x)),
+            Some((p, d)) => (p == path || presence) && within_parts(d),
             None => presence,
         };
         if within {
@@ -562,6 +576,39 @@ mod tests {
         assert!(new.contains("\nhint?       string\n"), "{new}");
         let new = checked(&strict, &text);
         assert!(new.contains("\nn           integer | string\n"), "{new}");
+    }
+
+    /// More values than an enum holds: any value passes, a number still does not.
+    #[test]
+    fn a_field_whose_values_vary_too_much_takes_any_value() {
+        let status = |s: &str| format!(r#","status":"{s}","n":1"#);
+        let run = |a: &str, b: &str| {
+            let (a, b) = (status(a), status(b));
+            chats(&[
+                &[("started", ""), ("a", ""), ("b", ""), ("done", &a)],
+                &[("started", ""), ("a", ""), ("b", ""), ("done", &b)],
+            ])
+        };
+        let runs: Vec<Recording> = (0..7)
+            .map(|i| run(&format!("state{i}a"), &format!("state{i}b")))
+            .collect();
+        let learned = learn(&clean(), &runs, &["r".into()], &StructureConfig::default());
+        let text = learned.structure.render();
+        assert!(
+            text.contains("status      string  (learned: any value, 15 seen in 8 runs)\n"),
+            "{text}"
+        );
+        assert_eq!(checked(&learned.structure, &run("fresh", "ok")), text);
+        let number = chats(&[
+            &[
+                ("started", ""),
+                ("a", ""),
+                ("b", ""),
+                ("done", r#","status":3,"n":1"#),
+            ],
+            &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
+        ]);
+        assert_ne!(checked(&learned.structure, &number), text);
     }
 
     #[test]
