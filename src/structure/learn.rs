@@ -8,11 +8,10 @@
 //! literal values) the union of what was seen (`id  integer | string: uuid  (learned:
 //! 2 formats in 4 runs)`), or any string when more values were seen than an enum holds
 //! (`(learned: any value, 15 seen in 4 runs)`); a kind whose count varied is taken as a
-//! stream (`### s2c
-//! progress ×1+  (learned: 1–4 per conversation)`); a conversation whose order varied
-//! keeps its recorded pattern and lists the orders seen (`×2 A → B → C  (learned: also
-//! A → C → B)`). The lines are the tolerance: what the reviewer reads is what is
-//! enforced, and deleting a note (or the line) makes that part strict again.
+//! stream (`### s2c progress ×1+  (learned: 1–4 per conversation)`); a conversation
+//! whose order varied keeps its recorded pattern and lists the orders seen (`×2 A → B →
+//! C  (learned: also A → C → B)`). The lines are the tolerance: what the reviewer reads
+//! is what is enforced, and deleting a note (or the line) makes that part strict again.
 //!
 //! [`relax`] reads a run's structure against a stored snapshot: where the run stays
 //! within a learned line (a subset of its descriptions, its field present or not when
