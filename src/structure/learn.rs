@@ -8,7 +8,8 @@
 //! literal values) the union of what was seen (`id  integer | string: uuid  (learned:
 //! 2 formats in 4 runs)`), or any string when more values were seen than an enum holds
 //! (`(learned: any value, 15 seen in 4 runs)`); a kind whose count varied is taken as a
-//! stream (`### s2c progress ×1+  (learned: 1–4 per conversation)`); a conversation
+//! stream (`### s2c progress ×1+  (learned: 1–4 per conversation)`), `×0+` when a
+//! conversation of a run had none (a stream of the recording too); a conversation
 //! whose order varied keeps its recorded pattern and lists the orders seen (`×2 A → B →
 //! C  (learned: also A → C → B)`). The lines are the tolerance: what the reviewer reads
 //! is what is enforced, and deleting a note (or the line) makes that part strict again.
@@ -81,26 +82,35 @@ pub fn learn(
         .iter()
         .map(|r| Observation::of_with(r, config))
         .collect();
-    // Kinds whose count varied between the runs: streams.
+    let all: Vec<&Observation> = std::iter::once(&base).chain(&observed).collect();
+    // Kinds whose count varied between the runs, and streams some conversation of a
+    // run lacked: streams, with the fewest and most a conversation had.
     let plain = base.hints_with(config);
     let recorded = base.render(&plain);
+    let plain_runs: Vec<Structure> = observed.iter().map(|o| o.render(&plain)).collect();
     let mut config = config.clone();
-    for run in observed.iter().map(|o| o.render(&plain)) {
-        for route in routes {
-            let (Some(old), Some(new)) = (recorded.routes.get(route), run.routes.get(route)) else {
+    let mut ranges = BTreeMap::new();
+    for route in routes {
+        let Some(old) = recorded.routes.get(route) else {
+            continue;
+        };
+        for ((dir, label), kind) in &old.kinds {
+            let key = (*dir, label.clone());
+            let varied = plain_runs.iter().any(|run| {
+                let seen = run.routes.get(route).and_then(|r| r.kinds.get(&key));
+                seen.is_some_and(|seen| seen.count_text() != kind.count_text())
+            });
+            let counts = all
+                .iter()
+                .filter_map(|o| o.per_conversation(route, *dir, label));
+            let (lo, hi) = counts.fold((u64::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
+            let emptied = kind.stream && kind.count > 0 && lo == 0;
+            if config.exact.iter().any(|e| e == label) || !((varied && !kind.stream) || emptied) {
                 continue;
-            };
-            for ((dir, label), kind) in &old.kinds {
-                let Some(seen) = new.kinds.get(&(*dir, label.clone())) else {
-                    continue;
-                };
-                if !kind.stream
-                    && seen.count_text() != kind.count_text()
-                    && !config.exact.iter().any(|e| e == label)
-                {
-                    (config.learned_streams).insert((route.clone(), *dir, label.clone()));
-                }
             }
+            let key = (route.clone(), *dir, label.clone());
+            config.learned_streams.insert(key.clone(), lo.min(1));
+            ranges.insert(key, (lo, hi));
         }
     }
     let hints = base.hints_with(&config);
@@ -109,7 +119,6 @@ pub fn learn(
         unlearned: Vec::new(),
     };
     let rendered: Vec<Structure> = observed.iter().map(|o| o.render(&hints)).collect();
-    let all: Vec<&Observation> = std::iter::once(&base).chain(&observed).collect();
     for route in routes {
         let Some(section) = out.structure.routes.get_mut(route) else {
             continue;
@@ -119,13 +128,7 @@ pub fn learn(
             .filter_map(|s| s.routes.get(route))
             .collect();
         for ((dir, label), kind) in section.kinds.iter_mut() {
-            let key = (route.clone(), *dir, label.clone());
-            if config.learned_streams.contains(&key) {
-                let counts = all
-                    .iter()
-                    .filter_map(|o| o.per_conversation(route, *dir, label));
-                let (lo, hi) =
-                    counts.fold((u64::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
+            if let Some((lo, hi)) = ranges.get(&(route.clone(), *dir, label.clone())) {
                 kind.learned = Some(format!("learned: {lo}–{hi} per conversation"));
             }
             let variants: Vec<&KindSection> = std::iter::once(&*kind)
@@ -306,13 +309,14 @@ fn pair(
     (paired, unpaired)
 }
 
-/// The kinds `stored` learned as streams: (route, direction, label).
-pub fn learned_streams(stored: &Structure) -> BTreeSet<(String, Dir, String)> {
-    let mut out = BTreeSet::new();
+/// The kinds `stored` learned as streams: (route, direction, label) → the fewest a
+/// conversation may have (0 or 1, its heading's `×0+` or `×1+`).
+pub fn learned_streams(stored: &Structure) -> BTreeMap<(String, Dir, String), u64> {
+    let mut out = BTreeMap::new();
     for (route, section) in &stored.routes {
         for ((dir, label), kind) in &section.kinds {
             if kind.stream && kind.learned.is_some() {
-                out.insert((route.clone(), *dir, label.clone()));
+                out.insert((route.clone(), *dir, label.clone()), kind.count);
             }
         }
     }
@@ -577,6 +581,60 @@ mod tests {
         assert!(new.contains("\nn           integer | string\n"), "{new}");
     }
 
+    /// A stream (1 and 2 `a` in the recording) that a run's chat lacked: `×0+`.
+    #[test]
+    fn a_stream_a_run_left_empty_is_learned_as_zero_or_more() {
+        let recorded = chats(&[
+            &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
+            &[
+                ("started", ""),
+                ("a", ""),
+                ("a", ""),
+                ("b", ""),
+                ("done", OK),
+            ],
+        ]);
+        let empty = chats(&[
+            &[("started", ""), ("b", ""), ("done", OK)],
+            &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
+        ]);
+        let learned = learn(
+            &recorded,
+            std::slice::from_ref(&empty),
+            &["r".into()],
+            &StructureConfig::default(),
+        );
+        assert!(learned.unlearned.is_empty(), "{:?}", learned.unlearned);
+        let text = learned.structure.render();
+        assert!(
+            text.contains("### s2c a ×0+  (learned: 0–2 per conversation)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "×2 c2s chat → s2c started → s2c b → s2c done (and s2c a ×0+ anywhere)\n"
+            ),
+            "{text}"
+        );
+        let config = StructureConfig {
+            learned_streams: learned_streams(&learned.structure),
+            ..StructureConfig::default()
+        };
+        let hints = Observation::of_with(&recorded, &config).hints_with(&config);
+        let read = |run: &Recording| {
+            let mut new = Observation::of_with(run, &config).render(&hints);
+            relax(&mut new, &learned.structure);
+            new.render()
+        };
+        assert_eq!(read(&empty), text);
+        assert_eq!(read(&recorded), text);
+        let no_b = chats(&[
+            &[("started", ""), ("a", ""), ("done", OK)],
+            &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
+        ]);
+        assert_ne!(read(&no_b), text);
+    }
+
     /// More values than an enum holds: any value passes, a number still does not.
     #[test]
     fn a_field_whose_values_vary_too_much_takes_any_value() {
@@ -612,10 +670,17 @@ mod tests {
 
     #[test]
     fn a_conversation_that_reorders_none_is_not_learned() {
-        let other = chats(&[
-            &[("started", ""), ("b", ""), ("done", OK)],
-            &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
-        ]);
+        // The first chat's `done` lost its `message_id`: a conversation of its own.
+        let mut other = clean();
+        let done = other.records.iter_mut().find_map(|r| match r {
+            crate::recording::Record::Message(m)
+                if matches!(&m.body, Body::Text(t) if t.contains(r#""type":"done""#)) =>
+            {
+                Some(m)
+            }
+            _ => None,
+        });
+        done.unwrap().body = Body::Text(format!(r#"{{"type":"done"{OK}}}"#));
         let learned = learn(
             &clean(),
             &[other],
@@ -624,7 +689,10 @@ mod tests {
         );
         assert_eq!(
             learned.unlearned,
-            ["route r: conversation `c2s chat → s2c started → s2c b → s2c done` is no reordering of a recorded one"]
+            [
+                "route r: conversation `c2s chat → s2c started → s2c a → s2c b` is no reordering of a recorded one",
+                "route r: conversation `per connection: s2c done` is no reordering of a recorded one",
+            ]
         );
     }
 }

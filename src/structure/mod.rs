@@ -34,7 +34,7 @@ pub mod sequence;
 pub mod snapshot;
 pub mod timing;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::protocol;
 use crate::recording::Dir;
@@ -74,10 +74,10 @@ pub struct StructureConfig {
     #[serde(default)]
     pub route: BTreeMap<String, RouteProtocol>,
     /// Kinds (route, direction, label) a learned snapshot takes as streams, read from
-    /// its `(learned: …)` headings ([`learn::learned_streams`]); not a `wsreplay.toml`
-    /// key.
+    /// its `(learned: …)` headings ([`learn::learned_streams`]), and the fewest a
+    /// conversation may have (0 or 1); not a `wsreplay.toml` key.
     #[serde(skip)]
-    pub learned_streams: BTreeSet<(String, Dir, String)>,
+    pub learned_streams: BTreeMap<(String, Dir, String), u64>,
 }
 
 /// `[structure.route.NAME]`: how one route's messages are read, instead of the protocol
