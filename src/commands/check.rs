@@ -66,8 +66,8 @@ pub struct CheckArgs {
     pub confirm: usize,
     /// A recording without a snapshot yet is replayed N times (instead of once) and
     /// its .snap.new learns what varied between those runs and the recording, as
-    /// `wsreplay snapshot --learn N` does; recordings with a snapshot are checked as
-    /// usual.
+    /// `wsreplay snapshot --learn N` does (not with --check or in CI, where no
+    /// .snap.new is written); recordings with a snapshot are checked as usual.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub learn: usize,
     /// Check this many recordings at once (their mocks must use port 0 and their

@@ -219,7 +219,8 @@ pub struct CheckConfig {
     /// when some confirm run is the same, the difference is flaky, not a failure.
     pub confirm: usize,
     /// `--learn N`: a recording without a snapshot is replayed N times and its
-    /// `.snap.new` learns what varied ([`crate::structure::learn`]).
+    /// `.snap.new` learns what varied ([`crate::structure::learn`]); not when the
+    /// snapshots are read-only (nothing would be written).
     pub learn: usize,
 }
 

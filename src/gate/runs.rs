@@ -29,7 +29,8 @@ async fn check_inner(
     let name = snapshot::name_of(recording_path);
     let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
     let stored = snapshot::read_structure(&snap_path)?;
-    if stored.is_none() && config.learn > 0 {
+    // Learning writes a .snap.new; where none may be written, one run does.
+    if stored.is_none() && config.learn > 0 && !config.snapshots.read_only {
         return super::learn::first_check(recording_path, &recording, config).await;
     }
     let first = Run {
