@@ -192,8 +192,8 @@ async fn a_learned_snapshot_passes_the_noisy_clean_build_and_still_catches_regre
 
 /// `snapshot --learn N` and `check --learn N` from the command line, against a
 /// `serve-demo` build: the learning runs are captured, the snapshot is written (a
-/// `.snap.new` for `check`, which says there was no snapshot yet), and replay flags
-/// without `--learn` are refused.
+/// `.snap.new` for `check`, which says there was no snapshot yet; one run and nothing
+/// written with `--check`), and replay flags without `--learn` are refused.
 #[tokio::test]
 async fn snapshot_and_check_learn_from_the_command_line() {
     use crate::check::{project, serve_demo, text, wsreplay};
@@ -238,6 +238,14 @@ async fn snapshot_and_check_learn_from_the_command_line() {
     assert!(text(&out).contains("NO SNAPSHOT"), "{}", text(&out));
     assert!(p.path().join("snapshots/checkout.snap.new").exists());
     assert!(p.path().join("runs/checkout.learn2.jsonl").exists());
+
+    // Where no .snap.new may be written, learning would be thrown away: one run.
+    let p = project();
+    let out = run(p.path(), replay("check", &["--learn", "2", "--check"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!p.path().join("snapshots/checkout.snap.new").exists());
+    assert!(!p.path().join("runs/checkout.learn1.jsonl").exists());
+    assert!(p.path().join("runs/checkout.jsonl").exists());
 
     let refused = [
         "snapshot",
