@@ -414,6 +414,15 @@ mod tests {
 
     const OK: &str = r#","status":"ok","n":1"#;
 
+    /// A chat with two `a`.
+    const TWO_A: &[(&str, &str)] = &[
+        ("started", ""),
+        ("a", ""),
+        ("a", ""),
+        ("b", ""),
+        ("done", OK),
+    ];
+
     fn clean() -> Recording {
         chats(&[
             &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
@@ -437,13 +446,7 @@ mod tests {
             ]),
             chats(&[
                 &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
-                &[
-                    ("started", ""),
-                    ("a", ""),
-                    ("a", ""),
-                    ("b", ""),
-                    ("done", OK),
-                ],
+                TWO_A,
             ]),
         ]
     }
@@ -586,13 +589,7 @@ mod tests {
     fn a_stream_a_run_left_empty_is_learned_as_zero_or_more() {
         let recorded = chats(&[
             &[("started", ""), ("a", ""), ("b", ""), ("done", OK)],
-            &[
-                ("started", ""),
-                ("a", ""),
-                ("a", ""),
-                ("b", ""),
-                ("done", OK),
-            ],
+            TWO_A,
         ]);
         let empty = chats(&[
             &[("started", ""), ("b", ""), ("done", OK)],
