@@ -90,8 +90,8 @@ pub struct ReplayFlags {
     /// Replay the recorded clients of ROUTE against the build at URL (ws:// or wss://).
     /// A URL without a path gets each connection's recorded path and query; a path in
     /// URL replaces the recorded one (its query too, when URL has one); `{path}` and
-    /// `{query}` in URL stand for the recorded ones. `{port}` (check only) becomes a
-    /// free port, different for each recording. Repeatable.
+    /// `{query}` in URL stand for the recorded ones. `{port}` (check and snapshot
+    /// --learn) becomes a free port, different for each replay. Repeatable.
     #[arg(short, long = "target", value_name = "ROUTE=URL")]
     pub targets: Vec<Target>,
     /// Stand in for the recorded server of ROUTE, listening on LISTEN (HOST:PORT; port
@@ -123,8 +123,9 @@ pub struct ReplayFlags {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub handshake_timeout: f64,
     /// Read correlation overrides ([[correlate]] route/request/response),
-    /// [replay.credentials] and live values ([[live]]) from this TOML file [default:
-    /// ./wsreplay.toml when present].
+    /// [replay.credentials], live values ([[live]]) and, for snapshot and check,
+    /// [structure] settings (literal and volatile fields, streams, routes' protocols)
+    /// from this TOML file [default: ./wsreplay.toml when present].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Allow mocks to listen on non-loopback addresses.

@@ -64,6 +64,12 @@ pub struct CheckArgs {
     /// run differs too, it is a real difference (exit 1).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub confirm: usize,
+    /// A recording without a snapshot yet is replayed N times (instead of once) and
+    /// its .snap.new learns what varied between those runs and the recording, as
+    /// `wsreplay snapshot --learn N` does (not with --check or in CI, where no
+    /// .snap.new is written); recordings with a snapshot are checked as usual.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub learn: usize,
     /// Check this many recordings at once (their mocks must use port 0 and their
     /// targets {port}, or they would collide).
     #[arg(short, long, value_name = "N", default_value_t = 1)]
@@ -99,6 +105,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
         structure,
         timing: None,
         confirm: args.confirm,
+        learn: args.learn,
     };
     if args.timing {
         anyhow::ensure!(
@@ -110,7 +117,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Verdict> {
             slack: std::time::Duration::from_millis(args.timing_slack_ms),
         });
     }
-    let results = check::check_all(files, config, args.jobs).await;
+    let results = crate::gate::runs::check_all(files, config, args.jobs).await;
     let color = use_color();
     for r in &results {
         print!("{}", r.render(color));

@@ -118,13 +118,14 @@ async fn run_in(dir: PathBuf, chats: usize) -> anyhow::Result<Verdict> {
             structure: Default::default(),
             timing: None,
             confirm: 0,
+            learn: 0,
         };
         println!(
             "   $ wsreplay check {} --target frontend=ws://127.0.0.1:{{port}} \\\n       --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 \\\n       --spawn 'backend{} ...'\n",
             recording.display(),
             if regression { " (new build)" } else { "" }
         );
-        let result = crate::gate::check::check_one(&recording, &config).await;
+        let result = crate::gate::runs::check_one(&recording, &config).await;
         indent(&result.render(color));
         let code = result.verdict().exit_code();
         println!(

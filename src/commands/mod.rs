@@ -153,7 +153,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Replay(args) => replay::run(args).await,
             Command::Mock(args) => mock::run(args).await,
             Command::Show(args) => show::run(args),
-            Command::Snapshot(args) => snapshot::run(args),
+            Command::Snapshot(args) => snapshot::run(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Diff(args) => diff::run(args),
             Command::Review(args) => review::run(args),

@@ -1,31 +1,30 @@
 //! `wsreplay snapshot`, `check` and `diff`: the regression gate.
 //!
 //! `check` replays each recording against the build (see [`crate::replay`]), normalises
-//! the captured run with the recording's [`Hints`](crate::structure::Hints), and compares the replayed routes
-//! with `snapshots/<name>.snap`. A difference is printed as a unified diff and a
-//! semantic summary, and (unless in CI or `--check`) written to
-//! `snapshots/<name>.snap.new` for `wsreplay review` (or `cargo insta review`). With
-//! `--confirm N` a difference is replayed N more times (captures `<name>.confirmK.jsonl`):
-//! when some confirm run is the same as the snapshot the difference is *flaky*
-//! ([`Verdict::Flaky`], nothing written for review), else a real difference. Many recordings can be
-//! checked at once (`-j`), or split across CI machines (`--partition I/N`).
+//! the captured run with the recording's [`Hints`](crate::structure::Hints) (and the
+//! streams a learned snapshot names), reads it against the snapshot's learned lines
+//! ([`crate::structure::learn`]) and compares the replayed routes with
+//! `snapshots/<name>.snap`. A difference is printed as a unified diff and a semantic
+//! summary, and (unless in CI or `--check`) written to `snapshots/<name>.snap.new` for
+//! `wsreplay review` (or `cargo insta review`). Confirm and learning runs, and many
+//! recordings at once, are [`super::runs`]; recordings can be split across CI machines
+//! (`--partition I/N`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 
 use crate::config::{ConfigError, Target};
 use crate::recording::sink::Output;
 use crate::recording::{Dir, ReadError, Record, Recording};
-use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayTarget};
+use crate::replay::{Replay, ReplayConfig, ReplayError, ReplayReport, ReplayTarget};
 use crate::structure::diff::{compare, routes_of, RouteDiff};
 use crate::structure::sequence::{ArrowKind, Sequence};
 use crate::structure::snapshot::{self, SnapshotError};
 use crate::structure::timing::TimingConfig;
-use crate::structure::{Observation, Structure, StructureConfig};
+use crate::structure::{learn, Observation, Structure, StructureConfig};
 
-use super::result::{CheckResult, Diagram, Flaky};
+use super::result::{CheckResult, Diagram};
 use super::verdict::Verdict;
 
 /// Why a recording could not be snapshotted, checked or diffed, or the recordings to
@@ -219,84 +218,59 @@ pub struct CheckConfig {
     /// `--confirm N`: replay a recording whose structure differs up to N more times;
     /// when some confirm run is the same, the difference is flaky, not a failure.
     pub confirm: usize,
+    /// `--learn N`: a recording without a snapshot is replayed N times and its
+    /// `.snap.new` learns what varied ([`crate::structure::learn`]); not when the
+    /// snapshots are read-only (nothing would be written).
+    pub learn: usize,
 }
 
-/// Checks one recording: replay, normalise, compare, maybe write `.snap.new`.
-pub async fn check_one(recording_path: &Path, config: &CheckConfig) -> CheckResult {
-    match check_inner(recording_path, config).await {
-        Ok(r) => r,
-        Err(e) => CheckResult::failed(recording_path, e.to_string()),
+impl CheckConfig {
+    /// The routes whose recorded servers are mocked.
+    pub(super) fn mocks(&self) -> Vec<String> {
+        self.replay.mocks.iter().map(|m| m.route.clone()).collect()
+    }
+
+    /// The routes a replay is compared on: the targets' and the mocks', sorted.
+    pub(super) fn replayed_routes(&self) -> Vec<String> {
+        let targets: Vec<String> = self.targets.iter().map(|t| t.route.clone()).collect();
+        compared_routes(&targets, &self.mocks())
     }
 }
 
-async fn check_inner(
-    recording_path: &Path,
-    config: &CheckConfig,
-) -> Result<CheckResult, CheckError> {
-    let recording = Recording::read(recording_path)?;
-    let name = snapshot::name_of(recording_path);
-    let snap_path = snapshot::path_for(&config.snapshots.dir, &name);
-    let stored = snapshot::read_structure(&snap_path)?;
-    let first = Run {
-        recording_path,
-        recording: &recording,
-        stored: &stored,
-        capture: format!("{name}.jsonl"),
-    };
-    let mut result = replay_and_judge(first, config, &config.snapshots).await?;
-    if config.confirm == 0 || result.verdict() != Verdict::Differs || result.snapshot_missing {
-        return Ok(result);
-    }
-    // Confirm runs: write nothing for review, keep their captures apart.
-    let policy = SnapshotPolicy {
-        read_only: true,
-        ..config.snapshots.clone()
-    };
-    let (mut same, mut differed) = (0, 0);
-    for k in 1..=config.confirm {
-        let again = Run {
-            recording_path,
-            recording: &recording,
-            stored: &stored,
-            capture: format!("{name}.confirm{k}.jsonl"),
-        };
-        // A confirm run that could not be checked counts neither way.
-        match replay_and_judge(again, config, &policy).await {
-            Ok(r) if r.error.is_none() && r.routes.iter().all(RouteDiff::same) => same += 1,
-            Ok(r) if r.error.is_none() => differed += 1,
-            _ => {}
-        }
-    }
-    if same == 0 {
-        result.reproduced = differed;
-    } else {
-        if let Some(path) = result.written.take() {
-            // A difference that did not reproduce is no change to review.
-            let _ = std::fs::remove_file(path);
-        }
-        result.flaky = Some(Flaky {
-            same,
-            runs: config.confirm,
-        });
-    }
-    Ok(result)
+/// The routes compared after a replay: the replayed clients' and the mocked servers',
+/// sorted, once each.
+pub(super) fn compared_routes(targets: &[String], mocks: &[String]) -> Vec<String> {
+    let mut routes: Vec<String> = targets.iter().chain(mocks).cloned().collect();
+    routes.sort();
+    routes.dedup();
+    routes
 }
 
-/// One replay of a recording to judge: the first, or a confirm run.
-struct Run<'a> {
-    recording_path: &'a Path,
-    recording: &'a Recording,
-    stored: &'a Option<Structure>,
+/// One replay of a recording to judge: the first, a confirm or a learning run.
+pub(super) struct Run<'a> {
+    pub recording_path: &'a Path,
+    pub recording: &'a Recording,
+    pub stored: &'a Option<Structure>,
     /// The capture's file name in the runs directory.
-    capture: String,
+    pub capture: String,
 }
 
 /// Replays `run` against the build (a free port per replay) and judges its capture.
-async fn replay_and_judge(
+pub(super) async fn replay_and_judge(
     run: Run<'_>,
     config: &CheckConfig,
     snapshots: &SnapshotPolicy,
 ) -> Result<CheckResult, CheckError> {
+    let (captured, report) = replay(&run, config).await?;
+    judge_replay(&run, &captured, &report, config, snapshots)
+}
+
+/// Replays `run` against the build, on a free port: the capture and what the replay
+/// reported.
+pub(super) async fn replay(
+    run: &Run<'_>,
+    config: &CheckConfig,
+) -> Result<(Recording, ReplayReport), CheckError> {
     let port = free_port().map_err(CheckError::FreePort)?;
     let run_path = config.runs_dir.join(&run.capture);
     let mut replay_config = config.replay.clone();
@@ -313,22 +287,26 @@ async fn replay_and_judge(
         .await?
         .run()
         .await?;
-    let captured = Recording::read(&run_path)?;
-    let mocks = config
-        .replay
-        .mocks
-        .iter()
-        .map(|m| m.route.clone())
-        .collect();
+    Ok((Recording::read(&run_path)?, report))
+}
+
+/// Judges the capture of a replay of `run` against its snapshot.
+pub(super) fn judge_replay(
+    run: &Run<'_>,
+    captured: &Recording,
+    report: &ReplayReport,
+    config: &CheckConfig,
+    snapshots: &SnapshotPolicy,
+) -> Result<CheckResult, CheckError> {
     let replayed = Replayed {
         recording_path: run.recording_path,
         recording: run.recording,
         stored: run.stored.clone(),
-        run: &captured,
+        run: captured,
         problems: crate::replay::problem_lines(&report.problems),
         live: report.live.lines(),
         targets: config.targets.iter().map(|t| t.route.clone()).collect(),
-        mocks,
+        mocks: config.mocks(),
     };
     Ok(judge(
         replayed,
@@ -377,11 +355,18 @@ pub(crate) fn judge(
         mocks,
     } = replayed;
     let name = snapshot::name_of(recording_path);
-    let hints = Observation::of_with(recording, structure).hints_with(structure);
-    let new = Observation::of_with(run, structure).render(&hints);
-    let mut routes: Vec<String> = targets.iter().chain(&mocks).cloned().collect();
-    routes.sort();
-    routes.dedup();
+    // A learned snapshot's streams are streams in the run too; its other learned lines
+    // take the run's lines that stay within them.
+    let mut structure = structure.clone();
+    if let Some(stored) = &stored {
+        structure.learned_streams = learn::learned_streams(stored);
+    }
+    let hints = Observation::of_with(recording, &structure).hints_with(&structure);
+    let mut new = Observation::of_with(run, &structure).render(&hints);
+    if let Some(stored) = &stored {
+        learn::relax(&mut new, stored);
+    }
+    let routes = compared_routes(&targets, &mocks);
     let mut result = CheckResult {
         recording: recording_path.to_owned(),
         name: name.clone(),
@@ -535,31 +520,4 @@ pub fn partition(files: Vec<PathBuf>, partition: Option<Partition>) -> Vec<PathB
         Some(p) => p.select(files),
         None => files,
     }
-}
-
-/// Checks many recordings, at most `jobs` at a time; results in input order.
-pub async fn check_all(files: Vec<PathBuf>, config: CheckConfig, jobs: usize) -> Vec<CheckResult> {
-    let config = Arc::new(config);
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, file) in files.iter().cloned().enumerate() {
-        let (config, permits) = (config.clone(), permits.clone());
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (i, check_one(&file, &config).await)
-        });
-    }
-    let mut results: Vec<Option<CheckResult>> = vec![None; files.len()];
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, r)) = done {
-            results[i] = Some(r);
-        }
-    }
-    results
-        .into_iter()
-        .zip(files)
-        .map(|(r, f)| {
-            r.unwrap_or_else(|| CheckResult::failed(&f, "the check task panicked".into()))
-        })
-        .collect()
 }

@@ -26,6 +26,11 @@
 //! in `wsreplay.toml`. Values the server issues are learned and sent back as in
 //! `check` (`[[live]]` in `wsreplay.toml` too); the result lists them.
 //!
+//! [`Gate::confirm`] replays a recording whose structure differs again before failing
+//! (as `check --confirm N`), and [`Gate::learn`] learns a missing snapshot from several
+//! replays (as `check --learn N`); both replay against the same build, whose mocks
+//! listen on the same addresses in every replay.
+//!
 //! Captured runs go to a directory of their own that is removed afterwards, and mocks
 //! listen on free ports, so gates may run in parallel tests.
 
@@ -35,12 +40,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::check::{expand, in_ci, judge, CheckError, Replayed, SnapshotPolicy};
+use super::check::{compared_routes, expand, in_ci, judge, CheckError, Replayed, SnapshotPolicy};
+use super::learn::{write_pending, Learning};
+use super::runs::Confirmation;
 use super::{CheckResult, Verdict};
 use crate::config::FileConfig;
 use crate::recording::sink::Output;
 use crate::recording::Recording;
-use crate::replay::{Replay, ReplayConfig};
+use crate::replay::{Replay, ReplayConfig, ReplayReport};
 use crate::structure::snapshot;
 use crate::structure::{Structure, StructureConfig};
 
@@ -57,6 +64,8 @@ pub struct Gate {
     runs: Option<PathBuf>,
     /// Given with [`Gate::credential`]; `Debug` shows names only.
     credentials: Vec<(String, LiveValue)>,
+    confirm: usize,
+    learn: usize,
 }
 
 /// A live value that `Debug` does not show.
@@ -84,6 +93,8 @@ impl Gate {
             handshake_timeout: Duration::from_secs(10),
             runs: None,
             credentials: Vec::new(),
+            confirm: 0,
+            learn: 0,
         }
     }
 
@@ -148,6 +159,24 @@ impl Gate {
         self
     }
 
+    /// Replays a recording whose structure differs up to `runs` more times (as
+    /// `check --confirm N`): when a confirm run is the same as the snapshot, the
+    /// verdict is [`Verdict::Flaky`] and no `.snap.new` is written; when every confirm
+    /// run differs too, it stays [`Verdict::Differs`].
+    pub fn confirm(mut self, runs: usize) -> Gate {
+        self.confirm = runs;
+        self
+    }
+
+    /// When the recording has no snapshot yet, replays it `runs` times (as `check
+    /// --learn N`) and writes a `.snap.new` (unless read-only) that learned what varied
+    /// between those runs and the recording: `(learned: …)` lines to review. A recording
+    /// with a snapshot is checked as usual, by the learned lines it holds.
+    pub fn learn(mut self, runs: usize) -> Gate {
+        self.learn = runs;
+        self
+    }
+
     /// The recording this gate checks.
     pub fn recording(&self) -> &Path {
         &self.recording
@@ -180,13 +209,16 @@ impl Gate {
         for route in &self.mocks {
             config.mock(route, SocketAddr::from(([127, 0, 0, 1], 0)));
         }
-        let replay = Replay::start(recording.clone(), config).await?;
+        let replay = Replay::start(recording.clone(), config.clone()).await?;
+        // Later replays (confirm and learning runs) listen where the build was pointed.
+        config.mocks = replay.mock_addrs();
         Ok(Mocks {
             gate: self,
             recording,
             structure: file.structure,
             stored,
             replay,
+            config,
             run_dir,
             run_path,
             targets: Vec::new(),
@@ -202,6 +234,8 @@ pub struct Mocks {
     structure: StructureConfig,
     stored: Option<Structure>,
     replay: Replay,
+    /// The replay settings again, the mocks on the addresses they listen on.
+    config: ReplayConfig,
     run_dir: RunDir,
     run_path: PathBuf,
     targets: Vec<(String, String)>,
@@ -230,30 +264,130 @@ impl Mocks {
         self
     }
 
-    /// Replays the targets, stops the mocks and judges the run against the snapshot.
-    pub async fn run(mut self) -> Result<Outcome, CheckError> {
-        for (route, url) in &self.targets {
-            self.replay.target(route, url)?;
+    /// Replays the targets, stops the mocks and judges the run against the snapshot
+    /// (with the confirm or learning runs asked for).
+    pub async fn run(self) -> Result<Outcome, CheckError> {
+        let Mocks {
+            gate,
+            recording,
+            structure,
+            stored,
+            mut replay,
+            config,
+            run_dir,
+            run_path,
+            targets,
+        } = self;
+        for (route, url) in &targets {
+            replay.target(route, url)?;
         }
-        let report = self.replay.run().await?;
-        let run = Recording::read(&self.run_path)?;
-        let replayed = Replayed {
-            recording_path: &self.gate.recording,
-            recording: &self.recording,
-            stored: self.stored,
-            run: &run,
-            problems: crate::replay::problem_lines(&report.problems),
-            live: report.live.lines(),
-            targets: self.targets.into_iter().map(|(route, _)| route).collect(),
-            mocks: self.gate.mocks.clone(),
+        let report = replay.run().await?;
+        let run = Recording::read(&run_path)?;
+        let gate = Replays {
+            gate,
+            recording,
+            structure,
+            stored,
+            config,
+            run_dir,
+            targets,
         };
+        let (result, learned) = gate.judge_all(run, report).await?;
+        drop(gate.run_dir);
+        Ok(Outcome { result, learned })
+    }
+}
+
+/// What a gate needs to replay its recording again and judge the runs.
+struct Replays {
+    gate: Gate,
+    recording: Arc<Recording>,
+    structure: StructureConfig,
+    stored: Option<Structure>,
+    /// The replay settings, the mocks on the addresses they listened on.
+    config: ReplayConfig,
+    run_dir: RunDir,
+    targets: Vec<(String, String)>,
+}
+
+impl Replays {
+    /// Judges the first run, and makes the confirm or learning runs asked for: the
+    /// result, and the snapshot learned.
+    async fn judge_all(
+        &self,
+        run: Recording,
+        report: ReplayReport,
+    ) -> Result<(CheckResult, Option<Structure>), CheckError> {
         let policy = SnapshotPolicy {
             dir: self.gate.snapshots.clone(),
             read_only: self.gate.read_only,
         };
-        let result = judge(replayed, &policy, &self.structure, None)?;
-        drop(self.run_dir);
-        Ok(Outcome { result })
+        let quiet = SnapshotPolicy {
+            read_only: true,
+            ..policy.clone()
+        };
+        if self.stored.is_none() && self.gate.learn > 0 {
+            let judged = self.judge(&run, &report, &quiet)?;
+            let mut learning = Learning::new(run, judged);
+            for k in 2..=self.gate.learn {
+                let (run, report) = self.again(&format!("learn{k}")).await?;
+                learning.add(run, &report);
+            }
+            let targets: Vec<String> = self.targets.iter().map(|(r, _)| r.clone()).collect();
+            let routes = compared_routes(&targets, &self.gate.mocks);
+            let (learned, mut result) = learning.finish(&self.recording, &routes, &self.structure);
+            write_pending(&learned, &mut result, &policy, &self.gate.recording)?;
+            return Ok((result, Some(learned.structure)));
+        }
+        let mut result = self.judge(&run, &report, &policy)?;
+        if Confirmation::wanted(&result, self.gate.confirm) {
+            let mut confirmation = Confirmation::default();
+            for k in 1..=self.gate.confirm {
+                let again = self.again(&format!("confirm{k}")).await;
+                confirmation.add(again.and_then(|(run, report)| self.judge(&run, &report, &quiet)));
+            }
+            confirmation.settle(&mut result, self.gate.confirm);
+        }
+        Ok((result, None))
+    }
+
+    /// Replays the targets once more, the mocks listening where they did: the capture
+    /// (`<name>.<what>.jsonl`) and the replay's report.
+    async fn again(&self, what: &str) -> Result<(Recording, ReplayReport), CheckError> {
+        let name = snapshot::name_of(&self.gate.recording);
+        let path = self.run_dir.path.join(format!("{name}.{what}.jsonl"));
+        let mut config = self.config.clone();
+        config.output = Output::File(path.clone());
+        let mut replay = Replay::start(self.recording.clone(), config).await?;
+        for (route, url) in &self.targets {
+            replay.target(route, url)?;
+        }
+        let report = replay.run().await?;
+        Ok((Recording::read(&path)?, report))
+    }
+
+    /// Judges a capture of the recording as `check` does.
+    fn judge(
+        &self,
+        run: &Recording,
+        report: &ReplayReport,
+        policy: &SnapshotPolicy,
+    ) -> Result<CheckResult, CheckError> {
+        let replayed = Replayed {
+            recording_path: &self.gate.recording,
+            recording: &self.recording,
+            stored: self.stored.clone(),
+            run,
+            problems: crate::replay::problem_lines(&report.problems),
+            live: report.live.lines(),
+            targets: self
+                .targets
+                .iter()
+                .map(|(route, _)| route.clone())
+                .collect(),
+            mocks: self.gate.mocks.clone(),
+        };
+        Ok(judge(replayed, policy, &self.structure, None)?)
     }
 }
 
@@ -261,6 +395,7 @@ impl Mocks {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     result: CheckResult,
+    learned: Option<Structure>,
 }
 
 impl Outcome {
@@ -273,6 +408,12 @@ impl Outcome {
     /// problems, where a `.snap.new` was written.
     pub fn result(&self) -> &CheckResult {
         &self.result
+    }
+
+    /// The snapshot [`Gate::learn`] learned for a recording without one (also written
+    /// as `.snap.new` unless read-only); `None` otherwise.
+    pub fn learned(&self) -> Option<&Structure> {
+        self.learned.as_ref()
     }
 
     /// The report `wsreplay check` prints for this recording (without colour).

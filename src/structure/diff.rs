@@ -368,6 +368,7 @@ mod tests {
         KindSection {
             count: 6,
             stream: false,
+            learned: None,
             fields: fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

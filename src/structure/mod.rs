@@ -26,6 +26,7 @@
 
 pub mod diff;
 pub mod formats;
+pub mod learn;
 pub mod observe;
 pub mod patterns;
 pub mod render;
@@ -72,6 +73,11 @@ pub struct StructureConfig {
     /// How each named route's messages are read (`[structure.route.NAME]`).
     #[serde(default)]
     pub route: BTreeMap<String, RouteProtocol>,
+    /// Kinds (route, direction, label) a learned snapshot takes as streams, read from
+    /// its `(learned: …)` headings ([`learn::learned_streams`]), and the fewest a
+    /// conversation may have (0 or 1); not a `wsreplay.toml` key.
+    #[serde(skip)]
+    pub learned_streams: BTreeMap<(String, Dir, String), u64>,
 }
 
 /// `[structure.route.NAME]`: how one route's messages are read, instead of the protocol

@@ -242,6 +242,27 @@ impl Observation {
         }
     }
 
+    /// The fewest and most messages of a kind the conversations of `route` had, among
+    /// those that open like one that holds it (as streams are told); `None` when no
+    /// conversation holds it.
+    pub(crate) fn per_conversation(
+        &self,
+        route: &str,
+        dir: Dir,
+        label: &str,
+    ) -> Option<(u64, u64)> {
+        let conversations = self.routes.get(route)?.conversations.keys();
+        let holds = |c: &&Conversation| c.counts().contains_key(&(dir, label));
+        let openers: BTreeSet<(Dir, &str)> = (conversations.clone())
+            .filter(holds)
+            .filter_map(Conversation::opener)
+            .collect();
+        let alike = conversations.filter(|c| c.opener().is_some_and(|o| openers.contains(&o)));
+        let counts = alike.map(|c| c.counts().get(&(dir, label)).copied().unwrap_or(0));
+        let (lo, hi) = counts.fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+        (hi > 0).then_some((lo, hi))
+    }
+
     /// The hints a baseline gives: literal fields and integer/float paths.
     pub fn hints(&self) -> Hints {
         self.hints_with(&StructureConfig::default())
@@ -355,6 +376,7 @@ impl Observation {
                         count: stream.copied().unwrap_or(k.count),
                         stream: stream.is_some(),
                         fields,
+                        learned: None,
                     },
                 );
             }
@@ -399,10 +421,13 @@ impl Hints {
                 };
                 let named = |list: &[String]| list.iter().any(|e| e == label);
                 let varied = min != max && max >= 2;
-                if named(&config.exact) || !(varied || named(&config.streams)) {
+                let learned =
+                    (config.learned_streams).get(&(route.to_string(), dir, label.to_string()));
+                if named(&config.exact) || !(varied || learned.is_some() || named(&config.streams))
+                {
                     continue;
                 }
-                let fewest = min.min(1);
+                let fewest = min.min(1).min(learned.copied().unwrap_or(1));
                 self.stream_groups
                     .entry((route.to_string(), opener_dir, opener.to_string()))
                     .or_default()

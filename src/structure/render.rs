@@ -40,6 +40,10 @@ pub struct KindSection {
     pub stream: bool,
     /// Path (with `?` when optional) → description.
     pub fields: BTreeMap<String, String>,
+    /// Why the kind is a stream when it was learned from replays
+    /// ([`learn`]): `learned: 1–4 per conversation`, written
+    /// after its heading.
+    pub learned: Option<String>,
 }
 
 impl KindSection {
@@ -72,7 +76,11 @@ impl Structure {
         };
         let mut out = format!("## route {route}\n");
         for ((dir, label), kind) in &section.kinds {
-            out += &format!("\n### {dir} {label} ×{}\n", kind.count_text());
+            out += &format!("\n### {dir} {label} ×{}", kind.count_text());
+            if let Some(note) = &kind.learned {
+                out += &format!("  ({note})");
+            }
+            out.push('\n');
             let width = kind
                 .fields
                 .keys()
@@ -138,6 +146,7 @@ impl Structure {
                     "s2c" => Dir::ServerToClient,
                     _ => return Err(err("direction must be c2s or s2c")),
                 };
+                let (rest, learned) = learn::split_note(rest);
                 let (label, count) = rest
                     .rsplit_once(" ×")
                     .ok_or_else(|| err("expected `×N` after the kind"))?;
@@ -152,6 +161,7 @@ impl Structure {
                         count,
                         stream,
                         fields: BTreeMap::new(),
+                        learned: learned.map(str::to_string),
                     },
                 );
                 kind = Some((dir, label.to_string()));

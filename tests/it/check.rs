@@ -46,7 +46,7 @@ pub async fn check_with(dir: &Path, serve: &str, extra: &[&str], ci: bool) -> Ou
 }
 
 /// The `--spawn` command of a `serve-demo` build with `serve` appended to its arguments.
-fn serve_demo(serve: &str) -> String {
+pub fn serve_demo(serve: &str) -> String {
     format!(
         "exec {} serve-demo --backend 127.0.0.1:{{port}} --nlp-url $WSREPLAY_MOCK_NLP --data-url $WSREPLAY_MOCK_DATA --viz-url $WSREPLAY_MOCK_VIZ{serve}",
         bin(),

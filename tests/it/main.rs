@@ -12,6 +12,7 @@ mod free_text;
 mod hostile;
 mod interop;
 mod layout;
+mod learn;
 mod listen_tls;
 mod live;
 mod long_recordings;
