@@ -319,3 +319,121 @@ async fn merging_the_frontend_and_agent_recorders_gives_the_whole_snapshot() {
         Structure::of(&all).render()
     );
 }
+
+/// A demo capture rotated every 4 KiB: every file reads on its own (`show` too), and
+/// merging the files gives back whole connections (a `continued` connection joins its
+/// beginning) that replay with no problem and split by session as the capture would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_files_read_alone_and_merge_back_into_whole_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("cap.jsonl");
+    let demo = wsreplay::demo::recorded::RecordedDemo::start_with(
+        false,
+        Output::File(base.clone()),
+        |c| c.rotate = Some("4KB".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let users = (0..3).map(|i| {
+        let demo = &demo;
+        async move { demo.run_frontend(&format!("user{i}"), 3).await.unwrap() }
+    });
+    futures_util::future::join_all(users).await;
+    let outcome = demo.stop().await;
+    assert!(outcome.complete());
+    let files = outcome.files.clone();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut continued = 0;
+    for file in &files {
+        let rec = Recording::read(file).unwrap();
+        assert!(
+            rec.warnings.is_empty(),
+            "{}: {:?}",
+            file.display(),
+            rec.warnings
+        );
+        continued += rec
+            .opens()
+            .filter(|o| o.continued && o.route == "frontend")
+            .count();
+        let (code, stdout, stderr) = run(&["show", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+    }
+    assert!(continued > 0, "no frontend connection spanned two files");
+    let merged = dir.path().join("whole.jsonl");
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let whole = Recording::read(&merged).unwrap();
+    assert!(whole.warnings.is_empty(), "{:?}", whole.warnings);
+    assert_eq!(whole.opens().filter(|o| o.route == "frontend").count(), 3);
+    assert!(whole.opens().all(|o| !o.continued));
+    let (report, _) = replay_demo(&whole, |_| {}, vec![], None).await;
+    assert!(report.clean(), "{}", report.render());
+    let out = dir.path().join("sessions");
+    let (code, stdout, stderr) = run(&[
+        "split",
+        merged.to_str().unwrap(),
+        "--by",
+        "session",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(files_in(&out).len(), 3);
+}
+
+/// A file that begins in the middle of a connection (as the next file of a rotated
+/// recording does, cut here just after a chat so that it begins with that chat's
+/// answers) reads with `show` and replays with no problem: the continued connection is
+/// opened afresh and plays from where the file starts, waiting for none of the answers
+/// to what was asked in the previous file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continued_connection_replays_from_where_its_file_starts() {
+    let (whole, _) = record_demo(1, 3).await;
+    let front = whole.opens().find(|o| o.route == "frontend").unwrap().conn;
+    let chats: Vec<usize> = whole
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(r, Record::Message(m) if m.conn == front
+                && m.dir == Dir::ClientToServer
+                && m.body.as_text().is_some_and(|t| t.contains(r#""type":"chat""#)))
+        })
+        .map(|(p, _)| p)
+        .collect();
+    let cut = chats[1] + 1;
+    let mut records: Vec<Record> = whole.records[..cut]
+        .iter()
+        .filter_map(|r| match r {
+            Record::Open(o) => {
+                let mut o = o.clone();
+                o.continued = true;
+                Some(Record::Open(o))
+            }
+            _ => None,
+        })
+        .collect();
+    records.extend(whole.records[cut..].iter().cloned());
+    assert!(matches!(&records[records.len() - 1], Record::Finish(_)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("second.jsonl");
+    let second = Recording {
+        path: path.clone(),
+        records,
+        ..whole
+    };
+    write_recording(&second, &path);
+    let (code, stdout, stderr) = run(&["show", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.is_empty() && stdout.contains("chat ×1"),
+        "{stdout}{stderr}"
+    );
+    let second = Recording::read(&path).unwrap();
+    let (report, _) = replay_demo(&second, |c| c.step_timeout = STEP_TIMEOUT, vec![], None).await;
+    assert!(report.clean(), "{}", report.render());
+}
