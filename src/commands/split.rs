@@ -17,11 +17,7 @@ use crate::text::printable;
 pub struct SplitArgs {
     /// The recording to split (.jsonl or .jsonl.zst).
     pub file: PathBuf,
-    /// What each output file holds. `connection`: one frontend connection, nothing
-    /// else (replay it against real agents). `session`: one frontend connection with
-    /// the agent-hop messages that belong to it (replay it with the agents mocked).
-    /// `user`: every session of one user (the upgrade's user_id, user or uid query
-    /// parameter; without one, the client's address).
+    /// What each output file holds.
     #[arg(long, value_enum)]
     pub by: By,
     /// The directory the recordings are written to (made if missing). Files are named

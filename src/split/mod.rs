@@ -30,11 +30,13 @@ use crate::replay::correlate::IdPair;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum By {
-    /// One file per frontend connection, that connection only.
+    /// One frontend connection and nothing else (replay it against real agents).
     Connection,
-    /// One file per user (the frontend upgrade's user_id, user or uid parameter).
+    /// Every session of one user: the upgrade's user_id, user or uid query parameter,
+    /// else the client's address.
     User,
-    /// One file per frontend connection with its agent-hop records.
+    /// One frontend connection with the agent-hop messages that belong to it (replay
+    /// it with the agents mocked).
     Session,
 }
 
