@@ -93,7 +93,11 @@ fn errors_name_the_problem_and_the_next_step() {
         &["split", CHECKOUT, "--by", "session", "--frontend", "web"],
         None,
     );
-    assert_output("error-merge-one-file", &["merge", CHECKOUT, "--out", missing], d);
+    assert_output(
+        "error-merge-one-file",
+        &["merge", CHECKOUT, "--out", missing],
+        d,
+    );
     assert_output("error-no-command", &[], None);
 }
 
