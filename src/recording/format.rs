@@ -571,6 +571,19 @@ impl Record {
         }
     }
 
+    /// Moves a record to connection `id` (`finish` belongs to none).
+    pub fn set_conn(&mut self, id: u64) {
+        match self {
+            Record::Open(r) => r.conn = id,
+            Record::Message(r) => r.conn = id,
+            Record::Ping(r) | Record::Pong(r) | Record::Control(r) => r.conn = id,
+            Record::Close(r) => r.conn = id,
+            Record::End(r) => r.conn = id,
+            Record::Fault(r) => r.conn = id,
+            Record::Finish(_) => {}
+        }
+    }
+
     /// The connection a record belongs to (none for `finish`).
     pub fn conn(&self) -> Option<u64> {
         match self {

@@ -172,7 +172,7 @@ impl Ids {
                 other => {
                     let id = other.conn().and_then(|c| map.get(&c).copied());
                     if let Some(id) = id {
-                        set_conn(other, id);
+                        other.set_conn(id);
                         if matches!(other, Record::End(_)) {
                             self.open.remove(&id);
                         }
@@ -189,18 +189,6 @@ impl Ids {
         self.open.get(&open.conn).is_some_and(|o| {
             o.route == open.route && o.client == open.client && o.request == open.request
         })
-    }
-}
-
-fn set_conn(record: &mut Record, id: u64) {
-    match record {
-        Record::Open(r) => r.conn = id,
-        Record::Message(r) => r.conn = id,
-        Record::Ping(r) | Record::Pong(r) | Record::Control(r) => r.conn = id,
-        Record::Close(r) => r.conn = id,
-        Record::End(r) => r.conn = id,
-        Record::Fault(r) => r.conn = id,
-        Record::Finish(_) => {}
     }
 }
 

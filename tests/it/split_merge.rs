@@ -25,6 +25,15 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Runs `wsreplay split PATH --by BY --out-dir OUT EXTRA...`, which must succeed.
+fn split(path: &Path, by: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec!["split", path.to_str().unwrap(), "--by", by];
+    args.extend(["--out-dir", out.to_str().unwrap()]);
+    args.extend(extra);
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
 /// The client messages of `rec` on `route`, as JSON.
 fn requests(rec: &Recording, route: &str) -> Vec<serde_json::Value> {
     let conns: Vec<u64> = rec
@@ -55,15 +64,7 @@ async fn ten_users_split_by_session_replay_each_on_their_own() {
     let chats = 2;
     let (whole, _) = record_demo_to(&path, 10, chats).await;
     let out = dir.path().join("sessions");
-    let (code, stdout, stderr) = run(&[
-        "split",
-        path.to_str().unwrap(),
-        "--by",
-        "session",
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    split(&path, "session", &out, &[]);
     let files = files_in(&out);
     assert_eq!(files.len(), 10, "{files:?}");
     let mut all_requests = 0;
@@ -114,15 +115,7 @@ async fn split_by_user_groups_a_users_connections_and_by_connection_keeps_one() 
     let whole = Recording::read(&path).unwrap();
 
     let by_user = dir.path().join("users");
-    let (code, stdout, stderr) = run(&[
-        "split",
-        path.to_str().unwrap(),
-        "--by",
-        "user",
-        "--out-dir",
-        by_user.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    split(&path, "user", &by_user, &[]);
     let files = files_in(&by_user);
     let names: Vec<String> = files
         .iter()
@@ -136,16 +129,7 @@ async fn split_by_user_groups_a_users_connections_and_by_connection_keeps_one() 
     assert!(report.clean(), "{}", report.render());
 
     let by_conn = dir.path().join("conns");
-    let (code, stdout, stderr) = run(&[
-        "split",
-        path.to_str().unwrap(),
-        "--by",
-        "connection",
-        "--out-dir",
-        by_conn.to_str().unwrap(),
-        "--compress",
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    split(&path, "connection", &by_conn, &["--compress"]);
     let files = files_in(&by_conn);
     assert_eq!(files.len(), 3, "{files:?}");
     for (file, open) in files
@@ -373,15 +357,7 @@ async fn rotated_files_read_alone_and_merge_back_into_whole_connections() {
     let (report, _) = replay_demo(&whole, |_| {}, vec![], None).await;
     assert!(report.clean(), "{}", report.render());
     let out = dir.path().join("sessions");
-    let (code, stdout, stderr) = run(&[
-        "split",
-        merged.to_str().unwrap(),
-        "--by",
-        "session",
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    split(&merged, "session", &out, &[]);
     assert_eq!(files_in(&out).len(), 3);
 }
 
