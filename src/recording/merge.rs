@@ -16,7 +16,8 @@
 //! of one rotated recording merge back into the whole of it.
 //!
 //! Inputs must agree on what they kept: files recorded with different `--only-path` or
-//! `--sample` filters are refused (a merged recording has one filter). The merged file
+//! `--sample` filters are refused (a merged recording has one filter), as is a file
+//! given twice. The merged file
 //! ends with a `finish` record when every input did (complete when all were).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -30,6 +31,8 @@ use super::read::Recording;
 pub enum MergeError {
     #[error("nothing to merge: give two or more recordings")]
     TooFew,
+    #[error("{0} is given twice: each recording is merged once")]
+    Twice(PathBuf),
     #[error(
         "{first} was recorded with filter {first_filter}, but {other} with filter {other_filter}: a merged recording has one filter. Merge recordings made with the same --only-path and --sample"
     )]
@@ -57,6 +60,11 @@ pub fn merge(inputs: &[Recording]) -> Result<Merged, MergeError> {
     };
     if rest.is_empty() {
         return Err(MergeError::TooFew);
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        if inputs[..i].iter().any(|earlier| earlier.path == input.path) {
+            return Err(MergeError::Twice(input.path.clone()));
+        }
     }
     for other in rest {
         if other.header.filter != first.header.filter {
@@ -280,6 +288,8 @@ mod tests {
             vec![open(1, "frontend", 0), msg(1, 10, "one"), finish(20)],
         );
         let b = rec("b.jsonl", 1, vec![Record::Open(cont), msg(1, 10, "two")]);
+        let twice = merge(&[a.clone(), a.clone()]).unwrap_err().to_string();
+        assert!(twice.contains("a.jsonl is given twice"), "{twice}");
         let merged = merge(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(merged.connections, 1);
         assert_eq!(
