@@ -74,11 +74,7 @@ pub struct SoakReport {
 impl SoakReport {
     /// Nothing lost, nothing altered.
     pub fn passed(&self) -> bool {
-        self.echoed_intact == self.sent
-            && self.recorded == [self.sent, self.sent]
-            && self.checksums_match
-            && self.recording_warnings == 0
-            && self.min_ratio.is_none_or(|min| self.ratio() >= min)
+        self.failures().is_empty()
     }
 
     /// How many times smaller the files are than the JSON Lines they hold.
@@ -104,8 +100,36 @@ impl SoakReport {
             self.disk_bytes,
             self.jsonl_bytes,
             self.ratio(),
-            if self.passed() { "PASS: 0 lost or altered" } else { "FAIL" }
+            self.verdict()
         )
+    }
+
+    /// What went wrong, if anything.
+    fn failures(&self) -> Vec<&'static str> {
+        let mut failed = Vec::new();
+        if self.echoed_intact != self.sent {
+            failed.push("echoes lost or altered");
+        }
+        if self.recorded != [self.sent, self.sent] || !self.checksums_match {
+            failed.push("the recording does not hold exactly what was sent and received");
+        }
+        if self.recording_warnings > 0 {
+            failed.push("a file did not read cleanly on its own");
+        }
+        if self.min_ratio.is_some_and(|min| self.ratio() < min) {
+            failed.push("the files are not compressed enough");
+        }
+        failed
+    }
+
+    /// `PASS: ...`, or `FAIL: ` and what failed.
+    fn verdict(&self) -> String {
+        let failed = self.failures();
+        if failed.is_empty() {
+            "PASS: 0 lost or altered".into()
+        } else {
+            format!("FAIL: {}", failed.join("; "))
+        }
     }
 }
 
