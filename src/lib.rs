@@ -10,6 +10,7 @@
 //! | [`protocol`] | what kind of message a message is, and which ids tie it to others |
 //! | [`structure`] | the structure normaliser, snapshots, diffs, sequences and timing |
 //! | [`replay`] | replaying recorded clients against a build, mocking its recorded peers |
+//! | [`split`] | a long capture split into recordings for CI: by connection, user or session |
 //! | [`gate`] | `snapshot`, `check`, `diff` and `review`: the regression gate and its reports |
 //! | [`interop`] | HAR import, JSON Schema / AsyncAPI inference and validation |
 //! | [`text`] | recorded text made safe to show: control and bidi characters escaped |
@@ -32,6 +33,7 @@ pub mod record;
 pub mod recording;
 pub mod redact;
 pub mod replay;
+pub mod split;
 pub mod structure;
 pub mod text;
 

@@ -18,6 +18,7 @@ pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod import;
+pub mod merge;
 pub mod mock;
 pub mod record;
 pub mod replay;
@@ -27,6 +28,7 @@ pub mod serve_demo;
 pub mod show;
 pub mod snapshot;
 pub mod soak;
+pub mod split;
 pub mod terminal;
 pub mod validate;
 
@@ -36,6 +38,7 @@ use self::check::CheckArgs;
 use self::demo::DemoArgs;
 use self::diff::DiffArgs;
 use self::import::ImportCommand;
+use self::merge::MergeArgs;
 use self::mock::MockArgs;
 use self::record::RecordArgs;
 use self::replay::ReplayArgs;
@@ -45,6 +48,7 @@ use self::serve_demo::ServeDemoArgs;
 use self::show::ShowArgs;
 use self::snapshot::SnapshotArgs;
 use self::soak::SoakArgs;
+use self::split::SplitArgs;
 use self::terminal::{init_logging, restore_default_sigpipe};
 use self::validate::ValidateArgs;
 use crate::gate::Verdict;
@@ -91,6 +95,13 @@ pub enum Command {
     /// Print what a recording holds: per route and connection, message counts by
     /// type, close codes and how each connection ended.
     Show(ShowArgs),
+    /// Cut a long recording into small ones for CI: one file per connection, per user
+    /// or per session (a frontend connection with the agent-hop messages that belong
+    /// to it), each replayable on its own.
+    Split(SplitArgs),
+    /// Merge the recordings of several recorders (one per machine, pod or hop) into
+    /// one timeline, connection ids kept distinct.
+    Merge(MergeArgs),
     /// Measure the recorder, the normaliser and the replayer against a direct
     /// connection, a blind TCP relay and a minimal client, and print the figures with
     /// their ratios and targets.
@@ -153,6 +164,8 @@ pub fn run(cli: Cli) -> i32 {
             Command::Replay(args) => replay::run(args).await,
             Command::Mock(args) => mock::run(args).await,
             Command::Show(args) => show::run(args),
+            Command::Split(args) => split::run(args),
+            Command::Merge(args) => merge::run(args),
             Command::Snapshot(args) => snapshot::run(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Diff(args) => diff::run(args),
@@ -188,6 +201,8 @@ impl Command {
         !matches!(
             self,
             Command::Show(_)
+                | Command::Split(_)
+                | Command::Merge(_)
                 | Command::Snapshot(_)
                 | Command::Diff(_)
                 | Command::Review(_)

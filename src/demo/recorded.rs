@@ -28,6 +28,16 @@ impl RecordedDemo {
     /// Starts agents, the proxy (routes `frontend`, `nlp`, `data`, `viz`) and a backend
     /// whose agent links go through the proxy.
     pub async fn start(regression: bool, output: Output) -> std::io::Result<RecordedDemo> {
+        Self::start_with(regression, output, |_| {}).await
+    }
+
+    /// Like [`RecordedDemo::start`], with the proxy's configuration changed by `tweak`
+    /// (rotation, filters).
+    pub async fn start_with(
+        regression: bool,
+        output: Output,
+        tweak: impl FnOnce(&mut ProxyConfig),
+    ) -> std::io::Result<RecordedDemo> {
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut agents = Vec::new();
         for kind in AgentKind::all() {
@@ -39,9 +49,9 @@ impl RecordedDemo {
         for (kind, server) in AgentKind::all().iter().zip(&agents) {
             routes.push(route(kind.name(), &server.url()));
         }
-        let proxy = Proxy::start(ProxyConfig::new(routes, output))
-            .await
-            .map_err(std::io::Error::other)?;
+        let mut config = ProxyConfig::new(routes, output);
+        tweak(&mut config);
+        let proxy = Proxy::start(config).await.map_err(std::io::Error::other)?;
         let via = |name: &str| format!("ws://{}", proxy.addr(name).expect("route exists"));
         let backend = backend::spawn_on(
             BackendConfig {

@@ -78,12 +78,18 @@ pub(crate) struct ReadBack {
     pub checksums: [u64; 2],
     /// How many warnings the reader had (a torn end, a missing `finish`).
     pub warnings: usize,
+    /// Bytes of JSON Lines read (after decompression).
+    pub jsonl_bytes: u64,
 }
 
 /// Counts and checksums the recording's messages per direction (c2s, s2c), streaming
 /// it, and counts the reader's warnings.
 pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
-    let mut reader = Reader::new(path, crate::recording::open(path)?)?;
+    let input = Counted {
+        inner: crate::recording::open(path)?,
+        bytes: 0,
+    };
+    let mut reader = Reader::new(path, input)?;
     let mut found = ReadBack::default();
     while let Some(record) = reader.next_record()? {
         if let Record::Message(m) = record {
@@ -92,6 +98,32 @@ pub(crate) fn read_back(path: &Path) -> Result<ReadBack, ReadError> {
             found.checksums[i] = found.checksums[i].wrapping_add(checksum(m.body.as_bytes()));
         }
     }
-    found.warnings = reader.finish().len() + usize::from(reader.input().truncated());
+    found.warnings = reader.finish().len() + usize::from(reader.input().inner.truncated());
+    found.jsonl_bytes = reader.input().bytes;
     Ok(found)
+}
+
+/// A reader that counts the bytes consumed from it.
+struct Counted<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: std::io::BufRead> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.bytes += amount as u64;
+        self.inner.consume(amount);
+    }
 }

@@ -15,7 +15,11 @@
 //!
 //! `version` is `MAJOR.MINOR`. A reader accepts any minor version of its own major
 //! version (new optional fields may appear) and refuses a newer major version. 1.1
-//! added the `fault` record, which only replays run with `--fault` write.
+//! added the `fault` record, which only replays run with `--fault` write. Optional
+//! header fields: `filter` (record-time `--only-path`/`--sample`), and in files
+//! `wsreplay split` and `wsreplay merge` wrote, `sources` (the files they were made
+//! from) and `split` (which part of its source a split file holds); older readers
+//! ignore them.
 //!
 //! Every following line is one [`Record`], tagged by `kind`, in one global time
 //! order across all routes and connections. `t_us` is the monotonic time since the
@@ -37,6 +41,7 @@
 //! was killed); the reader warns and uses what is there. A torn last line (no newline,
 //! not valid JSON) is reported as a warning, never as an error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
@@ -72,6 +77,13 @@ pub struct Header {
     /// files written without `--only-path` or `--sample`, and in older files).
     #[serde(default, skip_serializing_if = "Filter::keeps_all")]
     pub filter: Filter,
+    /// The recordings this one was made from, when `wsreplay split` or `wsreplay merge`
+    /// made it (absent in files a recorder wrote).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceNote>,
+    /// Which part of its source this file holds, when `wsreplay split` wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitNote>,
 }
 
 impl Header {
@@ -83,8 +95,48 @@ impl Header {
             tool: concat!("wsreplay ", env!("CARGO_PKG_VERSION")).to_string(),
             started_unix_ms,
             filter: Filter::default(),
+            sources: Vec::new(),
+            split: None,
         }
     }
+}
+
+/// A recording another was made from (header field `sources`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceNote {
+    /// Its file name, as it was given.
+    pub file: String,
+    /// The tool that wrote it and when it started.
+    pub tool: String,
+    pub started_unix_ms: u64,
+    /// Connection ids of this source that were given new ids (`merge`), old → new.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renumbered: BTreeMap<u64, u64>,
+}
+
+impl SourceNote {
+    /// The note for a recording read from `path` with `header`.
+    pub fn of(path: &std::path::Path, header: &Header) -> SourceNote {
+        SourceNote {
+            file: path.display().to_string(),
+            tool: header.tool.clone(),
+            started_unix_ms: header.started_unix_ms,
+            renumbered: BTreeMap::new(),
+        }
+    }
+}
+
+/// The part of a recording a `wsreplay split` file holds (header field `split`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitNote {
+    /// `connection`, `user` or `session`.
+    pub by: String,
+    /// What the part is: the session's or connection's number and its user, or the
+    /// user (`session 3 of user alice`).
+    pub part: String,
+    /// The route whose connections were split; the other routes' records are those
+    /// that belong to them.
+    pub frontend: String,
 }
 
 /// The connections a recording keeps (`record --only-path`, `--sample`; the default
@@ -516,6 +568,19 @@ impl Record {
             Record::End(r) => r.t_us = t,
             Record::Fault(r) => r.t_us = t,
             Record::Finish(r) => r.t_us = t,
+        }
+    }
+
+    /// Moves a record to connection `id` (`finish` belongs to none).
+    pub fn set_conn(&mut self, id: u64) {
+        match self {
+            Record::Open(r) => r.conn = id,
+            Record::Message(r) => r.conn = id,
+            Record::Ping(r) | Record::Pong(r) | Record::Control(r) => r.conn = id,
+            Record::Close(r) => r.conn = id,
+            Record::End(r) => r.conn = id,
+            Record::Fault(r) => r.conn = id,
+            Record::Finish(_) => {}
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod format;
+pub mod merge;
 pub mod read;
 pub mod rotate;
 pub mod sink;

@@ -54,7 +54,7 @@ pub enum Output {
 
 /// The zstd level of compressed recordings: zstd's default, fast enough for the
 /// recorder's writer thread and well over 5× on JSON traffic.
-const ZSTD_LEVEL: i32 = 3;
+pub const ZSTD_LEVEL: i32 = 3;
 
 /// The file the writer thread writes to. A compressed recording is one zstd frame
 /// whose blocks are flushed with every batch: a reader decodes everything up to the

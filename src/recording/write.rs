@@ -45,6 +45,34 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// Writes a whole recording to a new private file at `path` (parent directories made),
+/// zstd-compressed when `compress`, and syncs it (what `split` and `merge` write).
+pub fn save<'r>(
+    path: &std::path::Path,
+    header: &Header,
+    records: impl IntoIterator<Item = &'r Record>,
+    compress: bool,
+) -> io::Result<()> {
+    let file = crate::files::create_private(path)?;
+    let write_all = |out: &mut dyn Write| -> io::Result<()> {
+        let mut writer = Writer::new(out, header)?;
+        for record in records {
+            writer.write(record)?;
+        }
+        writer.flush()
+    };
+    if compress {
+        let mut encoder = zstd::Encoder::new(io::BufWriter::new(&file), super::sink::ZSTD_LEVEL)?;
+        write_all(&mut encoder)?;
+        encoder.finish()?.flush()?;
+    } else {
+        let mut out = io::BufWriter::new(&file);
+        write_all(&mut out)?;
+        out.flush()?;
+    }
+    file.sync_all()
+}
+
 /// Writes a message record exactly as serde would, without serde's map machinery for
 /// the tagged, flattened record (the recorder's and the replay capture's hottest path:
 /// every message goes through here). A binary body's base64 is encoded in one SIMD pass

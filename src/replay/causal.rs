@@ -33,6 +33,11 @@
 //! that ended, holds no other connection up afterwards (its own connection's later steps
 //! still give the build up to a step timeout each, as count pacing did).
 //!
+//! A connection a rotated recording continued from its previous file (`continued`
+//! open) is opened afresh and plays from where its file starts: the server messages
+//! before its client's first message there answer requests made in the previous file,
+//! which the replay never sends, so nothing waits for them.
+//!
 //! Limits: conversations that start concurrently on one connection are matched in the
 //! order the build first answers them; a server event sent on a timer (a heartbeat ping)
 //! that a client step was recorded after is waited for like any other.
@@ -357,6 +362,9 @@ fn read_events(
     let mut convs: Vec<Conversations> = conns.iter().map(|_| Conversations::default()).collect();
     let mut counts: Vec<HashMap<(usize, usize), usize>> = vec![HashMap::new(); conns.len()];
     let mut server_seen = vec![0; conns.len()];
+    // A connection continued from an earlier file of a rotated recording: until its
+    // client's first message here, its server messages answer what was asked there.
+    let mut answering_earlier_file = vec![false; conns.len()];
     let mut reader = Reader::default();
     let mut events = Vec::new();
     for (position, record) in recording.records.iter().enumerate() {
@@ -365,6 +373,7 @@ fn read_events(
                 if let Some(&i) = index.get(&(o.route.clone(), o.conn)) {
                     reader.open(o);
                     by_conn.insert(o.conn, i);
+                    answering_earlier_file[i] = o.continued;
                 }
             }
             Record::Message(m) => {
@@ -376,6 +385,11 @@ fn read_events(
                 let c = &mut conns[i];
                 c.protocol = choice.protocol.clone();
                 if m.dir == Dir::ClientToServer {
+                    answering_earlier_file[i] = false;
+                    continue;
+                }
+                if answering_earlier_file[i] {
+                    server_seen[i] += 1;
                     continue;
                 }
                 if events.is_empty() {

@@ -54,6 +54,8 @@ fn help_reads_as_a_manual() {
         "diff",
         "review",
         "show",
+        "split",
+        "merge",
         "bench",
         "soak",
         "serve-demo",
@@ -105,6 +107,16 @@ fn errors_name_the_problem_and_the_next_step() {
         &["validate", CHECKOUT, "--schema", CHECKOUT],
         None,
     );
+    assert_output(
+        "error-split-unknown-frontend",
+        &["split", CHECKOUT, "--by", "session", "--frontend", "web"],
+        None,
+    );
+    assert_output(
+        "error-merge-one-file",
+        &["merge", CHECKOUT, "--out", missing],
+        d,
+    );
     assert_output("error-no-command", &[], None);
 }
 
@@ -121,4 +133,8 @@ fn summaries_of_the_demo_recording() {
         d,
     );
     assert_output("show-secrets", &["show", CHECKOUT, "--secrets"], None);
+    let split = dir.path().join("split");
+    let split = split.to_str().unwrap();
+    let args = ["split", CHECKOUT, "--by", "session", "--out-dir", split];
+    assert_output("split-by-session", &args, d);
 }

@@ -1,6 +1,7 @@
 //! Long recordings: `--compress` (zstd, `.jsonl.zst`) under many connections, read by
 //! every command as it is, and how much smaller it is on the demo system's traffic.
 
+use wsreplay::measure::soak::Load;
 use wsreplay::recording::Recording;
 
 use crate::support::*;
@@ -11,7 +12,7 @@ use crate::support::*;
 async fn a_compressed_soak_recording_holds_every_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("soak.jsonl.zst");
-    let report = wsreplay::measure::soak::run(100, 20, &path, None)
+    let report = wsreplay::measure::soak::run(&Load::count(100, 20), &path, None)
         .await
         .unwrap();
     assert_eq!(report.recorded, [2_000, 2_000]);
@@ -29,7 +30,7 @@ async fn a_rotated_compressed_soak_leaves_files_that_each_read_alone_and_add_up(
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("soak.jsonl.zst");
     let rotate = "8KB".parse().unwrap();
-    let report = wsreplay::measure::soak::run(100, 50, &base, Some(rotate))
+    let report = wsreplay::measure::soak::run(&Load::count(100, 50), &base, Some(rotate))
         .await
         .unwrap();
     assert_eq!(report.recorded, [5_000, 5_000]);

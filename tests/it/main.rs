@@ -28,6 +28,7 @@ mod secrets;
 mod signals;
 mod snapshots;
 mod soak;
+mod split_merge;
 mod streams;
 mod structure_changes;
 mod support;

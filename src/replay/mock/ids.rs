@@ -86,6 +86,7 @@ mod tests {
 
     fn response(text: &str) -> RecordedResponse {
         RecordedResponse {
+            position: 0,
             delay_us: 0,
             message: message(text, &[]),
         }

@@ -34,6 +34,8 @@ pub struct RecordedMessage {
 /// for a greeting) it was sent.
 #[derive(Clone, Debug)]
 pub struct RecordedResponse {
+    /// Its index among the recording's records.
+    pub position: usize,
     pub delay_us: u64,
     pub message: RecordedMessage,
 }
@@ -41,6 +43,8 @@ pub struct RecordedResponse {
 /// A recorded request to the mocked server and what answered it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
+    /// Its index among the recording's records.
+    pub position: usize,
     pub message: RecordedMessage,
     pub flat: Option<Flat>,
     pub responses: Vec<RecordedResponse>,
@@ -136,7 +140,7 @@ pub fn mock_table(recording: &Recording, route: &str, pairs: &[IdPair]) -> MockT
     let mut conns: BTreeMap<u64, (usize, Vec<u64>, bool)> = BTreeMap::new();
     let mut reader = Reader::default();
     let pairs: Vec<&IdPair> = pairs.iter().filter(|p| p.route == route).collect();
-    for record in &recording.records {
+    for (position, record) in recording.records.iter().enumerate() {
         match record {
             Record::Open(o) if o.route == route => {
                 reader.open(o);
@@ -180,6 +184,7 @@ pub fn mock_table(recording: &Recording, route: &str, pairs: &[IdPair]) -> MockT
                 if m.dir == Dir::ClientToServer {
                     sent_at.push(m.t_us);
                     conn.requests.push(RecordedRequest {
+                        position,
                         flat: message.json.as_ref().map(Flat::of),
                         message,
                         responses: Vec::new(),
@@ -188,10 +193,12 @@ pub fn mock_table(recording: &Recording, route: &str, pairs: &[IdPair]) -> MockT
                 }
                 match answered(&conn.requests, &message, &pairs) {
                     Some(r) => conn.requests[r].responses.push(RecordedResponse {
+                        position,
                         delay_us: m.t_us.saturating_sub(sent_at[r]),
                         message,
                     }),
                     None => conn.greetings.push(RecordedResponse {
+                        position,
                         delay_us: m.t_us.saturating_sub(conn.open.t_us),
                         message,
                     }),
