@@ -60,7 +60,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 999)]
     pub verbose: u8,
 }
 
