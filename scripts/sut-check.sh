@@ -10,7 +10,11 @@
 #     `response_to` is a live `message_id`;
 #  3. snapshots both recordings and runs `wsreplay check` against a fresh clean backend
 #     20 times in a row (0 differences expected every time), then against a
-#     REGRESSION=1 backend (exit 1, naming tool_executing, payload and data).
+#     REGRESSION=1 backend (exit 1, naming tool_executing, payload and data);
+#  4. the capture-to-CI path: splits the 10-client recording by session (10 files, each
+#     replayed on its own against a fresh backend with mocked agents: 0 problems), learns
+#     one session's noise with `snapshot --learn 3` and checks it 5 times (0 differences),
+#     and the REGRESSION=1 backend still fails that learned snapshot.
 #
 #   scripts/sut-check.sh [SUT_DIR]      (default ../shared/sut; needs python3 + pip)
 set -euo pipefail
@@ -134,4 +138,33 @@ set -e
 grep -q 'tool_executing (server→client): `payload` object missing; new `data` object' "$WORK/regression.out" && [ "$rc" = 1 ] \
   || { cat "$WORK/regression.out"; echo "FAIL: REGRESSION=1 not reported as expected (exit $rc)"; exit 1; }
 echo "ok: REGRESSION=1 exits 1: $(grep -m1 'tool_executing (server' "$WORK/regression.out" | sed 's/^ *- //')"
+
+"$WSREPLAY" split "$WORK/parallel.jsonl" --by session --out-dir "$WORK/project/sessions" >"$WORK/split.out"
+sessions=("$WORK"/project/sessions/*.jsonl)
+[ "${#sessions[@]}" = 10 ] || { cat "$WORK/split.out"; echo "FAIL: split --by session gave ${#sessions[@]} files, not 10"; exit 1; }
+for f in "${sessions[@]}"; do
+  "$WSREPLAY" replay "$f" --out "$WORK/session-run.jsonl" --target frontend=ws://127.0.0.1:18000 \
+    --mock nlp=127.0.0.1:28001 --mock data=127.0.0.1:28002 --mock viz=127.0.0.1:28003 \
+    --spawn "cd '$SUT' && exec '$PY' backend_server.py --port 18000 --nlp-url ws://127.0.0.1:28001 --data-url ws://127.0.0.1:28002 --viz-url ws://127.0.0.1:28003" \
+    >"$WORK/session-replay.out" 2>&1 || { cat "$WORK/session-replay.out"; echo "FAIL: $(basename "$f") does not replay on its own"; exit 1; }
+done
+echo "ok: split --by session: 10 recordings, each replayed on its own with 0 problems"
+mkdir -p "$WORK/learned/recordings"
+cp "${sessions[0]}" "$WORK/learned/recordings/"
+cd "$WORK/learned"
+learn_gate() {
+  "$WSREPLAY" "$@" recordings/ --target 'frontend=ws://127.0.0.1:{port}' \
+    --mock nlp=127.0.0.1:0 --mock data=127.0.0.1:0 --mock viz=127.0.0.1:0 --spawn "$BACKEND"
+}
+learn_gate snapshot --learn 3 >"$WORK/learn.out" 2>&1 || { cat "$WORK/learn.out"; echo "FAIL: snapshot --learn 3"; exit 1; }
+for i in $(seq 5); do
+  learn_gate check --check >"$WORK/learned-check-$i.out" 2>&1 || { cat "$WORK/learned-check-$i.out"; echo "FAIL: learned check run $i found a difference"; exit 1; }
+done
+set +e
+REGRESSION=1 learn_gate check --check >"$WORK/learned-regression.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'tool_executing' "$WORK/learned-regression.out" \
+  || { cat "$WORK/learned-regression.out"; echo "FAIL: REGRESSION=1 passed the learned snapshot (exit $rc)"; exit 1; }
+echo "ok: snapshot --learn 3 of one session ($(grep -c '(learned' snapshots/*.snap) learned line(s)), 5 clean checks, REGRESSION=1 still exits 1"
 echo "PASS: recordings, replays and checks in $WORK"
