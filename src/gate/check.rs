@@ -416,7 +416,32 @@ pub(crate) fn judge(
     Ok(result)
 }
 
+/// A free port for `{port}`, below the system's ephemeral range (Linux's
+/// `ip_local_port_range`, else the IANA 49152–65535) and never handed out twice by
+/// this process. A port the kernel gives for `:0` was free only when asked: before the
+/// build bound it, a mock of a parallel recording (`-j`) bound `:0` and got the same
+/// one, or an outgoing connection took it, so the build failed to listen and that
+/// recording's client talked to another's mock (seen once in 40 parallel checks of
+/// the Python example system). Ports below the range are never given for `:0` nor to
+/// outgoing connections; falls back to `:0` when none is free.
 fn free_port() -> std::io::Result<u16> {
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(49152);
+    let (low, high) = (10_000u16, ephemeral.saturating_sub(1));
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if high > low {
+        for _ in 0..200 {
+            let port = low + (getrandom::u32().unwrap_or(0) % u32::from(high - low)) as u16;
+            if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
+                return Ok(port);
+            }
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
