@@ -197,6 +197,9 @@ impl Board {
     /// name responses after requests keep up).
     pub fn sent(&self, i: usize, op: Opcode, body: &Body) {
         let mut state = self.lock(i);
+        if !state.decoder.remembers() {
+            return;
+        }
         let mut events = Vec::new();
         state
             .decoder
@@ -401,11 +404,15 @@ fn read_events(
                     .filter(|e| !choice.protocol.is_heartbeat(&e.kind))
                 {
                     let conv = convs[i].of(e.correlation.as_deref());
-                    let next = c.kinds.len();
-                    let kind = *c.kinds.entry(e.kind.to_string()).or_insert(next);
-                    if kind == c.kind_names.len() {
-                        c.kind_names.push(e.kind.to_string());
-                    }
+                    let kind = match c.kinds.get(e.kind.as_ref()) {
+                        Some(&kind) => kind,
+                        None => {
+                            let kind = c.kind_names.len();
+                            c.kinds.insert(e.kind.to_string(), kind);
+                            c.kind_names.push(e.kind.to_string());
+                            kind
+                        }
+                    };
                     let n = counts[i].entry((conv, kind)).or_default();
                     *n += 1;
                     c.first.entry((conv, kind)).or_insert(c.events.len());

@@ -379,6 +379,9 @@ impl Live {
 impl Watcher {
     /// Reads a message of the connection; learns the values it carries.
     pub fn offer(&mut self, dir: Dir, op: Opcode, body: &Body) {
+        if dir == Dir::ClientToServer && !self.decoder.remembers() {
+            return;
+        }
         let mut events = Vec::with_capacity(1);
         self.decoder.decode(dir, op, body, &mut events);
         if dir == Dir::ClientToServer || self.wants.is_empty() {
@@ -497,6 +500,8 @@ fn find(
     let mut candidates: HashMap<String, Candidate> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut events = Vec::new();
+    // Every walk leaves it empty again: one buffer for the whole recording.
+    let mut path = String::new();
     for (position, record) in recording.records.iter().enumerate() {
         match record {
             Record::Open(o) if routes.contains(&o.route) => {
@@ -520,14 +525,14 @@ fn find(
                         continue;
                     };
                     if m.dir == Dir::ClientToServer {
-                        walk(json, &mut String::new(), &mut |_, value| {
+                        walk(json, &mut path, &mut |_, value| {
                             if let Json::Str(text) = value {
                                 client_uses(text, &mut candidates, &mut sent_by_client);
                             }
                         });
                         continue;
                     }
-                    walk(json, &mut String::new(), &mut |path, value| {
+                    walk(json, &mut path, &mut |path, value| {
                         let is_declared = named(&declared, &event.kind, path);
                         if !detect && !is_declared {
                             return;
