@@ -250,12 +250,9 @@ async fn read_loop(
                     continue;
                 }
                 capture.message(Dir::ServerToClient, &msg);
-                match msg {
-                    WsMessage::Close(_) => {
-                        inbox.server_closed.store(true, Ordering::SeqCst);
-                        inbox.notify.notify_one();
-                    }
-                    _ => {}
+                if let WsMessage::Close(_) = msg {
+                    inbox.server_closed.store(true, Ordering::SeqCst);
+                    inbox.notify.notify_one();
                 }
             }
             Some(Err(e)) => break Some(e.to_string()),
