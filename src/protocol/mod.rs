@@ -288,6 +288,13 @@ impl<'r> Reader<'r> {
         choice
     }
 
+    /// Whether decoding `m` can be skipped by a reader that does not need its events:
+    /// its connection's decoder is chosen already and keeps no state
+    /// ([`Decoder::remembers`]).
+    pub fn skippable(&self, m: &Message) -> bool {
+        (self.decoders.get(&m.conn)).is_some_and(|(_, decoder)| !decoder.remembers())
+    }
+
     /// The label of a message: the kinds of its events.
     pub fn label(&mut self, m: &Message) -> String {
         let mut events = Vec::with_capacity(1);

@@ -396,6 +396,12 @@ fn read_events(
                 let Some(&i) = by_conn.get(&m.conn) else {
                     continue;
                 };
+                // A client message's events are not needed: it is read only when that
+                // chooses the protocol or a stateful decoder must keep up.
+                if m.dir == Dir::ClientToServer && reader.skippable(m) {
+                    answering_earlier_file[i] = false;
+                    continue;
+                }
                 events.clear();
                 let choice = reader.decode(m, &mut events);
                 let c = &mut conns[i];

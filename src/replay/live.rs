@@ -211,6 +211,9 @@ impl Live {
             match record {
                 Record::Open(o) if conns.contains(&o.conn) => reader.open(o),
                 Record::Message(m) if conns.contains(&m.conn) => {
+                    if m.dir == Dir::ClientToServer && reader.skippable(m) {
+                        continue;
+                    }
                     events.clear();
                     let choice = reader.decode(m, &mut events);
                     (protocols.entry(m.conn)).or_insert_with(|| choice.protocol.clone());
