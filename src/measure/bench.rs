@@ -130,6 +130,9 @@ pub struct BenchReport {
     pub replay_messages: u64,
     pub replay_seconds: f64,
     pub minimal_client_seconds: f64,
+    /// The minimal client again, writing every message it sends and receives to a file
+    /// as JSON Lines (what the replay's capture has to do at the least).
+    pub minimal_logging_client_seconds: f64,
 }
 
 const PATHS: [&str; 4] = ["direct", "blind relay", "record → file", "record → discard"];
@@ -502,6 +505,7 @@ fn normalise_and_compare(events: u64) -> f64 {
 struct ReplayTimes {
     replay_s: f64,
     minimal_client_s: f64,
+    minimal_logging_client_s: f64,
 }
 
 /// Writes the recording [`replay_vs_minimal`] replays: `texts` both ways on one
@@ -565,6 +569,78 @@ async fn replay_vs_minimal(
         return Err(BenchError::ReplayProblems(report.render()));
     }
 
+    let minimal_client_s = minimal_client(echo, texts.clone(), None).await?;
+    let log = dir.join("minimal-client.jsonl");
+    let minimal_logging_client_s = minimal_client(echo, texts, Some(&log)).await?;
+    Ok(ReplayTimes {
+        replay_s,
+        minimal_client_s,
+        minimal_logging_client_s,
+    })
+}
+
+/// One line of the minimal client's log: a message with its time and direction.
+#[derive(Serialize)]
+struct LoggedMessage<'a> {
+    t_us: u64,
+    dir: &'static str,
+    text: &'a str,
+}
+
+/// A log of JSON Lines: buffered, synced to disk when done, as the replay's capture is.
+struct MessageLog {
+    file: std::io::BufWriter<std::fs::File>,
+    start: Instant,
+}
+
+impl MessageLog {
+    fn create(path: &Path) -> Result<MessageLog, BenchError> {
+        let file = std::fs::File::create(path).map_err(|source| BenchError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(MessageLog {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            start: Instant::now(),
+        })
+    }
+
+    fn write(&mut self, dir: &'static str, text: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let t_us = self.start.elapsed().as_micros() as u64;
+        serde_json::to_writer(&mut self.file, &LoggedMessage { t_us, dir, text })?;
+        self.file.write_all(b"\n")
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+/// Sends `texts` to the echo server with a minimal tokio-tungstenite client, pipelined,
+/// and waits for every echo: seconds taken. With `log`, every message sent and
+/// received is also written there as JSON Lines (one file per direction's task).
+async fn minimal_client(
+    echo: SocketAddr,
+    texts: Vec<String>,
+    log: Option<&Path>,
+) -> Result<f64, BenchError> {
+    let n = texts.len();
+    let logs = match log {
+        Some(path) => Some((
+            MessageLog::create(&path.with_extension("c2s.jsonl"))?,
+            MessageLog::create(&path.with_extension("s2c.jsonl"))?,
+        )),
+        None => None,
+    };
+    let (mut sent_log, mut received_log) = logs.unzip();
+    let log_path = log.map(Path::to_owned).unwrap_or_default();
+    let log_err = move |source: std::io::Error| BenchError::Write {
+        path: log_path.clone(),
+        source,
+    };
+    let sent_log_err = log_err.clone();
     let start = Instant::now();
     let ws_err = BenchError::connection(echo);
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{echo}/bench"))
@@ -573,24 +649,32 @@ async fn replay_vs_minimal(
     let (mut tx, mut rx) = ws.split();
     let writer = tokio::spawn(async move {
         for t in texts {
+            if let Some(log) = &mut sent_log {
+                log.write("c2s", &t).map_err(&sent_log_err)?;
+            }
             tx.feed(Message::text(t)).await.map_err(&ws_err)?;
         }
         tx.flush().await.map_err(&ws_err)?;
-        Ok::<_, BenchError>(tx)
+        Ok::<_, BenchError>((tx, sent_log))
     });
     let mut got = 0;
     while got < n {
         match rx.next().await {
-            Some(Ok(_)) => got += 1,
+            Some(Ok(m)) => {
+                if let (Some(log), Message::Text(t)) = (&mut received_log, &m) {
+                    log.write("s2c", t).map_err(&log_err)?;
+                }
+                got += 1;
+            }
             _ => break,
         }
     }
-    let mut tx = writer.await??;
+    let (mut tx, sent_log) = writer.await??;
     let _ = tx.close().await;
-    Ok(ReplayTimes {
-        replay_s,
-        minimal_client_s: start.elapsed().as_secs_f64(),
-    })
+    for log in sent_log.into_iter().chain(received_log) {
+        log.finish().map_err(&log_err)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Runs every workload (or the one asked for).
@@ -628,6 +712,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
         let times = replay_vs_minimal(echo, &dir, report.replay_messages).await?;
         report.replay_seconds = times.replay_s;
         report.minimal_client_seconds = times.minimal_client_s;
+        report.minimal_logging_client_seconds = times.minimal_logging_client_s;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
@@ -720,6 +805,11 @@ impl BenchReport {
                 self.replay_seconds,
                 self.minimal_client_seconds,
                 mark(ratio <= 1.10)
+            );
+            let logging = self.replay_seconds / self.minimal_logging_client_seconds;
+            out += &format!(
+                "  the same replay vs the minimal client also writing each message it sends and receives to a file as JSON Lines {:.2} s = {logging:.2}× (for comparison: the replay captures every message)\n",
+                self.minimal_logging_client_seconds,
             );
         }
         out

@@ -72,6 +72,14 @@ pub trait Decoder: Send {
     /// Appends the events `body` carries to `out`: none for a message that carries no
     /// application event, one [`Payload::Opaque`] event for one that cannot be decoded.
     fn decode<'a>(&mut self, dir: Dir, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>);
+
+    /// Whether reading a message can change how later ones are read (JSON-RPC names a
+    /// response after its request). A reader that only needs the events of some
+    /// messages may skip the others when it does not (a replay skips decoding what its
+    /// clients send, once per message).
+    fn remembers(&self) -> bool {
+        true
+    }
 }
 
 /// One application event, decoded from a message.
@@ -278,6 +286,13 @@ impl<'r> Reader<'r> {
         });
         decoder.decode(m.dir, m.op, &m.body, out);
         choice
+    }
+
+    /// Whether decoding `m` can be skipped by a reader that does not need its events:
+    /// its connection's decoder is chosen already and keeps no state
+    /// ([`Decoder::remembers`]).
+    pub fn skippable(&self, m: &Message) -> bool {
+        (self.decoders.get(&m.conn)).is_some_and(|(_, decoder)| !decoder.remembers())
     }
 
     /// The label of a message: the kinds of its events.

@@ -72,13 +72,11 @@ impl Convention {
 
     /// The event a JSON value is under this convention.
     pub fn event<'a>(&self, json: Json<'a>) -> Event<'a> {
-        let correlation = self.correlation.iter().find_map(|key| {
-            if self.anywhere {
-                find_key(&json, key)
-            } else {
-                json.get(key).and_then(Json::id_text)
-            }
-        });
+        let correlation = if self.anywhere {
+            find_first_key(&json, self.correlation)
+        } else {
+            (self.correlation.iter()).find_map(|key| json.get(key).and_then(Json::id_text))
+        };
         Event {
             kind: label_of(&json, self.discriminators),
             correlation,
@@ -90,6 +88,10 @@ impl Convention {
 impl Decoder for Convention {
     fn decode<'a>(&mut self, _: Dir, op: Opcode, body: &'a Body, out: &mut Vec<Event<'a>>) {
         self.decode_one(op, body, out);
+    }
+
+    fn remembers(&self) -> bool {
+        false
     }
 }
 
@@ -127,30 +129,50 @@ pub(crate) fn label_of_value(v: &serde_json::Value) -> String {
 
 /// The first non-empty string or number under `key`, breadth first.
 pub(crate) fn find_key(value: &Json<'_>, key: &str) -> Option<String> {
-    let mut level = vec![value];
-    while !level.is_empty() {
-        let mut next = Vec::new();
-        for v in level {
-            match v {
-                Json::Obj(fields) => {
-                    for (k, v) in fields {
-                        if k == key {
-                            match v {
-                                Json::Str(s) if !s.is_empty() => return Some(s.to_string()),
-                                Json::Int(n) | Json::Float(n) => return Some(n.to_string()),
-                                _ => {}
-                            }
-                        }
-                        next.push(v);
-                    }
-                }
-                Json::Arr(items) => next.extend(items),
-                _ => {}
+    find_first_key(value, &[key])
+}
+
+/// The first non-empty string or number under the first of `keys` that has one, each
+/// key looked for breadth first: what trying [`find_key`] key by key finds, in one walk
+/// that allocates nothing for a flat object (every message is decoded this way, several
+/// times per replayed message).
+pub(crate) fn find_first_key<'j>(value: &'j Json<'_>, keys: &[&str]) -> Option<String> {
+    // The best key found so far (its index in `keys`) and its first value.
+    let mut best: Option<(usize, String)> = None;
+    // Containers still to look into, in breadth-first order.
+    let mut queue: Vec<&'j Json<'_>> = Vec::new();
+    let mut next = 0;
+    let mut current = Some(value);
+    while let Some(v) = current {
+        let mut look = |child: &'j Json<'_>| {
+            if matches!(child, Json::Obj(_) | Json::Arr(_)) {
+                queue.push(child);
             }
+        };
+        match v {
+            Json::Obj(fields) => {
+                for (k, v) in fields {
+                    let wanted = best.as_ref().map_or(keys.len(), |(i, _)| *i);
+                    if let Some(i) = keys[..wanted].iter().position(|key| k == key) {
+                        match v {
+                            Json::Str(s) if !s.is_empty() => best = Some((i, s.to_string())),
+                            Json::Int(n) | Json::Float(n) => best = Some((i, n.to_string())),
+                            _ => {}
+                        }
+                        if best.as_ref().is_some_and(|(i, _)| *i == 0) {
+                            return best.map(|(_, s)| s);
+                        }
+                    }
+                    look(v);
+                }
+            }
+            Json::Arr(items) => items.iter().for_each(look),
+            _ => {}
         }
-        level = next;
+        current = queue.get(next).copied();
+        next += 1;
     }
-    None
+    best.map(|(_, s)| s)
 }
 
 #[cfg(test)]
@@ -180,5 +202,29 @@ mod tests {
         // An escaped discriminator is unescaped.
         assert_eq!(decode(r#"{"type":"a\u0062c"}"#), ("abc".into(), None));
         assert_eq!(decode("not json"), ("(text)".into(), None));
+    }
+
+    #[test]
+    fn one_walk_finds_what_key_by_key_search_finds() {
+        for text in [
+            r#"{"a":{"run_id":"deep"},"run_id":"top"}"#,
+            r#"{"x":[{"message_id":""},{"request_id":1.5}],"run_id":"r","y":{"message_id":"m"}}"#,
+            r#"[{"z":{"correlation_id":"c"}},{"run_id":"r"},{"response_to":null}]"#,
+            r#"{"response_to":"a","message_id":{"message_id":"inner"}}"#,
+            r#"{"nothing":[1,2,{"here":true}]}"#,
+        ] {
+            let json = Json::parse(text).unwrap();
+            let key_by_key = CORRELATION_KEYS.iter().find_map(|k| find_key(&json, k));
+            assert_eq!(
+                find_first_key(&json, CORRELATION_KEYS),
+                key_by_key,
+                "{text}"
+            );
+        }
+        let json = Json::parse(r#"{"a":{"run_id":"deep"},"b":[{"message_id":7}]}"#).unwrap();
+        assert_eq!(
+            find_first_key(&json, CORRELATION_KEYS).as_deref(),
+            Some("7")
+        );
     }
 }

@@ -88,7 +88,7 @@ impl ConnCapture {
             body: Body::from_bytes(bytes.to_vec()),
         };
         if let Some((op, body)) = data_of(msg) {
-            return self.push(Record::Message(Message::whole(conn, dir, op, body)));
+            return self.data(dir, op, body);
         }
         let record = match msg {
             WsMessage::Text(_) | WsMessage::Binary(_) | WsMessage::Frame(_) => return,
@@ -107,6 +107,12 @@ impl ConnCapture {
             }),
         };
         self.push(record);
+    }
+
+    /// Records a data message going `dir` whose body the caller already has as a
+    /// [`Body`] (one copy of a message's bytes, not one per use).
+    pub fn data(&mut self, dir: Dir, op: Opcode, body: Body) {
+        self.push(Record::Message(Message::whole(self.conn, dir, op, body)));
     }
 
     fn push(&mut self, record: Record) {

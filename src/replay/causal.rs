@@ -60,8 +60,12 @@ struct Conversations(HashMap<String, usize>);
 impl Conversations {
     fn of(&mut self, correlation: Option<&str>) -> usize {
         let Some(id) = correlation else { return 0 };
+        if let Some(&conv) = self.0.get(id) {
+            return conv;
+        }
         let next = self.0.len() + 1;
-        *self.0.entry(id.to_string()).or_insert(next)
+        self.0.insert(id.to_string(), next);
+        next
     }
 }
 
@@ -113,6 +117,10 @@ struct State {
     decoder: Box<dyn Decoder>,
     convs: Conversations,
     counts: HashMap<(usize, usize), usize>,
+    /// Per conversation, the kinds received in it (those counted in `counts`), so a
+    /// streamed milestone is checked against its own conversation only, not against
+    /// every conversation the connection has had.
+    kinds_in: HashMap<usize, Vec<usize>>,
     /// The connection is gone (or never opened): its milestones hold nobody up.
     ended: bool,
     /// Events whose wait timed out: reported once, then waited for by nobody.
@@ -158,6 +166,7 @@ impl Board {
                     decoder: c.protocol.decoder(),
                     convs: Conversations::default(),
                     counts: HashMap::new(),
+                    kinds_in: HashMap::new(),
                     ended: false,
                     given_up: vec![false; c.events.len()],
                 }),
@@ -197,6 +206,9 @@ impl Board {
     /// name responses after requests keep up).
     pub fn sent(&self, i: usize, op: Opcode, body: &Body) {
         let mut state = self.lock(i);
+        if !state.decoder.remembers() {
+            return;
+        }
         let mut events = Vec::new();
         state
             .decoder
@@ -224,7 +236,11 @@ impl Board {
                 {
                     let conv = state.convs.of(correlation.as_deref());
                     if let Some(&kind) = conn.kinds.get(kind.as_ref()) {
-                        *state.counts.entry((conv, kind)).or_default() += 1;
+                        let n = state.counts.entry((conv, kind)).or_default();
+                        if *n == 0 {
+                            state.kinds_in.entry(conv).or_default().push(kind);
+                        }
+                        *n += 1;
                         changed = true;
                     }
                 }
@@ -325,13 +341,13 @@ impl Board {
         let count = |kind| state.counts.get(&(e.conv, kind)).copied().unwrap_or(0);
         count(e.kind) >= e.nth
             || e.streamed
-                && state.counts.iter().any(|(&(conv, kind), &n)| {
-                    conv == e.conv
-                        && kind != e.kind
-                        && n > 0
-                        && c.first
-                            .get(&(conv, kind))
-                            .is_some_and(|&first| first > m.event)
+                && state.kinds_in.get(&e.conv).is_some_and(|kinds| {
+                    kinds.iter().any(|&kind| {
+                        kind != e.kind
+                            && c.first
+                                .get(&(e.conv, kind))
+                                .is_some_and(|&first| first > m.event)
+                    })
                 })
     }
 }
@@ -380,6 +396,12 @@ fn read_events(
                 let Some(&i) = by_conn.get(&m.conn) else {
                     continue;
                 };
+                // A client message's events are not needed: it is read only when that
+                // chooses the protocol or a stateful decoder must keep up.
+                if m.dir == Dir::ClientToServer && reader.skippable(m) {
+                    answering_earlier_file[i] = false;
+                    continue;
+                }
                 events.clear();
                 let choice = reader.decode(m, &mut events);
                 let c = &mut conns[i];
@@ -401,11 +423,15 @@ fn read_events(
                     .filter(|e| !choice.protocol.is_heartbeat(&e.kind))
                 {
                     let conv = convs[i].of(e.correlation.as_deref());
-                    let next = c.kinds.len();
-                    let kind = *c.kinds.entry(e.kind.to_string()).or_insert(next);
-                    if kind == c.kind_names.len() {
-                        c.kind_names.push(e.kind.to_string());
-                    }
+                    let kind = match c.kinds.get(e.kind.as_ref()) {
+                        Some(&kind) => kind,
+                        None => {
+                            let kind = c.kind_names.len();
+                            c.kinds.insert(e.kind.to_string(), kind);
+                            c.kind_names.push(e.kind.to_string());
+                            kind
+                        }
+                    };
                     let n = counts[i].entry((conv, kind)).or_default();
                     *n += 1;
                     c.first.entry((conv, kind)).or_insert(c.events.len());

@@ -42,7 +42,7 @@ use super::script::{Action, ClientScript, Ending};
 use super::{Problem, Problems};
 use crate::config::Upstream;
 use crate::record::tls::{self, Stream};
-use crate::recording::{Dir, EndHow, Open, Side};
+use crate::recording::{Body, Dir, EndHow, Opcode, Open, Side};
 
 /// What every replayed client shares.
 pub struct ClientCtx {
@@ -239,19 +239,20 @@ async fn read_loop(
         };
         match frame {
             Some(Ok(msg)) => {
+                // A data message's body is copied out once: the capture gets a copy,
+                // the board the original.
+                if let Some((op, body)) = data_of(&msg) {
+                    capture.data(Dir::ServerToClient, op, body.clone());
+                    offer(&watcher, Dir::ServerToClient, op, &body);
+                    inbox.received.fetch_add(1, Ordering::SeqCst);
+                    unreported += 1;
+                    arrived.push((op, body));
+                    continue;
+                }
                 capture.message(Dir::ServerToClient, &msg);
-                offer(&watcher, Dir::ServerToClient, &msg);
-                match msg {
-                    WsMessage::Text(_) | WsMessage::Binary(_) => {
-                        inbox.received.fetch_add(1, Ordering::SeqCst);
-                        unreported += 1;
-                        arrived.extend(data_of(&msg));
-                    }
-                    WsMessage::Close(_) => {
-                        inbox.server_closed.store(true, Ordering::SeqCst);
-                        inbox.notify.notify_one();
-                    }
-                    _ => {}
+                if let WsMessage::Close(_) = msg {
+                    inbox.server_closed.store(true, Ordering::SeqCst);
+                    inbox.notify.notify_one();
                 }
             }
             Some(Err(e)) => break Some(e.to_string()),
@@ -267,12 +268,9 @@ async fn read_loop(
 }
 
 /// Offers a data message to the connection's live-value learner, if it has one.
-fn offer(watcher: &Option<Arc<Mutex<Watcher>>>, dir: Dir, msg: &WsMessage) {
+fn offer(watcher: &Option<Arc<Mutex<Watcher>>>, dir: Dir, op: Opcode, body: &Body) {
     let Some(watcher) = watcher else { return };
-    let Some((op, body)) = super::capture::data_of(msg) else {
-        return;
-    };
-    (watcher.lock().unwrap_or_else(|p| p.into_inner())).offer(dir, op, &body);
+    (watcher.lock().unwrap_or_else(|p| p.into_inner())).offer(dir, op, body);
 }
 
 /// Why a recorded connection could not be opened ([`Problem::ConnectFailed`]).
@@ -554,14 +552,21 @@ impl Player<'_> {
     }
 
     async fn send(&mut self, msg: WsMessage) -> Result<(), WsError> {
-        // Handed to the writer at once, so a request always precedes its responses.
-        self.capture.message(Dir::ClientToServer, &msg);
+        // Handed to the writer at once, so a request always precedes its responses;
+        // a data message's body is copied out once, for the capture.
+        let counts = match data_of(&msg) {
+            Some((op, body)) => {
+                offer(&self.watcher, Dir::ClientToServer, op, &body);
+                self.ctx.causal.sent(self.index, op, &body);
+                self.capture.data(Dir::ClientToServer, op, body);
+                true
+            }
+            None => {
+                self.capture.message(Dir::ClientToServer, &msg);
+                false
+            }
+        };
         self.capture.flush();
-        offer(&self.watcher, Dir::ClientToServer, &msg);
-        if let Some((op, body)) = data_of(&msg) {
-            self.ctx.causal.sent(self.index, op, &body);
-        }
-        let counts = matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_));
         self.tx.feed(msg).await?;
         self.unflushed = true;
         if counts {

@@ -159,6 +159,8 @@ impl Planned {
 #[derive(Debug, Default)]
 pub struct Live {
     values: Vec<Planned>,
+    /// Finds which recorded values a text holds in one pass (`None` with no values).
+    finder: Option<aho_corasick::AhoCorasick>,
     /// Per recorded connection: its protocol and the values its replay learns.
     learners: HashMap<u64, (protocol::Shared, Vec<usize>)>,
     learned: Notify,
@@ -168,7 +170,11 @@ pub struct Live {
 pub struct Watcher {
     live: Arc<Live>,
     decoder: Box<dyn Decoder>,
-    wants: Vec<usize>,
+    /// Per event kind: its origins, each with the values still to learn there, in plan
+    /// order (an event is matched against its own kind's only, not every value).
+    wants: HashMap<String, Vec<(Origin, Vec<usize>)>>,
+    /// How many values are still to learn.
+    remaining: usize,
     /// Per origin: events seen with a string at its path.
     seen: HashMap<Origin, usize>,
 }
@@ -186,6 +192,17 @@ impl Live {
         // A second reading, of the connections the values came from: each one's
         // occurrence at its origin, and the connection's protocol.
         let mut occurrences: Vec<Option<usize>> = vec![None; found.len()];
+        // The values found, by their connection and kind, and by where they were found
+        // (looked up per event: a scan of every value per event would make planning a
+        // recording with many live values quadratic).
+        let mut by_kind: HashMap<(u64, &str), Vec<usize>> = HashMap::new();
+        let mut by_position: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, (_, c)) in found.iter().enumerate() {
+            (by_kind.entry((c.conn, c.origin.kind.as_str())))
+                .or_default()
+                .push(i);
+            by_position.entry(c.position).or_default().push(i);
+        }
         let mut seen: HashMap<(u64, &Origin), usize> = HashMap::new();
         let mut protocols: HashMap<u64, protocol::Shared> = HashMap::new();
         let mut reader = Reader::default();
@@ -194,6 +211,9 @@ impl Live {
             match record {
                 Record::Open(o) if conns.contains(&o.conn) => reader.open(o),
                 Record::Message(m) if conns.contains(&m.conn) => {
+                    if m.dir == Dir::ClientToServer && reader.skippable(m) {
+                        continue;
+                    }
                     events.clear();
                     let choice = reader.decode(m, &mut events);
                     (protocols.entry(m.conn)).or_insert_with(|| choice.protocol.clone());
@@ -205,9 +225,10 @@ impl Live {
                             continue;
                         };
                         let mut origins: Vec<(&Origin, bool)> = Vec::new();
-                        for (_, c) in &found {
-                            let fits = c.conn == m.conn && c.origin.kind == event.kind;
-                            if fits && !origins.iter().any(|(o, _)| *o == &c.origin) {
+                        let of_kind = by_kind.get(&(m.conn, event.kind.as_ref()));
+                        for &i in of_kind.into_iter().flatten() {
+                            let c = &found[i].1;
+                            if !origins.iter().any(|(o, _)| *o == &c.origin) {
                                 origins.push((&c.origin, c.declared));
                             }
                         }
@@ -217,8 +238,9 @@ impl Live {
                                 continue;
                             };
                             let count = seen.entry((m.conn, origin)).or_default();
-                            for (i, (value, c)) in found.iter().enumerate() {
-                                if c.position == position && c.origin == *origin && *value == text {
+                            for &i in by_position.get(&position).into_iter().flatten() {
+                                let (value, c) = &found[i];
+                                if c.origin == *origin && *value == text {
                                     occurrences[i].get_or_insert(*count);
                                 }
                             }
@@ -249,6 +271,7 @@ impl Live {
                 waited: AtomicBool::new(false),
             });
         }
+        live.finder = aho_corasick::AhoCorasick::new(live.values.iter().map(|v| &v.recorded)).ok();
         live
     }
 
@@ -256,10 +279,20 @@ impl Live {
     /// learn. Offer it every message of the connection, both directions, in order.
     pub fn watcher(self: &Arc<Self>, conn: u64) -> Option<Arc<Mutex<Watcher>>> {
         let (protocol, wants) = self.learners.get(&conn)?;
+        let mut by_kind: HashMap<String, Vec<(Origin, Vec<usize>)>> = HashMap::new();
+        for &i in wants {
+            let origin = &self.values[i].origin;
+            let origins = by_kind.entry(origin.kind.clone()).or_default();
+            match origins.iter_mut().find(|(o, _)| o == origin) {
+                Some((_, values)) => values.push(i),
+                None => origins.push((origin.clone(), vec![i])),
+            }
+        }
         Some(Arc::new(Mutex::new(Watcher {
             live: self.clone(),
             decoder: protocol.decoder(),
-            wants: wants.clone(),
+            wants: by_kind,
+            remaining: wants.len(),
             seen: HashMap::new(),
         })))
     }
@@ -294,10 +327,26 @@ impl Live {
         }
     }
 
+    /// The values `text` holds as recorded, in plan order: one pass over the text for
+    /// all of them (a replay asks for every message it sends).
+    fn held(&self, text: &str) -> Vec<&Planned> {
+        let mut held: Vec<usize> = match &self.finder {
+            Some(finder) => (finder.find_overlapping_iter(text))
+                .map(|m| m.pattern().as_usize())
+                .collect(),
+            None => (0..self.values.len())
+                .filter(|&i| text.contains(&self.values[i].recorded))
+                .collect(),
+        };
+        held.sort_unstable();
+        held.dedup();
+        held.into_iter().map(|i| &self.values[i]).collect()
+    }
+
     async fn substitute<'t>(&self, text: &'t str, timeout: Duration) -> Cow<'t, str> {
-        let held = |v: &&Planned| text.contains(&v.recorded);
+        let held = self.held(text);
         let mut waits = false;
-        for v in self.values.iter().filter(held) {
+        for v in &held {
             // Every value waited for now is not waited for again.
             waits |= v.learned.get().is_none() && !v.waited.swap(true, Ordering::SeqCst);
         }
@@ -305,8 +354,7 @@ impl Live {
             let _ = tokio::time::timeout(timeout, async {
                 loop {
                     let notified = self.learned.notified();
-                    let pending =
-                        (self.values.iter()).any(|v| held(&v) && v.learned.get().is_none());
+                    let pending = held.iter().any(|v| v.learned.get().is_none());
                     if !pending {
                         break;
                     }
@@ -316,7 +364,7 @@ impl Live {
             .await;
         }
         let mut out = Cow::Borrowed(text);
-        for v in self.values.iter().filter(held) {
+        for v in held {
             let Some(learned) = v.learned.get() else {
                 v.missed.store(true, Ordering::Relaxed);
                 continue;
@@ -379,9 +427,12 @@ impl Live {
 impl Watcher {
     /// Reads a message of the connection; learns the values it carries.
     pub fn offer(&mut self, dir: Dir, op: Opcode, body: &Body) {
+        if dir == Dir::ClientToServer && !self.decoder.remembers() {
+            return;
+        }
         let mut events = Vec::with_capacity(1);
         self.decoder.decode(dir, op, body, &mut events);
-        if dir == Dir::ClientToServer || self.wants.is_empty() {
+        if dir == Dir::ClientToServer || self.remaining == 0 {
             return;
         }
         for event in &events {
@@ -393,32 +444,36 @@ impl Watcher {
         let Payload::Json(json) = &event.body else {
             return;
         };
+        let Some(origins) = self.wants.get_mut(event.kind.as_ref()) else {
+            return;
+        };
         let live = &self.live;
-        let mut origins: Vec<(&Origin, bool)> = Vec::new();
-        for &i in &self.wants {
-            let v = &live.values[i];
-            if v.origin.kind == event.kind && !origins.iter().any(|(o, _)| *o == &v.origin) {
-                origins.push((&v.origin, v.declared));
-            }
-        }
         let mut learned = false;
-        for (origin, declared) in origins {
+        for (origin, wants) in origins.iter_mut() {
+            // An origin whose values are all learned is no longer looked at.
+            let Some(&first) = wants.first() else {
+                continue;
+            };
+            let declared = live.values[first].declared;
             let Some(value) = at(json, &origin.path).and_then(|v| issued_text(v, declared)) else {
                 continue;
             };
             let seen = self.seen.entry(origin.clone()).or_default();
             let occurrence = *seen;
             *seen += 1;
-            for &i in &self.wants {
+            for &i in wants.iter() {
                 let v = &live.values[i];
-                if v.origin == *origin && v.occurrence == occurrence {
+                if v.occurrence == occurrence {
                     learned |= v.learned.set(escaped(&value)).is_ok();
                 }
             }
         }
         if learned {
-            self.wants
-                .retain(|&i| live.values[i].learned.get().is_none());
+            for (_, wants) in origins.iter_mut() {
+                let before = wants.len();
+                wants.retain(|&i| live.values[i].learned.get().is_none());
+                self.remaining -= before - wants.len();
+            }
             live.learned.notify_waiters();
         }
     }
@@ -497,6 +552,8 @@ fn find(
     let mut candidates: HashMap<String, Candidate> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut events = Vec::new();
+    // Every walk leaves it empty again: one buffer for the whole recording.
+    let mut path = String::new();
     for (position, record) in recording.records.iter().enumerate() {
         match record {
             Record::Open(o) if routes.contains(&o.route) => {
@@ -520,14 +577,14 @@ fn find(
                         continue;
                     };
                     if m.dir == Dir::ClientToServer {
-                        walk(json, &mut String::new(), &mut |_, value| {
+                        walk(json, &mut path, &mut |_, value| {
                             if let Json::Str(text) = value {
                                 client_uses(text, &mut candidates, &mut sent_by_client);
                             }
                         });
                         continue;
                     }
-                    walk(json, &mut String::new(), &mut |path, value| {
+                    walk(json, &mut path, &mut |path, value| {
                         let is_declared = named(&declared, &event.kind, path);
                         if !detect && !is_declared {
                             return;

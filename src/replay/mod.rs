@@ -813,11 +813,14 @@ impl Replay {
             None
         };
         let routes: Vec<String> = scripts.iter().map(|(t, _)| t.route.clone()).collect();
-        let live = Arc::new(live::Live::plan(
-            &self.recording,
-            &routes,
-            &self.config.live,
-        ));
+        // The live values and the causal milestones are two independent readings of
+        // the whole recording (each decodes every replayed message): side by side.
+        let (live, board) = std::thread::scope(|s| {
+            let live = s.spawn(|| live::Live::plan(&self.recording, &routes, &self.config.live));
+            let board = causal::Board::new(&self.recording, scripts.iter().flat_map(|(_, s)| s));
+            let live = live.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (Arc::new(live), board)
+        });
         let ctx = Arc::new(client::ClientCtx {
             capture: self.capture.clone(),
             step_timeout: self.config.step_timeout,
@@ -830,10 +833,7 @@ impl Replay {
             faults: self.config.faults.clone(),
             credentials: self.config.credentials.clone(),
             live: live.clone(),
-            causal: Arc::new(causal::Board::new(
-                &self.recording,
-                scripts.iter().flat_map(|(_, s)| s),
-            )),
+            causal: Arc::new(board),
         });
         let mut clients = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
