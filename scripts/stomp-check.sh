@@ -9,8 +9,9 @@
 #     `wsreplay record`: both transcripts must be equal;
 #  3. `wsreplay show` must read the recording as `stomp` naming every command, and
 #     `wsreplay snapshot` must name the JSON body's key paths;
-#  4. `wsreplay check` of the recording against the live broker, $CHECKS times: no
-#     difference allowed;
+#  4. `wsreplay check` of the recording against the live broker: without a credential
+#     for the redacted passcode it fails naming `--credential passcode`; with it,
+#     $CHECKS times, no difference allowed, and the live passcode in no capture;
 #  5. stops the broker and serves the recording with `wsreplay mock --once`: the same
 #     client against the mock must print the same transcript, and the mock must exit 0.
 #
@@ -130,12 +131,25 @@ for path in body.order.id body.order.item body.order.quantity body.order.express
 done
 echo "ok: the snapshot names the JSON body's key paths ($(grep -Eo '^body[.a-z]*' "$SNAP" | sort -u | paste -sd ' '))"
 
-# 4. check against the live broker, several times.
+# 4. check against the live broker, several times. The recording holds a placeholder
+# where CONNECT sent `passcode:guest`: without a credential the broker refuses the
+# login and the replay says which --credential to pass; with it, no difference.
+grep -q 'passcode:guest' "$REC" && fail "the recording holds the STOMP passcode as sent"
+set +e
+"$WSREPLAY" check recordings/ --check --target "stomp=ws://127.0.0.1:$BROKER_PORT" >"$WORK/check-0.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'pass --credential passcode=env:VAR' "$WORK/check-0.out" \
+  || { cat "$WORK/check-0.out"; fail "a replay without the passcode credential was not reported as such (exit $rc)"; }
+echo "ok: without --credential passcode the check fails naming it"
+export STOMP_PASSCODE=guest
 for i in $(seq "$CHECKS"); do
-  "$WSREPLAY" check recordings/ --check --target "stomp=ws://127.0.0.1:$BROKER_PORT" >"$WORK/check-$i.out" 2>&1 \
+  "$WSREPLAY" check recordings/ --check --target "stomp=ws://127.0.0.1:$BROKER_PORT" \
+    --credential passcode=env:STOMP_PASSCODE >"$WORK/check-$i.out" 2>&1 \
     || { cat "$WORK/check-$i.out"; fail "check run $i against the live broker found a difference"; }
 done
-echo "ok: $CHECKS checks of the recording against the live broker, 0 differences"
+grep -rq 'passcode:guest' runs/ && fail "a replay's capture holds the live passcode"
+echo "ok: $CHECKS checks of the recording against the live broker (--credential passcode), 0 differences, the live passcode in no capture"
 
 # 5. The broker stops; a mock of its recording answers the same client.
 stop_broker

@@ -140,7 +140,8 @@ pub struct ReplayFlags {
     #[arg(long = "fault", value_name = "ROUTE:ACTION[:KIND]")]
     pub faults: Vec<crate::replay::fault::FaultRule>,
     /// Send a live value where the recording has a placeholder for the redacted query
-    /// parameter or header NAME (headers in any case). SOURCE is env:VAR (an
+    /// parameter, header or message field NAME (a JSON key or STOMP header of a message
+    /// the client sends; headers and fields in any case). SOURCE is env:VAR (an
     /// environment variable) or file:PATH (a file's contents, one trailing line break
     /// removed). A header's value is replaced whole (`Bearer …`), or only its token
     /// after a recorded `Bearer ` when the value has no space. Live values are never

@@ -251,13 +251,16 @@ pub enum Redacted {
     Query(String),
     /// A request header (its name as recorded).
     Header(String),
+    /// A field of a message the client sends: a JSON key, a STOMP frame header, a
+    /// `name=value` pair (its name as recorded).
+    Field(String),
 }
 
 impl Redacted {
     /// The name a credential for this place has.
     pub fn name(&self) -> &str {
         match self {
-            Redacted::Query(n) | Redacted::Header(n) => n,
+            Redacted::Query(n) | Redacted::Header(n) | Redacted::Field(n) => n,
         }
     }
 }
@@ -267,6 +270,7 @@ impl fmt::Display for Redacted {
         match self {
             Redacted::Query(n) => write!(f, "query parameter {n}"),
             Redacted::Header(n) => write!(f, "request header {n}"),
+            Redacted::Field(n) => write!(f, "the field {n} of messages the client sends"),
         }
     }
 }
@@ -326,6 +330,58 @@ pub fn live_request(
         headers,
         missing,
     }
+}
+
+/// A message the client sends, with live values in place of the placeholders of its
+/// named fields: a JSON key's string (`"passcode": "redacted-…"`, the live value
+/// escaped for JSON), a STOMP frame header (`passcode:redacted-…`), a `name=value`
+/// pair. Field names match credentials in any case. `None` when nothing changed; where
+/// a placeholder stays for want of a credential, its field is added to `missing`.
+pub fn live_message(
+    text: &str,
+    credentials: &Credentials,
+    missing: &mut Vec<Redacted>,
+) -> Option<String> {
+    if !placeholder::contains(text) {
+        return None;
+    }
+    let json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for found in placeholder::PATTERN.find_iter(text) {
+        let Some(name) = field_name(&text[..found.start()]) else {
+            continue;
+        };
+        match credentials.header(name) {
+            Some(live) => {
+                out.push_str(&text[last..found.start()]);
+                if json {
+                    let quoted = serde_json::Value::from(live).to_string();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                } else {
+                    out.push_str(live);
+                }
+                last = found.end();
+            }
+            None => missing.push(Redacted::Field(name.to_string())),
+        }
+    }
+    (last > 0).then(|| {
+        out.push_str(&text[last..]);
+        out
+    })
+}
+
+/// The name of the field whose value starts where `before` ends: `"key": "`, `key:`,
+/// `key=`.
+fn field_name(before: &str) -> Option<&str> {
+    let before = before.trim_end_matches(['"', ' ', '\t']);
+    let before = before.strip_suffix([':', '='])?;
+    let before = before.trim_end_matches([' ', '\t', '"']);
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        .map_or(0, |i| i + 1);
+    Some(&before[start..]).filter(|name| !name.is_empty())
 }
 
 fn live_pair(pair: &str, credentials: &Credentials, missing: &mut Vec<Redacted>) -> String {
@@ -519,6 +575,38 @@ mod tests {
             &creds(&[("AUTHORIZATION", "Basic dTpw")]),
         );
         assert_eq!(live.headers[0].1, "Basic dTpw");
+    }
+
+    #[test]
+    fn placeholders_in_sent_messages_take_the_live_value_of_their_field() {
+        let creds = creds(&[("passcode", "s3cr\"et"), ("Token", "tok-1")]);
+        let mut missing = Vec::new();
+        // A STOMP CONNECT frame: the header's value, raw.
+        let stomp = "CONNECT\nlogin:guest\npasscode:redacted-7235e805e92e\n\n\0";
+        assert_eq!(
+            live_message(stomp, &creds, &mut missing).as_deref(),
+            Some("CONNECT\nlogin:guest\npasscode:s3cr\"et\n\n\0")
+        );
+        // JSON: escaped for JSON, keys in any case; an unnamed field is reported.
+        let json =
+            r#"{"type":"auth","token": "redacted-jwt-0123456789ab","pin":"redacted-aaaaaaaaaaaa"}"#;
+        let live = live_message(json, &creds, &mut missing).unwrap();
+        assert_eq!(
+            live,
+            r#"{"type":"auth","token": "tok-1","pin":"redacted-aaaaaaaaaaaa"}"#
+        );
+        let json = r#"{"passcode":"redacted-0123456789ab"}"#;
+        let live = live_message(json, &creds, &mut missing).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&live).unwrap()["passcode"],
+            "s3cr\"et"
+        );
+        assert_eq!(missing, [Redacted::Field("pin".into())]);
+        assert_eq!(live_message(r#"{"a":"plain"}"#, &creds, &mut missing), None);
+        assert_eq!(
+            Redacted::Field("pin".into()).to_string(),
+            "the field pin of messages the client sends"
+        );
     }
 
     #[test]

@@ -787,7 +787,7 @@ impl Replay {
             self.shutdown().await;
             return Err(err);
         }
-        let scripts: Vec<_> = self
+        let mut scripts: Vec<_> = self
             .config
             .targets
             .iter()
@@ -802,7 +802,7 @@ impl Replay {
             .flat_map(|(_, s)| s)
             .map(|s| s.steps.len() + s.server.len())
             .sum();
-        let missing = missing_credentials(&scripts, &self.config.credentials);
+        let missing = missing_credentials(&mut scripts, &self.config.credentials);
         for problem in &missing {
             self.problems.push(problem.clone());
         }
@@ -1013,16 +1013,30 @@ impl Replay {
     }
 }
 
-/// One problem per route and redacted place where a placeholder will be sent for want
-/// of a credential, naming the recorded connections.
+/// Puts the live credentials into the messages the scripts send, and gives one problem
+/// per route and redacted place where a placeholder will be sent for want of a
+/// credential (in the upgrade or in a message), naming the recorded connections.
 fn missing_credentials(
-    scripts: &[(ReplayTarget, Vec<script::ClientScript>)],
+    scripts: &mut [(ReplayTarget, Vec<script::ClientScript>)],
     credentials: &Credentials,
 ) -> Vec<Problem> {
     let mut found: std::collections::BTreeMap<(&str, Redacted), Vec<u64>> = Default::default();
-    for (target, route_scripts) in scripts {
+    for (target, route_scripts) in scripts.iter_mut() {
         for script in route_scripts {
-            let live = credentials::live_request(&script.target, &script.headers, credentials);
+            let mut live = credentials::live_request(&script.target, &script.headers, credentials);
+            for step in &mut script.steps {
+                if let script::Action::Send(_, crate::recording::Body::Text(text)) =
+                    &mut step.action
+                {
+                    if let Some(new) =
+                        credentials::live_message(text, credentials, &mut live.missing)
+                    {
+                        *text = new;
+                    }
+                }
+            }
+            live.missing.sort();
+            live.missing.dedup();
             for place in live.missing {
                 found
                     .entry((target.route.as_str(), place))

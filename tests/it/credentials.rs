@@ -491,3 +491,78 @@ async fn the_gate_api_sends_credentials_too() {
     assert_eq!(server.seen()[0].token.as_deref(), Some(LIVE));
     assert!(!outcome.report().contains(LIVE));
 }
+
+/// A build that signs in by message: `{"type":"login","password":…}` first (the
+/// shape of a STOMP CONNECT's `passcode:` header, in JSON). It keeps what it was sent
+/// and echoes it.
+async fn message_login_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = got.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if let Message::Text(text) = &msg {
+                        kept.lock().unwrap().push(text.to_string());
+                        if ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+#[tokio::test]
+async fn a_redacted_field_of_a_sent_message_takes_the_live_credential_or_is_reported() {
+    let (url, got) = message_login_server().await;
+    let rec = Recorder::start(&url).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", rec.addr()))
+        .await
+        .unwrap();
+    let login = format!(r#"{{"type":"login","password":"{RECORDED}"}}"#);
+    ws.send(Message::text(login)).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    let (_, text) = rec.finish().await;
+    assert!(!text.contains(RECORDED), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("login.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    got.lock().unwrap().clear();
+
+    let out = dir.path().join("run.jsonl");
+    let target = format!("r={url}");
+    let mut args = replay_args(path.to_str().unwrap(), &target, out.to_str().unwrap());
+    let (code, stdout, _) = wsreplay(&args, &[]).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout
+            .contains("the field password of messages the client sends was redacted when recorded")
+            && stdout.contains("pass --credential password=env:VAR"),
+        "{stdout}"
+    );
+
+    got.lock().unwrap().clear();
+    args.extend(["--credential", "password=env:WSREPLAY_IT_LIVE_TOKEN"]);
+    let (code, stdout, stderr) = wsreplay(&args, &[(ENV, LIVE)]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        *got.lock().unwrap(),
+        [format!(r#"{{"type":"login","password":"{LIVE}"}}"#)]
+    );
+    let capture = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !capture.contains(LIVE),
+        "the live password leaked:\n{capture}"
+    );
+}
