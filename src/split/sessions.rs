@@ -232,41 +232,40 @@ fn choose(
             .last()
             .copied()
     };
-    // Each front's turn around the request: from its latest client message before it
-    // to its next one.
-    let turn = |f: usize| {
-        let front = &fronts[f];
-        let next = front.requests.partition_point(|p| *p < position);
-        let from = before(&front.requests).unwrap_or(front.opened);
-        (
-            from,
-            front.requests.get(next).copied().unwrap_or(usize::MAX),
-        )
-    };
+    // Each candidate's turn around the request: from its latest client message before
+    // it to its next one.
+    let turns: BTreeMap<usize, (usize, usize)> = candidates
+        .iter()
+        .map(|&f| {
+            let front = &fronts[f];
+            let next = front.requests.partition_point(|p| *p < position);
+            let from = before(&front.requests).unwrap_or(front.opened);
+            let to = front.requests.get(next).copied().unwrap_or(usize::MAX);
+            (f, (from, to))
+        })
+        .collect();
     let in_turn = scores(seen, &candidates, index, |f, at| {
-        let (from, to) = turn(f);
+        let (from, to) = turns[&f];
         at.is_none_or(|p| from <= p && p < to)
     });
     let led_to_it = scores(exchange.asked, &candidates, index, |f, at| {
-        at.is_none_or(|p| turn(f).0 <= p && p < position)
+        at.is_none_or(|p| turns[&f].0 <= p && p < position)
     });
     let anywhere = scores(seen, &candidates, index, |_, _| true);
     // When the exchange's values first reached each front after the request, in its
     // turn (the answer goes back to whoever asked).
     let mut reached: BTreeMap<usize, usize> = BTreeMap::new();
-    for places in seen.iter().filter_map(|v| index.get(v)) {
-        for (f, at) in places {
-            if let Some(p) = at.filter(|p| candidates.contains(f) && *p > position) {
-                if p < turn(*f).1 {
-                    let first = reached.entry(*f).or_insert(p);
-                    *first = (*first).min(p);
-                }
+    for (f, at) in seen.iter().filter_map(|v| index.get(v)).flatten() {
+        if let (Some(p), Some((_, to))) = (*at, turns.get(f)) {
+            if position < p && p < *to {
+                let first = reached.entry(*f).or_insert(p);
+                *first = (*first).min(p);
             }
         }
     }
     candidates.into_iter().max_by_key(|f| {
         let front = &fronts[*f];
-        let since = turn(*f).0;
+        let since = turns[f].0;
         let asked_since = given[*f].iter().filter(|p| **p > since).count();
         (
             in_turn[f],
@@ -315,9 +314,8 @@ fn leaves(value: &Value, min_chars: usize, out: &mut BTreeSet<String>) {
 /// The values of an upgrade's query parameters (`user_id=u7`: an identity, however
 /// short).
 fn query_values(open: &Open) -> Vec<String> {
-    let query = open.path().split_once('?').map_or("", |(_, q)| q);
-    url::form_urlencoded::parse(query.as_bytes())
-        .map(|(_, v)| v.into_owned())
+    open.query_pairs()
+        .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
         .collect()
 }
