@@ -393,6 +393,12 @@ impl Open {
         self.request.split(' ').nth(1).unwrap_or("")
     }
 
+    /// The query parameters of the request line, decoded (`user_id=x` → `("user_id", "x")`).
+    pub fn query_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        let query = self.path().split_once('?').map_or("", |(_, q)| q);
+        url::form_urlencoded::parse(query.as_bytes()).into_owned()
+    }
+
     /// First value of a request header, matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)

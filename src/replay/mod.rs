@@ -802,7 +802,7 @@ impl Replay {
             .flat_map(|(_, s)| s)
             .map(|s| s.steps.len() + s.server.len())
             .sum();
-        let missing = missing_credentials(&mut scripts, &self.config.credentials);
+        let missing = apply_credentials(&mut scripts, &self.config.credentials);
         for problem in &missing {
             self.problems.push(problem.clone());
         }
@@ -1016,7 +1016,7 @@ impl Replay {
 /// Puts the live credentials into the messages the scripts send, and gives one problem
 /// per route and redacted place where a placeholder will be sent for want of a
 /// credential (in the upgrade or in a message), naming the recorded connections.
-fn missing_credentials(
+fn apply_credentials(
     scripts: &mut [(ReplayTarget, Vec<script::ClientScript>)],
     credentials: &Credentials,
 ) -> Vec<Problem> {

@@ -223,10 +223,7 @@ pub fn user_of(open: &Open) -> String {
 }
 
 fn query_user(open: &Open) -> Option<String> {
-    let query = open.path().split_once('?').map_or("", |(_, q)| q);
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let params: Vec<(String, String)> = open.query_pairs().collect();
     ["user_id", "user", "uid"].iter().find_map(|key| {
         params
             .iter()
